@@ -1,0 +1,56 @@
+"""Apartments.com / CoStar (and ApartmentList) lead mail.
+
+Variant (a) is a guest card with `Name:` / `Email:` / `Phone:` / `Beds/Baths:` / `Move Date:` rows.
+Variant (b), "You've received a new lead!", carries only the property address and a link: it still
+becomes a signal (an inquiry with a property hint and no contact) so nobody loses the lead.
+"""
+
+from __future__ import annotations
+
+import re
+
+from services.intake.parsers.base import ParseResult
+from services.intake.parsers.common import build_contact, intent_from_message, parse_bedrooms
+from services.intake.parsers.email.fields import Env, finish, index_of, label_value
+from services.intake.parsers.email.mime import InboundEmail
+from shared.normalize import parse_move_in
+from shared.schemas.signal import PropertyHint, SignalPreferences, SignalSource
+
+NAME_LINE = re.compile(r"^(?:new|hot) lead from (?P<name>.+?)\s*\*?$", re.IGNORECASE)
+
+
+def matches(mail: InboundEmail) -> bool:
+    domain = mail.from_domain
+    return domain in ("apartments.com", "apartmentlist.com") or domain.endswith((".apartments.com",))
+
+
+def parse(mail: InboundEmail, env: Env) -> ParseResult:
+    lines = mail.body_lines
+    source = "apartment_list" if "apartmentlist" in mail.from_domain else "apartments_com"
+    heading = next((NAME_LINE.match(line) for line in [mail.subject, *lines] if NAME_LINE.match(line)), None)
+    name = label_value(lines, "Name") or (heading.group("name") if heading else None)
+    email = label_value(lines, "Email")
+    if email is None and mail.reply_to_addr and not mail.reply_to_addr.endswith("apartments.com"):
+        email = mail.reply_to_addr
+    beds_baths = label_value(lines, r"Beds/Baths", "Bedrooms", "Beds")
+    bedrooms = parse_bedrooms(beds_baths.split("/", 1)[0]) if beds_baths else None
+    move_in, move_text = parse_move_in(label_value(lines, "Move Date", "Move-in Date"), env.reference(mail))
+    message = label_value(lines, "Comments", "Message")
+    address = label_value(lines, "Property", "Property Address")
+    if not (name or email) and "received a new lead" in mail.subject.lower():
+        view_at = index_of(lines, r"^view message$")
+        candidates = [line for line in lines[: view_at or len(lines)] if re.search(r"\d+ \w+", line)]
+        address = address or (candidates[0] if candidates else None)
+    signal = finish(
+        mail,
+        env,
+        source=SignalSource(source=source),
+        contact=build_contact(
+            name=name, email=email, phone=label_value(lines, "Phone"), region=env.ctx.default_country
+        ),
+        event=intent_from_message(message),
+        message=message,
+        preferences=SignalPreferences(move_in_date=move_in, move_in_text=move_text, bedrooms=bedrooms),
+        property_hint=PropertyHint(address=address),
+    )
+    return ParseResult.ok(signal, parser="email.apartments_com")

@@ -1,0 +1,64 @@
+"""Person names: keep what the renter wrote, split it conservatively.
+
+Listing sites deliver `carlos franceschini`, `MARY O'BRIEN`, `Ms. Gray`, relay display names like
+`Rosa Noakes [me.com]` and junk such as `96 New message`. Casing is fixed only where the writer gave no
+casing at all; a single word after an honorific is a last name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nameparser import HumanName
+
+_RELAY_SUFFIX = re.compile(r"\s*\\?\[[^\]]*\\?\]\s*$")
+_JUNK = re.compile(
+    r"^\d+\s+new\s+messages?$|^new\s+(message|lead|contact)$|^(a\s+)?renter$|^unknown$|^n/?a$|^none$",
+    re.IGNORECASE,
+)
+_PARTICLES = frozenset(
+    {"de", "la", "del", "van", "von", "der", "da", "di", "le", "du", "dos", "das", "y", "bin"}
+)
+
+
+def clean_name(raw: object) -> str | None:
+    """The display text of a name with relay brackets, quotes and junk removed."""
+    if raw is None or not isinstance(raw, str):
+        return None
+    text = _RELAY_SUFFIX.sub("", raw.replace("\u00a0", " ")).strip().strip("\"'").strip()
+    text = re.sub(r"\s+", " ", text)
+    if not text or _JUNK.match(text) or "@" in text:
+        return None
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 1 or sum(c.isdigit() for c in text) > 0:
+        return None
+    return text
+
+
+def _fix_case(text: str) -> str:
+    if text.islower() or text.isupper():
+        human = HumanName(text)
+        human.capitalize(force=True)
+        return str(human) or text
+    words = []
+    for word in text.split(" "):
+        if word.islower() and word not in _PARTICLES and len(word) > 1:
+            word = word[0].upper() + word[1:]
+        words.append(word)
+    return " ".join(words)
+
+
+def split_name(raw: object) -> tuple[str | None, str | None, str | None]:
+    """(full_name, first_name, last_name); all None for junk."""
+    text = clean_name(raw)
+    if text is None:
+        return None, None, None
+    full = _fix_case(text)
+    human = HumanName(full)
+    first = human.first or None
+    last = human.last or None
+    if human.title and first and not last:  # "Ms. Gray": the one word is the surname
+        first, last = None, first
+    if first and not last and not human.title and len(full.split()) == 1:
+        return full, first, None
+    return full, first, last
