@@ -1,0 +1,66 @@
+"""The FastAPI app factory. Routers are thin; services own the logic; the request owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.api import health
+from services.api.auth.router import router as auth_router
+from services.api.middleware import RequestContextMiddleware
+from services.api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from services.api.properties.router import router as properties_router
+from services.api.state import AppState
+from shared.config import Settings, get_settings
+from shared.db import make_engine, make_sessionmaker
+from shared.logging import configure_logging
+from shared.queue import create_queue
+from shared.service_token import resolve_service_token
+
+API_VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_json)
+        if not settings.database_url or not settings.redis_url:
+            raise RuntimeError("DATABASE_URL and REDIS_URL must be set (guestcard run starts embedded ones)")
+        engine = make_engine(settings.database_url, settings.db_pool_size)
+        queue = await create_queue(settings.redis_url)
+        app.state.guestcard = AppState(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            queue=queue,
+            service_token=resolve_service_token(settings),
+        )
+        try:
+            yield
+        finally:
+            await queue.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="guestcard",
+        version=API_VERSION,
+        description=(
+            "Lead intake and leasing pipeline for apartment operators. Errors are RFC 9457 problem+json."
+        ),
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    for router in [auth_router, properties_router, *_domain_routers()]:
+        app.include_router(router, responses=PROBLEM_RESPONSES)
+    return app
+
+
+def _domain_routers() -> list:  # type: ignore[type-arg]
+    """Routers of the domain modules, added here as each lands."""
+    return []

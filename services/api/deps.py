@@ -1,0 +1,79 @@
+"""Request dependencies: the unit of work, the caller, and role checks."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.auth.service import Principal, principal_for_key
+from services.api.state import AppState
+from shared.enums import Role
+from shared.errors import Forbidden, Unauthorized
+from shared.queue import send_jobs, take_pending_jobs
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.guestcard
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request owns the transaction: commit after the handler, then send the jobs it queued."""
+    state = get_state(request)
+    async with state.sessionmaker() as session:
+        async with session.begin():
+            yield session
+        await send_jobs(state.queue, take_pending_jobs(session), state.settings.queue_name)
+
+
+SessionDep = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer gck_…`")
+
+
+async def get_principal(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Missing bearer API key.")
+    principal = await principal_for_key(session, credentials.credentials)
+    if principal is None:
+        raise Unauthorized("Unknown or revoked API key.")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    async def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"This action needs one of the roles: {', '.join(roles)}.")
+        return principal
+
+    return check
+
+
+AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
+ManagerDep = Annotated[Principal, Depends(require_role(Role.admin, Role.manager))]
+
+
+async def require_service_token(
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Worker→API calls carry the shared service token, never an organization key."""
+    if credentials is None or not hmac.compare_digest(credentials.credentials, state.service_token):
+        raise Unauthorized("Service token required.")
+
+
+ServiceDep = Annotated[None, Depends(require_service_token)]

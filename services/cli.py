@@ -1,0 +1,237 @@
+"""`guestcard` command line: run everything, run one part, migrate, bootstrap organizations and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from shared.config import Settings, get_settings
+
+app = typer.Typer(help="guestcard: lead intake and leasing pipeline", no_args_is_help=True)
+org_app = typer.Typer(help="organizations", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(apikey_app, name="apikey")
+console = Console(stderr=True)
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or the embedded server (stopped afterwards only if this command started it)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from shared.embedded import _stop_postgres, postgres_running, start_postgres
+
+    was_running = postgres_running(settings.data_dir)
+    url, pg_data = start_postgres(settings.data_dir)
+    try:
+        yield url
+    finally:
+        if not was_running:
+            _stop_postgres(pg_data)
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Apply Alembic migrations up to REVISION."""
+    from shared.migrate import upgrade
+
+    with _database(get_settings()) as url:
+        upgrade(url, revision)
+    console.print(f"[green]migrated to {revision}[/green]")
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
+    port: Annotated[int | None, typer.Option(envvar="PORT")] = None,
+    workers: int = 1,
+) -> None:
+    """Serve the HTTP API (needs DATABASE_URL and REDIS_URL)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "services.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def worker(burst: bool = False) -> None:
+    """Run the arq intake worker (needs DATABASE_URL and REDIS_URL)."""
+    from services.intake.worker import build_worker
+
+    build_worker(burst=burst).run()
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
+    port: Annotated[int | None, typer.Option(envvar="PORT")] = None,
+) -> None:
+    """Everything: embedded servers unless URLs are set, migrations, API and worker. Ctrl-C stops it."""
+    from shared.embedded import ensure_servers
+    from shared.migrate import upgrade
+    from shared.service_token import resolve_service_token
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    servers = ensure_servers(settings.data_dir, settings.database_url, settings.redis_url)
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        assert servers.database_url and servers.redis_url
+        upgrade(servers.database_url)
+        env = {
+            **os.environ,
+            "DATABASE_URL": servers.database_url,
+            "REDIS_URL": servers.redis_url,
+            "GUESTCARD_SERVICE_TOKEN": resolve_service_token(settings),
+            "GUESTCARD_API_URL": settings.api_url or f"http://{host}:{port}",
+        }
+        command = [sys.executable, "-m", "services.cli"]
+        children.append(subprocess.Popen([*command, "api", "--host", host, "--port", str(port)], env=env))  # noqa: S603
+        children.append(subprocess.Popen([*command, "worker"], env=env))  # noqa: S603
+        console.print(
+            f"[green]guestcard on http://{host}:{port}[/green] (API + worker). Ctrl-C stops everything."
+        )
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        servers.stop()
+        console.print("stopped")
+    failed = [child.returncode for child in children if child.returncode not in (0, -signal.SIGTERM, None)]
+    if failed and not stopping:
+        raise typer.Exit(1)
+
+
+async def _in_transaction(database_url: str, work: Any) -> Any:
+    from shared.db import make_engine, make_sessionmaker, transaction
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+@org_app.command("create")
+def org_create(
+    name: str,
+    admin_email: Annotated[str | None, typer.Option(help="email of the first admin user")] = None,
+    country: str = "US",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Create an organization with its first admin key and intake key (both shown once)."""
+    from services.api.auth.service import create_organization
+
+    async def work(session: Any) -> dict[str, str]:
+        created = await create_organization(session, name, admin_email, country)
+        return {
+            "org_id": str(created.org.id),
+            "name": created.org.name,
+            "admin_user_id": str(created.admin.id),
+            "api_key": created.api_key,
+            "intake_key": created.intake_key,
+        }
+
+    with _database(get_settings()) as url:
+        result = asyncio.run(_in_transaction(url, work))
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key}: {value}")
+        console.print("[yellow]Store the keys now: they are not shown again.[/yellow]")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    org_id: uuid.UUID,
+    name: str = "cli",
+    role: str = "admin",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an API key for ORG_ID (shown once)."""
+    from services.api.auth.service import create_api_key
+    from shared.enums import Role
+
+    async def work(session: Any) -> dict[str, str]:
+        secret, row = await create_api_key(session, org_id, name, Role(role))
+        return {"id": str(row.id), "api_key": secret, "role": role}
+
+    with _database(get_settings()) as url:
+        result = asyncio.run(_in_transaction(url, work))
+    typer.echo(json.dumps(result) if as_json else f"{result['id']}: {result['api_key']}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(org_id: uuid.UUID, key_id: uuid.UUID) -> None:
+    """Revoke an API key at once."""
+    from services.api.auth.service import revoke_api_key
+
+    async def work(session: Any) -> None:
+        await revoke_api_key(session, org_id, key_id)
+
+    with _database(get_settings()) as url:
+        asyncio.run(_in_transaction(url, work))
+    typer.echo("revoked")
+
+
+@app.command()
+def openapi(output: Path = Path("openapi.yaml"), check: bool = False) -> None:
+    """Write the app's OpenAPI document (or, with --check, fail if the file differs)."""
+    from services.api.openapi_export import render_openapi
+
+    rendered = render_openapi()
+    if check:
+        current = output.read_text() if output.exists() else ""
+        if current != rendered:
+            console.print(f"[red]{output} is out of date: run `make openapi`[/red]")
+            raise typer.Exit(1)
+        console.print(f"{output} is up to date")
+        return
+    output.write_text(rendered)
+    console.print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,36 @@
+"""What every job gets: settings, the database, the API client. Built once per worker process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from shared.config import Settings, get_settings
+from shared.db import make_engine, make_sessionmaker
+from shared.logging import configure_logging
+from shared.service_token import resolve_service_token
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx.get("settings") or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    assert settings.database_url, "DATABASE_URL must be set for the worker"
+    ctx["settings"] = settings
+    ctx["engine"] = make_engine(settings.database_url, pool_size=max(2, settings.worker_max_jobs // 5))
+    ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+    if "api" not in ctx:
+        ctx["api"] = httpx.AsyncClient(
+            base_url=settings.api_base_url(),
+            headers={"Authorization": f"Bearer {resolve_service_token(settings)}"},
+            timeout=httpx.Timeout(10.0, connect=2.0),
+        )
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    api = ctx.get("api")
+    if api is not None and ctx.get("owns_api", True):
+        await api.aclose()
+    engine = ctx.get("engine")
+    if engine is not None:
+        await engine.dispose()

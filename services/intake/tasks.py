@@ -1,0 +1,25 @@
+"""Job entry points. Each takes ids, owns its transaction, and is idempotent: arq may run a job twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import Retry
+
+
+def backoff_seconds(job_try: int) -> float:
+    """1, 2, 4 … capped at 5 min: a flaky API or database gets time to recover."""
+    return float(min(300, 2 ** max(0, job_try - 1)))
+
+
+async def heartbeat(ctx: dict[str, Any]) -> str:
+    """A no-op job for readiness probes and tests of the queue path."""
+    return "ok"
+
+
+def retry_later(ctx: dict[str, Any]) -> Retry:
+    return Retry(defer=backoff_seconds(int(ctx.get("job_try", 1))))
+
+
+JOBS: list[Any] = [heartbeat]
+CRON_JOBS: list[Any] = []

@@ -1,0 +1,47 @@
+"""Settings, read once from the environment (prefix-free names that ops expect: DATABASE_URL, REDIS_URL)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    database_url: str | None = Field(None, description="postgresql+asyncpg://…; unset = embedded server")
+    redis_url: str | None = Field(None, description="redis://…; unset = embedded server")
+    data_dir: Path = Field(Path(".data"), alias="GUESTCARD_DATA_DIR")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        None,
+        alias="GUESTCARD_PUBLIC_URL",
+        description="the URL senders call (scheme://host[:port]); signatures are checked over it",
+    )
+    service_token: str | None = Field(
+        None,
+        alias="GUESTCARD_SERVICE_TOKEN",
+        description="shared secret of worker→API calls; generated into the data dir when unset",
+    )
+    api_url: str | None = Field(None, alias="GUESTCARD_API_URL", description="where the worker finds the API")
+    log_level: str = Field("INFO", alias="GUESTCARD_LOG_LEVEL")
+    log_json: bool = Field(True, alias="GUESTCARD_LOG_JSON")
+    db_pool_size: int = Field(10, alias="GUESTCARD_DB_POOL_SIZE")
+    queue_name: str = Field("guestcard:queue", alias="GUESTCARD_QUEUE")
+    worker_max_jobs: int = Field(50, alias="GUESTCARD_WORKER_MAX_JOBS")
+    worker_poll_delay: float = Field(0.05, alias="GUESTCARD_WORKER_POLL_DELAY")
+    inbound_sweep_after_seconds: int = Field(120, alias="GUESTCARD_SWEEP_AFTER_SECONDS")
+    email_max_bytes: int = Field(25 * 1024 * 1024, alias="GUESTCARD_EMAIL_MAX_BYTES")
+    webhook_max_bytes: int = Field(1024 * 1024, alias="GUESTCARD_WEBHOOK_MAX_BYTES")
+
+    def api_base_url(self) -> str:
+        return self.api_url or f"http://{self.host}:{self.port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,39 @@
+"""ORM models, one module per table. Importing this package registers every table on Base.metadata."""
+
+from shared.models.api_key import ApiKey
+from shared.models.base import Base
+from shared.models.contact import Contact, ContactIdentity
+from shared.models.inbound_message import InboundMessage
+from shared.models.integration import Integration
+from shared.models.lead import Lead
+from shared.models.lead_event import LeadEvent
+from shared.models.organization import Organization
+from shared.models.property import Property
+from shared.models.review import BlocklistEntry, ContactPairDecision, Merge, ReviewItem
+from shared.models.signal_application import SignalApplication
+from shared.models.status_label import StatusLabel
+from shared.models.task import Task
+from shared.models.tour import Tour
+from shared.models.user import User
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "BlocklistEntry",
+    "Contact",
+    "ContactIdentity",
+    "ContactPairDecision",
+    "InboundMessage",
+    "Integration",
+    "Lead",
+    "LeadEvent",
+    "Merge",
+    "Organization",
+    "Property",
+    "ReviewItem",
+    "SignalApplication",
+    "StatusLabel",
+    "Task",
+    "Tour",
+    "User",
+]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
+
+
+class Contact(IdMixin, OrgMixin, TimestampMixin, Base):
+    """One person per organization: a renter, or an owner prospect for property managers."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index(
+            "ix_contacts_full_name_trgm",
+            "full_name",
+            postgresql_using="gin",
+            postgresql_ops={"full_name": "gin_trgm_ops"},
+        ),
+    )
+
+    kind: Mapped[str] = mapped_column(String(16), default="tenant")
+    full_name: Mapped[str | None] = mapped_column(String(300))
+    first_name: Mapped[str | None] = mapped_column(String(150))
+    last_name: Mapped[str | None] = mapped_column(String(150))
+    primary_email: Mapped[str | None] = mapped_column(String(320))
+    primary_phone: Mapped[str | None] = mapped_column(String(32))
+    # consent per channel: unknown | opted_in | opted_out (an opt-out always wins on merge)
+    sms_consent: Mapped[str] = mapped_column(String(16), default="unknown", server_default="unknown")
+    email_consent: Mapped[str] = mapped_column(String(16), default="unknown", server_default="unknown")
+    # set when merged away; the row stays so an undo can restore it exactly
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+
+
+class ContactIdentity(IdMixin, OrgMixin, TimestampMixin, Base):
+    """A normalized email or E.164 phone seen for a contact. Unique per organization: the dedup key."""
+
+    __tablename__ = "contact_identities"
+    __table_args__ = (
+        UniqueConstraint("org_id", "kind", "value"),
+        Index("ix_contact_identities_contact_id", "contact_id"),
+        Index(
+            "ix_contact_identities_value_prefix",
+            "org_id",
+            "value",
+            postgresql_ops={"value": "text_pattern_ops"},
+        ),
+    )
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(320))
+    source: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
+
+OPEN_STATUSES_SQL = "status NOT IN ('lost', 'leased')"
+NO_PROPERTY = "00000000-0000-0000-0000-000000000000"
+
+
+class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
+    """A contact's pursuit of one property. At most one open lead per contact and property."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index(
+            "uq_leads_open_per_contact_property",
+            "org_id",
+            "contact_id",
+            text(f"COALESCE(property_id, '{NO_PROPERTY}'::uuid)"),
+            unique=True,
+            postgresql_where=text(OPEN_STATUSES_SQL),
+        ),
+        Index("ix_leads_org_id_created_at_id", "org_id", text("created_at DESC"), text("id DESC")),
+        Index("ix_leads_org_id_updated_at_id", "org_id", text("updated_at DESC"), text("id DESC")),
+        Index("ix_leads_org_id_status_created_at", "org_id", "status", text("created_at DESC")),
+        Index("ix_leads_org_id_property_id_created_at", "org_id", "property_id", text("created_at DESC")),
+        Index("ix_leads_org_id_owner_id_created_at", "org_id", "owner_id", text("created_at DESC")),
+        Index("ix_leads_org_id_source_created_at", "org_id", "source", text("created_at DESC")),
+        Index(
+            "ix_leads_next_action_due",
+            "org_id",
+            "next_action_due_at",
+            postgresql_where=text("next_action_due_at IS NOT NULL"),
+        ),
+        Index("ix_leads_contact_id", "contact_id"),
+    )
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    property_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("properties.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16), default="tenant", server_default="tenant")
+    status: Mapped[str] = mapped_column(String(32), default="new")
+    status_label_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("status_labels.id", ondelete="SET NULL")
+    )
+    temperature: Mapped[str] = mapped_column(String(8), default="hot")
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    source: Mapped[str | None] = mapped_column(String(64))
+    sub_source: Mapped[str | None] = mapped_column(String(200))
+    latest_source: Mapped[str | None] = mapped_column(String(64))
+    move_in_date: Mapped[date | None] = mapped_column(Date)
+    move_in_text: Mapped[str | None] = mapped_column(String(200))
+    bedrooms: Mapped[int | None] = mapped_column(Integer)
+    bathrooms: Mapped[float | None] = mapped_column(Numeric(3, 1, asdecimal=False))
+    budget_min: Mapped[int | None] = mapped_column(Integer)
+    budget_max: Mapped[int | None] = mapped_column(Integer)
+    pets: Mapped[bool | None]
+    pets_text: Mapped[str | None] = mapped_column(String(300))
+    unit_type: Mapped[str | None] = mapped_column(String(100))
+    lease_length_months: Mapped[int | None] = mapped_column(Integer)
+    occupants: Mapped[int | None] = mapped_column(Integer)
+    preferred_tour_times: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
+    next_action_type: Mapped[str | None] = mapped_column(String(32))
+    next_action_due_at: Mapped[datetime | None]
+    next_action_owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    first_response_at: Mapped[datetime | None]
+    first_response_seconds: Mapped[int | None] = mapped_column(Integer)
+    last_touch_at: Mapped[datetime | None]
+    lost_reason: Mapped[str | None] = mapped_column(String(32))
+    lost_reason_text: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    # bumped on every write; the ETag of PATCH/If-Match
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

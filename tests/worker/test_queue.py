@@ -1,0 +1,116 @@
+"""The after-commit enqueue pattern, job-id dedup and retries, with a real Redis and a burst arq worker."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from arq import Retry, func
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.intake.tasks import backoff_seconds
+from services.intake.worker import build_worker
+from shared.config import Settings
+from shared.queue import create_queue, enqueue_after_commit, send_jobs, take_pending_jobs
+
+RUNS: list[str] = []
+ATTEMPTS: dict[str, int] = {}
+
+
+async def record(ctx: dict[str, Any], marker: str) -> str:
+    RUNS.append(marker)
+    return marker
+
+
+async def flaky(ctx: dict[str, Any], marker: str) -> str:
+    ATTEMPTS[marker] = ATTEMPTS.get(marker, 0) + 1
+    if ATTEMPTS[marker] < 3:
+        raise Retry(defer=0.01)
+    return marker
+
+
+async def _run_burst(settings: Settings, queue_name: str) -> None:
+    worker = build_worker(
+        settings,
+        functions=[func(record, max_tries=3), func(flaky, max_tries=5)],
+        cron_jobs=[],
+        burst=True,
+        queue_name=queue_name,
+        on_startup=None,
+        on_shutdown=None,
+        poll_delay=0.01,
+    )
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+
+
+async def _unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    queue_name: str,
+    marker: str,
+    fail: bool,
+) -> None:
+    queue = await create_queue(settings.redis_url or "")
+    try:
+        session = sessionmaker()
+        try:
+            async with session.begin():
+                enqueue_after_commit(session, "record", marker, job_id=f"record:{marker}")
+                if fail:
+                    raise RuntimeError("handler failed")
+            await send_jobs(queue, take_pending_jobs(session), queue_name)
+        finally:
+            await session.close()
+    finally:
+        await queue.aclose()
+
+
+async def test_jobs_are_sent_only_after_commit(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    queue_name = f"q:{uuid.uuid4().hex}"
+    committed, rolled_back = uuid.uuid4().hex, uuid.uuid4().hex
+    await _unit_of_work(sessionmaker, settings, queue_name, committed, fail=False)
+    with pytest.raises(RuntimeError):
+        await _unit_of_work(sessionmaker, settings, queue_name, rolled_back, fail=True)
+    await _run_burst(settings, queue_name)
+    assert committed in RUNS
+    assert rolled_back not in RUNS
+
+
+async def test_same_job_id_runs_once(settings: Settings) -> None:
+    queue_name = f"q:{uuid.uuid4().hex}"
+    marker = uuid.uuid4().hex
+    queue = await create_queue(settings.redis_url or "")
+    try:
+        first = await queue.enqueue_job("record", marker, _job_id=f"record:{marker}", _queue_name=queue_name)
+        second = await queue.enqueue_job("record", marker, _job_id=f"record:{marker}", _queue_name=queue_name)
+    finally:
+        await queue.aclose()
+    assert first is not None
+    assert second is None
+    await _run_burst(settings, queue_name)
+    assert RUNS.count(marker) == 1
+
+
+async def test_retry_runs_again_until_it_succeeds(settings: Settings) -> None:
+    queue_name = f"q:{uuid.uuid4().hex}"
+    marker = uuid.uuid4().hex
+    queue = await create_queue(settings.redis_url or "")
+    try:
+        job = await queue.enqueue_job("flaky", marker, _job_id=f"flaky:{marker}", _queue_name=queue_name)
+        assert job is not None
+        await _run_burst(settings, queue_name)
+        assert await job.result(timeout=5) == marker
+    finally:
+        await queue.aclose()
+    assert ATTEMPTS[marker] == 3
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [backoff_seconds(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
+    assert backoff_seconds(30) == 300
