@@ -1,0 +1,43 @@
+"""Appending to the timeline. Events are never updated or deleted (a merge undo restores, it does not edit)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.models import Lead, LeadEvent
+
+
+def add_event(
+    session: AsyncSession,
+    lead: Lead,
+    type: str,
+    *,
+    occurred_at: datetime | None = None,
+    actor_type: str = "system",
+    actor_id: uuid.UUID | None = None,
+    source: str | None = None,
+    channel: str | None = None,
+    inbound_id: uuid.UUID | None = None,
+    data: dict[str, Any] | None = None,
+) -> LeadEvent:
+    event = LeadEvent(
+        id=uuid.uuid4(),
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        contact_id=lead.contact_id,
+        type=type,
+        occurred_at=occurred_at or datetime.now(UTC),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        source=source,
+        channel=channel,
+        property_id=lead.property_id,
+        inbound_id=inbound_id,
+        data=data or {},
+    )
+    session.add(event)
+    return event
