@@ -1,0 +1,205 @@
+"""Contact and lead resolution, race-safe by database constraints rather than by luck.
+
+Identities are unique per organization; every writer inserts them in one sorted order with
+ON CONFLICT DO NOTHING, so two transactions for the same renter queue on the same key instead of
+deadlocking, and the loser learns who won. Open leads are unique per contact and property by a partial
+index; opening one uses the same pattern.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.enums import LeadStatus
+from shared.errors import DuplicateContact
+from shared.identity import IdentityKeys
+from shared.models import Contact, ContactIdentity, Lead
+from shared.models.lead import NO_PROPERTY, OPEN_STATUSES_SQL
+
+REOPEN_LOST_WITHIN = timedelta(days=180)
+
+
+async def find_contact_ids(session: AsyncSession, org_id: uuid.UUID, keys: IdentityKeys) -> dict[uuid.UUID, list[str]]:
+    """Contacts owning any of the keys, with the kinds each matched on (email before phone)."""
+    if not keys.usable:
+        return {}
+    conditions = [and_(ContactIdentity.kind == kind, ContactIdentity.value == value) for kind, value in keys.usable]
+    rows = await session.execute(
+        select(ContactIdentity.kind, ContactIdentity.contact_id).where(
+            ContactIdentity.org_id == org_id, or_(*conditions)
+        )
+    )
+    found: dict[uuid.UUID, list[str]] = {}
+    for kind, contact_id in rows:
+        found.setdefault(contact_id, []).append(kind)
+    for kinds in found.values():
+        kinds.sort()
+    return found
+
+
+async def claim_identities(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    identities: list[tuple[str, str]],
+    source: str | None = None,
+) -> set[tuple[str, str]]:
+    """Attach identities to a contact; returns those it now holds that no one else held."""
+    if not identities:
+        return set()
+    ordered = sorted(set(identities))
+    statement = (
+        insert(ContactIdentity)
+        .values(
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "org_id": org_id,
+                    "contact_id": contact_id,
+                    "kind": kind,
+                    "value": value,
+                    "source": source,
+                }
+                for kind, value in ordered
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["org_id", "kind", "value"])
+        .returning(ContactIdentity.kind, ContactIdentity.value)
+    )
+    return {(row.kind, row.value) for row in await session.execute(statement)}
+
+
+async def create_contact(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    kind: str = "tenant",
+    full_name: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    source: str | None = None,
+    identities: list[tuple[str, str]] | None = None,
+) -> Contact:
+    """Create a contact holding every given identity, or raise DuplicateContact naming who holds one."""
+    wanted = (
+        identities
+        if identities is not None
+        else [(kind_, value) for kind_, value in (("email", email), ("phone", phone)) if value]
+    )
+    savepoint = await session.begin_nested()
+    contact = Contact(
+        id=uuid.uuid4(),
+        org_id=org_id,
+        kind=kind,
+        full_name=full_name,
+        first_name=first_name,
+        last_name=last_name,
+        primary_email=email,
+        primary_phone=phone,
+    )
+    session.add(contact)
+    await session.flush()
+    claimed = await claim_identities(session, org_id, contact.id, wanted, source)
+    if claimed == set(wanted):
+        await savepoint.commit()
+        return contact
+    await savepoint.rollback()
+    owners = await find_contact_ids(session, org_id, IdentityKeys(usable=sorted(set(wanted) - claimed)))
+    existing = next(iter(owners), None)
+    raise DuplicateContact(
+        "A contact with this email or phone already exists.",
+        existing_contact_id=str(existing) if existing else None,
+        contact_ids=[str(owner) for owner in owners],
+    )
+
+
+async def live_contact_id(session: AsyncSession, contact_id: uuid.UUID) -> uuid.UUID:
+    """Follow merges: a signal matched before a merge lands on the survivor."""
+    for _ in range(10):
+        merged_into = await session.scalar(select(Contact.merged_into_id).where(Contact.id == contact_id))
+        if merged_into is None:
+            return contact_id
+        contact_id = merged_into
+    return contact_id
+
+
+def _open_lead_key() -> list[Any]:
+    return ["org_id", "contact_id", text(f"COALESCE(property_id, '{NO_PROPERTY}'::uuid)")]
+
+
+async def find_open_lead(
+    session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID, property_id: uuid.UUID | None, lock: bool = False
+) -> Lead | None:
+    query = select(Lead).where(
+        Lead.org_id == org_id,
+        Lead.contact_id == contact_id,
+        Lead.property_id.is_(None) if property_id is None else Lead.property_id == property_id,
+        Lead.status.notin_([LeadStatus.lost, LeadStatus.leased]),
+    )
+    if lock:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def open_lead_for(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    property_id: uuid.UUID | None,
+    defaults: dict[str, Any],
+) -> tuple[Lead, bool]:
+    """The open lead of this contact for this property, created if there is none. (lead, created)."""
+    existing = await find_open_lead(session, org_id, contact_id, property_id, lock=True)
+    if existing is not None:
+        return existing, False
+    now = datetime.now(UTC)
+    values = {
+        "id": uuid.uuid4(),
+        "org_id": org_id,
+        "contact_id": contact_id,
+        "property_id": property_id,
+        "status": LeadStatus.new,
+        "temperature": "hot",
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        **defaults,
+    }
+    statement = (
+        insert(Lead)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=_open_lead_key(), index_where=text(OPEN_STATUSES_SQL))
+        .returning(Lead.id)
+    )
+    inserted = await session.scalar(statement)
+    lead = await find_open_lead(session, org_id, contact_id, property_id, lock=True)
+    assert lead is not None, "an open lead must exist after insert-or-nothing"
+    return lead, inserted is not None
+
+
+async def recent_lost_lead(
+    session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID, property_id: uuid.UUID | None, now: datetime
+) -> Lead | None:
+    """A lost lead of the same renter and property, recent enough that a new touch reopens it."""
+    query = (
+        select(Lead)
+        .where(
+            Lead.org_id == org_id,
+            Lead.contact_id == contact_id,
+            Lead.property_id.is_(None) if property_id is None else Lead.property_id == property_id,
+            Lead.status == LeadStatus.lost,
+            Lead.closed_at >= now - REOPEN_LOST_WITHIN,
+        )
+        .order_by(Lead.closed_at.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return await session.scalar(query)
