@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import re
 
-_AMOUNT = re.compile(r"\$?\s*(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*([kK])?(?![\d])")
-_OPEN_HIGH = re.compile(
-    r"\+|\band\s+up\b|\bor\s+more\b|\bat\s+least\b|\bover\b|\bmin(imum)?\b|\bfrom\b", re.I
-)
-_OPEN_LOW = re.compile(
-    r"\bunder\b|\bup\s+to\b|\bmax(imum)?\b|\bbelow\b|\bless\s+than\b|\bno\s+more\s+than\b|<", re.I
-)
+_AMOUNT = re.compile(r"\$?\s*(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*([kK])?(?![\d])")
+_OPEN_HIGH = re.compile(r"\+|\band\s+up\b|\bor\s+more\b|\bat\s+least\b|\bover\b|\bmin(imum)?\b|\bfrom\b", re.I)
+_OPEN_LOW = re.compile(r"\bunder\b|\bup\s+to\b|\bmax(imum)?\b|\bbelow\b|\bless\s+than\b|\bno\s+more\s+than\b|<", re.I)
 
 
 def _amounts(text: str) -> list[int]:

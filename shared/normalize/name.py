@@ -16,9 +16,7 @@ _JUNK = re.compile(
     r"^\d+\s+new\s+messages?$|^new\s+(message|lead|contact)$|^(a\s+)?renter$|^unknown$|^n/?a$|^none$",
     re.IGNORECASE,
 )
-_PARTICLES = frozenset(
-    {"de", "la", "del", "van", "von", "der", "da", "di", "le", "du", "dos", "das", "y", "bin"}
-)
+_PARTICLES = frozenset({"de", "la", "del", "van", "von", "der", "da", "di", "le", "du", "dos", "das", "y", "bin"})
 
 
 def clean_name(raw: object) -> str | None:

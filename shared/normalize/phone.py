@@ -81,9 +81,7 @@ def normalize_phone(raw: object, default_region: str = "US") -> tuple[str | None
     return None, None
 
 
-_PHONE_IN_TEXT = re.compile(
-    r"(?<![\w/])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?!\d)|\+\d{10,14}"
-)
+_PHONE_IN_TEXT = re.compile(r"(?<![\w/])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?!\d)|\+\d{10,14}")
 
 
 def find_phone(text: str | None, default_region: str = "US") -> tuple[str | None, str | None]:

@@ -32,9 +32,7 @@ def _as_lists(params: Mapping[str, str] | Mapping[str, Sequence[str]] | None) ->
     return result
 
 
-def twilio_signature(
-    url: str, params: Mapping[str, str] | Mapping[str, Sequence[str]] | None, token: str
-) -> str:
+def twilio_signature(url: str, params: Mapping[str, str] | Mapping[str, Sequence[str]] | None, token: str) -> str:
     """Base64 HMAC-SHA1 of the URL plus sorted `key + value` pairs (repeated keys: each value, sorted)."""
     payload = url
     for key, values in sorted(_as_lists(params).items()):

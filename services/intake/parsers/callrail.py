@@ -63,12 +63,8 @@ def _call(raw: RawInbound, ctx: ParseContext, body: dict[str, Any]) -> ParseResu
     call_type = str(body.get("call_type") or "").lower()
     if answered is None and not call_type:
         return ParseResult.ignored("call in progress", parser="callrail")
-    missed = (
-        answered in (False, "false", "0", 0) or call_type in MISSED_TYPES or body.get("voicemail") is True
-    )
-    tracking, _ = normalize_phone(
-        body.get("tracking_phone_number") or body.get("trackingnum"), ctx.default_country
-    )
+    missed = answered in (False, "false", "0", 0) or call_type in MISSED_TYPES or body.get("voicemail") is True
+    tracking, _ = normalize_phone(body.get("tracking_phone_number") or body.get("trackingnum"), ctx.default_country)
     signal = LeadSignal(
         event=SignalEvent.missed_call if missed else SignalEvent.call,
         channel=Channel.phone,

@@ -227,9 +227,7 @@ def intent_from_message(message: str | None) -> SignalEvent:
 
 def utm_fields(fields: Mapping[str, Any]) -> dict[str, str]:
     return {
-        key: str(value)
-        for key, value in fields.items()
-        if key.lower().startswith("utm_") and value not in (None, "")
+        key: str(value) for key, value in fields.items() if key.lower().startswith("utm_") and value not in (None, "")
     }
 
 

@@ -99,9 +99,7 @@ def _twilio_sms(fields: dict[str, Any]) -> str | None:
 
 def _mits(body: bytes, fields: dict[str, Any]) -> str | None:
     xml = str(fields.get("Xml") or fields.get("xml") or "") or body.decode("utf-8", errors="replace")
-    third = re.search(
-        r'IDType="ThirdPartyID"[^>]*IDValue="([^"]+)"|IDValue="([^"]+)"[^>]*IDType="ThirdPartyID"', xml
-    )
+    third = re.search(r'IDType="ThirdPartyID"[^>]*IDValue="([^"]+)"|IDValue="([^"]+)"[^>]*IDType="ThirdPartyID"', xml)
     event = re.search(r'<(?:\w+:)?EventID[^>]*IDValue="([^"]+)"', xml)
     if not third:
         return None
@@ -148,9 +146,7 @@ def _key(
 ) -> str | None:
     if kind == InboundKind.email:
         return _raw_email(body)
-    if kind in (InboundKind.twilio_voice, InboundKind.twilio_sms) and headers.get(
-        "i-twilio-idempotency-token"
-    ):
+    if kind in (InboundKind.twilio_voice, InboundKind.twilio_sms) and headers.get("i-twilio-idempotency-token"):
         return "twilio-token:" + headers["i-twilio-idempotency-token"]
     if kind == InboundKind.web_form and headers.get("idempotency-key"):
         return headers["idempotency-key"]

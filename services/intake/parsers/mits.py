@@ -75,6 +75,12 @@ def _text(node: Element | None, *path: str) -> str | None:
     return as_text(found.text) if found is not None and found.text else None
 
 
+def _id_key(id_type: str) -> str:
+    """`ThirdPartyID` -> `third_party_id`, `ProspectID` -> `prospect_id`."""
+    spaced = re.sub(r"ID$", "_id", id_type)
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", spaced).lower().replace("__", "_")
+
+
 def _xml_bytes(raw: RawInbound) -> bytes:
     if media_type(raw.content_type) in ("application/x-www-form-urlencoded", "multipart/form-data"):
         fields = decode_form(raw)
@@ -128,7 +134,7 @@ def parse(raw: RawInbound, ctx: ParseContext) -> ParseResult:
         if id_type == "PropertyID":
             listing_id = listing_id or value
         elif id_type:
-            ids.setdefault(re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", id_type).lower(), value)
+            ids.setdefault(_id_key(id_type), value)
 
     phones = {(p.get("PhoneType") or "").lower(): _text(p, "PhoneNumber") for p in _all(customer, "Phone")}
     phone = next((phones[t] for t in PHONE_PREFERENCE if phones.get(t)), None)

@@ -31,9 +31,7 @@ def parse(raw: RawInbound, ctx: ParseContext) -> ParseResult:
     fields = {k: as_text(v) for k, v in decode_form(raw).items()}
     if not fields.get("listingId") and not fields.get("email"):
         return ParseResult.failed("zillow callback without listingId or email", parser="zillow_post")
-    move_in, move_text = parse_move_in(
-        fields.get("movingDate") or fields.get("moveInTimeframe"), raw.received_at
-    )
+    move_in, move_text = parse_move_in(fields.get("movingDate") or fields.get("moveInTimeframe"), raw.received_at)
     street = compact([fields.get("listingStreet"), fields.get("listingUnit")], sep=" ")
     region = compact([fields.get("listingState"), fields.get("listingPostalCode")], sep=" ")
     lease = fields.get("leaseLengthMonths")

@@ -11,7 +11,7 @@ import re
 
 from services.intake.parsers.base import ParseResult
 from services.intake.parsers.common import build_contact, intent_from_message, parse_bedrooms
-from services.intake.parsers.email.fields import Env, finish, index_of, label_value
+from services.intake.parsers.email.fields import Env, domain_is, finish, index_of, label_value
 from services.intake.parsers.email.mime import InboundEmail
 from shared.normalize import parse_move_in
 from shared.schemas.signal import PropertyHint, SignalPreferences, SignalSource
@@ -21,7 +21,7 @@ NAME_LINE = re.compile(r"^(?:new|hot) lead from (?P<name>.+?)\s*\*?$", re.IGNORE
 
 def matches(mail: InboundEmail) -> bool:
     domain = mail.from_domain
-    return domain in ("apartments.com", "apartmentlist.com") or domain.endswith((".apartments.com",))
+    return domain_is(domain, "apartments.com", "apartmentlist.com")
 
 
 def parse(mail: InboundEmail, env: Env) -> ParseResult:

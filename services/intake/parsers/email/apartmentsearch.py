@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.intake.parsers.base import ParseResult
 from services.intake.parsers.common import build_contact, parse_bedrooms
-from services.intake.parsers.email.fields import Env, finish, label_value
+from services.intake.parsers.email.fields import Env, domain_is, finish, label_value
 from services.intake.parsers.email.mime import InboundEmail
 from shared.enums import SignalEvent
 from shared.normalize import parse_move_in
@@ -12,7 +12,7 @@ from shared.schemas.signal import PropertyHint, SignalPreferences, SignalSource
 
 
 def matches(mail: InboundEmail) -> bool:
-    return mail.from_domain.endswith("apartmentsearch.com")
+    return domain_is(mail.from_domain, "apartmentsearch.com")
 
 
 def parse(mail: InboundEmail, env: Env) -> ParseResult:

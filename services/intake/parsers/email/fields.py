@@ -34,6 +34,11 @@ class Env:
         return mail.date or self.raw.received_at
 
 
+def domain_is(domain: str, *roots: str) -> bool:
+    """True when `domain` is one of `roots` or a subdomain of one (forrent.com is not rent.com)."""
+    return any(domain == root or domain.endswith("." + root) for root in roots)
+
+
 def label_value(lines: list[str], *labels: str, max_gap: int = 1) -> str | None:
     """Value written after `Label:` on the same line, or on the next line when the label stands alone."""
     for label in labels:

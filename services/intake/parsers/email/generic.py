@@ -17,9 +17,7 @@ from shared.enums import Channel, SignalEvent
 from shared.normalize import is_relay_email
 from shared.schemas.signal import SignalSource
 
-NO_REPLY = re.compile(
-    r"^(no-?reply|do-?not-?reply|donotreply|notifications?|alerts?|mailer)\b", re.IGNORECASE
-)
+NO_REPLY = re.compile(r"^(no-?reply|do-?not-?reply|donotreply|notifications?|alerts?|mailer)\b", re.IGNORECASE)
 REPLY_SUBJECT = re.compile(r"^\s*(re|aw|sv|antw)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from services.intake.parsers.email.fields import domain_is
 from services.intake.parsers.email.mime import InboundEmail
 
 MARKETING_DOMAINS = (
@@ -54,13 +55,11 @@ def delivery_or_auto_reason(mail: InboundEmail) -> str | None:
 def bulk_reason(mail: InboundEmail) -> str | None:
     """Reason to ignore marketing mail that matched no lead template, else None."""
     domain = mail.from_domain
-    if any(domain == d or domain.endswith("." + d) for d in MARKETING_DOMAINS):
+    if domain_is(domain, *MARKETING_DOMAINS):
         return "newsletter"
     precedence = mail.headers.get("precedence", "").strip().lower()
     if precedence in ("bulk", "list", "junk"):
         return "newsletter"
-    if mail.headers.get("list-unsubscribe") and (
-        mail.headers.get("list-id") or "unsubscribe" in mail.text.lower()
-    ):
+    if mail.headers.get("list-unsubscribe") and (mail.headers.get("list-id") or "unsubscribe" in mail.text.lower()):
         return "newsletter"
     return None

@@ -18,9 +18,7 @@ SUBJECT = re.compile(r"^Another Prospective Resident for (?P<community>.*?) from
 
 
 def matches(mail: InboundEmail) -> bool:
-    return mail.from_domain in ("move.com", "email.realtor.com", "realtor.com") or bool(
-        SUBJECT.match(mail.subject)
-    )
+    return mail.from_domain in ("move.com", "email.realtor.com", "realtor.com") or bool(SUBJECT.match(mail.subject))
 
 
 def parse(mail: InboundEmail, env: Env) -> ParseResult:
@@ -28,9 +26,7 @@ def parse(mail: InboundEmail, env: Env) -> ParseResult:
     subject = SUBJECT.match(mail.subject)
     move_line = next((line for line in lines if re.match(r"^I plan to move", line, re.IGNORECASE)), None)
     move_in, move_text = parse_move_in(
-        move_line[len("I plan to move") :].strip()
-        if move_line
-        else label_value(lines, "Move Date", "Move-in Date"),
+        move_line[len("I plan to move") :].strip() if move_line else label_value(lines, "Move Date", "Move-in Date"),
         env.reference(mail),
     )
     if move_text and move_text.lower().startswith("on "):

@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 
 from services.intake.parsers.base import ParseResult
 from services.intake.parsers.common import build_contact
-from services.intake.parsers.email.fields import Env, finish, label_value
+from services.intake.parsers.email.fields import Env, domain_is, finish, label_value
 from services.intake.parsers.email.mime import InboundEmail
 from shared.enums import SignalEvent
 from shared.schemas.signal import SignalSource
@@ -25,10 +25,7 @@ FIELDS = (
 
 
 def matches(mail: InboundEmail) -> bool:
-    return (
-        mail.from_domain.endswith("rentcafe.com")
-        or mail.subject.strip().lower() == "portal information request"
-    )
+    return domain_is(mail.from_domain, "rentcafe.com") or mail.subject.strip().lower() == "portal information request"
 
 
 def _spans(html: str | None) -> dict[str, str]:

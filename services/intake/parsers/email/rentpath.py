@@ -10,20 +10,18 @@ import re
 
 from services.intake.parsers.base import ParseResult
 from services.intake.parsers.common import build_contact, compact, intent_from_message
-from services.intake.parsers.email.fields import Env, finish, label_value, mailto_addresses
+from services.intake.parsers.email.fields import Env, domain_is, finish, label_value, mailto_addresses
 from services.intake.parsers.email.mime import InboundEmail
 from shared.normalize import is_relay_email, parse_move_in
 from shared.schemas.signal import PropertyHint, SignalPreferences, SignalSource
 
-SUBJECT = re.compile(
-    r"^(?P<brand>Rent\.com|AG) Lead from (?P<name>.+?)\s*\((?P<property>.*)\)\s*$", re.IGNORECASE
-)
+SUBJECT = re.compile(r"^(?P<brand>Rent\.com|AG) Lead from (?P<name>.+?)\s*\((?P<property>.*)\)\s*$", re.IGNORECASE)
 OWN = ("rent.com", "apartmentguide.com")
 
 
 def matches(mail: InboundEmail) -> bool:
     domain = mail.from_domain
-    return domain.endswith(("rent.com", "apartmentguide.com")) or bool(SUBJECT.match(mail.subject))
+    return domain_is(domain, "rent.com", "apartmentguide.com") or bool(SUBJECT.match(mail.subject))
 
 
 def parse(mail: InboundEmail, env: Env) -> ParseResult:
@@ -48,9 +46,7 @@ def parse(mail: InboundEmail, env: Env) -> ParseResult:
     signal = finish(
         mail,
         env,
-        source=SignalSource(
-            source="apartment_guide" if is_ag else "rent_com", medium=initiated and initiated.lower()
-        ),
+        source=SignalSource(source="apartment_guide" if is_ag else "rent_com", medium=initiated and initiated.lower()),
         contact=build_contact(
             name=name,
             email=email,
@@ -61,9 +57,7 @@ def parse(mail: InboundEmail, env: Env) -> ParseResult:
         event=intent_from_message(message),
         message=message,
         preferences=SignalPreferences(move_in_date=move_in, move_in_text=move_text),
-        property_hint=PropertyHint(
-            listing_id=label_value(lines, "Property ID"), name=prop_name, address=address
-        ),
+        property_hint=PropertyHint(listing_id=label_value(lines, "Property ID"), name=prop_name, address=address),
         external_ids=ids,
     )
     return ParseResult.ok(signal, parser="email.rentpath")

@@ -6,7 +6,7 @@ import re
 
 from services.intake.parsers.base import ParseResult
 from services.intake.parsers.common import build_contact, parse_bedrooms
-from services.intake.parsers.email.fields import Env, emails_in_text, finish, index_of, label_value
+from services.intake.parsers.email.fields import Env, domain_is, emails_in_text, finish, index_of, label_value
 from services.intake.parsers.email.mime import InboundEmail
 from shared.enums import SignalEvent
 from shared.normalize import find_phone
@@ -16,13 +16,11 @@ OWN_DOMAINS = ("streeteasy.com", "zillow.com")
 SUBJECT = re.compile(r"^(?P<address>.+?)\s+StreetEasy Inquiry From\s+(?P<name>.+)$", re.IGNORECASE)
 TOUR = re.compile(r"^(?P<name>.+?) Has Requested a Tour for (?P<address>.+)$", re.IGNORECASE)
 QUESTION = re.compile(r"^You Received a Question About (?P<address>.+)$", re.IGNORECASE)
-STOP = re.compile(
-    r"^(renter'?s preferred tour|\$[\d,]+|\d+ beds?|studio|\d+ baths?|view listing|reply)", re.I
-)
+STOP = re.compile(r"^(renter'?s preferred tour|\$[\d,]+|\d+ beds?|studio|\d+ baths?|view listing|reply)", re.I)
 
 
 def matches(mail: InboundEmail) -> bool:
-    return mail.from_domain.endswith("streeteasy.com") or bool(SUBJECT.match(mail.subject))
+    return domain_is(mail.from_domain, "streeteasy.com") or bool(SUBJECT.match(mail.subject))
 
 
 def parse(mail: InboundEmail, env: Env) -> ParseResult:

@@ -15,9 +15,7 @@ from services.intake.parsers.email.mime import InboundEmail
 from shared.normalize import find_phone, is_relay_email, split_name
 from shared.schemas.signal import PropertyHint, SignalPreferences, SignalSource
 
-SUBJECT = re.compile(
-    r"^(?P<brand>zumper|padmapper) tenant lead for (?P<building>.+?)(?::\s*(?P<beds>.+))?$", re.I
-)
+SUBJECT = re.compile(r"^(?P<brand>zumper|padmapper) tenant lead for (?P<building>.+?)(?::\s*(?P<beds>.+))?$", re.I)
 INTERESTED = re.compile(r"^the following lead is interested in (?P<what>.+)$", re.IGNORECASE)
 BRACKET = re.compile(r"\\?\[(?P<domain>[^\]\\]+)\\?\]")
 STOP = re.compile(r"^(reply to lead|view .*|zumper|padmapper|you have received)", re.IGNORECASE)
@@ -61,9 +59,7 @@ def parse(mail: InboundEmail, env: Env) -> ParseResult:
         mail,
         env,
         source=SignalSource(source=brand),
-        contact=build_contact(
-            name=raw_name or name_line, reply_to=relay, phone=phone, region=env.ctx.default_country
-        ),
+        contact=build_contact(name=raw_name or name_line, reply_to=relay, phone=phone, region=env.ctx.default_country),
         event=intent_from_message(message),
         message=message,
         preferences=SignalPreferences(bedrooms=parse_bedrooms(beds_text) if beds_text else None),
