@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from services.api import health
 from services.api.auth.router import router as auth_router
@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _domain_routers() -> list:  # type: ignore[type-arg]
+def _domain_routers() -> list[APIRouter]:
     """Routers of the domain modules, added here as each lands."""
-    return []
+    from services.api.signals.router import router as signals_router
+
+    return [signals_router]

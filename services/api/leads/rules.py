@@ -53,7 +53,13 @@ RULES: dict[str, Rule] = {
 
 # Once these are reached, an inbound touch must not reset the next action to a generic reply.
 _PAST_REPLY = frozenset(
-    {LeadStatus.tour_booked, LeadStatus.toured, LeadStatus.application_started, LeadStatus.application_submitted}
+    {
+        LeadStatus.tour_requested,
+        LeadStatus.tour_booked,
+        LeadStatus.toured,
+        LeadStatus.application_started,
+        LeadStatus.application_submitted,
+    }
 )
 _CLOSED = frozenset({LeadStatus.lost, LeadStatus.leased})
 
@@ -73,6 +79,9 @@ async def apply_rules(
         _set_next_action(lead, None, None, None)
         return None
     await assign_owner_if_missing(session, lead)
+    if trigger == EventType.opt_out and lead.next_action_type == NextActionType.text_back:
+        _set_next_action(lead, NextActionType.call, lead.next_action_due_at or now, lead.owner_id)
+        return None
     rule = RULES.get(trigger)
     if rule is None:
         return None

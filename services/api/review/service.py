@@ -1,0 +1,73 @@
+"""The review queue: possible duplicates a person decides on, never a silent guess."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.enums import ReviewStatus
+from shared.models import ContactPairDecision, ReviewItem
+
+
+def ordered_pair(first: uuid.UUID, second: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    low, high = sorted((first, second))
+    return low, high
+
+
+async def kept_apart(session: AsyncSession, org_id: uuid.UUID, first: uuid.UUID, second: uuid.UUID) -> bool:
+    low, high = ordered_pair(first, second)
+    found = await session.scalar(
+        select(ContactPairDecision.id).where(
+            ContactPairDecision.org_id == org_id,
+            ContactPairDecision.contact_low_id == low,
+            ContactPairDecision.contact_high_id == high,
+        )
+    )
+    return found is not None
+
+
+async def open_duplicate_review(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    contact_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    inbound_id: uuid.UUID | None,
+    candidate_ids: list[uuid.UUID],
+    reasons: list[Any],
+) -> uuid.UUID | None:
+    """Open one review item per unresolved question; the same question again adds to the open item."""
+    others = [cid for cid in dict.fromkeys(candidate_ids) if cid != contact_id]
+    if not others:
+        others = [cid for cid in dict.fromkeys(candidate_ids)]
+    remaining = [cid for cid in others if cid == contact_id or not await kept_apart(session, org_id, contact_id, cid)]
+    if not remaining:
+        return None
+    existing = await session.scalar(
+        select(ReviewItem).where(
+            ReviewItem.org_id == org_id,
+            ReviewItem.status == ReviewStatus.open,
+            ReviewItem.contact_id == contact_id,
+            ReviewItem.candidate_contact_ids.contains(remaining),
+        )
+    )
+    if existing is not None:
+        existing.reasons = [*existing.reasons, *[reason for reason in reasons if reason not in existing.reasons]]
+        return existing.id
+    item = ReviewItem(
+        id=uuid.uuid4(),
+        org_id=org_id,
+        kind="possible_duplicate",
+        status=ReviewStatus.open,
+        contact_id=contact_id,
+        lead_id=lead_id,
+        inbound_id=inbound_id,
+        candidate_contact_ids=remaining,
+        reasons=list(reasons),
+    )
+    session.add(item)
+    await session.flush()
+    return item.id
