@@ -137,6 +137,9 @@ class EventType(StrEnum):
     call_logged = "call_logged"
     meeting_logged = "meeting_logged"
     tour_scheduled = "tour_scheduled"
+    tour_completed = "tour_completed"
+    tour_canceled = "tour_canceled"
+    tour_no_show = "tour_no_show"
     invitation_sent = "invitation_sent"
     # identity
     match = "match"
@@ -175,6 +178,24 @@ class TaskType(StrEnum):
 class ActivityKind(StrEnum):
     call = "call"
     meeting = "meeting"
+
+
+class ActivityDirection(StrEnum):
+    outbound = "outbound"
+    inbound = "inbound"
+
+
+class TourStatus(StrEnum):
+    scheduled = "scheduled"
+    completed = "completed"
+    canceled = "canceled"
+    no_show = "no_show"
+
+
+class TourType(StrEnum):
+    in_person = "in_person"
+    virtual = "virtual"
+    self_guided = "self_guided"
 
 
 class ReviewStatus(StrEnum):

@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _domain_routers() -> list[APIRouter]:
     """Routers of the domain modules, added here as each lands."""
+    from services.api.leads.router import router as leads_router
     from services.api.signals.router import router as signals_router
 
-    return [signals_router]
+    return [signals_router, leads_router]

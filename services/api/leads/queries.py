@@ -1,0 +1,176 @@
+"""The one lead query: leads ⋈ contacts (⋈ status label), filtered and keyset-ordered on the lead indexes.
+
+The list, the detail and the CSV export all build on `lead_select` so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_, union
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql.elements import ColumnElement
+
+from services.api.leads.schemas import LeadOut, NextAction
+from services.api.pagination import decode_cursor, encode_cursor
+from shared.errors import ValidationFailed
+from shared.models import Contact, ContactIdentity, Lead, StatusLabel
+from shared.normalize.phone import normalize_phone
+
+LeadSort = Literal["created_at", "-created_at", "updated_at", "-updated_at"]
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{3,}$")
+
+LEAD_COLUMNS = [c for c in Lead.__table__.c if c.key not in {"org_id", "status_label_id", "closed_at"}]
+
+
+@dataclass
+class LeadFilters:
+    status: list[str] | None = None
+    temperature: str | None = None
+    property_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+    unassigned: bool = False
+    source: str | None = None
+    kind: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    has_next_action_overdue: bool | None = None
+    q: str | None = None
+    sort: LeadSort = "-created_at"
+
+
+def lead_select(org_id: uuid.UUID) -> Select[Any]:
+    return (
+        select(
+            *LEAD_COLUMNS,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.primary_email.label("email"),
+            Contact.primary_phone.label("phone"),
+            StatusLabel.label.label("status_label"),
+        )
+        .join(Contact, Contact.id == Lead.contact_id)
+        .outerjoin(StatusLabel, StatusLabel.id == Lead.status_label_id)
+        .where(Lead.org_id == org_id)
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search_contacts(org_id: uuid.UUID, q: str) -> ColumnElement[bool]:
+    """Contacts matching q by name (trigram ILIKE) or by an identity prefix (text_pattern_ops index)."""
+    text = q.strip()
+    prefixes: list[str] = []
+    by_name = True
+    if "@" in text:
+        prefixes, by_name = [text.lower()], False
+    elif _PHONE_LIKE.match(text):
+        digits = re.sub(r"\D", "", text)
+        e164, _ = normalize_phone(text)
+        if e164:
+            prefixes = [e164]
+        elif text.startswith("+"):
+            prefixes = ["+" + digits]
+        else:
+            prefixes = sorted({"+1" + digits, "+" + digits})
+        by_name = False
+    else:
+        prefixes = [text.lower()]
+    parts: list[Select[Any]] = [
+        select(ContactIdentity.contact_id).where(
+            ContactIdentity.org_id == org_id,
+            or_(*[ContactIdentity.value.like(_escape_like(p) + "%", escape="\\") for p in prefixes]),
+        )
+    ]
+    if by_name:
+        parts.append(
+            select(Contact.id).where(
+                Contact.org_id == org_id, Contact.full_name.ilike("%" + _escape_like(text) + "%", escape="\\")
+            )
+        )
+    return Lead.contact_id.in_(union(*parts).scalar_subquery() if len(parts) > 1 else parts[0].scalar_subquery())
+
+
+def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = []
+    if f.status:
+        conditions.append(Lead.status.in_(f.status))
+    if f.temperature:
+        conditions.append(Lead.temperature == f.temperature)
+    if f.property_id:
+        conditions.append(Lead.property_id == f.property_id)
+    if f.unassigned:
+        conditions.append(Lead.owner_id.is_(None))
+    elif f.owner_id:
+        conditions.append(Lead.owner_id == f.owner_id)
+    if f.source:
+        conditions.append(Lead.source == f.source)
+    if f.kind:
+        conditions.append(Lead.kind == f.kind)
+    if f.created_from:
+        conditions.append(Lead.created_at >= f.created_from)
+    if f.created_to:
+        conditions.append(Lead.created_at < f.created_to)
+    if f.updated_from:
+        conditions.append(Lead.updated_at >= f.updated_from)
+    if f.updated_to:
+        conditions.append(Lead.updated_at < f.updated_to)
+    if f.has_next_action_overdue is True:
+        conditions.append(Lead.next_action_due_at < func.now())
+    elif f.has_next_action_overdue is False:
+        conditions.append(or_(Lead.next_action_due_at.is_(None), Lead.next_action_due_at >= func.now()))
+    if f.q and f.q.strip():
+        conditions.append(_search_contacts(org_id, f.q))
+    return query.where(and_(*conditions)) if conditions else query
+
+
+def _sort_column(sort: LeadSort) -> Any:
+    return Lead.updated_at if sort.lstrip("-") == "updated_at" else Lead.created_at
+
+
+def apply_order(query: Select[Any], sort: LeadSort, cursor: str | None) -> Select[Any]:
+    column = _sort_column(sort)
+    descending = sort.startswith("-")
+    if cursor:
+        values = decode_cursor(cursor)
+        try:
+            cursor_sort, raw_at, raw_id = values
+            after = (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
+        except (ValueError, TypeError) as error:
+            raise _bad_cursor("malformed cursor") from error
+        if cursor_sort != sort:
+            raise _bad_cursor("the cursor belongs to another sort order")
+        key = tuple_(column, Lead.id)
+        query = query.where(key < after if descending else key > after)
+    if descending:
+        return query.order_by(column.desc(), Lead.id.desc())
+    return query.order_by(column.asc(), Lead.id.asc())
+
+
+def _bad_cursor(message: str) -> ValidationFailed:
+    return ValidationFailed("The cursor is not valid.", errors=[{"field": "query.cursor", "message": message}])
+
+
+def next_cursor_for(row: RowMapping, sort: LeadSort) -> str:
+    at: datetime = row[sort.lstrip("-")]
+    return encode_cursor([sort, at.astimezone(UTC).isoformat(), str(row["id"])])
+
+
+def row_to_out(row: RowMapping) -> LeadOut:
+    data = dict(row)
+    action_type = data.pop("next_action_type")
+    due_at = data.pop("next_action_due_at")
+    owner_id = data.pop("next_action_owner_id")
+    data["next_action"] = (
+        NextAction(type=action_type, due_at=due_at, owner_id=owner_id) if action_type is not None else None
+    )
+    data["preferred_tour_times"] = data.get("preferred_tour_times") or []
+    return LeadOut.model_validate(data)

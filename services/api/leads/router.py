@@ -1,0 +1,148 @@
+"""Lead endpoints: list, detail, edit (If-Match), status moves and the timeline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from services.api.deps import PrincipalDep, SessionDep
+from services.api.leads import create, service, timeline
+from services.api.leads.create import OnDuplicate
+from services.api.leads.deps import IfMatch, LeadDep, LockedLeadDep, check_if_match, etag
+from services.api.leads.docs import problem_doc
+from services.api.leads.queries import LeadFilters, LeadSort
+from services.api.leads.schemas import LeadCreate, LeadOut, LeadPage, LeadUpdate, StatusChange, TimelinePage
+from shared.enums import ContactKind, EventType, LeadStatus, Temperature
+from shared.errors import ValidationFailed
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+
+
+def lead_filters(
+    status: Annotated[list[LeadStatus] | None, Query(description="repeatable")] = None,
+    temperature: Temperature | None = None,
+    property_id: uuid.UUID | None = None,
+    owner_id: Annotated[str | None, Query(description="a user id, or `none` for unassigned leads")] = None,
+    source: str | None = None,
+    kind: ContactKind | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    updated_from: datetime | None = None,
+    updated_to: datetime | None = None,
+    has_next_action_overdue: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="name, email or phone (prefix)")] = None,
+    sort: LeadSort = "-created_at",
+) -> LeadFilters:
+    owner: uuid.UUID | None = None
+    if owner_id is not None and owner_id != "none":
+        try:
+            owner = uuid.UUID(owner_id)
+        except ValueError as error:
+            raise ValidationFailed(
+                "owner_id is not valid.",
+                errors=[{"field": "query.owner_id", "message": "a user id or `none`"}],
+            ) from error
+    return LeadFilters(
+        status=[s.value for s in status] if status else None,
+        temperature=temperature,
+        property_id=property_id,
+        owner_id=owner,
+        unassigned=owner_id == "none",
+        source=source,
+        kind=kind,
+        created_from=created_from,
+        created_to=created_to,
+        updated_from=updated_from,
+        updated_to=updated_to,
+        has_next_action_overdue=has_next_action_overdue,
+        q=q,
+        sort=sort,
+    )
+
+
+FiltersDep = Annotated[LeadFilters, Depends(lead_filters)]
+
+
+@router.get("", response_model=LeadPage)
+async def list_leads(
+    principal: PrincipalDep,
+    session: SessionDep,
+    filters: FiltersDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> LeadPage:
+    items, next_cursor = await service.list_leads(session, principal.org_id, filters, limit, cursor)
+    return LeadPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("", response_model=LeadOut, status_code=201, responses=problem_doc(409))
+async def create_lead(
+    body: LeadCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    response: Response,
+    on_duplicate: Annotated[
+        OnDuplicate, Query(description="`attach`: add the lead to the contact that owns the email/phone")
+    ] = "reject",
+) -> LeadOut:
+    """Manual add. A known email or phone answers 409 with `existing_lead_id` / `existing_contact_id`."""
+    lead, created = await create.create_lead(session, principal, body, on_duplicate)
+    out = await service.get_lead_out(session, lead.org_id, lead.id)
+    response.status_code = 201 if created else 200
+    response.headers["ETag"] = etag(out.version)
+    return out
+
+
+@router.get("/{lead_id}", response_model=LeadOut)
+async def get_lead(lead: LeadDep, session: SessionDep, response: Response) -> LeadOut:
+    out = await service.get_lead_out(session, lead.org_id, lead.id)
+    response.headers["ETag"] = etag(out.version)
+    return out
+
+
+@router.patch("/{lead_id}", response_model=LeadOut, responses=problem_doc(409, 412, 428))
+async def update_lead(
+    lead: LockedLeadDep,
+    body: LeadUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> LeadOut:
+    check_if_match(lead, if_match, required=True)
+    await service.update_lead(session, principal, lead, body)
+    out = await service.get_lead_out(session, lead.org_id, lead.id)
+    response.headers["ETag"] = etag(out.version)
+    return out
+
+
+@router.post("/{lead_id}/status", response_model=LeadOut, responses=problem_doc(409, 412))
+async def change_status(
+    lead: LockedLeadDep,
+    body: StatusChange,
+    principal: PrincipalDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> LeadOut:
+    """Move the lead along the pipeline. 409 names the allowed targets; If-Match is optional here."""
+    check_if_match(lead, if_match, required=False)
+    await service.change_status(session, principal, lead, body)
+    out = await service.get_lead_out(session, lead.org_id, lead.id)
+    response.headers["ETag"] = etag(out.version)
+    return out
+
+
+@router.get("/{lead_id}/timeline", response_model=TimelinePage)
+async def get_timeline(
+    lead: LeadDep,
+    session: SessionDep,
+    type: Annotated[list[EventType] | None, Query(description="repeatable")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> TimelinePage:
+    items, next_cursor = await timeline.list_events(session, lead, [t.value for t in type or []], limit, cursor)
+    return TimelinePage(items=items, next_cursor=next_cursor)

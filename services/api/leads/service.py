@@ -1,0 +1,189 @@
+"""Reading and editing leads. Every change bumps `version` and lands on the timeline through `add_event`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.auth.service import Principal
+from services.api.leads import pipeline, rules
+from services.api.leads.events import add_event
+from services.api.leads.queries import (
+    LeadFilters,
+    apply_filters,
+    apply_order,
+    lead_select,
+    next_cursor_for,
+    row_to_out,
+)
+from services.api.leads.refs import ensure_property, ensure_status_label, ensure_user
+from services.api.leads.schemas import LeadOut, LeadUpdate, StatusChange
+from shared.enums import EventType, LeadStatus
+from shared.errors import Conflict, NotFound
+from shared.models import Contact, Lead
+
+_CONTACT_FIELDS = ("first_name", "last_name")
+_OWN_EVENT_FIELDS = {"owner_id", "temperature", "property_id"}
+
+
+async def get_lead_out(session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID) -> LeadOut:
+    row = (await session.execute(lead_select(org_id).where(Lead.id == lead_id))).mappings().first()
+    if row is None:
+        raise NotFound("Lead not found.")
+    return row_to_out(row)
+
+
+async def list_leads(
+    session: AsyncSession, org_id: uuid.UUID, filters: LeadFilters, limit: int, cursor: str | None
+) -> tuple[list[LeadOut], str | None]:
+    query = apply_order(apply_filters(lead_select(org_id), org_id, filters), filters.sort, cursor)
+    rows = (await session.execute(query.limit(limit + 1))).mappings().all()
+    next_cursor = next_cursor_for(rows[limit - 1], filters.sort) if len(rows) > limit else None
+    return [row_to_out(row) for row in rows[:limit]], next_cursor
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def touch(lead: Lead) -> None:
+    """Every write to a lead moves its ETag."""
+    lead.version += 1
+    lead.updated_at = datetime.now(UTC)
+
+
+async def run_rules(session: AsyncSession, lead: Lead, trigger: str, now: datetime) -> None:
+    await rules.apply_rules(session, lead, trigger, now)
+
+
+async def update_lead(session: AsyncSession, principal: Principal, lead: Lead, data: LeadUpdate) -> None:
+    changes = data.model_dump(exclude_unset=True)
+    org_id = principal.org_id
+    if "owner_id" in changes:
+        await ensure_user(session, org_id, changes["owner_id"], "body.owner_id")
+    if "property_id" in changes:
+        await ensure_property(session, org_id, changes["property_id"], "body.property_id")
+    next_action = changes.pop("next_action", "unset")
+    if isinstance(next_action, dict):
+        await ensure_user(session, org_id, next_action.get("owner_id"), "body.next_action.owner_id")
+
+    diff: dict[str, dict[str, Any]] = {}
+    contact_changes = {key: changes.pop(key) for key in _CONTACT_FIELDS if key in changes}
+    if contact_changes:
+        contact = await session.scalar(select(Contact).where(Contact.id == lead.contact_id).with_for_update())
+        assert contact is not None
+        for key, value in contact_changes.items():
+            if getattr(contact, key) != value:
+                diff[key] = {"from": getattr(contact, key), "to": value}
+                setattr(contact, key, value)
+        if any(key in diff for key in _CONTACT_FIELDS):
+            contact.full_name = " ".join(part for part in (contact.first_name, contact.last_name) if part) or None
+    for key, value in changes.items():
+        if key in {"preferred_tour_times"} and value is None:
+            value = []
+        if key in {"kind", "temperature"} and value is None:
+            continue  # not nullable
+        before = getattr(lead, key)
+        if before != value:
+            diff[key] = {"from": _jsonable(before), "to": _jsonable(value)}
+            setattr(lead, key, value)
+    if next_action != "unset":
+        _set_next_action(lead, next_action, diff)
+
+    if not diff:
+        return
+    touch(lead)
+    for key, event_type in (
+        ("owner_id", EventType.owner_changed),
+        ("temperature", EventType.temperature_changed),
+        ("property_id", EventType.property_changed),
+    ):
+        if key in diff:
+            add_event(session, lead, event_type, data=diff[key], actor_type="user", actor_id=principal.user_id)
+    rest = {key: value for key, value in diff.items() if key not in _OWN_EVENT_FIELDS}
+    if "next_action" in rest:
+        add_event(
+            session,
+            lead,
+            EventType.next_action_set,
+            data=rest.pop("next_action"),
+            actor_type="user",
+            actor_id=principal.user_id,
+        )
+    if rest:
+        add_event(
+            session,
+            lead,
+            EventType.fields_updated,
+            data={"fields": rest},
+            actor_type="user",
+            actor_id=principal.user_id,
+        )
+    await _flush_unique(session)
+
+
+def _set_next_action(lead: Lead, value: dict[str, Any] | None, diff: dict[str, dict[str, Any]]) -> None:
+    new = (None, None, None) if value is None else (value["type"], value.get("due_at"), value.get("owner_id"))
+    if new[0] == "none":
+        new = (None, None, None)
+    old = (lead.next_action_type, lead.next_action_due_at, lead.next_action_owner_id)
+    if old == new:
+        return
+    lead.next_action_type, lead.next_action_due_at, lead.next_action_owner_id = new
+    diff["next_action"] = {
+        "from": None
+        if old[0] is None
+        else {"type": old[0], "due_at": _jsonable(old[1]), "owner_id": _jsonable(old[2])},
+        "to": None if new[0] is None else {"type": new[0], "due_at": _jsonable(new[1]), "owner_id": _jsonable(new[2])},
+    }
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    """A property change can collide with the contact's other open lead for that property."""
+    savepoint = await session.begin_nested()
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        await savepoint.rollback()
+        raise Conflict("This contact already has an open lead for that property.") from error
+    await savepoint.commit()
+
+
+async def change_status(session: AsyncSession, principal: Principal, lead: Lead, body: StatusChange) -> None:
+    current, target = LeadStatus(lead.status), LeadStatus(body.status)
+    pipeline.check_transition(current, target)
+    if body.status_label_id is not None:
+        await ensure_status_label(session, principal.org_id, body.status_label_id, target, "body.status_label_id")
+    now = datetime.now(UTC)
+    pipeline.apply_status(lead, target, now, lost_reason=body.lost_reason)
+    if target == LeadStatus.lost:
+        lead.lost_reason = body.lost_reason
+        lead.lost_reason_text = body.lost_reason_text
+    lead.status_label_id = body.status_label_id
+    touch(lead)
+    add_event(
+        session,
+        lead,
+        EventType.status_changed,
+        occurred_at=now,
+        actor_type="user",
+        actor_id=principal.user_id,
+        data={
+            "from": current.value,
+            "to": target.value,
+            "reason": body.lost_reason.value if body.lost_reason else None,
+            "reason_text": body.lost_reason_text,
+            "status_label_id": _jsonable(body.status_label_id),
+        },
+    )
+    await run_rules(session, lead, target, now)
+    await _flush_unique(session)  # reopening a lost lead can collide with a newer open one

@@ -1,0 +1,38 @@
+"""Reading a lead's timeline, newest first, on the (lead_id, occurred_at DESC, id DESC) index."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.leads.schemas import TimelineEvent
+from services.api.pagination import decode_cursor, encode_cursor
+from shared.errors import ValidationFailed
+from shared.models import Lead, LeadEvent
+
+
+async def list_events(
+    session: AsyncSession, lead: Lead, types: list[str], limit: int, cursor: str | None
+) -> tuple[list[TimelineEvent], str | None]:
+    query = select(LeadEvent).where(LeadEvent.lead_id == lead.id, LeadEvent.org_id == lead.org_id)
+    if types:
+        query = query.where(LeadEvent.type.in_(types))
+    if cursor:
+        try:
+            raw_at, raw_id = decode_cursor(cursor)
+            after = (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
+        except (ValueError, TypeError) as error:
+            raise ValidationFailed(
+                "The cursor is not valid.", errors=[{"field": "query.cursor", "message": "malformed cursor"}]
+            ) from error
+        query = query.where(tuple_(LeadEvent.occurred_at, LeadEvent.id) < after)
+    query = query.order_by(LeadEvent.occurred_at.desc(), LeadEvent.id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last.occurred_at.astimezone(UTC).isoformat(), str(last.id)])
+    return [TimelineEvent.model_validate(row) for row in rows[:limit]], next_cursor
