@@ -6,6 +6,8 @@ from typing import Any
 
 from arq import Retry
 
+from services.intake.pipeline import process_inbound, sweep_inbound
+
 
 def backoff_seconds(job_try: int) -> float:
     """1, 2, 4 … capped at 5 min: a flaky API or database gets time to recover."""
@@ -21,5 +23,5 @@ def retry_later(ctx: dict[str, Any]) -> Retry:
     return Retry(defer=backoff_seconds(int(ctx.get("job_try", 1))))
 
 
-JOBS: list[Any] = [heartbeat]
-CRON_JOBS: list[Any] = []
+JOBS: list[Any] = [heartbeat, process_inbound]
+CRON_JOBS: list[Any] = [sweep_inbound]

@@ -1,0 +1,302 @@
+"""process_inbound / sweep_inbound against a real database and a fake API (the handoff's contract only).
+
+The real API is exercised in test_pipeline_e2e.py; here every branch of the handoff is forced.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from arq import Retry
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.intake.pipeline import process_inbound, resolve_property, sweep_inbound
+from services.intake.worker import MAX_TRIES
+from shared.config import Settings
+from shared.enums import InboundKind
+from shared.models import Contact, InboundMessage, Lead, Property
+from shared.schemas.signal import LeadSignal
+from tests.conftest import OrgFixture
+from tests.corpus.loader import load_corpus
+from tests.intake.test_intake_support import post_case, row
+
+CASES = {case.name: case for case in load_corpus()}
+GARBAGE = CASES["email/garbage_not_an_email"]
+NEWSLETTER = CASES["email/newsletter_list_unsubscribe_bulk"]
+INQUIRY = CASES["email/generic_direct_inquiry"]
+ALIAS = "leasing@inbound.guestcard.test"
+
+
+class FakeApi:
+    """Answers POST /v1/internal/signals with whatever the test sets; records every envelope."""
+
+    def __init__(self, outcome: dict[str, Any]) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.outcome = outcome
+        self.answer: Callable[[dict[str, Any]], httpx.Response] = self.ok
+        self.client = httpx.AsyncClient(transport=httpx.MockTransport(self._handle), base_url="http://api.test")
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/internal/signals"
+        envelope = json.loads(request.content)
+        self.calls.append(envelope)
+        return self.answer(envelope)
+
+    def ok(self, envelope: dict[str, Any]) -> httpx.Response:
+        return httpx.Response(200, json=self.outcome)
+
+
+@pytest.fixture
+async def api(org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]) -> FakeApi:
+    """A real contact and lead for the fake to answer with (the inbound row references both)."""
+    async with sessionmaker() as session, session.begin():
+        contact = Contact(org_id=org.org_id)
+        session.add(contact)
+        await session.flush()
+        lead = Lead(org_id=org.org_id, contact_id=contact.id)
+        session.add(lead)
+        await session.flush()
+    return FakeApi({"contact_id": str(contact.id), "lead_id": str(lead.id), "created": True})
+
+
+def job_ctx(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], api: FakeApi, **extra: Any
+) -> dict[str, Any]:
+    return {"settings": settings, "sessionmaker": sessionmaker, "api": api.client, "job_try": 1, **extra}
+
+
+async def received(client: httpx.AsyncClient, org: OrgFixture, name: str) -> str:
+    response = await post_case(client, org, CASES[name])
+    assert response.status_code in (200, 202), response.text
+    return str(response.headers["x-inbound-id"])
+
+
+async def test_garbage_is_failed_with_a_reason_and_kept(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    inbound_id = await received(client, org, GARBAGE.name)
+    assert await process_inbound(job_ctx(settings, sessionmaker, api), inbound_id) == "failed"
+    stored = await row(sessionmaker, inbound_id)
+    assert (stored.status, stored.reason) == ("failed", GARBAGE.expected["reason"])
+    assert stored.body == GARBAGE.raw.body and stored.attempts == 1 and stored.processed_at is not None
+    assert api.calls == []
+
+
+async def test_non_lead_mail_is_ignored(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    inbound_id = await received(client, org, NEWSLETTER.name)
+    assert await process_inbound(job_ctx(settings, sessionmaker, api), inbound_id) == "ignored"
+    stored = await row(sessionmaker, inbound_id)
+    assert (stored.status, stored.reason) == ("ignored", "newsletter")
+    assert api.calls == []
+
+
+async def test_signal_is_resolved_matched_handed_off_and_recorded(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    prop = await client.post(
+        "/v1/properties",
+        json={"name": "Main St Lofts", "inbound_alias": ALIAS, "phone_numbers": ["512-555-0100"]},
+        headers=org.headers,
+    )
+    inbound_id = await received(client, org, INQUIRY.name)
+    assert await process_inbound(job_ctx(settings, sessionmaker, api), inbound_id) == "processed"
+
+    [envelope] = api.calls
+    assert envelope["inbound_id"] == inbound_id and envelope["org_id"] == str(org.org_id)
+    assert envelope["signal"]["property"]["property_id"] == prop.json()["id"]
+    assert envelope["signal"]["contact"]["email"] == "isabel.ruiz@example.com"
+    assert envelope["match"]["verdict"] == "new"
+    stored = await row(sessionmaker, inbound_id)
+    assert stored.status == "processed" and stored.reason is None
+    assert stored.parser == "email.generic" and stored.source == "email"
+    assert stored.signal == envelope["signal"] and stored.match == envelope["match"]
+    assert str(stored.lead_id) == api.outcome["lead_id"] and str(stored.contact_id) == api.outcome["contact_id"]
+    # a second run of the same job (arq may do that) changes nothing and calls nobody
+    assert await process_inbound(job_ctx(settings, sessionmaker, api), inbound_id) == "skipped"
+    assert len(api.calls) == 1 and (await row(sessionmaker, inbound_id)).attempts == 1
+
+
+async def test_api_4xx_fails_with_the_problem_detail_and_is_not_retried(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    api.answer = lambda _: httpx.Response(
+        422, json={"title": "Request validation failed", "status": 422, "detail": "signal.contact is empty"}
+    )
+    inbound_id = await received(client, org, INQUIRY.name)
+    assert await process_inbound(job_ctx(settings, sessionmaker, api), inbound_id) == "failed"
+    stored = await row(sessionmaker, inbound_id)
+    assert stored.status == "failed"
+    assert stored.reason == "api refused (422): signal.contact is empty"
+    assert stored.signal is not None  # what was sent is kept for the person who looks at it
+
+
+@pytest.mark.parametrize("broken", ["503", "connect"])
+async def test_api_down_is_retried_with_backoff_then_failed_after_the_last_try(
+    broken: str, client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    def down(_: dict[str, Any]) -> httpx.Response:
+        if broken == "connect":
+            raise httpx.ConnectError("refused")
+        return httpx.Response(503, json={"title": "Service unavailable", "status": 503})
+
+    api.answer = down
+    inbound_id = await received(client, org, INQUIRY.name)
+    with pytest.raises(Retry) as retry:
+        await process_inbound(job_ctx(settings, sessionmaker, api, job_try=3), inbound_id)
+    assert retry.value.defer_score == 4000  # 2^(3-1) s
+    assert (await row(sessionmaker, inbound_id)).status == "received"
+    assert await process_inbound(job_ctx(settings, sessionmaker, api, job_try=MAX_TRIES), inbound_id) == "failed"
+    stored = await row(sessionmaker, inbound_id)
+    assert stored.status == "failed" and stored.attempts == 2
+    assert stored.reason is not None and stored.reason.startswith(f"api unavailable after {MAX_TRIES} tries")
+
+
+async def test_replay_after_a_fix(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    api.answer = lambda _: httpx.Response(400, json={"detail": "bug in the API"})
+    inbound_id = await received(client, org, INQUIRY.name)
+    assert await process_inbound(job_ctx(settings, sessionmaker, api), inbound_id) == "failed"
+
+    agent = await client.post("/v1/api-keys", json={"name": "agent", "role": "agent"}, headers=org.headers)
+    agent_headers = {"Authorization": f"Bearer {agent.json()['key']}"}
+    assert (await client.post(f"/v1/inbound/{inbound_id}/replay", headers=agent_headers)).status_code == 403
+
+    api.answer = api.ok  # the fix
+    replayed = await client.post(f"/v1/inbound/{inbound_id}/replay", headers=org.headers)
+    assert replayed.status_code == 202, replayed.text
+    assert replayed.json()["status"] == "received"
+    assert replayed.json()["job_id"].startswith(f"inbound:{inbound_id}:replay:")
+    detail = (await client.get(f"/v1/inbound/{inbound_id}", headers=org.headers)).json()
+    assert (detail["status"], detail["reason"]) == ("received", None)
+
+    assert await process_inbound(job_ctx(settings, sessionmaker, api), inbound_id) == "processed"
+    stored = await row(sessionmaker, inbound_id)
+    assert stored.status == "processed" and stored.attempts == 2
+    again = await client.post(f"/v1/inbound/{inbound_id}/replay", headers=org.headers)
+    assert again.status_code == 409
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.jobs: dict[str, tuple[str, tuple[Any, ...]]] = {}
+
+    async def enqueue_job(self, function: str, *args: Any, _job_id: str) -> object | None:
+        if _job_id in self.jobs:
+            return None
+        self.jobs[_job_id] = (function, args)
+        return object()
+
+
+async def test_sweep_requeues_only_rows_left_received_past_the_grace_period(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    stuck = await received(client, org, INQUIRY.name)
+    fresh = await received(client, org, NEWSLETTER.name)
+    done = await received(client, org, GARBAGE.name)
+    await process_inbound(job_ctx(settings, sessionmaker, api), done)
+    old = datetime.now(UTC) - timedelta(seconds=settings.inbound_sweep_after_seconds + 5)
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id.in_([uuid.UUID(stuck), uuid.UUID(done)]))
+            .values(received_at=old, updated_at=old)
+        )
+    redis = FakeRedis()
+    ctx = job_ctx(settings, sessionmaker, api, redis=redis)
+    await sweep_inbound(ctx)
+    assert redis.jobs[f"inbound:{stuck}:sweep:0"] == ("process_inbound", (stuck,))
+    assert not any(fresh in job_id or done in job_id for job_id in redis.jobs)
+    await sweep_inbound(ctx)  # same attempts: the same job id, deduplicated by arq
+    assert len([job for job in redis.jobs if stuck in job]) == 1
+
+
+async def test_ops_list_filters_and_pages_newest_first(
+    client: httpx.AsyncClient,
+    org: OrgFixture,
+    other_org: OrgFixture,
+    settings: Settings,
+    sessionmaker: Any,
+    api: FakeApi,
+) -> None:
+    ids = [await received(client, org, name) for name in (GARBAGE.name, NEWSLETTER.name, INQUIRY.name)]
+    await received(client, other_org, INQUIRY.name)
+    for inbound_id in ids[:2]:
+        await process_inbound(job_ctx(settings, sessionmaker, api), inbound_id)
+
+    page = (await client.get("/v1/inbound", params={"limit": 2}, headers=org.headers)).json()
+    assert [item["id"] for item in page["items"]] == [ids[2], ids[1]]
+    assert "body" not in page["items"][0] and page["items"][0]["body_size"] > 0
+    rest = (
+        await client.get("/v1/inbound", params={"limit": 2, "cursor": page["next_cursor"]}, headers=org.headers)
+    ).json()
+    assert [item["id"] for item in rest["items"]] == [ids[0]] and rest["next_cursor"] is None
+
+    async def only(**params: Any) -> list[str]:
+        response = await client.get("/v1/inbound", params=params, headers=org.headers)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert await only(status="failed") == [ids[0]]
+    assert await only(status="ignored", kind="email") == [ids[1]]
+    assert await only(kind="twilio/sms") == []
+    assert await only(received_from=(datetime.now(UTC) + timedelta(minutes=1)).isoformat()) == []
+    assert len(await only(received_to=(datetime.now(UTC) + timedelta(minutes=1)).isoformat())) == 3
+    assert (await client.get("/v1/inbound", params={"status": "bogus"}, headers=org.headers)).status_code == 422
+    assert (await client.get("/v1/inbound", params={"cursor": "!!"}, headers=org.headers)).status_code == 422
+
+    detail = (await client.get(f"/v1/inbound/{ids[1]}", headers=org.headers)).json()
+    assert detail["status"] == "ignored" and detail["reason"] == "newsletter"
+    assert "body" not in detail and detail["body_size"] == len(NEWSLETTER.raw.body)
+    assert isinstance(detail["headers"], dict) and detail["attempts"] == 1
+    assert (await client.get(f"/v1/inbound/{ids[1]}", headers=other_org.headers)).status_code == 404
+
+
+def test_resolve_property_order_and_archived() -> None:
+    org_id = uuid.uuid4()
+
+    def prop(name: str, **values: Any) -> Property:
+        return Property(
+            id=uuid.uuid4(),
+            org_id=org_id,
+            name=name,
+            phone_numbers=values.pop("phones", []),
+            listing_ids=values.pop("listings", []),
+            is_archived=values.pop("archived", False),
+            **values,
+        )
+
+    by_listing = prop("Oak", listings=["ZL-1"])
+    by_phone = prop("Elm", phones=["+15125550100"])
+    by_alias = prop("Ash", inbound_alias="ash@leads.test")
+    archived = prop("Pine", listings=["ZL-9"], archived=True)
+    props = [by_listing, by_phone, by_alias, archived]
+
+    def signal(**hint: Any) -> LeadSignal:
+        return LeadSignal.model_validate(
+            {
+                "event": "inquiry",
+                "channel": "email",
+                "occurred_at": "2025-09-20T15:00:00Z",
+                "contact": {},
+                "source": {"source": "email"},
+                "property": hint,
+            }
+        )
+
+    assert resolve_property(signal(listing_id="ZL-1", tracking_number="+15125550100"), props) == by_listing.id
+    assert resolve_property(signal(tracking_number="+15125550100", name="Oak"), props) == by_phone.id
+    assert resolve_property(signal(inbound_alias="ASH@leads.test"), props) == by_alias.id
+    assert resolve_property(signal(name=" elm "), props) == by_phone.id
+    assert resolve_property(signal(listing_id="ZL-9"), props) is None
+    assert resolve_property(signal(listing_id="nope", name="Nope"), props) is None
+    assert InboundKind.email.value == "email"
