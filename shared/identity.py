@@ -12,6 +12,33 @@ from shared.normalize.email import is_placeholder_email, is_relay_email, normali
 from shared.normalize.phone import normalize_phone
 from shared.schemas.signal import SignalContact
 
+# Listing sites' own sending domains: an address there is the ILS, never a renter (unless it is a relay).
+ILS_SYSTEM_DOMAINS = frozenset(
+    {
+        "zillow.com",
+        "zillowrentals.com",
+        "hotpads.com",
+        "trulia.com",
+        "streeteasy.com",
+        "email.streeteasy.com",
+        "apartments.com",
+        "costar.com",
+        "rent.com",
+        "email.rent.com",
+        "apartmentguide.com",
+        "message.my.apartmentguide.com",
+        "move.com",
+        "realtor.com",
+        "email.realtor.com",
+        "rentcafe.com",
+        "forrent.com",
+        "apartmentsearch.com",
+        "zumper.com",
+        "info.zumper.com",
+        "padmapper.com",
+        "apartmentlist.com",
+    }
+)
 PLACEHOLDER_PHONES = frozenset({"+10000000000", "+11111111111", "+15555555555", "+19999999999", "+11234567890"})
 
 
@@ -36,10 +63,13 @@ def identity_keys(contact: SignalContact, blocked: frozenset[tuple[str, str]] = 
             keys.notes.append("email is a placeholder; not used for matching")
         elif is_relay_email(email):
             keys.notes.append("email is an ILS relay address; kept as a reply channel, not an identity")
+        elif domain in ILS_SYSTEM_DOMAINS:
+            keys.notes.append("email is a listing site's own address; not used for matching")
         elif (IdentityKind.email, email) in blocked or ("email_domain", domain) in blocked:
             keys.notes.append("email is on the organization's blocklist; not used for matching")
         else:
             keys.usable.append((IdentityKind.email, email))
+    _relay_key(keys, contact.reply_to, email)
     phone = normalize_phone(contact.phone)[0] if contact.phone else None
     if phone:
         if phone in PLACEHOLDER_PHONES:
@@ -49,3 +79,19 @@ def identity_keys(contact: SignalContact, blocked: frozenset[tuple[str, str]] = 
         else:
             keys.usable.append((IdentityKind.phone, phone))
     return keys
+
+
+RELAY = "relay"
+
+
+def _relay_key(keys: IdentityKeys, reply_to: str | None, relayed_email: str | None) -> None:
+    """A per-conversation relay identifies one ILS thread: a follow-up on it is the same renter.
+
+    It is matched only on its exact value and never used as the renter's email.
+    """
+    relay = normalize_email(reply_to) if reply_to else None
+    if relay is None and relayed_email and is_relay_email(relayed_email):
+        relay = relayed_email
+    if relay and is_relay_email(relay) and len(relay.split("@", 1)[0]) >= 8:
+        keys.usable.append((RELAY, relay))
+        keys.notes.append("the ILS conversation relay address is used to find this thread")

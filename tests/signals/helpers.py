@@ -32,6 +32,7 @@ def envelope(
     candidates: list[dict[str, Any]] | None = None,
     inbound_id: uuid.UUID | None = None,
     occurred_at: datetime | None = None,
+    reply_to: str | None = None,
 ) -> dict[str, Any]:
     return {
         "inbound_id": str(inbound_id or uuid.uuid4()),
@@ -40,7 +41,13 @@ def envelope(
             "event": event,
             "channel": channel,
             "occurred_at": (occurred_at or datetime.now(UTC)).isoformat(),
-            "contact": {"first_name": first_name, "last_name": last_name, "email": email, "phone": phone},
+            "contact": {
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": email,
+                "phone": phone,
+                "reply_to": reply_to,
+            },
             "source": {"source": source},
             "property": {"property_id": str(property_id) if property_id else None},
             "preferences": preferences or {},
@@ -60,3 +67,19 @@ async def post_signal(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[s
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+async def deliver(client: httpx.AsyncClient, sessionmaker: Any, org_id: Any, **fields: Any) -> dict[str, Any]:
+    """What the intake worker does after parsing: match (with the org's blocklist), then hand over."""
+    from services.intake.matching import match_signal
+    from shared.blocklist import blocked_identities
+    from shared.schemas.signal import LeadSignal
+
+    body = envelope(org_id, **fields)
+    signal = LeadSignal.model_validate(body["signal"])
+    async with sessionmaker() as session:
+        match = await match_signal(session, org_id, signal, await blocked_identities(session, org_id))
+    body["match"] = match.model_dump(mode="json")
+    outcome = await post_signal(client, body)
+    outcome["match"] = body["match"]
+    return outcome

@@ -28,6 +28,7 @@ from services.api.leads.events import add_event
 from services.api.leads.pipeline import advance_for_touch, apply_status
 from services.api.leads.rules import apply_rules
 from services.api.review.service import open_duplicate_review
+from shared.blocklist import blocked_identities
 from shared.enums import Channel, ConsentState, EventType, LeadStatus, MatchVerdict, SignalEvent
 from shared.errors import DuplicateContact, NotFound
 from shared.identity import IdentityKeys, identity_keys
@@ -75,6 +76,7 @@ class ResolvedContact:
     created: bool
     review_reasons: list[str]
     review_candidates: list[uuid.UUID]
+    keys: IdentityKeys
 
 
 async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> SignalOutcome:
@@ -91,7 +93,7 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
     now = datetime.now(UTC)
     property_id = await _checked_property(session, org.id, signal.property.property_id)
     resolved = await _resolve_contact(session, org.id, signal, envelope.match)
-    _update_contact(resolved.contact, signal)
+    _update_contact(resolved.contact, signal, resolved.keys)
     lead, lead_created = await _find_or_open_lead(session, resolved.contact, property_id, signal, now)
     event_type = touch_event_type(signal)
     _update_lead(lead, signal, lead_created)
@@ -177,7 +179,7 @@ async def _checked_property(
 async def _resolve_contact(
     session: AsyncSession, org_id: uuid.UUID, signal: LeadSignal, match: MatchResult
 ) -> ResolvedContact:
-    keys = identity_keys(signal.contact)
+    keys = identity_keys(signal.contact, await blocked_identities(session, org_id))
     reasons: list[str] = []
     candidates: list[uuid.UUID] = []
     if match.verdict == MatchVerdict.review:
@@ -196,7 +198,7 @@ async def _resolve_contact(
             candidates = list(owners)
         contact = await _load_contact(session, await live_contact_id(session, chosen))
         await _claim_free_keys(session, org_id, contact.id, keys, signal)
-        return ResolvedContact(contact, False, reasons, candidates)
+        return ResolvedContact(contact, False, reasons, candidates, keys)
     try:
         contact = await create_contact(
             session,
@@ -206,17 +208,17 @@ async def _resolve_contact(
             first_name=signal.contact.first_name,
             last_name=signal.contact.last_name,
             email=keys.value("email") or None,
-            phone=keys.value("phone") or signal.contact.phone,
+            phone=keys.value("phone"),
             source=signal.source.source,
             identities=keys.usable,
         )
-        return ResolvedContact(contact, True, reasons, candidates)
+        return ResolvedContact(contact, True, reasons, candidates, keys)
     except DuplicateContact:
         # a concurrent signal created this renter between our read and our insert: join it
         owners = await find_contact_ids(session, org_id, keys)
         contact = await _load_contact(session, await live_contact_id(session, _prefer_email_owner(owners)))
         await _claim_free_keys(session, org_id, contact.id, keys, signal)
-        return ResolvedContact(contact, False, reasons, candidates)
+        return ResolvedContact(contact, False, reasons, candidates, keys)
 
 
 def _prefer_email_owner(owners: dict[uuid.UUID, list[str]]) -> uuid.UUID:
@@ -233,13 +235,18 @@ async def _claim_free_keys(
 
 
 async def _load_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
-    contact = await session.scalar(select(Contact).where(Contact.id == contact_id).with_for_update())
-    if contact is None:
-        raise NotFound("Matched contact no longer exists.")
-    return contact
+    """Lock the contact; if a merge moved it while we waited, follow to the survivor."""
+    for _ in range(5):
+        contact = await session.scalar(select(Contact).where(Contact.id == contact_id).with_for_update())
+        if contact is None:
+            raise NotFound("Matched contact no longer exists.")
+        if contact.merged_into_id is None:
+            return contact
+        contact_id = contact.merged_into_id
+    raise NotFound("Matched contact was merged too many times to follow.")
 
 
-def _update_contact(contact: Contact, signal: LeadSignal) -> None:
+def _update_contact(contact: Contact, signal: LeadSignal, keys: IdentityKeys) -> None:
     """Fill blanks only: ILS display names are noisy and must not overwrite a name a person confirmed."""
     incoming = signal.contact
     if not contact.first_name and incoming.first_name:
@@ -248,7 +255,6 @@ def _update_contact(contact: Contact, signal: LeadSignal) -> None:
         contact.last_name = incoming.last_name
     if not contact.full_name and (incoming.full_name or incoming.first_name or incoming.last_name):
         contact.full_name = incoming.full_name or " ".join(p for p in (incoming.first_name, incoming.last_name) if p)
-    keys = identity_keys(incoming)
     if not contact.primary_email and keys.value("email"):
         contact.primary_email = keys.value("email")
     if not contact.primary_phone and keys.value("phone"):

@@ -1,0 +1,25 @@
+"""Values that must never identify a renter in one organization.
+
+The organization's own phone numbers and inbound addresses (a forwarded lead carries them), plus configured
+entries: placeholders staff type (none@none.com, 000-000-0000), shared office lines, whole email domains.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.models import BlocklistEntry, Property
+
+
+async def blocked_identities(session: AsyncSession, org_id: uuid.UUID) -> frozenset[tuple[str, str]]:
+    """(kind, value) pairs, kind ∈ email | phone | email_domain; one round trip."""
+    entries = select(BlocklistEntry.kind, BlocklistEntry.value).where(BlocklistEntry.org_id == org_id)
+    phones = select(literal("phone"), func.unnest(Property.phone_numbers)).where(Property.org_id == org_id)
+    aliases = select(literal("email"), func.lower(Property.inbound_alias)).where(
+        Property.org_id == org_id, Property.inbound_alias.is_not(None)
+    )
+    rows = await session.execute(union_all(entries, phones, aliases))
+    return frozenset((str(kind), str(value)) for kind, value in rows)
