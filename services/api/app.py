@@ -48,9 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="guestcard",
         version=API_VERSION,
-        description=(
-            "Lead intake and leasing pipeline for apartment operators. Errors are RFC 9457 problem+json."
-        ),
+        description=("Lead intake and leasing pipeline for apartment operators. Errors are RFC 9457 problem+json."),
         lifespan=lifespan,
     )
     app.add_middleware(RequestContextMiddleware)
@@ -64,9 +62,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _domain_routers() -> list[APIRouter]:
     """Routers of the domain modules, added here as each lands."""
     from services.api.blocklist.router import router as blocklist_router
+    from services.api.inbound.router import router as inbound_router
+    from services.api.intake.router import router as intake_router
+    from services.api.integrations.router import router as integrations_router
     from services.api.leads.router import router as leads_router
     from services.api.merges.router import router as merges_router
     from services.api.review.router import router as review_router
     from services.api.signals.router import router as signals_router
 
-    return [signals_router, leads_router, review_router, merges_router, blocklist_router]
+    return [
+        signals_router,
+        leads_router,
+        review_router,
+        merges_router,
+        blocklist_router,
+        inbound_router,
+        intake_router,
+        integrations_router,
+    ]
