@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.matching import match_signal
 from services.intake.parsers import Outcome, ParseContext, RawInbound, parse
-from shared.enums import IdentityKind, InboundKind, InboundStatus
+from shared.blocklist import blocked_identities
+from shared.enums import InboundKind, InboundStatus
 from shared.logging import get_logger
-from shared.models import BlocklistEntry, InboundMessage, Organization, Property
+from shared.models import InboundMessage, Organization, Property
 from shared.schemas.signal import LeadSignal, MatchResult, SignalEnvelope, SignalOutcome
 
 log = get_logger(__name__)
@@ -51,15 +52,9 @@ class OrgConfig:
 async def load_org_config(session: AsyncSession, org_id: uuid.UUID) -> OrgConfig:
     country = await session.scalar(select(Organization.default_country).where(Organization.id == org_id))
     properties = list((await session.scalars(select(Property).where(Property.org_id == org_id))).all())
-    entries = (
-        await session.execute(select(BlocklistEntry.kind, BlocklistEntry.value).where(BlocklistEntry.org_id == org_id))
-    ).all()
-    blocked = {(str(kind), str(value)) for kind, value in entries}
-    for prop in properties:  # the org's own lines and aliases never identify a renter
-        blocked.update((IdentityKind.phone.value, phone) for phone in prop.phone_numbers)
-        if prop.inbound_alias:
-            blocked.add((IdentityKind.email.value, prop.inbound_alias.lower()))
-    return OrgConfig(default_country=country or "US", properties=properties, blocklist=frozenset(blocked))
+    # configured entries plus the org's own lines and aliases: the same rule the API applies
+    blocked = await blocked_identities(session, org_id)
+    return OrgConfig(default_country=country or "US", properties=properties, blocklist=blocked)
 
 
 def resolve_property(signal: LeadSignal, properties: list[Property]) -> uuid.UUID | None:
