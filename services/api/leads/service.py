@@ -187,3 +187,26 @@ async def change_status(session: AsyncSession, principal: Principal, lead: Lead,
     )
     await run_rules(session, lead, target, now)
     await _flush_unique(session)  # reopening a lost lead can collide with a newer open one
+
+
+async def record_touch(
+    session: AsyncSession, principal: Principal, lead: Lead, event_type: str, occurred_at: datetime
+) -> None:
+    """A staff touch (outbound call, meeting, tour booked): forward-only status move and first response."""
+    previous = pipeline.advance_for_touch(lead, event_type, occurred_at)
+    if lead.last_touch_at is None or occurred_at > lead.last_touch_at:
+        lead.last_touch_at = occurred_at
+    touch(lead)
+    if previous is None:
+        return
+    lead.status_label_id = None  # the organization's label named the old status
+    add_event(
+        session,
+        lead,
+        EventType.status_changed,
+        occurred_at=occurred_at,
+        actor_type="user",
+        actor_id=principal.user_id,
+        data={"from": previous.value, "to": lead.status, "reason": None, "cause": event_type},
+    )
+    await run_rules(session, lead, event_type, datetime.now(UTC))

@@ -1,0 +1,1 @@
+"""`make bench`: guestcard's figures beside the physical floor measured in the same run (docs/benchmarks.md)."""

@@ -1,0 +1,236 @@
+"""Write-side load shared by the intake and speed-to-lead scenarios: payloads, the HTTP sender, the raw floor.
+
+The floor writes, with raw asyncpg, the same rows per lead that guestcard wrote in the same run (counted per
+table afterwards) in the same number of write transactions (counted by transaction ids consumed), so the
+ratio prices exactly what guestcard adds on top of the database work: HTTP, queue, parsing, matching, ORM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+
+# rows guestcard writes per lead (besides the inbound row) before the first guestcard round measured them
+DEFAULT_PROFILE = {"contacts": 1.0, "contact_identities": 2.0, "leads": 1.0, "lead_events": 3.0,
+                   "signal_applications": 1.0, "tasks": 0.0}  # fmt: skip
+DEFAULT_WRITE_TX = 4  # inbox insert; worker claims the row; signal applied; row marked processed
+EVENT_TYPES = ("created", "tour_request", "next_action_set")
+PROFILE_TABLES = [*DEFAULT_PROFILE, "inbound_messages", "review_items"]
+
+
+def web_form(serial: int, run: str) -> dict[str, Any]:
+    """A tour request from the website: unique person, unique submission."""
+    rng = random.Random(serial)
+    first = rng.choice(["Ana", "Ben", "Chloe", "Dmitri", "Esther", "Farid", "Grace", "Hugo", "Ines", "Jamal"])
+    last = rng.choice(["Okafor", "Lindqvist", "Moreau", "Tanaka", "Silva", "Novak", "Haddad", "Kowalski"])
+    return {
+        "first_name": first,
+        "last_name": last,
+        "email": f"{first.lower()}.{last.lower()}.{run}.{serial}@example.com",
+        "phone": f"+1415{3_000_000 + serial % 7_000_000:07d}",
+        "message": "Hi! Is the 2 bedroom still available? We would like to tour this weekend, we have a cat.",
+        "form_type": "tour",
+        "submission_id": f"{run}-{serial}",
+    }
+
+
+async def create_org(database_url: str, name: str) -> dict[str, Any]:
+    from bench.generate import create_org as bootstrap
+
+    return await bootstrap(database_url, name)
+
+
+@dataclass
+class Sent:
+    status: int
+    inbound_id: str | None
+    at: float  # perf_counter when the 2xx arrived
+
+
+@dataclass
+class Sender:
+    """POSTs webhooks to one guestcard API on 127.0.0.1 with bounded concurrency."""
+
+    base_url: str
+    path: str
+    concurrency: int = 32
+    errors: list[str] = field(default_factory=list)
+
+    async def __aenter__(self) -> Sender:
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        self.client = httpx.AsyncClient(base_url=self.base_url, limits=limits, timeout=30.0)
+        self.gate = asyncio.Semaphore(self.concurrency)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+
+    async def send(self, body: dict[str, Any]) -> Sent:
+        async with self.gate:
+            try:
+                response = await self.client.post(self.path, json=body)
+            except httpx.HTTPError as error:
+                self.errors.append(type(error).__name__)
+                return Sent(0, None, time.perf_counter())
+        at = time.perf_counter()
+        if response.status_code >= 300:
+            self.errors.append(f"{response.status_code}: {response.text[:200]}")
+            return Sent(response.status_code, None, at)
+        return Sent(response.status_code, response.headers.get("x-inbound-id") or response.json().get("inbound_id"), at)
+
+
+async def current_xid(connection: asyncpg.Connection) -> int:
+    """The next transaction id (read without consuming one): the difference counts write transactions."""
+    return int(await connection.fetchval("SELECT txid_snapshot_xmax(txid_current_snapshot())"))
+
+
+async def row_profile(connection: asyncpg.Connection, org_id: uuid.UUID, leads: int) -> dict[str, float]:
+    profile = {}
+    for table in PROFILE_TABLES:
+        count = await connection.fetchval(f"SELECT count(*) FROM {table} WHERE org_id = $1", org_id)
+        profile[table] = round(count / max(1, leads), 2)
+    return profile
+
+
+@dataclass
+class Floor:
+    """Raw asyncpg doing one lead's database work: guestcard's rows, in guestcard's number of transactions."""
+
+    org_id: uuid.UUID
+    profile: dict[str, float]
+    write_tx: int = DEFAULT_WRITE_TX
+    statements: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.events = max(1, round(self.profile.get("lead_events", 3)))
+        self.identities = max(0, round(self.profile.get("contact_identities", 2)))
+        self.tasks = max(0, round(self.profile.get("tasks", 0)))
+        self.applications = round(self.profile.get("signal_applications", 1))
+
+    async def receive(self, connection: asyncpg.Connection, body: dict[str, Any]) -> uuid.UUID:
+        """The webhook's transaction: the raw payload into the inbox."""
+        inbound_id = uuid.uuid4()
+        raw = json.dumps(body).encode()
+        now = datetime.now(UTC)
+        await connection.execute(
+            "INSERT INTO inbound_messages (id, org_id, kind, delivery_key, content_type, headers, query, body, "
+            "body_size, received_at, status, attempts, created_at, updated_at) VALUES ($1, $2, 'web-form', $3, "
+            "'application/json', '{}'::jsonb, '{}'::jsonb, $4, $5, $6, 'received', 0, $6, $6) "
+            "ON CONFLICT (org_id, delivery_key) DO NOTHING",
+            inbound_id, self.org_id, f"web-form:{body['submission_id']}", raw, len(raw), now,
+        )  # fmt: skip
+        return inbound_id
+
+    async def process(self, connection: asyncpg.Connection, inbound_id: uuid.UUID, body: dict[str, Any]) -> None:
+        """Everything after the 2xx: the remaining transactions of guestcard's count, same rows."""
+        middle = max(0, self.write_tx - 3)
+        for _ in range(middle):  # e.g. the worker claiming the row (attempts + 1)
+            async with connection.transaction():
+                await connection.execute(
+                    "UPDATE inbound_messages SET attempts = attempts + 1 WHERE id = $1 AND status = 'received'",
+                    inbound_id,
+                )
+        if self.write_tx >= 3:
+            async with connection.transaction():
+                contact_id, lead_id = await self._lead_rows(connection, inbound_id, body)
+            async with connection.transaction():
+                await self._finish(connection, inbound_id, contact_id, lead_id)
+        else:
+            async with connection.transaction():
+                contact_id, lead_id = await self._lead_rows(connection, inbound_id, body)
+                await self._finish(connection, inbound_id, contact_id, lead_id)
+
+    async def one(self, connection: asyncpg.Connection, body: dict[str, Any]) -> None:
+        if self.write_tx <= 1:
+            async with connection.transaction():
+                inbound_id = await self.receive(connection, body)
+                contact_id, lead_id = await self._lead_rows(connection, inbound_id, body)
+                await self._finish(connection, inbound_id, contact_id, lead_id)
+            return
+        inbound_id = await self.receive(connection, body)
+        await self.process(connection, inbound_id, body)
+
+    async def _lead_rows(
+        self, connection: asyncpg.Connection, inbound_id: uuid.UUID, body: dict[str, Any]
+    ) -> tuple[uuid.UUID, uuid.UUID]:
+        now = datetime.now(UTC)
+        contact_id, lead_id = uuid.uuid4(), uuid.uuid4()
+        await connection.execute(
+            "INSERT INTO contacts (id, org_id, kind, full_name, first_name, last_name, primary_email, primary_phone, "
+            "created_at, updated_at) VALUES ($1, $2, 'tenant', $3, $4, $5, $6, $7, $8, $8)",
+            contact_id, self.org_id, f"{body['first_name']} {body['last_name']}", body["first_name"],
+            body["last_name"], body["email"], body["phone"], now,
+        )  # fmt: skip
+        identities = [("email", body["email"]), ("phone", body["phone"])][: self.identities]
+        for kind, value in identities:
+            await connection.execute(
+                "INSERT INTO contact_identities (id, org_id, contact_id, kind, value, source, created_at, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, 'website', $6, $6) ON CONFLICT (org_id, kind, value) DO NOTHING",
+                uuid.uuid4(), self.org_id, contact_id, kind, value, now,
+            )  # fmt: skip
+        await connection.execute(
+            "INSERT INTO leads (id, org_id, contact_id, kind, status, temperature, source, latest_source, "
+            "next_action_type, next_action_due_at, last_touch_at, created_at, updated_at) VALUES "
+            "($1, $2, $3, 'tenant', 'tour_requested', 'hot', 'website', 'website', 'schedule_tour', $4, $4, $4, $4) "
+            "ON CONFLICT DO NOTHING",
+            lead_id, self.org_id, contact_id, now,
+        )  # fmt: skip
+        for index in range(self.events):
+            await connection.execute(
+                "INSERT INTO lead_events (id, org_id, lead_id, contact_id, type, occurred_at, recorded_at, actor_type, "
+                "source, channel, inbound_id, data) VALUES ($1, $2, $3, $4, $5, $6, $6, 'system', 'website', 'web', "
+                "$7, $8::jsonb)",
+                uuid.uuid4(), self.org_id, lead_id, contact_id, EVENT_TYPES[index % 3], now, inbound_id,
+                '{"message": "Hi! Is the 2 bedroom still available?"}',
+            )  # fmt: skip
+        for _ in range(self.tasks):
+            await connection.execute(
+                "INSERT INTO tasks (id, org_id, lead_id, type, title, status, due_at, created_at, updated_at) "
+                "VALUES ($1, $2, $3, 'call', 'Call back', 'open', $4, $4, $4)",
+                uuid.uuid4(), self.org_id, lead_id, now,
+            )  # fmt: skip
+        if self.applications:
+            await connection.execute(
+                "INSERT INTO signal_applications (inbound_id, org_id, contact_id, lead_id, created, contact_created, "
+                "applied_at) VALUES ($1, $2, $3, $4, true, true, $5) ON CONFLICT DO NOTHING",
+                inbound_id, self.org_id, contact_id, lead_id, now,
+            )  # fmt: skip
+        return contact_id, lead_id
+
+    async def _finish(
+        self, connection: asyncpg.Connection, inbound_id: uuid.UUID, contact_id: uuid.UUID, lead_id: uuid.UUID
+    ) -> None:
+        await connection.execute(
+            "UPDATE inbound_messages SET status = 'processed', processed_at = now(), lead_id = $2, contact_id = $3, "
+            "parser = 'web_form', source = 'website', signal = $4::jsonb, match = $5::jsonb "
+            "WHERE id = $1 AND status = 'received'",
+            inbound_id, lead_id, contact_id, '{"event": "tour_request", "channel": "web"}', '{"verdict": "new"}',
+        )  # fmt: skip
+
+
+async def run_pool(pool: asyncpg.Pool, count: int, work: Callable[[asyncpg.Connection, int], Awaitable[None]]) -> None:
+    """`count` units of work over the pool, one connection per unit, as many in flight as the pool allows."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(count):
+        queue.put_nowait(index)
+
+    async def worker() -> None:
+        while True:
+            try:
+                index = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            async with pool.acquire() as connection:
+                await work(connection, index)
+
+    await asyncio.gather(*(worker() for _ in range(pool.get_max_size())))

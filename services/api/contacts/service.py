@@ -1,0 +1,43 @@
+"""A contact with every identity and lead, in three indexed queries."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.contacts.schemas import ContactOut, IdentityOut
+from services.api.leads.queries import lead_select, row_to_out
+from shared.errors import NotFound
+from shared.models import Contact, ContactIdentity, Lead
+
+
+async def get_contact(session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID) -> ContactOut:
+    contact = await session.scalar(select(Contact).where(Contact.id == contact_id, Contact.org_id == org_id))
+    if contact is None:
+        raise NotFound("Contact not found.")
+    identities = await session.scalars(
+        select(ContactIdentity)
+        .where(ContactIdentity.contact_id == contact.id, ContactIdentity.org_id == org_id)
+        .order_by(ContactIdentity.kind, ContactIdentity.created_at)
+    )
+    lead_rows = await session.execute(
+        lead_select(org_id).where(Lead.contact_id == contact.id).order_by(Lead.created_at.desc(), Lead.id.desc())
+    )
+    return ContactOut(
+        id=contact.id,
+        kind=contact.kind,
+        full_name=contact.full_name,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        email=contact.primary_email,
+        phone=contact.primary_phone,
+        sms_consent=contact.sms_consent,
+        email_consent=contact.email_consent,
+        merged_into_id=contact.merged_into_id,
+        created_at=contact.created_at,
+        updated_at=contact.updated_at,
+        identities=[IdentityOut.model_validate(identity) for identity in identities],
+        leads=[row_to_out(row) for row in lead_rows.mappings()],
+    )

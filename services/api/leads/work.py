@@ -1,0 +1,102 @@
+"""Work logged on a lead by staff: notes, call/meeting logs, invitations to apply."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.auth.service import Principal
+from services.api.contacts.resolution import create_contact, find_contact_ids, open_lead_for
+from services.api.leads.create import blocked_keys
+from services.api.leads.events import add_event
+from services.api.leads.refs import ensure_property
+from services.api.leads.service import record_touch, run_rules
+from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResult, NoteCreate
+from shared.enums import ActivityDirection, ActivityKind, Channel, ContactKind, EventType
+from shared.errors import DuplicateContact, ValidationFailed
+from shared.identity import identity_keys
+from shared.models import Lead, LeadEvent
+from shared.schemas.signal import SignalContact
+
+INVITATION_SOURCE = "invitation"
+
+
+def add_note(session: AsyncSession, principal: Principal, lead: Lead, body: NoteCreate) -> LeadEvent:
+    return add_event(
+        session, lead, EventType.note, actor_type="user", actor_id=principal.user_id, data={"body": body.body}
+    )
+
+
+async def log_activity(session: AsyncSession, principal: Principal, lead: Lead, body: ActivityCreate) -> LeadEvent:
+    now = datetime.now(UTC)
+    occurred_at = min(body.occurred_at or now, now)  # a log is of something that happened
+    event_type = EventType.call_logged if body.kind == ActivityKind.call else EventType.meeting_logged
+    event = add_event(
+        session,
+        lead,
+        event_type,
+        occurred_at=occurred_at,
+        actor_type="user",
+        actor_id=principal.user_id,
+        channel=Channel.phone if body.kind == ActivityKind.call else Channel.walk_in,
+        data={"direction": body.direction.value, "outcome": body.outcome, "notes": body.notes},
+    )
+    # an outbound call or any meeting is the team reaching the renter: a response, moving new → contacted
+    if body.kind == ActivityKind.meeting or body.direction == ActivityDirection.outbound:
+        await record_touch(session, principal, lead, event_type, occurred_at)
+    await session.flush()
+    return event
+
+
+async def invite(session: AsyncSession, principal: Principal, body: InvitationRequest) -> list[InvitationResult]:
+    """Each email becomes (or reuses) the person's open lead for the property; one invitation_sent each."""
+    org_id = principal.org_id
+    await ensure_property(session, org_id, body.property_id, "body.property_id")
+    keys_by_email = {}
+    for index, email in enumerate(body.emails):
+        keys = identity_keys(SignalContact(email=email), await blocked_keys(session, org_id, email, None))
+        if not keys.usable:
+            raise ValidationFailed(
+                "Some addresses cannot be invited.",
+                errors=[{"field": f"body.emails.{index}", "message": "; ".join(keys.notes) or "not usable"}],
+            )
+        keys_by_email[email] = keys
+    now = datetime.now(UTC)
+    results: list[InvitationResult] = []
+    for email, keys in keys_by_email.items():  # dict: each address once, in the order given
+        found = await find_contact_ids(session, org_id, keys)
+        contact_id = next(iter(found), None)
+        if contact_id is None:
+            try:
+                contact = await create_contact(
+                    session,
+                    org_id,
+                    kind=ContactKind.tenant,
+                    email=email,
+                    source=INVITATION_SOURCE,
+                    identities=list(keys.usable),
+                )
+                contact_id = contact.id
+            except DuplicateContact as error:  # claimed concurrently: use the winner
+                contact_id = uuid.UUID(error.extra["existing_contact_id"])
+        defaults = {"source": INVITATION_SOURCE, "latest_source": INVITATION_SOURCE, "kind": ContactKind.tenant}
+        lead, created = await open_lead_for(session, org_id, contact_id, body.property_id, defaults)
+        actor: dict[str, Any] = {"actor_type": "user", "actor_id": principal.user_id}
+        if created:
+            add_event(session, lead, EventType.created, occurred_at=now, source=INVITATION_SOURCE, data={}, **actor)
+            await run_rules(session, lead, EventType.created, now)
+        add_event(
+            session,
+            lead,
+            EventType.invitation_sent,
+            occurred_at=now,
+            channel=Channel.email,
+            data={"message": body.message},
+            **actor,
+        )
+        results.append(InvitationResult(email=email, lead_id=lead.id, created=created))
+    await session.flush()
+    return results

@@ -1,0 +1,129 @@
+"""Tours: booking one moves the lead to tour_booked, completing it to toured (forward only)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.auth.service import Principal
+from services.api.leads import pipeline
+from services.api.leads.deps import load_lead
+from services.api.leads.events import add_event
+from services.api.leads.refs import ensure_user
+from services.api.leads.service import record_touch, run_rules, touch
+from services.api.tours.schemas import TourCreate, TourUpdate
+from shared.enums import EventType, LeadStatus, TourStatus
+from shared.errors import NotFound
+from shared.models import Lead, Tour
+
+_STATUS_EVENTS = {
+    TourStatus.completed: EventType.tour_completed,
+    TourStatus.canceled: EventType.tour_canceled,
+    TourStatus.no_show: EventType.tour_no_show,
+    TourStatus.scheduled: EventType.tour_scheduled,
+}
+
+
+def _tour_data(tour: Tour) -> dict[str, str | None]:
+    return {
+        "tour_id": str(tour.id),
+        "starts_at": tour.starts_at.isoformat(),
+        "tour_type": tour.tour_type,
+        "agent_id": str(tour.agent_id) if tour.agent_id else None,
+    }
+
+
+async def create_tour(session: AsyncSession, principal: Principal, lead: Lead, body: TourCreate) -> Tour:
+    await ensure_user(session, principal.org_id, body.agent_id, "body.agent_id")
+    tour = Tour(
+        id=uuid.uuid4(),
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        property_id=lead.property_id,
+        starts_at=body.starts_at,
+        status=TourStatus.scheduled,
+        tour_type=body.tour_type,
+        agent_id=body.agent_id or lead.owner_id,
+        notes=body.notes,
+    )
+    session.add(tour)
+    now = datetime.now(UTC)
+    add_event(
+        session,
+        lead,
+        EventType.tour_scheduled,
+        occurred_at=now,
+        actor_type="user",
+        actor_id=principal.user_id,
+        data=_tour_data(tour),
+    )
+    await record_touch(session, principal, lead, EventType.tour_scheduled, now)
+    await session.flush()
+    return tour
+
+
+async def lead_tours(session: AsyncSession, lead: Lead) -> list[Tour]:
+    query = select(Tour).where(Tour.lead_id == lead.id, Tour.org_id == lead.org_id).order_by(Tour.starts_at.desc())
+    return list((await session.scalars(query.limit(1000))).all())
+
+
+async def update_tour(session: AsyncSession, principal: Principal, tour_id: uuid.UUID, body: TourUpdate) -> Tour:
+    tour = await session.scalar(
+        select(Tour).where(Tour.id == tour_id, Tour.org_id == principal.org_id).with_for_update()
+    )
+    if tour is None:
+        raise NotFound("Tour not found.")
+    changes = {key: value for key, value in body.model_dump(exclude_unset=True).items()}
+    if "agent_id" in changes:
+        await ensure_user(session, principal.org_id, changes["agent_id"], "body.agent_id")
+    for key in ("status", "starts_at", "tour_type"):
+        if key in changes and changes[key] is None:
+            changes.pop(key)  # not nullable
+    previous = TourStatus(tour.status)
+    for key, value in changes.items():
+        setattr(tour, key, value)
+    tour.updated_at = datetime.now(UTC)
+    status = TourStatus(tour.status)
+    if status != previous:
+        lead = await load_lead(session, principal.org_id, tour.lead_id, lock=True)
+        now = datetime.now(UTC)
+        add_event(
+            session,
+            lead,
+            _STATUS_EVENTS[status],
+            occurred_at=now,
+            actor_type="user",
+            actor_id=principal.user_id,
+            data={**_tour_data(tour), "from": previous.value},
+        )
+        if status == TourStatus.completed:
+            await _advance_to_toured(session, principal, lead, now)
+    await session.flush()
+    return tour
+
+
+async def _advance_to_toured(session: AsyncSession, principal: Principal, lead: Lead, now: datetime) -> None:
+    """A completed tour moves the lead to toured only when that is forward (never undoes an application)."""
+    current = LeadStatus(lead.status)
+    target = LeadStatus.toured
+    if current in pipeline.CLOSED:
+        return
+    if current != LeadStatus.nurture and pipeline.FUNNEL_RANK[current] >= pipeline.FUNNEL_RANK[target]:
+        return
+    pipeline.check_transition(current, target)
+    pipeline.apply_status(lead, target, now)
+    lead.status_label_id = None
+    touch(lead)
+    add_event(
+        session,
+        lead,
+        EventType.status_changed,
+        occurred_at=now,
+        actor_type="user",
+        actor_id=principal.user_id,
+        data={"from": current.value, "to": target.value, "reason": None, "cause": EventType.tour_completed},
+    )
+    await run_rules(session, lead, target, now)
