@@ -61,6 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _domain_routers() -> list[APIRouter]:
     """Routers of the domain modules, added here as each lands."""
+    from services.api.status_labels.router import router as status_labels_router
+    from services.api.contacts.router import router as contacts_router
+    from services.api.tours.router import router as tours_router
+    from services.api.tasks.router import router as tasks_router
+    from services.api.leads.work_router import router as lead_work_router
     from services.api.blocklist.router import router as blocklist_router
     from services.api.inbound.router import router as inbound_router
     from services.api.intake.router import router as intake_router
@@ -79,4 +84,9 @@ def _domain_routers() -> list[APIRouter]:
         inbound_router,
         intake_router,
         integrations_router,
+        lead_work_router,
+        tasks_router,
+        tours_router,
+        contacts_router,
+        status_labels_router,
     ]
