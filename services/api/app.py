@@ -61,19 +61,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _domain_routers() -> list[APIRouter]:
     """Routers of the domain modules, added here as each lands."""
-    from services.api.status_labels.router import router as status_labels_router
-    from services.api.contacts.router import router as contacts_router
-    from services.api.tours.router import router as tours_router
-    from services.api.tasks.router import router as tasks_router
-    from services.api.leads.work_router import router as lead_work_router
     from services.api.blocklist.router import router as blocklist_router
+    from services.api.contacts.router import router as contacts_router
     from services.api.inbound.router import router as inbound_router
     from services.api.intake.router import router as intake_router
     from services.api.integrations.router import router as integrations_router
     from services.api.leads.router import router as leads_router
+    from services.api.leads.work_router import router as lead_work_router
     from services.api.merges.router import router as merges_router
     from services.api.review.router import router as review_router
     from services.api.signals.router import router as signals_router
+    from services.api.status_labels.router import router as status_labels_router
+    from services.api.tasks.router import router as tasks_router
+    from services.api.tours.router import router as tours_router
 
     return [
         signals_router,

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import StreamingResponse
 
-from services.api.deps import PrincipalDep, SessionDep
-from services.api.leads import create, service, timeline
+from services.api.deps import PrincipalDep, SessionDep, StateDep
+from services.api.leads import create, export, service, timeline
 from services.api.leads.create import OnDuplicate
 from services.api.leads.deps import IfMatch, LeadDep, LockedLeadDep, check_if_match, etag
 from services.api.leads.docs import problem_doc
@@ -94,6 +95,20 @@ async def create_lead(
     response.status_code = 201 if created else 200
     response.headers["ETag"] = etag(out.version)
     return out
+
+
+@router.get(
+    "/export.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "one row per lead, same order as the list"}},
+)
+async def export_leads(principal: PrincipalDep, state: StateDep, filters: FiltersDep) -> StreamingResponse:
+    """The lead list as CSV, streamed: same filters and sort as `GET /v1/leads`, no page size."""
+    return StreamingResponse(
+        export.stream_csv(state.engine, principal.org_id, filters),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="leads.csv"', "Cache-Control": "no-store"},
+    )
 
 
 @router.get("/{lead_id}", response_model=LeadOut)
