@@ -25,6 +25,25 @@ from shared.models.lead import NO_PROPERTY, OPEN_STATUSES_SQL
 REOPEN_LOST_WITHIN = timedelta(days=180)
 
 
+async def lock_identity_keys(session: AsyncSession, org_id: uuid.UUID, keys: IdentityKeys) -> None:
+    """Serialize concurrent writers for the same renter, before they read who owns what.
+
+    Transaction-scoped advisory locks on every identity key, taken in one sorted order (no deadlock): a
+    phone-only missed call racing an ILS email that adds that phone waits, then sees the phone's owner.
+    A hash collision only makes two unrelated renters wait for each other briefly.
+    """
+    if not keys.usable:
+        return
+    names = sorted(f"{org_id}:{kind}:{value}" for kind, value in set(keys.usable))
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 42)) "
+            "FROM (SELECT unnest(CAST(:names AS text[])) AS k ORDER BY 1) AS ordered"
+        ),
+        {"names": names},
+    )
+
+
 async def find_contact_ids(session: AsyncSession, org_id: uuid.UUID, keys: IdentityKeys) -> dict[uuid.UUID, list[str]]:
     """Contacts owning any of the keys, with the kinds each matched on (email before phone)."""
     if not keys.usable:

@@ -21,6 +21,7 @@ from services.api.contacts.resolution import (
     find_contact_ids,
     find_open_lead,
     live_contact_id,
+    lock_identity_keys,
     open_lead_for,
     recent_lost_lead,
 )
@@ -185,6 +186,7 @@ async def _resolve_contact(
     if match.verdict == MatchVerdict.review:
         reasons = list(match.reasons)
         candidates = [candidate.contact_id for candidate in match.candidates]
+    await lock_identity_keys(session, org_id, keys)
     owners = await find_contact_ids(session, org_id, keys)
     if match.verdict == MatchVerdict.review and match.contact_id is not None and len(owners) <= 1:
         # same phone, different name: a new person who must not take the shared phone as identity
