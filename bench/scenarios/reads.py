@@ -1,0 +1,179 @@
+"""Reads at size: lead list with filters, free-text search, lead detail and timeline on the big organization,
+p50/p99 over HTTP beside the same SQL run raw.
+
+guestcard side: one API process (as `guestcard run` starts it) on the generated dataset; requests go one at
+a time (latency, not throughput) with the org's API key. Floor: the statement guestcard's own query builder
+produces for the same inputs (bench/sql.py renders it), executed with raw asyncpg on one connection, so the
+ratio is the price of HTTP + FastAPI + ORM + JSON over the database's own answer time.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.env import Guestcard, running
+from bench.harness import Metric, Report, Stat, console, percentile, ratios
+from bench.scenarios.base import NOT_ON_MAIN, Context
+from bench.sql import raw
+
+TITLE = "Reads at size (list, search, detail, timeline)"
+REQUESTS = {"quick": 60, "full": 200}  # per query kind per round
+LIMIT = 50
+
+
+async def run(context: Context, report: Report) -> None:
+    if not (context.route("/v1/leads") and context.route("/v1/leads/{", "}/timeline")):
+        report.skip(NOT_ON_MAIN + " (GET /v1/leads or /v1/leads/{id}/timeline missing)")
+        return
+    dataset = await context.dataset()
+    org = dataset["orgs"]["main"]
+    org_id = uuid.UUID(org["org_id"])
+    connection = await asyncpg.connect(_dsn(dataset["url"]))
+    try:
+        cases = await build_cases(connection, org_id, REQUESTS[context.mode])
+        guestcard = Guestcard(dataset["url"], context.servers.redis_url)
+        headers = {"Authorization": f"Bearer {org['api_key']}"}
+        results: dict[str, dict[str, list[float]]] = {
+            name: {"gc_p50": [], "gc_p99": [], "raw_p50": [], "raw_p99": []} for name in cases
+        }
+        with running(guestcard, worker=False):
+            async with httpx.AsyncClient(base_url=guestcard.base_url, headers=headers, timeout=60) as client:
+                for inputs in cases.values():  # warm both sides: caches, prepared statements, pools
+                    await _http(client, inputs[:5])
+                    await _raw(connection, org_id, inputs[:5])
+                for index in range(context.n_rounds):
+                    for name, inputs in cases.items():
+                        gc = await _http(client, inputs)
+                        fl = await _raw(connection, org_id, inputs)
+                        for side, values in (("gc", gc), ("raw", fl)):
+                            results[name][f"{side}_p50"].append(percentile(values, 50))
+                            results[name][f"{side}_p99"].append(percentile(values, 99))
+                    console.print(
+                        f"  round {index + 1}: "
+                        + ", ".join(
+                            f"{n} p99 {r['gc_p99'][-1]:.1f}/{r['raw_p99'][-1]:.1f} ms" for n, r in results.items()
+                        )
+                    )
+    finally:
+        await connection.close()
+    for name, r in results.items():
+        for key in ("p50", "p99"):
+            ratio = ratios(r[f"gc_{key}"], r[f"raw_{key}"])
+            gc_stat = Stat.of(r[f"gc_{key}"])
+            report.add(
+                Metric(
+                    name=f"{name} {key}",
+                    unit="ms",
+                    guestcard=gc_stat,
+                    floor=Stat.of(r[f"raw_{key}"]),
+                    ratio=ratio,
+                    target="≤ 3× raw and < 50 ms" if key == "p99" and "reference" not in name else "",
+                    passed=(ratio.median <= 3 and gc_stat.median < 50)
+                    if key == "p99" and "reference" not in name
+                    else None,
+                )
+            )
+    report.details.update(requests_per_kind=REQUESTS[context.mode], dataset=dataset["counts"]["main"])
+    report.details["cases"] = {name: [i["path"] for i in inputs[:3]] for name, inputs in cases.items()}
+
+
+def _dsn(url: str) -> str:
+    from bench.env import asyncpg_dsn
+
+    return asyncpg_dsn(url)
+
+
+async def _http(client: httpx.AsyncClient, inputs: list[dict[str, Any]]) -> list[float]:
+    timings = []
+    for item in inputs:
+        started = time.perf_counter()
+        response = await client.get(item["path"], params=item.get("params"))
+        response.read()
+        timings.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {item['path']} → {response.status_code}: {response.text[:300]}")
+    return timings
+
+
+async def _raw(connection: asyncpg.Connection, org_id: uuid.UUID, inputs: list[dict[str, Any]]) -> list[float]:
+    timings = []
+    for item in inputs:
+        sql, args = raw(item["statement"]())
+        started = time.perf_counter()
+        await connection.fetch(sql, *args)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def _list(org_id: uuid.UUID, filters: Any) -> Callable[[], Any]:
+    from services.api.leads.queries import apply_filters, apply_order, lead_select
+
+    return lambda: apply_order(apply_filters(lead_select(org_id), org_id, filters), filters.sort, None).limit(LIMIT + 1)
+
+
+async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: int) -> dict[str, list[dict[str, Any]]]:
+    """Inputs drawn from the data itself: real property ids, common and rare names, leads with timelines."""
+    from services.api.leads.queries import LeadFilters, lead_select
+    from shared.models import Lead, LeadEvent
+
+    rng = random.Random(7)
+    properties = [r["property_id"] for r in await connection.fetch(
+        "SELECT property_id, count(*) FROM leads WHERE org_id = $1 GROUP BY 1 ORDER BY 2 DESC", org_id
+    )]  # fmt: skip
+    names = await connection.fetch(
+        "SELECT last_name, full_name, primary_email, primary_phone FROM contacts WHERE org_id = $1 "
+        "ORDER BY random() LIMIT $2",
+        org_id,
+        count,
+    )
+    lead_ids = [r["id"] for r in await connection.fetch(
+        "SELECT id FROM leads WHERE org_id = $1 ORDER BY random() LIMIT $2", org_id, count
+    )]  # fmt: skip
+    statuses = ["new", "contacted", "lost", "nurture", "tour_booked", "qualified"]
+    filtered, search, detail, timeline = [], [], [], []
+    for i in range(count):
+        status, prop = rng.choice(statuses), rng.choice(properties[: max(1, len(properties) // 2)])
+        filters = LeadFilters(status=[status], property_id=prop)
+        filtered.append({"path": "/v1/leads", "params": {"status": status, "property_id": str(prop), "limit": LIMIT},
+                         "statement": _list(org_id, filters)})  # fmt: skip
+        row = names[i % len(names)]
+        choice = i % 4
+        q = (
+            row["last_name"]
+            if choice == 0
+            else row["full_name"]
+            if choice == 1
+            else (row["primary_email"] or row["full_name"]).split("@")[0]
+            if choice == 2
+            else (row["primary_phone"] or row["last_name"])[:8]
+        )
+        search.append({"path": "/v1/leads", "params": {"q": q, "limit": LIMIT},
+                       "statement": _list(org_id, LeadFilters(q=q))})  # fmt: skip
+        lead_id = lead_ids[i % len(lead_ids)]
+        detail.append({"path": f"/v1/leads/{lead_id}",
+                       "statement": (lambda lid=lead_id: lead_select(org_id).where(Lead.id == lid))})  # fmt: skip
+        timeline.append({
+            "path": f"/v1/leads/{lead_id}/timeline",
+            "params": {"limit": LIMIT},
+            "statement": (lambda lid=lead_id: __import__("sqlalchemy").select(LeadEvent)
+                          .where(LeadEvent.lead_id == lid, LeadEvent.org_id == org_id)
+                          .order_by(LeadEvent.occurred_at.desc(), LeadEvent.id.desc()).limit(LIMIT + 1)),
+        })  # fmt: skip
+    default = [{"path": "/v1/leads", "params": {"limit": LIMIT}, "statement": _list(org_id, LeadFilters())}] * count
+    # the fixed price of one HTTP request (client + server), beside the cheapest statement
+    health = [{"path": "/healthz", "statement": lambda: __import__("sqlalchemy").select(1)}] * count
+    return {
+        "healthz (reference)": health,
+        "list": default,
+        "list filtered": filtered,
+        "search": search,
+        "detail": detail,
+        "timeline": timeline,
+    }

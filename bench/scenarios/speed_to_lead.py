@@ -1,0 +1,219 @@
+"""Speed to lead: a paced load of web-form webhooks, latency from the webhook's 2xx to the lead being
+visible (committed) with its first next action, p50/p99.
+
+guestcard side: API + worker processes as `guestcard run` starts them. The bench sends at a fixed rate
+(open loop: a slow server does not slow the sender down) and a poller reads, every 10 ms, which inbound rows
+are `processed` with a lead whose next action is set. Latency = poller's sighting - 2xx arrival (the poll
+interval adds ≤ 10 ms to both sides alike). Anything not done `DRAIN_S` after the last send counts as a miss.
+Floor: the same database work with raw asyncpg and a raw Redis list as the queue hop: the "webhook" commits
+the inbox row and RPUSHes its id (that is its 2xx); consumers BLPOP and write the lead's rows in guestcard's
+number of transactions; the same poller watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from bench.env import Guestcard, asyncpg_dsn, create_database, running
+from bench.harness import Metric, Report, Stat, console, percentile, ratios
+from bench.load import DEFAULT_PROFILE, DEFAULT_WRITE_TX, Floor, Sender, create_org, current_xid, row_profile
+from bench.load import web_form as payload
+from bench.scenarios.base import NOT_ON_MAIN, Context
+
+TITLE = "Speed to lead (2xx → lead with next action visible)"
+RATE = 50.0  # leads per second
+DURATION = {"quick": 10.0, "full": 60.0}
+ROUNDS = {"quick": 2, "full": 3}
+DRAIN_S = 30.0
+POLL_S = 0.01
+DATABASE = "guestcard_bench_speed"
+FLOOR_CONSUMERS = 8
+
+
+async def run(context: Context, report: Report) -> None:
+    url = await create_database(context.servers, DATABASE, recreate=True)
+    intake = context.route("/v1/intake/{", "{kind")
+    available = bool(intake and context.route("/v1/internal/signals"))
+    rounds = context.rounds or ROUNDS[context.mode]
+    duration = DURATION[context.mode]
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=2, max_size=FLOOR_CONSUMERS + 2)
+    gc: dict[str, list[float]] = {"p50": [], "p99": [], "missed": []}
+    fl: dict[str, list[float]] = {"p50": [], "p99": [], "missed": []}
+    profile, write_tx = dict(DEFAULT_PROFILE), DEFAULT_WRITE_TX
+    try:
+        guestcard = Guestcard(url, context.servers.redis_url)
+        with running(guestcard) if available else contextlib.nullcontext():
+            for index in range(rounds):
+                if available:
+                    assert intake is not None
+                    result = await guestcard_round(pool, url, guestcard.base_url, intake, duration, f"r{index}")
+                    profile, write_tx = result.pop("profile"), result.pop("write_tx")
+                    for key in gc:
+                        gc[key].append(result[key])
+                floor = await floor_round(pool, url, context.servers.redis_url, profile, write_tx, duration, index)
+                for key in fl:
+                    fl[key].append(floor[key])
+                console.print(
+                    f"  round {index + 1}: guestcard p50/p99 {_ms(gc, 'p50')}/{_ms(gc, 'p99')} ms "
+                    f"({gc['missed'][-1] if gc['missed'] else '-'} missed), "
+                    f"floor {floor['p50']:.1f}/{floor['p99']:.1f} ms"
+                )
+    finally:
+        await pool.close()
+    for key, target in (("p50", ""), ("p99", "< 1000 ms at 50 leads/s")):
+        report.add(
+            Metric(
+                name=f"speed to lead {key}, {RATE:.0f}/s × {duration:.0f} s",
+                unit="ms",
+                guestcard=Stat.of(gc[key]) if gc[key] else None,
+                floor=Stat.of(fl[key]),
+                ratio=ratios(gc[key], fl[key]) if gc[key] else None,
+                target=target,
+                passed=(Stat.of(gc[key]).median < 1000 and not any(gc["missed"])) if gc[key] and target else None,
+            )
+        )
+    report.details.update(rate=RATE, duration_s=duration, drain_s=DRAIN_S, poll_s=POLL_S, write_tx=write_tx)
+    report.details.update(missed={"guestcard": gc["missed"], "floor": fl["missed"]}, rows_per_lead=profile)
+    if not available:
+        report.reason = NOT_ON_MAIN + " (POST /v1/intake/{intake_key}/{kind} or /v1/internal/signals missing)"
+    elif any(gc["missed"]):
+        report.reason = f"guestcard left {gc['missed']} leads unfinished {DRAIN_S:.0f} s after the last send"
+
+
+def _ms(values: dict[str, list[float]], key: str) -> str:
+    return f"{values[key][-1]:.1f}" if values[key] else "-"
+
+
+class Watcher:
+    """Polls which inbound rows became processed leads with a next action; records when it first saw each."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.pending: dict[uuid.UUID, float] = {}  # inbound id → 2xx time
+        self.latencies: list[float] = []
+        self.stopped = False
+
+    def add(self, inbound_id: uuid.UUID, acked_at: float) -> None:
+        self.pending[inbound_id] = acked_at
+
+    async def run(self) -> None:
+        async with self.pool.acquire() as connection:
+            query = await connection.prepare(
+                "SELECT im.id FROM inbound_messages im JOIN leads l ON l.id = im.lead_id "
+                "WHERE im.id = ANY($1::uuid[]) AND im.status = 'processed' AND l.next_action_type IS NOT NULL"
+            )
+            while not self.stopped:
+                if self.pending:
+                    rows = await query.fetch(list(self.pending))
+                    seen = time.perf_counter()
+                    for row in rows:
+                        acked = self.pending.pop(row["id"], None)
+                        if acked is not None:
+                            self.latencies.append((seen - acked) * 1000)
+                await asyncio.sleep(POLL_S)
+
+    async def drain(self, sent: int) -> int:
+        deadline = time.perf_counter() + DRAIN_S
+        while time.perf_counter() < deadline:  # a deadline-bounded poll
+            if not self.pending and len(self.latencies) >= sent:
+                break
+            await asyncio.sleep(0.05)
+        self.stopped = True
+        return sent - len(self.latencies)
+
+
+async def paced(duration: float, send: Callable[[int], Awaitable[None]]) -> int:
+    """Open-loop schedule: request i leaves at start + i / RATE whatever happened to the earlier ones."""
+    count = int(duration * RATE)
+    start = time.perf_counter()
+    tasks = []
+    for serial in range(count):
+        delay = start + serial / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(serial)))
+    await asyncio.gather(*tasks)
+    return count
+
+
+def _summary(watcher: Watcher, missed: int) -> dict[str, Any]:
+    values = watcher.latencies + [DRAIN_S * 1000] * missed  # an unfinished lead is at least this late
+    return {"p50": percentile(values, 50), "p99": percentile(values, 99), "missed": missed, "n": len(values)}
+
+
+async def guestcard_round(
+    pool: asyncpg.Pool, url: str, base_url: str, intake: str, duration: float, label: str
+) -> dict[str, Any]:
+    org = await create_org(url, f"bench speed {label}")
+    org_id = uuid.UUID(org["org_id"])
+    path = intake.replace("{intake_key}", org["intake_key"]).replace("{kind}", "web-form")
+    run_id = uuid.uuid4().hex[:8]
+    watcher = Watcher(pool)
+    watching = asyncio.create_task(watcher.run())
+    async with pool.acquire() as connection:
+        xid_before = await current_xid(connection)
+    async with Sender(base_url, path, concurrency=256) as sender:
+
+        async def send(serial: int) -> None:
+            sent = await sender.send(payload(serial, run_id))
+            if sent.inbound_id:
+                watcher.add(uuid.UUID(sent.inbound_id), sent.at)
+
+        count = await paced(duration, send)
+    missed = await watcher.drain(count)
+    await watching
+    async with pool.acquire() as connection:
+        write_tx = max(1, round((await current_xid(connection) - xid_before) / count))
+        profile = await row_profile(connection, org_id, count)
+    return {**_summary(watcher, missed), "profile": profile, "write_tx": write_tx}
+
+
+async def floor_round(
+    pool: asyncpg.Pool, url: str, redis_url: str, profile: dict[str, float], write_tx: int, duration: float, index: int
+) -> dict[str, Any]:
+    org = await create_org(url, f"bench speed floor {index}")
+    floor = Floor(uuid.UUID(org["org_id"]), profile, write_tx)
+    run_id = uuid.uuid4().hex[:8]
+    queue = f"bench:floor:{run_id}"
+    bodies: dict[str, dict[str, Any]] = {}
+    watcher = Watcher(pool)
+    watching = asyncio.create_task(watcher.run())
+    client = aioredis.from_url(redis_url)
+    stop = asyncio.Event()
+
+    async def consume() -> None:
+        async with pool.acquire() as connection:
+            while not stop.is_set():
+                item = await client.blpop([queue], timeout=0.2)
+                if item is None:
+                    continue
+                inbound_id = uuid.UUID(item[1].decode())
+                await floor.process(connection, inbound_id, bodies.pop(str(inbound_id)))
+
+    consumers = [asyncio.create_task(consume()) for _ in range(FLOOR_CONSUMERS)]
+
+    async def send(serial: int) -> None:
+        body = payload(serial, run_id)
+        async with pool.acquire() as connection:
+            inbound_id = await floor.receive(connection, body)
+        bodies[str(inbound_id)] = body
+        await client.rpush(queue, str(inbound_id))
+        watcher.add(inbound_id, time.perf_counter())
+
+    try:
+        count = await paced(duration, send)
+        missed = await watcher.drain(count)
+        await watching
+    finally:
+        stop.set()
+        await asyncio.gather(*consumers, return_exceptions=True)
+        await client.aclose()
+    return _summary(watcher, missed)
