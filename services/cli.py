@@ -121,9 +121,7 @@ def run(
         command = [sys.executable, "-m", "services.cli"]
         children.append(subprocess.Popen([*command, "api", "--host", host, "--port", str(port)], env=env))  # noqa: S603
         children.append(subprocess.Popen([*command, "worker"], env=env))  # noqa: S603
-        console.print(
-            f"[green]guestcard on http://{host}:{port}[/green] (API + worker). Ctrl-C stops everything."
-        )
+        console.print(f"[green]guestcard on http://{host}:{port}[/green] (API + worker). Ctrl-C stops everything.")
         while not stopping and all(child.poll() is None for child in children):
             time.sleep(0.2)
     finally:

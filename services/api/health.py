@@ -26,9 +26,7 @@ async def readyz(state: StateDep) -> JSONResponse:
             await connection.execute(text("SELECT 1"))
         revision = await current_revision(state.engine)
         checks["database"] = "ok"
-        checks["migrations"] = (
-            "ok" if revision == head_revision() else f"at {revision}, head is {head_revision()}"
-        )
+        checks["migrations"] = "ok" if revision == head_revision() else f"at {revision}, head is {head_revision()}"
     except Exception as error:
         checks["database"] = f"unreachable: {type(error).__name__}"
         checks["migrations"] = "unknown"

@@ -22,7 +22,5 @@ def decode_cursor(cursor: str) -> list[Any]:
             "The cursor is not valid.", errors=[{"field": "query.cursor", "message": "malformed cursor"}]
         ) from error
     if not isinstance(values, list):
-        raise ValidationFailed(
-            "The cursor is not valid.", errors=[{"field": "query.cursor", "message": "malformed"}]
-        )
+        raise ValidationFailed("The cursor is not valid.", errors=[{"field": "query.cursor", "message": "malformed"}])
     return values

@@ -107,9 +107,7 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     instance: str | None = None
-    errors: list[dict[str, Any]] | None = Field(
-        None, description="one entry per field at fault: field, message, code"
-    )
+    errors: list[dict[str, Any]] | None = Field(None, description="one entry per field at fault: field, message, code")
 
 
 def _problem(description: str) -> dict[str, Any]:

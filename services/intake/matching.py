@@ -109,10 +109,9 @@ async def _name_conflict(
     row = (await session.execute(select(Contact.first_name, Contact.last_name).where(Contact.id == contact_id))).first()
     if row is None or not row.first_name:
         return None
-    same_first = (
-        _first(row.first_name) == _first(first_name)
-        or (_first(row.first_name)[:1] == _first(first_name)[:1]
-        and (len(_first(row.first_name)) == 1 or len(_first(first_name)) == 1))
+    same_first = _first(row.first_name) == _first(first_name) or (
+        _first(row.first_name)[:1] == _first(first_name)[:1]
+        and (len(_first(row.first_name)) == 1 or len(_first(first_name)) == 1)
     )
     same_last = not last_name or not row.last_name or _first(row.last_name) == _first(last_name)
     if same_first and same_last:

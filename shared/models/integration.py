@@ -13,8 +13,6 @@ class Integration(TimestampMixin, Base):
 
     __tablename__ = "integrations"
 
-    org_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
-    )
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
     signing_secret: Mapped[str] = mapped_column(Text)

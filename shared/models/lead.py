@@ -45,9 +45,7 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     property_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("properties.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(16), default="tenant", server_default="tenant")
     status: Mapped[str] = mapped_column(String(32), default="new")
-    status_label_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("status_labels.id", ondelete="SET NULL")
-    )
+    status_label_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("status_labels.id", ondelete="SET NULL"))
     temperature: Mapped[str] = mapped_column(String(8), default="hot")
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     source: Mapped[str | None] = mapped_column(String(64))
@@ -67,9 +65,7 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     preferred_tour_times: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     next_action_type: Mapped[str | None] = mapped_column(String(32))
     next_action_due_at: Mapped[datetime | None]
-    next_action_owner_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    next_action_owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     first_response_at: Mapped[datetime | None]
     first_response_seconds: Mapped[int | None] = mapped_column(Integer)
     last_touch_at: Mapped[datetime | None]

@@ -16,9 +16,7 @@ class ReviewItem(IdMixin, OrgMixin, TimestampMixin, Base):
     """Something a person must decide: a possible duplicate, or a sensitive conversation."""
 
     __tablename__ = "review_items"
-    __table_args__ = (
-        Index("ix_review_items_open", "org_id", "created_at", postgresql_where=text("status = 'open'")),
-    )
+    __table_args__ = (Index("ix_review_items_open", "org_id", "created_at", postgresql_where=text("status = 'open'")),)
 
     kind: Mapped[str] = mapped_column(String(32), default="possible_duplicate")
     status: Mapped[str] = mapped_column(String(16), default="open")

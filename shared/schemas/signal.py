@@ -25,9 +25,7 @@ class SignalContact(_Model):
     email: str | None = Field(None, description="normalized real email of the person (never a relay)")
     phone: str | None = Field(None, description="E.164")
     phone_extension: str | None = None
-    reply_to: str | None = Field(
-        None, description="a reply channel that is not an identity, e.g. an ILS relay address"
-    )
+    reply_to: str | None = Field(None, description="a reply channel that is not an identity, e.g. an ILS relay address")
     kind: ContactKind = ContactKind.tenant
 
 

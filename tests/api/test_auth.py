@@ -34,9 +34,7 @@ async def test_me_names_the_organization(client: httpx.AsyncClient, org: OrgFixt
 async def test_key_is_shown_once_stored_hashed_and_revocable(
     client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    created = await client.post(
-        "/v1/api-keys", json={"name": "front end", "role": "agent"}, headers=org.headers
-    )
+    created = await client.post("/v1/api-keys", json={"name": "front end", "role": "agent"}, headers=org.headers)
     assert created.status_code == 201, created.text
     secret = created.json()["key"]
     assert secret.startswith("gck_")

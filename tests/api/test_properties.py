@@ -28,9 +28,7 @@ async def test_property_crud_normalizes_phones(client: httpx.AsyncClient, org: O
     fetched = await client.get(f"/v1/properties/{body['id']}", headers=org.headers)
     assert fetched.json()["name"] == "Maple Court"
 
-    patched = await client.patch(
-        f"/v1/properties/{body['id']}", json={"name": "Maple Ct"}, headers=org.headers
-    )
+    patched = await client.patch(f"/v1/properties/{body['id']}", json={"name": "Maple Ct"}, headers=org.headers)
     assert patched.status_code == 200
     assert patched.json()["name"] == "Maple Ct"
     assert patched.json()["city"] == "Austin"
@@ -80,14 +78,10 @@ async def test_malformed_json_is_a_problem(client: httpx.AsyncClient, org: OrgFi
     assert response.json()["errors"][0]["field"].startswith("body")
 
 
-async def test_cursor_pagination_walks_every_property_once(
-    client: httpx.AsyncClient, org: OrgFixture
-) -> None:
+async def test_cursor_pagination_walks_every_property_once(client: httpx.AsyncClient, org: OrgFixture) -> None:
     names = [f"Property {index:02d}" for index in range(7)]
     for name in names:
-        assert (
-            await client.post("/v1/properties", json={"name": name}, headers=org.headers)
-        ).status_code == 201
+        assert (await client.post("/v1/properties", json={"name": name}, headers=org.headers)).status_code == 201
     seen: list[str] = []
     cursor = None
     while True:

@@ -81,9 +81,7 @@ async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])
 async def list_keys(principal: AdminDep, session: SessionDep) -> list[ApiKeyOut]:
-    rows = await session.scalars(
-        select(ApiKey).where(ApiKey.org_id == principal.org_id).order_by(ApiKey.created_at)
-    )
+    rows = await session.scalars(select(ApiKey).where(ApiKey.org_id == principal.org_id).order_by(ApiKey.created_at))
     return [ApiKeyOut.model_validate(row) for row in rows]
 
 

@@ -37,14 +37,10 @@ async def create_organization(
     session: AsyncSession, name: str, admin_email: str | None = None, country: str = "US"
 ) -> CreatedOrganization:
     intake_key = new_secret(INTAKE_KEY_PREFIX)
-    org = Organization(
-        id=uuid.uuid4(), name=name, intake_key_hash=hash_secret(intake_key), default_country=country
-    )
+    org = Organization(id=uuid.uuid4(), name=name, intake_key_hash=hash_secret(intake_key), default_country=country)
     session.add(org)
     await session.flush()
-    admin = User(
-        org_id=org.id, email=admin_email or f"admin@{org.id.hex[:8]}.invalid", name="Admin", role=Role.admin
-    )
+    admin = User(org_id=org.id, email=admin_email or f"admin@{org.id.hex[:8]}.invalid", name="Admin", role=Role.admin)
     session.add(admin)
     await session.flush()
     key, _ = await create_api_key(session, org.id, "bootstrap", Role.admin, user_id=admin.id)
@@ -100,6 +96,4 @@ async def principal_for_key(session: AsyncSession, secret: str) -> Principal | N
 
 
 async def org_for_intake_key(session: AsyncSession, intake_key: str) -> Organization | None:
-    return await session.scalar(
-        select(Organization).where(Organization.intake_key_hash == hash_secret(intake_key))
-    )
+    return await session.scalar(select(Organization).where(Organization.intake_key_hash == hash_secret(intake_key)))

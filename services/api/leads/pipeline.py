@@ -69,7 +69,7 @@ RESPONSE_EVENTS: frozenset[str] = frozenset(
 
 
 def allowed_targets(current: LeadStatus) -> list[str]:
-    return sorted(ALLOWED_TRANSITIONS[current], key=lambda status: list(LeadStatus).index(status))
+    return sorted(ALLOWED_TRANSITIONS[current], key=lambda status: list(LeadStatus).index(LeadStatus(status)))
 
 
 def check_transition(current: LeadStatus, target: LeadStatus) -> None:

@@ -26,9 +26,7 @@ async def list_properties(
     cursor: str | None = None,
     include_archived: bool = False,
 ) -> PropertyPage:
-    rows, next_cursor = await service.list_properties(
-        session, principal.org_id, limit, cursor, include_archived
-    )
+    rows, next_cursor = await service.list_properties(session, principal.org_id, limit, cursor, include_archived)
     return PropertyPage(items=[PropertyOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 

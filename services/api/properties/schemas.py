@@ -41,13 +41,9 @@ class PropertyCreate(PropertyBase):
     postal_code: str | None = Field(None, max_length=20)
     country: str = Field("US", min_length=2, max_length=2)
     timezone: str = "America/New_York"
-    phone_numbers: list[str] = Field(
-        default_factory=list, description="tracking and office numbers, any format"
-    )
+    phone_numbers: list[str] = Field(default_factory=list, description="tracking and office numbers, any format")
     listing_ids: list[str] = Field(default_factory=list, description="ids ILS feeds use for this property")
-    inbound_alias: str | None = Field(
-        None, max_length=320, description="email address ILS alerts are sent to"
-    )
+    inbound_alias: str | None = Field(None, max_length=320, description="email address ILS alerts are sent to")
 
     _tz = field_validator("timezone")(_check_timezone)
 
