@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -79,3 +81,14 @@ async def test_manual_add_validates_input(client: httpx.AsyncClient, org: OrgFix
     )
     assert foreign.status_code == 422
     assert foreign.json()["errors"][0]["field"] == "body.owner_id"
+
+
+async def test_concurrent_manual_adds_of_one_person_make_one_contact(
+    client: httpx.AsyncClient, org: OrgFixture
+) -> None:
+    bodies = [{"first_name": "Sam", "email": "sam.race@example.org", "phone": "512-555-0199"}] * 2
+    first, second = await asyncio.gather(*(client.post("/v1/leads", json=body, headers=org.headers) for body in bodies))
+    assert sorted([first.status_code, second.status_code]) == [201, 409]
+    winner, loser = (first, second) if first.status_code == 201 else (second, first)
+    assert loser.json()["existing_contact_id"] == winner.json()["contact_id"]
+    assert loser.json()["existing_lead_id"] == winner.json()["id"]

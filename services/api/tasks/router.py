@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from services.api.deps import PrincipalDep, SessionDep
-from services.api.leads.deps import LeadDep, LockedLeadDep
+from services.api.leads.deps import LeadDep
 from services.api.tasks import service
 from services.api.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
 from shared.enums import TaskStatus
@@ -19,7 +19,7 @@ router = APIRouter(tags=["tasks"])
 
 
 @router.post("/v1/leads/{lead_id}/tasks", response_model=TaskOut, status_code=status.HTTP_201_CREATED)
-async def create_task(lead: LockedLeadDep, body: TaskCreate, principal: PrincipalDep, session: SessionDep) -> TaskOut:
+async def create_task(lead: LeadDep, body: TaskCreate, principal: PrincipalDep, session: SessionDep) -> TaskOut:
     return TaskOut.model_validate(await service.create_task(session, principal, lead, body))
 
 
