@@ -10,7 +10,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
-from services.api.contacts.resolution import create_contact, find_contact_ids, open_lead_for
+from services.api.contacts.resolution import create_contact, find_contact_ids, lock_identity_keys, open_lead_for
 from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property, ensure_user
 from services.api.leads.schemas import LeadCreate
@@ -104,6 +104,7 @@ async def create_lead(
     kind = body.kind or ContactKind.tenant
     source = body.source or "manual"
     keys = await _keys(session, org_id, body.email, body.phone)
+    await lock_identity_keys(session, org_id, keys)  # a concurrent add of the same person waits, then sees it
     contact_id = _pick(await find_contact_ids(session, org_id, keys))
     if contact_id is not None and on_duplicate != "attach":
         raise await _duplicate(session, org_id, contact_id, body.property_id)

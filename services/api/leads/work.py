@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
-from services.api.contacts.resolution import create_contact, find_contact_ids, open_lead_for
+from services.api.contacts.resolution import create_contact, find_contact_ids, lock_identity_keys, open_lead_for
 from services.api.leads.create import blocked_keys
 from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property
@@ -17,7 +17,7 @@ from services.api.leads.service import record_touch, run_rules
 from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResult, NoteCreate
 from shared.enums import ActivityDirection, ActivityKind, Channel, ContactKind, EventType
 from shared.errors import DuplicateContact, ValidationFailed
-from shared.identity import identity_keys
+from shared.identity import IdentityKeys, identity_keys
 from shared.models import Lead, LeadEvent
 from shared.schemas.signal import SignalContact
 
@@ -64,6 +64,10 @@ async def invite(session: AsyncSession, principal: Principal, body: InvitationRe
                 errors=[{"field": f"body.emails.{index}", "message": "; ".join(keys.notes) or "not usable"}],
             )
         keys_by_email[email] = keys
+    # every key locked at once, in one sorted order: two overlapping invitation lists cannot deadlock
+    await lock_identity_keys(
+        session, org_id, IdentityKeys(usable=[k for keys in keys_by_email.values() for k in keys.usable])
+    )
     now = datetime.now(UTC)
     results: list[InvitationResult] = []
     for email, keys in keys_by_email.items():  # dict: each address once, in the order given

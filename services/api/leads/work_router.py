@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from services.api.deps import PrincipalDep, SessionDep
 from services.api.leads import work
-from services.api.leads.deps import LockedLeadDep
+from services.api.leads.deps import LeadDep, LockedLeadDep
 from services.api.leads.schemas import TimelineEvent
 from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResponse, NoteCreate
 
@@ -20,9 +20,7 @@ async def invite(body: InvitationRequest, principal: PrincipalDep, session: Sess
 
 
 @router.post("/{lead_id}/notes", response_model=TimelineEvent, status_code=status.HTTP_201_CREATED)
-async def add_note(
-    lead: LockedLeadDep, body: NoteCreate, principal: PrincipalDep, session: SessionDep
-) -> TimelineEvent:
+async def add_note(lead: LeadDep, body: NoteCreate, principal: PrincipalDep, session: SessionDep) -> TimelineEvent:
     event = work.add_note(session, principal, lead, body)
     await session.flush()
     return TimelineEvent.model_validate(event)
