@@ -92,3 +92,14 @@ async def test_concurrent_manual_adds_of_one_person_make_one_contact(
     winner, loser = (first, second) if first.status_code == 201 else (second, first)
     assert loser.json()["existing_contact_id"] == winner.json()["contact_id"]
     assert loser.json()["existing_lead_id"] == winner.json()["id"]
+
+
+async def test_the_organizations_own_number_is_not_a_duplicate_key(client: httpx.AsyncClient, org: OrgFixture) -> None:
+    office = await client.post(
+        "/v1/properties", json={"name": "Office", "phone_numbers": ["512-555-0100"]}, headers=org.headers
+    )
+    assert office.status_code == 201
+    first = await client.post("/v1/leads", json={"first_name": "A", "phone": "5125550100"}, headers=org.headers)
+    second = await client.post("/v1/leads", json={"first_name": "B", "phone": "5125550100"}, headers=org.headers)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["contact_id"] != second.json()["contact_id"]

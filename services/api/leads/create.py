@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
@@ -15,44 +15,20 @@ from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property, ensure_user
 from services.api.leads.schemas import LeadCreate
 from services.api.leads.service import run_rules, touch
+from shared.blocklist import blocked_identities
 from shared.enums import ContactKind, EventType, IdentityKind, LeadStatus
 from shared.errors import DuplicateContact, ValidationFailed
 from shared.identity import IdentityKeys, identity_keys
-from shared.models import BlocklistEntry, Lead, Property
+from shared.models import Lead
 from shared.schemas.signal import SignalContact
 
 OnDuplicate = Literal["reject", "attach"]
 _CONTACT_KEYS = {"first_name", "last_name", "email", "phone", "kind"}
 
 
-async def blocked_keys(
-    session: AsyncSession, org_id: uuid.UUID, email: str | None, phone: str | None
-) -> frozenset[tuple[str, str]]:
-    """The organization's blocklist entries and own numbers that concern these values."""
-    conditions = []
-    if email:
-        conditions.append(and_(BlocklistEntry.kind == IdentityKind.email, BlocklistEntry.value == email))
-        domain = email.rsplit("@", 1)[-1]
-        conditions.append(and_(BlocklistEntry.kind == "email_domain", BlocklistEntry.value == domain))
-    if phone:
-        conditions.append(and_(BlocklistEntry.kind == IdentityKind.phone, BlocklistEntry.value == phone))
-    if not conditions:
-        return frozenset()
-    rows = await session.execute(
-        select(BlocklistEntry.kind, BlocklistEntry.value).where(BlocklistEntry.org_id == org_id, or_(*conditions))
-    )
-    blocked = {(row.kind, row.value) for row in rows}
-    if phone:
-        own = await session.scalar(
-            select(Property.id).where(Property.org_id == org_id, Property.phone_numbers.contains([phone])).limit(1)
-        )
-        if own is not None:
-            blocked.add((IdentityKind.phone, phone))
-    return frozenset(blocked)
-
-
 async def _keys(session: AsyncSession, org_id: uuid.UUID, email: str | None, phone: str | None) -> IdentityKeys:
-    blocked = await blocked_keys(session, org_id, email, phone)
+    # one blocklist rule with the intake worker: configured entries, the organization's own numbers and aliases
+    blocked = await blocked_identities(session, org_id)
     return identity_keys(SignalContact(email=email, phone=phone), blocked)
 
 

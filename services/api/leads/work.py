@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
 from services.api.contacts.resolution import create_contact, find_contact_ids, lock_identity_keys, open_lead_for
-from services.api.leads.create import blocked_keys
 from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property
 from services.api.leads.service import record_touch, run_rules
 from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResult, NoteCreate
+from shared.blocklist import blocked_identities
 from shared.enums import ActivityDirection, ActivityKind, Channel, ContactKind, EventType
 from shared.errors import DuplicateContact, ValidationFailed
 from shared.identity import IdentityKeys, identity_keys
@@ -55,9 +55,10 @@ async def invite(session: AsyncSession, principal: Principal, body: InvitationRe
     """Each email becomes (or reuses) the person's open lead for the property; one invitation_sent each."""
     org_id = principal.org_id
     await ensure_property(session, org_id, body.property_id, "body.property_id")
+    blocked = await blocked_identities(session, org_id)
     keys_by_email = {}
     for index, email in enumerate(body.emails):
-        keys = identity_keys(SignalContact(email=email), await blocked_keys(session, org_id, email, None))
+        keys = identity_keys(SignalContact(email=email), blocked)
         if not keys.usable:
             raise ValidationFailed(
                 "Some addresses cannot be invited.",
