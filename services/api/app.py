@@ -69,6 +69,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.leads.router import router as leads_router
     from services.api.leads.work_router import router as lead_work_router
     from services.api.merges.router import router as merges_router
+    from services.api.metrics.router import router as metrics_router
     from services.api.review.router import router as review_router
     from services.api.signals.router import router as signals_router
     from services.api.status_labels.router import router as status_labels_router
@@ -89,4 +90,5 @@ def _domain_routers() -> list[APIRouter]:
         tours_router,
         contacts_router,
         status_labels_router,
+        metrics_router,
     ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, SmallInteger, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -72,5 +72,7 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     lost_reason: Mapped[str | None] = mapped_column(String(32))
     lost_reason_text: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None]
+    # furthest funnel stage ever reached (FUNNEL index): a lead that toured and was lost still counts as toured
+    reached_rank: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     # bumped on every write; the ETag of PATCH/If-Match
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

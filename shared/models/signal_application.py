@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey
+from sqlalchemy import Boolean, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, utcnow
@@ -13,6 +13,7 @@ class SignalApplication(Base):
     """Idempotency record of POST /v1/internal/signals: one row per applied inbound message."""
 
     __tablename__ = "signal_applications"
+    __table_args__ = (Index("ix_signal_applications_org_id_applied_at", "org_id", "applied_at"),)
 
     inbound_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))

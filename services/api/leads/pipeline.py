@@ -92,6 +92,8 @@ def apply_status(lead: Lead, target: LeadStatus, now: datetime, lost_reason: str
             errors=[{"field": "body.lost_reason", "message": "required for lost"}],
         )
     lead.status = target
+    if target in FUNNEL_RANK:
+        lead.reached_rank = max(lead.reached_rank or 0, FUNNEL_RANK[target])
     if target == S.lost:
         lead.temperature = Temperature.cold
         lead.closed_at = now

@@ -121,7 +121,18 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         inbound_id=envelope.inbound_id,
         data=_event_data(signal, envelope.match, resolved),
     )
-    advance_for_touch(lead, event_type, signal.occurred_at)
+    previous_status = advance_for_touch(lead, event_type, signal.occurred_at)
+    if previous_status is not None:
+        add_event(
+            session,
+            lead,
+            EventType.status_changed,
+            occurred_at=signal.occurred_at,
+            actor_type="system",  # the pipeline's reaction to the renter's touch, not a touch itself
+            source=signal.source.source,
+            inbound_id=envelope.inbound_id,
+            data={"from": previous_status.value, "to": lead.status, "reason": None, "cause": event_type},
+        )
     await apply_rules(session, lead, event_type, now, sms_consent=resolved.contact.sms_consent)
     review_item_id = None
     if resolved.review_reasons:
