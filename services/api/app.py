@@ -63,6 +63,7 @@ def _domain_routers() -> list[APIRouter]:
     """Routers of the domain modules, added here as each lands."""
     from services.api.blocklist.router import router as blocklist_router
     from services.api.contacts.router import router as contacts_router
+    from services.api.imports.router import router as imports_router
     from services.api.inbound.router import router as inbound_router
     from services.api.intake.router import router as intake_router
     from services.api.integrations.router import router as integrations_router
@@ -77,6 +78,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.tours.router import router as tours_router
 
     return [
+        imports_router,
         signals_router,
         leads_router,
         review_router,
