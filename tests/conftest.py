@@ -46,7 +46,10 @@ def servers() -> Iterator[dict[str, str]]:
     from shared.embedded import ensure_servers
 
     data_dir = Path(os.environ.get("GUESTCARD_TEST_DATA_DIR", ROOT / ".data" / "test"))
-    started = ensure_servers(data_dir, os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL"))
+    # shared: a concurrent test run on the same data folder keeps the server until the last one exits
+    started = ensure_servers(
+        data_dir, os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL"), shared_postgres=True
+    )
     assert started.database_url and started.redis_url
     test_db = f"guestcard_test_{uuid.uuid4().hex[:10]}"
     asyncio.run(_recreate_database(started.database_url, test_db))

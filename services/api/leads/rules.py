@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.enums import ConsentState, EventType, LeadStatus, NextActionType, Role, TaskStatus, TaskType
@@ -71,14 +71,19 @@ async def apply_rules(
     now: datetime,
     *,
     sms_consent: str | None = None,
+    agents: list[uuid.UUID] | None = None,
+    new_lead: bool = False,
 ) -> Rule | None:
-    """Set the lead's next action (and rule task) for what just happened. Returns the rule applied."""
+    """Set the lead's next action (and rule task) for what just happened. Returns the rule applied.
+
+    `agents` (active agent ids, ordered) and `new_lead` let the intake hot path skip two lookups.
+    """
     status = LeadStatus(lead.status)
     if status in _CLOSED:
         await _cancel_rule_tasks(session, lead, now)
         _set_next_action(lead, None, None, None)
         return None
-    await assign_owner_if_missing(session, lead)
+    await assign_owner_if_missing(session, lead, agents)
     if trigger == EventType.opt_out and lead.next_action_type == NextActionType.text_back:
         _set_next_action(lead, NextActionType.call, lead.next_action_due_at or now, lead.owner_id)
         return None
@@ -95,7 +100,7 @@ async def apply_rules(
         return rule
     _set_next_action(lead, action, now + rule.due_in, lead.owner_id)
     if rule.task_type is not None and rule.task_title is not None:
-        await _ensure_rule_task(session, lead, trigger, rule, now)
+        await _ensure_rule_task(session, lead, trigger, rule, now, new_lead)
     return rule
 
 
@@ -107,13 +112,16 @@ def _set_next_action(
     lead.next_action_owner_id = owner_id
 
 
-async def _ensure_rule_task(session: AsyncSession, lead: Lead, trigger: str, rule: Rule, now: datetime) -> None:
+async def _ensure_rule_task(
+    session: AsyncSession, lead: Lead, trigger: str, rule: Rule, now: datetime, new_lead: bool
+) -> None:
     """One open task per rule and lead: a renter calling three times gets one call-back task, not three."""
-    existing = await session.scalar(
-        select(Task.id).where(Task.lead_id == lead.id, Task.rule == trigger, Task.status == TaskStatus.open)
-    )
-    if existing is not None:
-        return
+    if not new_lead:
+        existing = await session.scalar(
+            select(Task.id).where(Task.lead_id == lead.id, Task.rule == trigger, Task.status == TaskStatus.open)
+        )
+        if existing is not None:
+            return
     session.add(
         Task(
             id=uuid.uuid4(),
@@ -137,17 +145,22 @@ async def _cancel_rule_tasks(session: AsyncSession, lead: Lead, now: datetime) -
     )
 
 
-async def assign_owner_if_missing(session: AsyncSession, lead: Lead) -> None:
+def active_agents_query(org_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+    return (
+        select(User.id)
+        .where(User.org_id == org_id, User.is_active.is_(True), User.role == Role.agent)
+        .order_by(User.id)
+    )
+
+
+async def assign_owner_if_missing(
+    session: AsyncSession, lead: Lead, agents: list[uuid.UUID] | None = None
+) -> None:
     """Stable assignment: the same renter always lands with the same active agent (no hot-row counter)."""
     if lead.owner_id is not None:
         return
-    agents = list(
-        await session.scalars(
-            select(User.id)
-            .where(User.org_id == lead.org_id, User.is_active.is_(True), User.role == Role.agent)
-            .order_by(User.id)
-        )
-    )
+    if agents is None:
+        agents = list(await session.scalars(active_agents_query(lead.org_id)))
     if not agents:
         return
     digest = int(hashlib.sha256(lead.contact_id.bytes).hexdigest()[:8], 16)

@@ -7,33 +7,32 @@ only as a hint: the identity constraint decides, so 50 racing signals for one ne
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, Text, cast, func, literal, literal_column, select, union_all
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.contacts.resolution import (
+    REOPEN_LOST_WITHIN,
     claim_identities,
-    create_contact,
     find_contact_ids,
-    find_open_lead,
-    live_contact_id,
     lock_identity_keys,
-    open_lead_for,
-    recent_lost_lead,
 )
 from services.api.leads.events import add_event
 from services.api.leads.pipeline import advance_for_touch, apply_status
 from services.api.leads.rules import apply_rules
 from services.api.review.service import open_duplicate_review
-from shared.blocklist import blocked_identities
-from shared.enums import Channel, ConsentState, EventType, LeadStatus, MatchVerdict, SignalEvent
-from shared.errors import DuplicateContact, NotFound
+from shared.blocklist import blocked_identities_query
+from shared.enums import Channel, ConsentState, EventType, LeadStatus, MatchVerdict, Role, SignalEvent
+from shared.errors import NotFound
 from shared.identity import IdentityKeys, identity_keys
-from shared.models import Contact, Lead, Organization, Property, SignalApplication
+from shared.models import Contact, ContactIdentity, Lead, Organization, Property, SignalApplication, User
 from shared.schemas.signal import LeadSignal, MatchResult, SignalEnvelope, SignalOutcome
 
 TOUCH_EVENT: dict[SignalEvent, EventType] = {
@@ -73,7 +72,10 @@ def touch_event_type(signal: LeadSignal) -> EventType:
 
 @dataclass
 class ResolvedContact:
-    contact: Contact
+    contact_id: uuid.UUID
+    org_id: uuid.UUID
+    kind: str
+    sms_consent: str
     created: bool
     review_reasons: list[str]
     review_candidates: list[uuid.UUID]
@@ -82,22 +84,15 @@ class ResolvedContact:
 
 async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> SignalOutcome:
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(envelope.inbound_id), 0))))
-    done = await session.get(SignalApplication, envelope.inbound_id)
-    if done is not None:
-        if done.org_id != envelope.org_id:
-            raise NotFound("Inbound message not found.")
-        return _outcome(done)
-    org = await session.get(Organization, envelope.org_id)
-    if org is None:
-        raise NotFound("Organization not found.")
+    context = await _load_context(session, envelope)  # after the lock: sees a twin's committed outcome
+    if context.done is not None:
+        return context.done
     signal = envelope.signal
     now = datetime.now(UTC)
-    property_id = await _checked_property(session, org.id, signal.property.property_id)
-    resolved = await _resolve_contact(session, org.id, signal, envelope.match)
-    _update_contact(resolved.contact, signal, resolved.keys)
-    lead, lead_created = await _find_or_open_lead(session, resolved.contact, property_id, signal, now)
+    resolved = await _resolve_contact(session, envelope.org_id, signal, envelope.match, context)
+    lead, lead_created = await _find_or_open_lead(session, resolved, context.property_id, signal, now)
     event_type = touch_event_type(signal)
-    _update_lead(lead, signal, lead_created)
+    _update_lead(lead, signal)
     if lead_created:
         add_event(
             session,
@@ -133,13 +128,21 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
             inbound_id=envelope.inbound_id,
             data={"from": previous_status.value, "to": lead.status, "reason": None, "cause": event_type},
         )
-    await apply_rules(session, lead, event_type, now, sms_consent=resolved.contact.sms_consent)
+    await apply_rules(
+        session,
+        lead,
+        event_type,
+        now,
+        sms_consent=resolved.sms_consent,
+        agents=context.agents,
+        new_lead=lead_created,
+    )
     review_item_id = None
     if resolved.review_reasons:
         review_item_id = await open_duplicate_review(
             session,
-            org.id,
-            contact_id=resolved.contact.id,
+            envelope.org_id,
+            contact_id=resolved.contact_id,
             lead_id=lead.id,
             inbound_id=envelope.inbound_id,
             candidate_ids=resolved.review_candidates,
@@ -152,12 +155,13 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
                 EventType.match,
                 data={"review_item_id": str(review_item_id), "reasons": resolved.review_reasons},
             )
-    lead.version += 1
-    lead.updated_at = now
+    if not lead_created:
+        lead.version += 1
+        lead.updated_at = now
     application = SignalApplication(
         inbound_id=envelope.inbound_id,
-        org_id=org.id,
-        contact_id=resolved.contact.id,
+        org_id=envelope.org_id,
+        contact_id=resolved.contact_id,
         lead_id=lead.id,
         created=lead_created,
         contact_created=resolved.created,
@@ -167,6 +171,52 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
     session.add(application)
     await session.flush()
     return _outcome(application)
+
+
+@dataclass
+class SignalContext:
+    """Everything the application needs about the organization, read in one round trip."""
+
+    done: SignalOutcome | None
+    property_id: uuid.UUID | None
+    blocked: frozenset[tuple[str, str]]
+    agents: list[uuid.UUID]
+
+
+async def _load_context(session: AsyncSession, envelope: SignalEnvelope) -> SignalContext:
+    org_id = envelope.org_id
+    wanted_property = envelope.signal.property.property_id
+    parts = [
+        select(literal("done"), func.to_jsonb(literal_column("a")).cast(Text))
+        .select_from(SignalApplication.__table__.alias("a"))
+        .where(literal_column("a.inbound_id") == envelope.inbound_id, literal_column("a.org_id") == org_id),
+        select(literal("org"), cast(Organization.id, Text)).where(Organization.id == org_id),
+        select(literal("agent"), cast(User.id, Text)).where(
+            User.org_id == org_id, User.is_active.is_(True), User.role == Role.agent
+        ),
+        *blocked_identities_query(org_id).selects,
+    ]
+    if wanted_property is not None:
+        parts.append(
+            select(literal("property"), cast(Property.id, Text)).where(
+                Property.id == wanted_property, Property.org_id == org_id
+            )
+        )
+    rows: list[Any] = list((await session.execute(union_all(*parts))).all())
+    found: dict[str, list[str]] = {}
+    for kind, value in rows:
+        found.setdefault(str(kind), []).append(str(value))
+    if "done" in found:
+        record = json.loads(found["done"][0])
+        outcome = SignalOutcome.model_validate({key: record[key] for key in SignalOutcome.model_fields})
+        return SignalContext(outcome, None, frozenset(), [])
+    if "org" not in found:
+        raise NotFound("Organization not found.")
+    special = {"done", "org", "agent", "property"}
+    blocked = frozenset((kind, value) for kind, values in found.items() if kind not in special for value in values)
+    agents = sorted(uuid.UUID(value) for value in found.get("agent", []))
+    property_id = uuid.UUID(found["property"][0]) if "property" in found else None
+    return SignalContext(None, property_id, blocked, agents)
 
 
 def _outcome(application: SignalApplication) -> SignalOutcome:
@@ -179,19 +229,11 @@ def _outcome(application: SignalApplication) -> SignalOutcome:
     )
 
 
-async def _checked_property(
-    session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None
-) -> uuid.UUID | None:
-    if property_id is None:
-        return None
-    found = await session.scalar(select(Property.id).where(Property.id == property_id, Property.org_id == org_id))
-    return found
-
-
 async def _resolve_contact(
-    session: AsyncSession, org_id: uuid.UUID, signal: LeadSignal, match: MatchResult
+    session: AsyncSession, org_id: uuid.UUID, signal: LeadSignal, match: MatchResult, context: SignalContext
 ) -> ResolvedContact:
-    keys = identity_keys(signal.contact, await blocked_identities(session, org_id))
+    """Who this is, decided under the renter's identity-key locks; the worker's verdict is only a hint."""
+    keys = identity_keys(signal.contact, context.blocked)
     reasons: list[str] = []
     candidates: list[uuid.UUID] = []
     if match.verdict == MatchVerdict.review:
@@ -202,49 +244,100 @@ async def _resolve_contact(
     if match.verdict == MatchVerdict.review and match.contact_id is not None and len(owners) <= 1:
         # same phone, different name: a new person who must not take the shared phone as identity
         keys = IdentityKeys(usable=[key for key in keys.usable if key[0] != "phone"], notes=keys.notes)
-        owners = await find_contact_ids(session, org_id, keys)
-    if owners:
-        chosen = _prefer_email_owner(owners)
-        if len(owners) > 1 and not reasons:
-            reasons = [f"{'+'.join(kinds)} matches contact {cid}" for cid, kinds in owners.items()]
-            reasons.insert(0, "conflict found while applying: email and phone belong to different contacts")
-            candidates = list(owners)
-        contact = await _load_contact(session, await live_contact_id(session, chosen))
-        await _claim_free_keys(session, org_id, contact.id, keys, signal)
-        return ResolvedContact(contact, False, reasons, candidates, keys)
-    try:
-        contact = await create_contact(
-            session,
-            org_id,
-            kind=signal.contact.kind,
-            full_name=signal.contact.full_name,
-            first_name=signal.contact.first_name,
-            last_name=signal.contact.last_name,
-            email=keys.value("email") or None,
-            phone=keys.value("phone"),
-            source=signal.source.source,
-            identities=keys.usable,
+        owners = {cid: kinds for cid, kinds in owners.items() if kinds != ["phone"]}
+    if not owners:
+        return await _create_contact(session, org_id, signal, keys, reasons, candidates)
+    if len(owners) > 1 and not reasons:
+        reasons = [f"{'+'.join(kinds)} matches contact {cid}" for cid, kinds in owners.items()]
+        reasons.insert(0, "conflict found while applying: email and phone belong to different contacts")
+        candidates = list(owners)
+    contact = await _load_contact(session, _prefer_email_owner(owners))
+    held = {(kind, value) for kind, value in keys.usable if contact.id in owners and kind in owners[contact.id]}
+    missing = [key for key in keys.usable if key not in held and not _owned_elsewhere(key, owners, contact.id)]
+    if missing:
+        await claim_identities(session, org_id, contact.id, missing, signal.source.source)
+    _update_contact(contact, signal, keys)
+    return ResolvedContact(contact.id, org_id, contact.kind, contact.sms_consent, False, reasons, candidates, keys)
+
+
+def _owned_elsewhere(key: tuple[str, str], owners: dict[uuid.UUID, list[str]], contact_id: uuid.UUID) -> bool:
+    return any(key[0] in kinds for cid, kinds in owners.items() if cid != contact_id)
+
+
+async def _create_contact(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    signal: LeadSignal,
+    keys: IdentityKeys,
+    reasons: list[str],
+    candidates: list[uuid.UUID],
+) -> ResolvedContact:
+    """Contact and identities in one statement. The key locks make a conflict impossible for writers that
+    take them; a writer that didn't would surface here as an unclaimed key, which goes to review."""
+    incoming = signal.contact
+    contact_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    consent = {SignalEvent.opt_out: ConsentState.opted_out, SignalEvent.opt_in: ConsentState.opted_in}.get(
+        signal.event, ConsentState.unknown
+    )
+    full_name = incoming.full_name or " ".join(p for p in (incoming.first_name, incoming.last_name) if p) or None
+    contact_row = {
+        "id": contact_id,
+        "org_id": org_id,
+        "kind": incoming.kind,
+        "full_name": full_name,
+        "first_name": incoming.first_name,
+        "last_name": incoming.last_name,
+        "primary_email": keys.value("email"),
+        "primary_phone": keys.value("phone"),
+        "sms_consent": consent,
+        "email_consent": ConsentState.unknown,
+        "created_at": now,
+        "updated_at": now,
+    }
+    inserted = insert(Contact).values(**contact_row).returning(Contact.id).cte("new_contact")
+    identity_rows = [
+        {"id": uuid.uuid4(), "kind": kind, "value": value, "source": signal.source.source}
+        for kind, value in sorted(set(keys.usable))
+    ]
+    if identity_rows:
+        values = [
+            select(
+                literal(row["id"], PG_UUID),
+                literal(org_id, PG_UUID),
+                inserted.c.id,
+                literal(row["kind"]),
+                literal(row["value"]),
+                literal(row["source"]),
+                literal(now, DateTime(timezone=True)),
+                literal(now, DateTime(timezone=True)),
+            )
+            for row in identity_rows
+        ]
+        statement = (
+            insert(ContactIdentity)
+            .from_select(
+                ["id", "org_id", "contact_id", "kind", "value", "source", "created_at", "updated_at"],
+                union_all(*values),
+            )
+            .on_conflict_do_nothing(index_elements=["org_id", "kind", "value"])
+            .returning(ContactIdentity.kind, ContactIdentity.value)
         )
-        return ResolvedContact(contact, True, reasons, candidates, keys)
-    except DuplicateContact:
-        # a concurrent signal created this renter between our read and our insert: join it
-        owners = await find_contact_ids(session, org_id, keys)
-        contact = await _load_contact(session, await live_contact_id(session, _prefer_email_owner(owners)))
-        await _claim_free_keys(session, org_id, contact.id, keys, signal)
-        return ResolvedContact(contact, False, reasons, candidates, keys)
+        claimed = {(row.kind, row.value) for row in await session.execute(statement)}
+    else:
+        await session.execute(select(inserted.c.id))
+        claimed = set()
+    unclaimed = set(keys.usable) - claimed
+    if unclaimed:
+        owners = await find_contact_ids(session, org_id, IdentityKeys(usable=sorted(unclaimed)))
+        reasons = [*reasons, "an email or phone of this renter was claimed by another contact meanwhile"]
+        candidates = [*candidates, *owners]
+    return ResolvedContact(contact_id, org_id, incoming.kind, consent, True, reasons, candidates, keys)
 
 
 def _prefer_email_owner(owners: dict[uuid.UUID, list[str]]) -> uuid.UUID:
     """Phones are shared (family lines, office lines) more often than emails: the email owner wins a conflict."""
     return max(owners, key=lambda cid: ("email" in owners[cid], len(owners[cid])))
-
-
-async def _claim_free_keys(
-    session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID, keys: IdentityKeys, signal: LeadSignal
-) -> None:
-    """Add the keys nobody holds yet to this contact (a renter's new phone); held ones stay where they are."""
-    if keys.usable:
-        await claim_identities(session, org_id, contact_id, keys.usable, signal.source.source)
 
 
 async def _load_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
@@ -279,29 +372,55 @@ def _update_contact(contact: Contact, signal: LeadSignal, keys: IdentityKeys) ->
 
 
 async def _find_or_open_lead(
-    session: AsyncSession, contact: Contact, property_id: uuid.UUID | None, signal: LeadSignal, now: datetime
+    session: AsyncSession, resolved: ResolvedContact, property_id: uuid.UUID | None, signal: LeadSignal, now: datetime
 ) -> tuple[Lead, bool]:
-    lost = await recent_lost_lead(session, contact.org_id, contact.id, property_id, now)
-    if lost is not None and await find_open_lead(session, contact.org_id, contact.id, property_id) is None:
-        apply_status(lost, LeadStatus.new, now)
-        add_event(
-            session,
-            lost,
-            EventType.status_changed,
-            occurred_at=now,
-            data={"from": LeadStatus.lost, "to": LeadStatus.new, "reason": "renter came back"},
+    """The renter's open lead for this property, else a recently lost one reopened, else a new one."""
+    if not resolved.created:
+        same_property = Lead.property_id.is_(None) if property_id is None else Lead.property_id == property_id
+        is_open = Lead.status.notin_([LeadStatus.lost, LeadStatus.leased])
+        recently_lost = (Lead.status == LeadStatus.lost) & (Lead.closed_at >= now - REOPEN_LOST_WITHIN)
+        existing = await session.scalar(
+            select(Lead)
+            .where(Lead.org_id == resolved.org_id, Lead.contact_id == resolved.contact_id, same_property)
+            .where(is_open | recently_lost)
+            .order_by(is_open.desc(), Lead.closed_at.desc().nulls_last())
+            .limit(1)
+            .with_for_update()
         )
-        return lost, False
-    defaults = {
-        "kind": contact.kind,
-        "source": signal.source.source,
-        "sub_source": signal.source.sub_source,
-        "latest_source": signal.source.source,
-    }
-    return await open_lead_for(session, contact.org_id, contact.id, property_id, defaults)
+        if existing is not None and existing.status != LeadStatus.lost:
+            return existing, False
+        if existing is not None:
+            apply_status(existing, LeadStatus.new, now)
+            add_event(
+                session,
+                existing,
+                EventType.status_changed,
+                occurred_at=now,
+                data={"from": LeadStatus.lost, "to": LeadStatus.new, "reason": "renter came back"},
+            )
+            return existing, False
+    lead = Lead(
+        id=uuid.uuid4(),
+        org_id=resolved.org_id,
+        contact_id=resolved.contact_id,
+        property_id=property_id,
+        kind=resolved.kind,
+        status=LeadStatus.new,
+        temperature="hot",
+        source=signal.source.source,
+        sub_source=signal.source.sub_source,
+        latest_source=signal.source.source,
+        preferred_tour_times=[],
+        reached_rank=0,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(lead)  # written once, fully formed, at the flush
+    return lead, True
 
 
-def _update_lead(lead: Lead, signal: LeadSignal, created: bool) -> None:
+def _update_lead(lead: Lead, signal: LeadSignal) -> None:
     preferences = signal.preferences
     for field in PREFERENCE_FIELDS:
         value = getattr(preferences, field)
