@@ -7,6 +7,7 @@ entries: placeholders staff type (none@none.com, 000-000-0000), shared office li
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import CompoundSelect, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.models import BlocklistEntry, Property
 
 
-def blocked_identities_query(org_id: uuid.UUID) -> CompoundSelect[tuple[str, str]]:
+def blocked_identities_query(org_id: uuid.UUID) -> CompoundSelect[Any]:
     """(kind, value) rows: configured entries, the org's own phone numbers and inbound aliases."""
     entries = select(BlocklistEntry.kind, BlocklistEntry.value).where(BlocklistEntry.org_id == org_id)
     phones = select(literal("phone"), func.unnest(Property.phone_numbers)).where(Property.org_id == org_id)

@@ -11,6 +11,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -145,7 +146,7 @@ async def _cancel_rule_tasks(session: AsyncSession, lead: Lead, now: datetime) -
     )
 
 
-def active_agents_query(org_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+def active_agents_query(org_id: uuid.UUID) -> Select[Any]:
     return (
         select(User.id)
         .where(User.org_id == org_id, User.is_active.is_(True), User.role == Role.agent)
@@ -153,9 +154,7 @@ def active_agents_query(org_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
     )
 
 
-async def assign_owner_if_missing(
-    session: AsyncSession, lead: Lead, agents: list[uuid.UUID] | None = None
-) -> None:
+async def assign_owner_if_missing(session: AsyncSession, lead: Lead, agents: list[uuid.UUID] | None = None) -> None:
     """Stable assignment: the same renter always lands with the same active agent (no hot-row counter)."""
     if lead.owner_id is not None:
         return
