@@ -19,6 +19,8 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["engine"] = make_engine(settings.database_url, pool_size=max(2, settings.worker_max_jobs // 5))
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+    # shared by every job of this process: arq hands each job a shallow copy of this dict
+    ctx.setdefault("org_config_cache", {})
     if "api" not in ctx:
         ctx["api"] = httpx.AsyncClient(
             base_url=settings.api_base_url(),

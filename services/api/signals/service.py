@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Text, cast, func, literal, literal_column, select, union_all
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.contacts.resolution import (
@@ -28,11 +26,11 @@ from services.api.leads.events import add_event
 from services.api.leads.pipeline import advance_for_touch, apply_status
 from services.api.leads.rules import apply_rules
 from services.api.review.service import open_duplicate_review
-from shared.blocklist import blocked_identities_query
-from shared.enums import Channel, ConsentState, EventType, LeadStatus, MatchVerdict, Role, SignalEvent
+from shared.blocklist import BLOCKED_IDENTITIES_SQL
+from shared.enums import Channel, ConsentState, EventType, LeadStatus, MatchVerdict, SignalEvent
 from shared.errors import NotFound
 from shared.identity import IdentityKeys, identity_keys
-from shared.models import Contact, ContactIdentity, Lead, Organization, Property, SignalApplication, User
+from shared.models import Contact, Lead, SignalApplication
 from shared.schemas.signal import LeadSignal, MatchResult, SignalEnvelope, SignalOutcome
 
 TOUCH_EVENT: dict[SignalEvent, EventType] = {
@@ -183,26 +181,34 @@ class SignalContext:
     agents: list[uuid.UUID]
 
 
+_CONTEXT_HEAD = """
+    SELECT 'done' AS kind, CAST(to_jsonb(a) AS text) AS value FROM signal_applications AS a
+    WHERE a.inbound_id = :inbound_id AND a.org_id = :org_id
+    UNION ALL
+    SELECT 'org', CAST(o.id AS text) FROM organizations AS o WHERE o.id = :org_id
+    UNION ALL
+    SELECT 'agent', CAST(u.id AS text) FROM users AS u
+    WHERE u.org_id = :org_id AND u.is_active AND u.role = 'agent'
+    UNION ALL
+    SELECT 'property', CAST(p.id AS text) FROM properties AS p
+    WHERE p.id = CAST(:property_id AS uuid) AND p.org_id = :org_id
+    UNION ALL
+"""
+# two constant strings: nothing from the request is interpolated, values travel as bind parameters
+CONTEXT_SQL = text(_CONTEXT_HEAD + BLOCKED_IDENTITIES_SQL)
+CONTEXT_KINDS = frozenset({"done", "org", "agent", "property"})
+
+
 async def _load_context(session: AsyncSession, envelope: SignalEnvelope) -> SignalContext:
-    org_id = envelope.org_id
-    wanted_property = envelope.signal.property.property_id
-    parts = [
-        select(literal("done"), func.to_jsonb(literal_column("a")).cast(Text))
-        .select_from(SignalApplication.__table__.alias("a"))
-        .where(literal_column("a.inbound_id") == envelope.inbound_id, literal_column("a.org_id") == org_id),
-        select(literal("org"), cast(Organization.id, Text)).where(Organization.id == org_id),
-        select(literal("agent"), cast(User.id, Text)).where(
-            User.org_id == org_id, User.is_active.is_(True), User.role == Role.agent
-        ),
-        *blocked_identities_query(org_id).selects,
-    ]
-    if wanted_property is not None:
-        parts.append(
-            select(literal("property"), cast(Property.id, Text)).where(
-                Property.id == wanted_property, Property.org_id == org_id
-            )
-        )
-    rows: list[Any] = list((await session.execute(union_all(*parts))).all())
+    """A static statement: building this as SQLAlchemy constructs cost more CPU than running it."""
+    rows = await session.execute(
+        CONTEXT_SQL,
+        {
+            "inbound_id": envelope.inbound_id,
+            "org_id": envelope.org_id,
+            "property_id": envelope.signal.property.property_id,
+        },
+    )
     found: dict[str, list[str]] = {}
     for kind, value in rows:
         found.setdefault(str(kind), []).append(str(value))
@@ -212,8 +218,9 @@ async def _load_context(session: AsyncSession, envelope: SignalEnvelope) -> Sign
         return SignalContext(outcome, None, frozenset(), [])
     if "org" not in found:
         raise NotFound("Organization not found.")
-    special = {"done", "org", "agent", "property"}
-    blocked = frozenset((kind, value) for kind, values in found.items() if kind not in special for value in values)
+    blocked = frozenset(
+        (kind, value) for kind, values in found.items() if kind not in CONTEXT_KINDS for value in values
+    )
     agents = sorted(uuid.UUID(value) for value in found.get("agent", []))
     property_id = uuid.UUID(found["property"][0]) if "property" in found else None
     return SignalContext(None, property_id, blocked, agents)
@@ -264,6 +271,24 @@ def _owned_elsewhere(key: tuple[str, str], owners: dict[uuid.UUID, list[str]], c
     return any(key[0] in kinds for cid, kinds in owners.items() if cid != contact_id)
 
 
+CREATE_CONTACT_SQL = text(
+    """
+    WITH new_contact AS (
+        INSERT INTO contacts (id, org_id, kind, full_name, first_name, last_name, primary_email, primary_phone,
+                              sms_consent, email_consent, created_at, updated_at)
+        VALUES (:id, :org_id, :kind, :full_name, :first_name, :last_name, :primary_email, :primary_phone,
+                :sms_consent, 'unknown', :now, :now)
+        RETURNING id
+    )
+    INSERT INTO contact_identities (id, org_id, contact_id, kind, value, source, created_at, updated_at)
+    SELECT gen_random_uuid(), :org_id, new_contact.id, key.kind, key.value, :source, :now, :now
+    FROM new_contact, unnest(CAST(:kinds AS text[]), CAST(:values AS text[])) AS key(kind, value)
+    ON CONFLICT (org_id, kind, value) DO NOTHING
+    RETURNING kind, value
+    """
+)
+
+
 async def _create_contact(
     session: AsyncSession,
     org_id: uuid.UUID,
@@ -281,52 +306,26 @@ async def _create_contact(
         signal.event, ConsentState.unknown
     )
     full_name = incoming.full_name or " ".join(p for p in (incoming.first_name, incoming.last_name) if p) or None
-    contact_row = {
-        "id": contact_id,
-        "org_id": org_id,
-        "kind": incoming.kind,
-        "full_name": full_name,
-        "first_name": incoming.first_name,
-        "last_name": incoming.last_name,
-        "primary_email": keys.value("email"),
-        "primary_phone": keys.value("phone"),
-        "sms_consent": consent,
-        "email_consent": ConsentState.unknown,
-        "created_at": now,
-        "updated_at": now,
-    }
-    inserted = insert(Contact).values(**contact_row).returning(Contact.id).cte("new_contact")
-    identity_rows = [
-        {"id": uuid.uuid4(), "kind": kind, "value": value, "source": signal.source.source}
-        for kind, value in sorted(set(keys.usable))
-    ]
-    if identity_rows:
-        values = [
-            select(
-                literal(row["id"], PG_UUID),
-                literal(org_id, PG_UUID),
-                inserted.c.id,
-                literal(row["kind"]),
-                literal(row["value"]),
-                literal(row["source"]),
-                literal(now, DateTime(timezone=True)),
-                literal(now, DateTime(timezone=True)),
-            )
-            for row in identity_rows
-        ]
-        statement = (
-            insert(ContactIdentity)
-            .from_select(
-                ["id", "org_id", "contact_id", "kind", "value", "source", "created_at", "updated_at"],
-                union_all(*values),
-            )
-            .on_conflict_do_nothing(index_elements=["org_id", "kind", "value"])
-            .returning(ContactIdentity.kind, ContactIdentity.value)
-        )
-        claimed = {(row.kind, row.value) for row in await session.execute(statement)}
-    else:
-        await session.execute(select(inserted.c.id))
-        claimed = set()
+    ordered = sorted(set(keys.usable))
+    rows = await session.execute(
+        CREATE_CONTACT_SQL,
+        {
+            "id": contact_id,
+            "org_id": org_id,
+            "kind": incoming.kind.value,
+            "full_name": full_name,
+            "first_name": incoming.first_name,
+            "last_name": incoming.last_name,
+            "primary_email": keys.value("email"),
+            "primary_phone": keys.value("phone"),
+            "sms_consent": consent.value,
+            "now": now,
+            "source": signal.source.source,
+            "kinds": [kind for kind, _ in ordered],
+            "values": [value for _, value in ordered],
+        },
+    )
+    claimed = {(row.kind, row.value) for row in rows}
     unclaimed = set(keys.usable) - claimed
     if unclaimed:
         owners = await find_contact_ids(session, org_id, IdentityKeys(usable=sorted(unclaimed)))
