@@ -137,25 +137,28 @@ async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: 
         "SELECT id FROM leads WHERE org_id = $1 ORDER BY random() LIMIT $2", org_id, count
     )]  # fmt: skip
     statuses = ["new", "contacted", "lost", "nurture", "tour_booked", "qualified"]
-    filtered, search, detail, timeline = [], [], [], []
+    filtered: list[dict[str, Any]] = []
+    detail: list[dict[str, Any]] = []
+    timeline: list[dict[str, Any]] = []
+    search: dict[str, list[dict[str, Any]]] = {
+        kind: [] for kind in ("surname", "full name", "email prefix", "phone prefix", "no match")
+    }
     for i in range(count):
         status, prop = rng.choice(statuses), rng.choice(properties[: max(1, len(properties) // 2)])
         filters = LeadFilters(status=[status], property_id=prop)
         filtered.append({"path": "/v1/leads", "params": {"status": status, "property_id": str(prop), "limit": LIMIT},
                          "statement": _list(org_id, filters)})  # fmt: skip
         row = names[i % len(names)]
-        choice = i % 4
-        q = (
-            row["last_name"]
-            if choice == 0
-            else row["full_name"]
-            if choice == 1
-            else (row["primary_email"] or row["full_name"]).split("@")[0]
-            if choice == 2
-            else (row["primary_phone"] or row["last_name"])[:8]
-        )
-        search.append({"path": "/v1/leads", "params": {"q": q, "limit": LIMIT},
-                       "statement": _list(org_id, LeadFilters(q=q))})  # fmt: skip
+        queries = {
+            "surname": row["last_name"],
+            "full name": row["full_name"],
+            "email prefix": (row["primary_email"] or row["full_name"]).split("@")[0],
+            "phone prefix": (row["primary_phone"] or row["last_name"])[:8],
+            "no match": f"zq{rng.randrange(10**6):06d}x",
+        }
+        for kind, q in queries.items():
+            search[kind].append({"path": "/v1/leads", "params": {"q": q, "limit": LIMIT},
+                                 "statement": _list(org_id, LeadFilters(q=q))})  # fmt: skip
         lead_id = lead_ids[i % len(lead_ids)]
         detail.append({"path": f"/v1/leads/{lead_id}",
                        "statement": (lambda lid=lead_id: lead_select(org_id).where(Lead.id == lid))})  # fmt: skip
@@ -173,7 +176,7 @@ async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: 
         "healthz (reference)": health,
         "list": default,
         "list filtered": filtered,
-        "search": search,
+        **{f"search {kind}": inputs for kind, inputs in search.items()},
         "detail": detail,
         "timeline": timeline,
     }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
@@ -14,10 +14,10 @@ class Contact(IdMixin, OrgMixin, TimestampMixin, Base):
     __tablename__ = "contacts"
     __table_args__ = (
         Index(
-            "ix_contacts_full_name_trgm",
-            "full_name",
+            "ix_contacts_search_text_trgm",
+            "search_text",
             postgresql_using="gin",
-            postgresql_ops={"full_name": "gin_trgm_ops"},
+            postgresql_ops={"search_text": "gin_trgm_ops"},
         ),
     )
 
@@ -32,6 +32,9 @@ class Contact(IdMixin, OrgMixin, TimestampMixin, Base):
     email_consent: Mapped[str] = mapped_column(String(16), default="unknown", server_default="unknown")
     # set when merged away; the row stays so an undo can restore it exactly
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    # What free-text search matches (GET /v1/leads?q=): names and every identity, one per line, lowercase.
+    # Written only by PostgreSQL triggers (migration 0003) so every write path keeps it right; never set it here.
+    search_text: Mapped[str] = mapped_column(Text, server_default=text("''"), deferred=True)
 
 
 class ContactIdentity(IdMixin, OrgMixin, TimestampMixin, Base):

@@ -11,18 +11,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_, union
+from sqlalchemy import Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.leads.schemas import LeadOut, NextAction
 from services.api.pagination import decode_cursor, encode_cursor
 from shared.errors import ValidationFailed
-from shared.models import Contact, ContactIdentity, Lead, StatusLabel
+from shared.models import Contact, Lead, StatusLabel
 from shared.normalize.phone import normalize_phone
 
 LeadSort = Literal["created_at", "-created_at", "updated_at", "-updated_at"]
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{3,}$")
+_FIELD = "\n"  # what precedes every field of contacts.search_text
+_TRIGRAM = 3  # shorter text has no trigram to look up
 
 LEAD_COLUMNS = [c for c in Lead.__table__.c if c.key not in {"org_id", "status_label_id", "closed_at"}]
 
@@ -65,14 +67,19 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search_contacts(org_id: uuid.UUID, q: str) -> ColumnElement[bool]:
-    """Contacts matching q by name (trigram ILIKE) or by an identity prefix (text_pattern_ops index)."""
+def _search_contacts(q: str) -> ColumnElement[bool]:
+    """Contacts whose `search_text` (names and identities, one per line; migration 0003) matches q.
+
+    - a phone-looking q: a phone identity starts with it (E.164, "+1" assumed for bare national digits);
+    - 1-2 characters: a word of a name or an identity starts with it (too short for a trigram substring);
+    - anything else (names, emails or parts of them): a substring of any field, case-insensitive.
+
+    Every field follows a newline, so '%' + newline + prefix + '%' is "a field starts with prefix". The
+    pattern goes into the SQL as a literal: the planner must see it to choose between walking leads newest
+    first (a common name) and the trigram index (a rare one); a generic prepared plan cannot.
+    """
     text = q.strip()
-    prefixes: list[str] = []
-    by_name = True
-    if "@" in text:
-        prefixes, by_name = [text.lower()], False
-    elif _PHONE_LIKE.match(text):
+    if _PHONE_LIKE.match(text):
         digits = re.sub(r"\D", "", text)
         e164, _ = normalize_phone(text)
         if e164:
@@ -81,22 +88,12 @@ def _search_contacts(org_id: uuid.UUID, q: str) -> ColumnElement[bool]:
             prefixes = ["+" + digits]
         else:
             prefixes = sorted({"+1" + digits, "+" + digits})
-        by_name = False
+        patterns = [f"%{_FIELD}{_escape_like(p)}%" for p in prefixes]
+    elif len(text) < _TRIGRAM:
+        patterns = [f"%{_FIELD}{_escape_like(text)}%", f"% {_escape_like(text)}%"]
     else:
-        prefixes = [text.lower()]
-    parts: list[Select[Any]] = [
-        select(ContactIdentity.contact_id).where(
-            ContactIdentity.org_id == org_id,
-            or_(*[ContactIdentity.value.like(_escape_like(p) + "%", escape="\\") for p in prefixes]),
-        )
-    ]
-    if by_name:
-        parts.append(
-            select(Contact.id).where(
-                Contact.org_id == org_id, Contact.full_name.ilike("%" + _escape_like(text) + "%", escape="\\")
-            )
-        )
-    return Lead.contact_id.in_(union(*parts).scalar_subquery() if len(parts) > 1 else parts[0].scalar_subquery())
+        patterns = [f"%{_escape_like(text)}%"]
+    return or_(*[Contact.search_text.ilike(literal(p, literal_execute=True), escape="\\") for p in patterns])
 
 
 def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Select[Any]:
@@ -128,7 +125,7 @@ def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Sele
     elif f.has_next_action_overdue is False:
         conditions.append(or_(Lead.next_action_due_at.is_(None), Lead.next_action_due_at >= func.now()))
     if f.q and f.q.strip():
-        conditions.append(_search_contacts(org_id, f.q))
+        conditions.append(_search_contacts(f.q))
     return query.where(and_(*conditions)) if conditions else query
 
 
