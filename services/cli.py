@@ -80,8 +80,15 @@ def api(
 @app.command()
 def worker(burst: bool = False) -> None:
     """Run the arq intake worker (needs DATABASE_URL and REDIS_URL)."""
+    import asyncio
+    import contextlib
+
     from services.intake.worker import build_worker
 
+    with contextlib.suppress(ImportError):  # uvloop comes with uvicorn[standard], except on Windows
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # the API runs on it too, through uvicorn
     build_worker(burst=burst).run()
 
 

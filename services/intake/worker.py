@@ -46,7 +46,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "job_deserializer": json.loads,
         "max_jobs": settings.worker_max_jobs,
         "poll_delay": settings.worker_poll_delay,
-        "keep_result": 60,
+        "keep_result": 0,  # outcomes live in PostgreSQL (inbound_messages); a Redis copy is a wasted write
         "job_timeout": 120,
         "handle_signals": True,
     }

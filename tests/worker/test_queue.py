@@ -40,6 +40,7 @@ async def _run_burst(settings: Settings, queue_name: str) -> None:
         on_startup=None,
         on_shutdown=None,
         poll_delay=0.01,
+        keep_result=60,  # this test reads a job's result; production keeps none
     )
     try:
         await worker.async_run()
