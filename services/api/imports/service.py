@@ -23,7 +23,7 @@ from services.api.auth.service import Principal
 from services.api.imports.columns import canonical
 from services.api.leads import pipeline
 from services.api.leads.create import create_lead
-from services.api.leads.events import add_event
+from services.api.leads.events import add_event, add_status_event
 from services.api.leads.schemas import LeadCreate
 from shared.enums import EventType, LeadStatus
 from shared.errors import DomainError, InvalidTransition, ValidationFailed
@@ -228,12 +228,5 @@ async def _apply_row_extras(
             allowed = ", ".join(error.extra.get("allowed", []))
             raise RowError("status", f"{error.detail} Allowed from {lead.status}: {allowed}.") from error
         previous = pipeline.apply_status(lead, status, now)
-        add_event(
-            session,
-            lead,
-            EventType.status_changed,
-            occurred_at=now,
-            data={"from": previous.value, "to": status.value, "reason": "imported"},
-            **actor,
-        )
+        add_status_event(session, lead, previous, occurred_at=now, reason="imported", **actor)
     await session.flush()

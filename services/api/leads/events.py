@@ -41,3 +41,32 @@ def add_event(
     )
     session.add(event)
     return event
+
+
+def add_status_event(
+    session: AsyncSession,
+    lead: Lead,
+    previous: str,
+    *,
+    occurred_at: datetime | None = None,
+    actor_type: str = "system",
+    actor_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    cause: str | None = None,
+    source: str | None = None,
+    inbound_id: uuid.UUID | None = None,
+    **extra: Any,
+) -> LeadEvent:
+    """A status change on the timeline: {from, to, reason, cause}. Metrics and migrations read this shape."""
+    data: dict[str, Any] = {"from": str(previous), "to": str(lead.status), "reason": reason, "cause": cause, **extra}
+    return add_event(
+        session,
+        lead,
+        "status_changed",
+        occurred_at=occurred_at,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        source=source,
+        inbound_id=inbound_id,
+        data=data,
+    )

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
 from services.api.leads import pipeline, rules
-from services.api.leads.events import add_event
+from services.api.leads.events import add_event, add_status_event
 from services.api.leads.queries import (
     LeadFilters,
     apply_filters,
@@ -170,20 +170,16 @@ async def change_status(session: AsyncSession, principal: Principal, lead: Lead,
         lead.lost_reason_text = body.lost_reason_text
     lead.status_label_id = body.status_label_id
     touch(lead)
-    add_event(
+    add_status_event(
         session,
         lead,
-        EventType.status_changed,
+        current,
         occurred_at=now,
         actor_type="user",
         actor_id=principal.user_id,
-        data={
-            "from": current.value,
-            "to": target.value,
-            "reason": body.lost_reason.value if body.lost_reason else None,
-            "reason_text": body.lost_reason_text,
-            "status_label_id": _jsonable(body.status_label_id),
-        },
+        reason=body.lost_reason.value if body.lost_reason else None,
+        reason_text=body.lost_reason_text,
+        status_label_id=_jsonable(body.status_label_id),
     )
     await run_rules(session, lead, target, now)
     await _flush_unique(session)  # reopening a lost lead can collide with a newer open one
@@ -200,13 +196,13 @@ async def record_touch(
     if previous is None:
         return
     lead.status_label_id = None  # the organization's label named the old status
-    add_event(
+    add_status_event(
         session,
         lead,
-        EventType.status_changed,
+        previous,
         occurred_at=occurred_at,
         actor_type="user",
         actor_id=principal.user_id,
-        data={"from": previous.value, "to": lead.status, "reason": None, "cause": event_type},
+        cause=event_type,
     )
     await run_rules(session, lead, event_type, datetime.now(UTC))

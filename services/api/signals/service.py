@@ -22,7 +22,7 @@ from services.api.contacts.resolution import (
     find_contact_ids,
     lock_identity_keys,
 )
-from services.api.leads.events import add_event
+from services.api.leads.events import add_event, add_status_event
 from services.api.leads.pipeline import advance_for_touch, apply_status
 from services.api.leads.rules import apply_rules
 from services.api.review.service import open_duplicate_review
@@ -116,15 +116,14 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
     )
     previous_status = advance_for_touch(lead, event_type, signal.occurred_at)
     if previous_status is not None:
-        add_event(
+        add_status_event(  # the pipeline's reaction to the renter's touch (actor system), not a touch itself
             session,
             lead,
-            EventType.status_changed,
+            previous_status,
             occurred_at=signal.occurred_at,
-            actor_type="system",  # the pipeline's reaction to the renter's touch, not a touch itself
+            cause=event_type,
             source=signal.source.source,
             inbound_id=envelope.inbound_id,
-            data={"from": previous_status.value, "to": lead.status, "reason": None, "cause": event_type},
         )
     await apply_rules(
         session,
@@ -390,13 +389,7 @@ async def _find_or_open_lead(
             return existing, False
         if existing is not None:
             apply_status(existing, LeadStatus.new, now)
-            add_event(
-                session,
-                existing,
-                EventType.status_changed,
-                occurred_at=now,
-                data={"from": LeadStatus.lost, "to": LeadStatus.new, "reason": "renter came back"},
-            )
+            add_status_event(session, existing, LeadStatus.lost, occurred_at=now, reason="renter came back")
             return existing, False
     lead = Lead(
         id=uuid.uuid4(),

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.auth.service import Principal
 from services.api.leads import pipeline
 from services.api.leads.deps import load_lead
-from services.api.leads.events import add_event
+from services.api.leads.events import add_event, add_status_event
 from services.api.leads.refs import ensure_user
 from services.api.leads.service import record_touch, run_rules, touch
 from services.api.tours.schemas import TourCreate, TourUpdate
@@ -117,13 +117,13 @@ async def _advance_to_toured(session: AsyncSession, principal: Principal, lead: 
     pipeline.apply_status(lead, target, now)
     lead.status_label_id = None
     touch(lead)
-    add_event(
+    add_status_event(
         session,
         lead,
-        EventType.status_changed,
+        current,
         occurred_at=now,
         actor_type="user",
         actor_id=principal.user_id,
-        data={"from": current.value, "to": target.value, "reason": None, "cause": EventType.tour_completed},
+        cause=EventType.tour_completed,
     )
     await run_rules(session, lead, target, now)
