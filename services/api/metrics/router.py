@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from services.api.deps import PrincipalDep, SessionDep
@@ -57,20 +57,25 @@ FromQuery = Annotated[datetime | None, Query(alias="from", description="inclusiv
 ToQuery = Annotated[datetime | None, Query(alias="to", description="exclusive; default now")]
 
 
-@router.get("/funnel", response_model=MetricsAnswer, responses={304: {"description": "unchanged since ETag"}})
-async def funnel(
-    request: Request,
+async def metrics_scope(
     principal: PrincipalDep,
-    session: SessionDep,
     start: FromQuery = None,
     end: ToQuery = None,
     property_id: uuid.UUID | None = None,
     source: str | None = None,
-    group_by: GroupBy = "source",
+) -> service.MetricsFilter:
+    window = _window(start, end)
+    return service.MetricsFilter(principal.org_id, *window, property_id=property_id, source=source)
+
+
+ScopeDep = Annotated[service.MetricsFilter, Depends(metrics_scope)]
+
+
+@router.get("/funnel", response_model=MetricsAnswer, responses={304: {"description": "unchanged since ETag"}})
+async def funnel(
+    request: Request, principal: PrincipalDep, session: SessionDep, scope: ScopeDep, group_by: GroupBy = "source"
 ) -> Response:
     """Leads created in the window by group, and how many ever reached contact, tour, application, lease."""
-    window = _window(start, end)
-    scope = service.MetricsFilter(principal.org_id, *window, property_id=property_id, source=source)
     rows = await service.funnel(session, scope, group_by)
     if group_by == "owner":
         names = await service.owner_names(session, principal.org_id)
@@ -79,25 +84,16 @@ async def funnel(
     totals = _sum(
         rows, ("leads", "contacted", "tour_requested", "tour_booked", "toured", "applied", "leased", "lost", "no_owner")
     )
-    return _answer(request, MetricsAnswer(start=window[0], end=window[1], group_by=group_by, rows=rows, totals=totals))
+    return _answer(
+        request, MetricsAnswer(start=scope.start, end=scope.end, group_by=group_by, rows=rows, totals=totals)
+    )
 
 
 @router.get("/speed-to-lead", response_model=MetricsAnswer, responses={304: {"description": "unchanged since ETag"}})
-async def speed_to_lead(
-    request: Request,
-    principal: PrincipalDep,
-    session: SessionDep,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    property_id: uuid.UUID | None = None,
-    source: str | None = None,
-    group_by: GroupBy = "none",
-) -> Response:
+async def speed_to_lead(request: Request, session: SessionDep, scope: ScopeDep, group_by: GroupBy = "none") -> Response:
     """Median and p90 seconds from lead creation to the first response, and the share answered within 5 minutes."""
-    window = _window(start, end)
-    scope = service.MetricsFilter(principal.org_id, *window, property_id=property_id, source=source)
     rows = await service.speed_to_lead(session, scope, group_by)
-    return _answer(request, MetricsAnswer(start=window[0], end=window[1], group_by=group_by, rows=rows))
+    return _answer(request, MetricsAnswer(start=scope.start, end=scope.end, group_by=group_by, rows=rows))
 
 
 @router.get("/identity", response_model=MetricsAnswer, responses={304: {"description": "unchanged since ETag"}})
