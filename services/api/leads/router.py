@@ -104,7 +104,7 @@ async def create_lead(
 )
 async def export_leads(principal: PrincipalDep, state: StateDep, filters: FiltersDep) -> StreamingResponse:
     """The lead list as CSV, streamed: same filters and sort as `GET /v1/leads`, no page size."""
-    return StreamingResponse(
+    return export.CsvStreamingResponse(
         export.stream_csv(state.engine, principal.org_id, filters),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="leads.csv"', "Cache-Control": "no-store"},
