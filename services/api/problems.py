@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import DomainError
@@ -92,6 +93,21 @@ def install_problem_handlers(app: FastAPI) -> None:
         title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "HTTP error")
         detail = error.detail if isinstance(error.detail, str) else None
         return problem_response(error.status_code, title, detail, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        """SQLSTATE class 22 (data exception: a NUL in text, a number out of range) is the caller's input."""
+        sqlstate = str(getattr(error.orig, "sqlstate", "") or "")
+        if not sqlstate.startswith("22"):
+            return await unexpected(request, error)
+        log.info("api.data_error", sqlstate=sqlstate)
+        return problem_response(
+            422,
+            "Request validation failed",
+            "A value cannot be stored: it contains a NUL character or is out of range.",
+            type_slug="validation-error",
+            errors=[{"field": "body", "message": "a value contains a NUL character or is out of range"}],
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

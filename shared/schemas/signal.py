@@ -9,13 +9,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.enums import Channel, ContactKind, MatchVerdict, SignalEvent
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        """Renter text can carry NUL bytes (broken mail clients); PostgreSQL text cannot store them."""
+        return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 class SignalContact(_Model):

@@ -95,3 +95,13 @@ async def test_cursor_pagination_walks_every_property_once(client: httpx.AsyncCl
     bad = await client.get("/v1/properties", params={"cursor": "!!!"}, headers=org.headers)
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "query.cursor"
+
+
+async def test_a_nul_character_is_a_validation_problem_not_a_server_error(
+    client: httpx.AsyncClient, org: OrgFixture
+) -> None:
+    response = await client.post("/v1/properties", json={"name": "Bad\u0000Name"}, headers=org.headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "NUL" in response.json()["detail"]
+    assert (await client.get("/v1/properties", headers=org.headers)).json()["items"] == []

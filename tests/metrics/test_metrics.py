@@ -118,3 +118,25 @@ async def test_a_backwards_window_is_a_field_error(client: httpx.AsyncClient, or
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "query.from"
+
+
+async def test_every_grouping_answers_with_its_keys(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    prop = (await client.post("/v1/properties", json={"name": "Grouped"}, headers=org.headers)).json()["id"]
+    await deliver(client, sessionmaker, org.org_id, email="g1@example.com", property_id=uuid.UUID(prop))
+    await deliver(client, sessionmaker, org.org_id, email="g2@example.com")
+    expected = {
+        "source": {"zillow"},
+        "property": {prop, "none"},
+        "owner": {"unassigned"},
+        "none": {"all"},
+    }
+    for group_by, keys in expected.items():
+        for path in ("/v1/metrics/funnel", "/v1/metrics/speed-to-lead"):
+            response = await client.get(path, params={"group_by": group_by}, headers=org.headers)
+            assert response.status_code == 200, (path, group_by, response.text)
+            assert {row["key"] for row in response.json()["rows"]} == keys, (path, group_by)
+    weeks = (await client.get("/v1/metrics/funnel", params={"group_by": "week"}, headers=org.headers)).json()["rows"]
+    assert [row["leads"] for row in weeks] == [2]
+    assert weeks[0]["key"].startswith(str(datetime.now(UTC).isocalendar().year))

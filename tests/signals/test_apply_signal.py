@@ -257,3 +257,14 @@ async def test_unknown_org_is_404(client: httpx.AsyncClient) -> None:
         "/v1/internal/signals", json=envelope(uuid.uuid4(), email="x@example.com"), headers=SERVICE_HEADERS
     )
     assert response.status_code == 404
+
+
+async def test_nul_bytes_in_renter_text_are_dropped_not_fatal(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    outcome = await post_signal(
+        client, envelope(org.org_id, email="nul@example.com", first_name="Ro\x00sa", message="hi\x00 there")
+    )
+    async with sessionmaker() as session:
+        contact = await session.get_one(Contact, uuid.UUID(outcome["contact_id"]))
+    assert contact.first_name == "Rosa"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Select, Text, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.leads.pipeline import FUNNEL_RANK
@@ -44,9 +44,9 @@ def _group_column(group_by: str) -> Any:
     if group_by == "source":
         return func.coalesce(Lead.source, "unknown")
     if group_by == "property":
-        return func.coalesce(func.cast(Lead.property_id, literal_column("text")), "none")
+        return func.coalesce(cast(Lead.property_id, Text), "none")
     if group_by == "owner":
-        return func.coalesce(func.cast(Lead.owner_id, literal_column("text")), "unassigned")
+        return func.coalesce(cast(Lead.owner_id, Text), "unassigned")
     if group_by == "week":
         return func.to_char(func.date_trunc("week", Lead.created_at), 'IYYY-"W"IW')
     return literal_column("'all'")
