@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.leads.schemas import LeadOut, NextAction
 from services.api.pagination import decode_cursor, encode_cursor
 from shared.errors import ValidationFailed
-from shared.models import Contact, Lead, StatusLabel
+from shared.models import Contact, ContactIdentity, Lead, StatusLabel
 from shared.normalize.phone import normalize_phone
 
 LeadSort = Literal["created_at", "-created_at", "updated_at", "-updated_at"]
@@ -79,21 +80,51 @@ def _search_contacts(q: str) -> ColumnElement[bool]:
     first (a common name) and the trigram index (a rare one); a generic prepared plan cannot.
     """
     text = q.strip()
-    if _PHONE_LIKE.match(text):
-        digits = re.sub(r"\D", "", text)
-        e164, _ = normalize_phone(text)
-        if e164:
-            prefixes = [e164]
-        elif text.startswith("+"):
-            prefixes = ["+" + digits]
-        else:
-            prefixes = sorted({"+1" + digits, "+" + digits})
+    prefixes = _phone_prefixes(text)
+    if prefixes is not None:
         patterns = [f"%{_FIELD}{_escape_like(p)}%" for p in prefixes]
     elif len(text) < _TRIGRAM:
         patterns = [f"%{_FIELD}{_escape_like(text)}%", f"% {_escape_like(text)}%"]
     else:
         patterns = [f"%{_escape_like(text)}%"]
     return or_(*[Contact.search_text.ilike(literal(p, literal_execute=True), escape="\\") for p in patterns])
+
+
+SEARCH_CANDIDATES = 2000
+
+
+def _phone_prefixes(text: str) -> list[str] | None:
+    if not _PHONE_LIKE.match(text):
+        return None
+    digits = re.sub(r"\D", "", text)
+    e164, _ = normalize_phone(text)
+    if e164:
+        return [e164]
+    if text.startswith("+"):
+        return ["+" + digits]
+    return sorted({"+1" + digits, "+" + digits})
+
+
+async def search_contact_ids(session: AsyncSession, org_id: uuid.UUID, q: str) -> list[uuid.UUID] | None:
+    """Phase one of a search: the contacts that match, or None when more than SEARCH_CANDIDATES do.
+
+    Asking which contacts match first, on the index made for it, keeps a search fast whatever the planner
+    would have guessed about a term while walking leads: a phone prefix is a range on the identity btree,
+    a name or email part is the trigram index. Only a very common term (more than the cap) falls back to
+    walking leads newest first, which is then short precisely because matches are dense.
+    """
+    text = q.strip()
+    prefixes = _phone_prefixes(text)
+    if prefixes is not None:
+        query: Select[Any] = select(ContactIdentity.contact_id).where(
+            ContactIdentity.org_id == org_id,
+            ContactIdentity.kind == "phone",
+            or_(*[ContactIdentity.value.like(_escape_like(p) + "%", escape="\\") for p in prefixes]),
+        )
+    else:
+        query = select(Contact.id).where(Contact.org_id == org_id, _search_contacts(q))
+    ids = list(dict.fromkeys(await session.scalars(query.limit(SEARCH_CANDIDATES + 1))))
+    return None if len(ids) > SEARCH_CANDIDATES else ids
 
 
 def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Select[Any]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,7 @@ from services.api.leads.queries import (
     lead_select,
     next_cursor_for,
     row_to_out,
+    search_contact_ids,
 )
 from services.api.leads.refs import ensure_property, ensure_status_label, ensure_user
 from services.api.leads.schemas import LeadOut, LeadUpdate, StatusChange
@@ -41,7 +43,15 @@ async def get_lead_out(session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.U
 async def list_leads(
     session: AsyncSession, org_id: uuid.UUID, filters: LeadFilters, limit: int, cursor: str | None
 ) -> tuple[list[LeadOut], str | None]:
-    query = apply_order(apply_filters(lead_select(org_id), org_id, filters), filters.sort, cursor)
+    query_filters, contact_ids = filters, None
+    if filters.q and filters.q.strip():
+        contact_ids = await search_contact_ids(session, org_id, filters.q)
+        if contact_ids is not None:  # few enough: fetch their leads by contact instead of searching while walking
+            query_filters = replace(filters, q=None)
+    query = apply_filters(lead_select(org_id), org_id, query_filters)
+    if contact_ids is not None:
+        query = query.where(Lead.contact_id.in_(contact_ids)) if contact_ids else query.where(false())
+    query = apply_order(query, filters.sort, cursor)
     rows = (await session.execute(query.limit(limit + 1))).mappings().all()
     next_cursor = next_cursor_for(rows[limit - 1], filters.sort) if len(rows) > limit else None
     return [row_to_out(row) for row in rows[:limit]], next_cursor
