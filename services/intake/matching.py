@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.enums import IdentityKind, MatchVerdict
 from shared.identity import IdentityKeys, identity_keys
-from shared.models import Contact, ContactIdentity, ContactPairDecision
+from shared.models import Contact
+from shared.repositories.identities import find_contact_ids, kept_apart, prefer_email_owner
 from shared.schemas.signal import LeadSignal, MatchCandidate, MatchResult
 
 
@@ -36,30 +37,18 @@ async def match_keys(
     first_name: str | None = None,
     last_name: str | None = None,
 ) -> MatchResult:
-    conditions = [and_(ContactIdentity.kind == kind, ContactIdentity.value == value) for kind, value in keys.usable]
-    rows = (
-        await session.execute(
-            select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id).where(
-                ContactIdentity.org_id == org_id, or_(*conditions)
-            )
-        )
-    ).all()
-    by_contact: dict[uuid.UUID, list[str]] = {}
-    for kind, _value, contact_id in rows:
-        by_contact.setdefault(contact_id, []).append(kind)
+    by_contact = await find_contact_ids(session, org_id, keys)
     reasons = list(keys.notes)
     if not by_contact:
         return MatchResult(verdict=MatchVerdict.new, reasons=[*reasons, "no contact has this email or phone"])
     candidates = [MatchCandidate(contact_id=cid, matched_on=sorted(kinds)) for cid, kinds in by_contact.items()]
     if len(candidates) > 1:
-        if await _kept_apart(session, org_id, list(by_contact)):
-            best = max(
-                candidates,
-                key=lambda candidate: (IdentityKind.email in candidate.matched_on, len(candidate.matched_on)),
-            )
+        pair = list(by_contact)
+        if len(pair) == 2 and await kept_apart(session, org_id, *pair):
+            best_id = prefer_email_owner(by_contact)
             reasons.append("email and phone belong to contacts a person chose to keep apart; using the email match")
             return MatchResult(
-                verdict=MatchVerdict.existing, contact_id=best.contact_id, candidates=candidates, reasons=reasons
+                verdict=MatchVerdict.existing, contact_id=best_id, candidates=candidates, reasons=reasons
             )
         described = "; ".join(f"{'+'.join(c.matched_on)} matches contact {c.contact_id}" for c in candidates)
         return MatchResult(
@@ -80,20 +69,6 @@ async def match_keys(
     return MatchResult(
         verdict=MatchVerdict.existing, contact_id=only.contact_id, candidates=candidates, reasons=reasons
     )
-
-
-async def _kept_apart(session: AsyncSession, org_id: uuid.UUID, contact_ids: list[uuid.UUID]) -> bool:
-    if len(contact_ids) != 2:
-        return False
-    low, high = sorted(contact_ids)
-    found = await session.scalar(
-        select(ContactPairDecision.id).where(
-            ContactPairDecision.org_id == org_id,
-            ContactPairDecision.contact_low_id == low,
-            ContactPairDecision.contact_high_id == high,
-        )
-    )
-    return found is not None
 
 
 def _first(value: str | None) -> str:

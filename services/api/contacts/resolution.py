@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from shared.errors import DuplicateContact
 from shared.identity import IdentityKeys
 from shared.models import Contact, ContactIdentity, Lead
 from shared.models.lead import NO_PROPERTY, OPEN_STATUSES_SQL
+from shared.repositories.identities import find_contact_ids
 
 REOPEN_LOST_WITHIN = timedelta(days=180)
 
@@ -42,24 +43,6 @@ async def lock_identity_keys(session: AsyncSession, org_id: uuid.UUID, keys: Ide
         ),
         {"names": names},
     )
-
-
-async def find_contact_ids(session: AsyncSession, org_id: uuid.UUID, keys: IdentityKeys) -> dict[uuid.UUID, list[str]]:
-    """Contacts owning any of the keys, with the kinds each matched on (email before phone)."""
-    if not keys.usable:
-        return {}
-    conditions = [and_(ContactIdentity.kind == kind, ContactIdentity.value == value) for kind, value in keys.usable]
-    rows = await session.execute(
-        select(ContactIdentity.kind, ContactIdentity.contact_id).where(
-            ContactIdentity.org_id == org_id, or_(*conditions)
-        )
-    )
-    found: dict[uuid.UUID, list[str]] = {}
-    for kind, contact_id in rows:
-        found.setdefault(contact_id, []).append(kind)
-    for kinds in found.values():
-        kinds.sort()
-    return found
 
 
 async def claim_identities(
@@ -140,16 +123,6 @@ async def create_contact(
     )
 
 
-async def live_contact_id(session: AsyncSession, contact_id: uuid.UUID) -> uuid.UUID:
-    """Follow merges: a signal matched before a merge lands on the survivor."""
-    for _ in range(10):
-        merged_into = await session.scalar(select(Contact.merged_into_id).where(Contact.id == contact_id))
-        if merged_into is None:
-            return contact_id
-        contact_id = merged_into
-    return contact_id
-
-
 def _open_lead_key() -> list[Any]:
     return ["org_id", "contact_id", text(f"COALESCE(property_id, '{NO_PROPERTY}'::uuid)")]
 
@@ -202,23 +175,3 @@ async def open_lead_for(
     lead = await find_open_lead(session, org_id, contact_id, property_id, lock=True)
     assert lead is not None, "an open lead must exist after insert-or-nothing"
     return lead, inserted is not None
-
-
-async def recent_lost_lead(
-    session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID, property_id: uuid.UUID | None, now: datetime
-) -> Lead | None:
-    """A lost lead of the same renter and property, recent enough that a new touch reopens it."""
-    query = (
-        select(Lead)
-        .where(
-            Lead.org_id == org_id,
-            Lead.contact_id == contact_id,
-            Lead.property_id.is_(None) if property_id is None else Lead.property_id == property_id,
-            Lead.status == LeadStatus.lost,
-            Lead.closed_at >= now - REOPEN_LOST_WITHIN,
-        )
-        .order_by(Lead.closed_at.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    return await session.scalar(query)

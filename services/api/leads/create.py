@@ -10,16 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
-from services.api.contacts.resolution import create_contact, find_contact_ids, lock_identity_keys, open_lead_for
+from services.api.contacts.resolution import create_contact, lock_identity_keys, open_lead_for
 from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property, ensure_user
 from services.api.leads.schemas import LeadCreate
 from services.api.leads.service import run_rules, touch
 from shared.blocklist import blocked_identities
-from shared.enums import ContactKind, EventType, IdentityKind, LeadStatus
+from shared.enums import ContactKind, EventType, LeadStatus
 from shared.errors import DuplicateContact, ValidationFailed
 from shared.identity import IdentityKeys, identity_keys
 from shared.models import Lead
+from shared.repositories.identities import find_contact_ids, prefer_email_owner
 from shared.schemas.signal import SignalContact
 
 OnDuplicate = Literal["reject", "attach"]
@@ -57,14 +58,6 @@ async def _duplicate(
     )
 
 
-def _pick(found: dict[uuid.UUID, list[str]]) -> uuid.UUID | None:
-    """Email is the stronger key: prefer the contact that matched on it."""
-    for contact_id, kinds in found.items():
-        if IdentityKind.email in kinds:
-            return contact_id
-    return next(iter(found), None)
-
-
 async def create_lead(
     session: AsyncSession, principal: Principal, body: LeadCreate, on_duplicate: OnDuplicate
 ) -> tuple[Lead, bool]:
@@ -81,7 +74,7 @@ async def create_lead(
     source = body.source or "manual"
     keys = await _keys(session, org_id, body.email, body.phone)
     await lock_identity_keys(session, org_id, keys)  # a concurrent add of the same person waits, then sees it
-    contact_id = _pick(await find_contact_ids(session, org_id, keys))
+    contact_id = prefer_email_owner(await find_contact_ids(session, org_id, keys))
     if contact_id is not None and on_duplicate != "attach":
         raise await _duplicate(session, org_id, contact_id, body.property_id)
     if contact_id is None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
-from services.api.contacts.resolution import create_contact, find_contact_ids, lock_identity_keys, open_lead_for
+from services.api.contacts.resolution import create_contact, lock_identity_keys, open_lead_for
 from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property
 from services.api.leads.service import record_touch, run_rules
@@ -19,6 +19,7 @@ from shared.enums import ActivityDirection, ActivityKind, Channel, ContactKind, 
 from shared.errors import DuplicateContact, ValidationFailed
 from shared.identity import IdentityKeys, identity_keys
 from shared.models import Lead, LeadEvent
+from shared.repositories.identities import find_contact_ids
 from shared.schemas.signal import SignalContact
 
 INVITATION_SOURCE = "invitation"

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.merges.service import merge_contacts
 from services.api.pagination import decode_cursor, encode_cursor
-from services.api.review.service import ordered_pair
 from shared.enums import ReviewStatus
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.models import ContactPairDecision, ReviewItem
+from shared.repositories.identities import ordered_pair
 
 
 async def list_items(

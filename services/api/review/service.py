@@ -9,24 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.enums import ReviewStatus
-from shared.models import ContactPairDecision, ReviewItem
-
-
-def ordered_pair(first: uuid.UUID, second: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
-    low, high = sorted((first, second))
-    return low, high
-
-
-async def kept_apart(session: AsyncSession, org_id: uuid.UUID, first: uuid.UUID, second: uuid.UUID) -> bool:
-    low, high = ordered_pair(first, second)
-    found = await session.scalar(
-        select(ContactPairDecision.id).where(
-            ContactPairDecision.org_id == org_id,
-            ContactPairDecision.contact_low_id == low,
-            ContactPairDecision.contact_high_id == high,
-        )
-    )
-    return found is not None
+from shared.models import ReviewItem
+from shared.repositories.identities import kept_apart
 
 
 async def open_duplicate_review(

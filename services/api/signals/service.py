@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.contacts.resolution import (
     REOPEN_LOST_WITHIN,
     claim_identities,
-    find_contact_ids,
     lock_identity_keys,
 )
 from services.api.leads.events import add_event, add_status_event
@@ -31,6 +30,7 @@ from shared.enums import Channel, ConsentState, EventType, LeadStatus, MatchVerd
 from shared.errors import NotFound
 from shared.identity import IdentityKeys, identity_keys
 from shared.models import Contact, Lead, SignalApplication
+from shared.repositories.identities import find_contact_ids, prefer_email_owner
 from shared.schemas.signal import LeadSignal, MatchResult, SignalEnvelope, SignalOutcome
 
 TOUCH_EVENT: dict[SignalEvent, EventType] = {
@@ -257,7 +257,9 @@ async def _resolve_contact(
         reasons = [f"{'+'.join(kinds)} matches contact {cid}" for cid, kinds in owners.items()]
         reasons.insert(0, "conflict found while applying: email and phone belong to different contacts")
         candidates = list(owners)
-    contact = await _load_contact(session, _prefer_email_owner(owners))
+    chosen = prefer_email_owner(owners)
+    assert chosen is not None  # owners is not empty here
+    contact = await _load_contact(session, chosen)
     held = {(kind, value) for kind, value in keys.usable if contact.id in owners and kind in owners[contact.id]}
     missing = [key for key in keys.usable if key not in held and not _owned_elsewhere(key, owners, contact.id)]
     if missing:
@@ -331,11 +333,6 @@ async def _create_contact(
         reasons = [*reasons, "an email or phone of this renter was claimed by another contact meanwhile"]
         candidates = [*candidates, *owners]
     return ResolvedContact(contact_id, org_id, incoming.kind, consent, True, reasons, candidates, keys)
-
-
-def _prefer_email_owner(owners: dict[uuid.UUID, list[str]]) -> uuid.UUID:
-    """Phones are shared (family lines, office lines) more often than emails: the email owner wins a conflict."""
-    return max(owners, key=lambda cid: ("email" in owners[cid], len(owners[cid])))
 
 
 async def _load_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:

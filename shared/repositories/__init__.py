@@ -1,0 +1,1 @@
+"""Queries both services need (the worker matches, the API resolves), written once."""
