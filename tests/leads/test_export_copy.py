@@ -10,9 +10,11 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, ClassVar
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -204,16 +206,38 @@ async def _disconnect_after_two_chunks(app: Any, engine: AsyncEngine, org: OrgFi
     assert engine.pool.checkedout() == checked_out
 
 
+class _SignalsWhenFull(asyncio.Queue):  # type: ignore[type-arg]
+    """The export's bounded queue, telling the test when the COPY producer has filled it."""
+
+    made: ClassVar[list[_SignalsWhenFull]] = []
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self.filled = asyncio.Event()
+        self.made.append(self)
+
+    async def put(self, item: Any) -> None:
+        await super().put(item)
+        if self.full():
+            self.filled.set()
+
+
 async def test_a_generator_closed_early_gives_the_connection_back(
-    engine: AsyncEngine, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine,
+    org: OrgFixture,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await insert_leads(sessionmaker, org.org_id, 3000, pets_text="y" * 200)
+    # only the export module sees the signalling queue
+    monkeypatch.setattr(export, "asyncio", SimpleNamespace(**{**vars(asyncio), "Queue": _SignalsWhenFull}))
     checked_out = engine.pool.checkedout()
     stream = export.stream_csv(engine, org.org_id, LeadFilters())
     first = await anext(stream)
     assert first.startswith(b"id,")
     assert engine.pool.checkedout() == checked_out + 1
-    await asyncio.sleep(0.2)  # let the COPY run into the bounded queue
+    # close while the producer is blocked on a full queue: the hard case for giving the connection back
+    await asyncio.wait_for(_SignalsWhenFull.made[-1].filled.wait(), timeout=60)
     await stream.aclose()
     assert engine.pool.checkedout() == checked_out
     # the pool still serves working connections afterwards
