@@ -6,6 +6,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.pagination import decode_cursor, encode_cursor
+from services.api.patching import apply_patch
 from services.api.properties.schemas import PropertyCreate, PropertyUpdate
 from shared.errors import NotFound
 from shared.models import Property
@@ -43,17 +44,11 @@ async def update_property(
     session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID, data: PropertyUpdate
 ) -> Property:
     row = await get_property(session, org_id, property_id)
-    for field, value in data.model_dump(exclude_unset=True).items():
-        if value is None and field in {
-            "name",
-            "country",
-            "timezone",
-            "phone_numbers",
-            "listing_ids",
-            "is_archived",
-        }:
-            continue
-        setattr(row, field, value)
+    apply_patch(
+        row,
+        data.model_dump(exclude_unset=True),
+        not_nullable=("name", "country", "timezone", "phone_numbers", "listing_ids", "is_archived"),
+    )
     await session.flush()
     return row
 

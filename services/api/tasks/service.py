@@ -14,6 +14,7 @@ from services.api.leads.deps import load_lead
 from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_user
 from services.api.pagination import decode_cursor, encode_cursor
+from services.api.patching import apply_patch
 from services.api.tasks.schemas import TaskCreate, TaskUpdate
 from shared.enums import EventType, TaskStatus
 from shared.errors import NotFound, ValidationFailed
@@ -76,12 +77,8 @@ async def update_task(session: AsyncSession, principal: Principal, task_id: uuid
     changes = body.model_dump(exclude_unset=True)
     if "owner_id" in changes:
         await ensure_user(session, principal.org_id, changes["owner_id"], "body.owner_id")
-    for key in ("title", "type", "status"):
-        if key in changes and changes[key] is None:
-            changes.pop(key)  # not nullable
     previous = TaskStatus(task.status)
-    for key, value in changes.items():
-        setattr(task, key, value)
+    apply_patch(task, changes, not_nullable=("title", "type", "status"))
     task.updated_at = datetime.now(UTC)
     status = TaskStatus(task.status)
     if status != previous:

@@ -14,6 +14,7 @@ from services.api.leads.deps import load_lead
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.refs import ensure_user
 from services.api.leads.service import record_touch, run_rules, touch
+from services.api.patching import apply_patch
 from services.api.tours.schemas import TourCreate, TourUpdate
 from shared.enums import EventType, LeadStatus, TourStatus
 from shared.errors import NotFound
@@ -76,15 +77,11 @@ async def update_tour(session: AsyncSession, principal: Principal, tour_id: uuid
     )
     if tour is None:
         raise NotFound("Tour not found.")
-    changes = {key: value for key, value in body.model_dump(exclude_unset=True).items()}
+    changes = body.model_dump(exclude_unset=True)
     if "agent_id" in changes:
         await ensure_user(session, principal.org_id, changes["agent_id"], "body.agent_id")
-    for key in ("status", "starts_at", "tour_type"):
-        if key in changes and changes[key] is None:
-            changes.pop(key)  # not nullable
     previous = TourStatus(tour.status)
-    for key, value in changes.items():
-        setattr(tour, key, value)
+    apply_patch(tour, changes, not_nullable=("status", "starts_at", "tour_type"))
     tour.updated_at = datetime.now(UTC)
     status = TourStatus(tour.status)
     if status != previous:
