@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,13 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.clock import FakeClock, use_clock
 from shared.config import Settings
 from shared.db import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
+# a Tuesday afternoon in US Eastern time: inside default working and quiet-hours windows
+CLOCK_START = datetime(2026, 6, 2, 18, 0, tzinfo=UTC)
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -141,3 +145,11 @@ async def org(sessionmaker: async_sessionmaker[AsyncSession]) -> OrgFixture:
 @pytest.fixture
 async def other_org(sessionmaker: async_sessionmaker[AsyncSession]) -> OrgFixture:
     return await make_org(sessionmaker, "Other Org")
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """The process clock stopped at CLOCK_START for this test; move it with clock.advance(minutes=…)."""
+    fake = FakeClock(CLOCK_START)
+    with use_clock(fake):
+        yield fake

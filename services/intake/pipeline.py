@@ -12,7 +12,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.matching import match_signal
 from services.intake.parsers import Outcome, ParseContext, RawInbound, parse
+from shared import clock
 from shared.blocklist import blocked_identities
 from shared.enums import InboundKind, InboundStatus
 from shared.logging import get_logger
@@ -130,7 +131,7 @@ async def _finish_in(session: AsyncSession, inbound_id: uuid.UUID, status: Inbou
     result = await session.execute(
         update(INBOX)
         .where(INBOX.c.id == inbound_id, INBOX.c.status == InboundStatus.received.value)
-        .values(status=status.value, processed_at=datetime.now(UTC), **values)
+        .values(status=status.value, processed_at=clock.now(), **values)
         .returning(INBOX.c.id)
     )
     return result.first() is not None
@@ -265,7 +266,7 @@ async def sweep_inbound(ctx: dict[str, Any]) -> int:
     """
     settings = ctx["settings"]
     sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
-    cutoff = datetime.now(UTC) - timedelta(seconds=settings.inbound_sweep_after_seconds)
+    cutoff = clock.now() - timedelta(seconds=settings.inbound_sweep_after_seconds)
     async with sessionmaker() as session:
         rows = (
             await session.execute(

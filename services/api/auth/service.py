@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.keys import API_KEY_PREFIX, INTAKE_KEY_PREFIX, display_prefix, hash_secret, new_secret
+from shared import clock
 from shared.enums import Role
 from shared.errors import NotFound
 from shared.models import ApiKey, Organization, User
@@ -69,7 +69,7 @@ async def revoke_api_key(session: AsyncSession, org_id: uuid.UUID, key_id: uuid.
     if row is None:
         raise NotFound("API key not found")
     if row.revoked_at is None:
-        row.revoked_at = datetime.now(UTC)
+        row.revoked_at = clock.now()
     await session.flush()
     return row
 

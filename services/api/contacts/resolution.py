@@ -9,13 +9,14 @@ index; opening one uses the same pattern.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import clock
 from shared.enums import LeadStatus
 from shared.errors import DuplicateContact
 from shared.identity import IdentityKeys
@@ -152,7 +153,7 @@ async def open_lead_for(
     existing = await find_open_lead(session, org_id, contact_id, property_id, lock=True)
     if existing is not None:
         return existing, False
-    now = datetime.now(UTC)
+    now = clock.now()
     values = {
         "id": uuid.uuid4(),
         "org_id": org_id,

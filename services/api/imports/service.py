@@ -11,7 +11,6 @@ import csv
 import io
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from nameparser import HumanName
@@ -25,6 +24,7 @@ from services.api.leads import pipeline
 from services.api.leads.create import create_lead
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.schemas import LeadCreate
+from shared import clock
 from shared.enums import EventType, LeadStatus
 from shared.errors import DomainError, InvalidTransition, ValidationFailed
 from shared.models import Property, User
@@ -187,7 +187,7 @@ def _lead_body(
             raise RowError("owner_email", "not an active user of this organization")
         values["owner_id"] = owner
     if "move_in_date" in row:
-        move_in, vague = parse_move_in(row["move_in_date"], datetime.now(UTC))
+        move_in, vague = parse_move_in(row["move_in_date"], clock.now())
         values["move_in_date"], values["move_in_text"] = move_in, vague
     if "bedrooms" in row:
         text = row["bedrooms"].lower()
@@ -213,7 +213,7 @@ def _lead_body(
 async def _apply_row_extras(
     session: AsyncSession, principal: Principal, lead: Any, status: LeadStatus | None, notes: str | None, created: bool
 ) -> None:
-    now = datetime.now(UTC)
+    now = clock.now()
     actor: dict[str, Any] = {"actor_type": "user", "actor_id": principal.user_id, "source": "import"}
     if notes:
         add_event(

@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from fastapi import Request
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.intake import signatures
 from services.intake.parsers.common import decode_multipart, media_type
 from services.intake.parsers.keys import delivery_key
+from shared import clock
 from shared.enums import InboundKind
 from shared.errors import PayloadTooLarge, Unauthorized, Unavailable
 from shared.models import InboundMessage, Integration
@@ -184,7 +184,7 @@ async def store(session: AsyncSession, org_id: uuid.UUID, delivery: Delivery, ke
             query=dict(delivery.query),
             body=delivery.body,
             body_size=len(delivery.body),
-            received_at=datetime.now(UTC),
+            received_at=clock.now(),
             status="received",
         )
         .on_conflict_do_nothing(index_elements=["org_id", "delivery_key"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property, ensure_user
 from services.api.leads.schemas import LeadCreate
 from services.api.leads.service import run_rules, touch
+from shared import clock
 from shared.blocklist import blocked_identities
 from shared.enums import ContactKind, EventType, LeadStatus
 from shared.errors import DuplicateContact, ValidationFailed
@@ -104,7 +104,7 @@ async def create_lead(
     fields = body.model_dump(exclude_none=True, exclude=_CONTACT_KEYS | {"property_id"})
     fields.update(kind=kind, source=source, latest_source=source)
     lead, created = await open_lead_for(session, org_id, contact_id, body.property_id, fields)
-    now = datetime.now(UTC)
+    now = clock.now()
     actor: dict[str, Any] = {"actor_type": "user", "actor_id": principal.user_id, "source": source}
     if created:
         add_event(session, lead, EventType.created, occurred_at=now, data={"manual": True}, **actor)

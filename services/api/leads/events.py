@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import clock
 from shared.models import Lead, LeadEvent
 
 
@@ -30,7 +31,7 @@ def add_event(
         lead_id=lead.id,
         contact_id=lead.contact_id,
         type=type,
-        occurred_at=occurred_at or datetime.now(UTC),
+        occurred_at=occurred_at or clock.now(),
         actor_type=actor_type,
         actor_id=actor_id,
         source=source,

@@ -6,8 +6,9 @@ along the funnel, never backward, never out of a closed state except a returning
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
+from shared import clock
 from shared.enums import EventType, LeadStatus, Temperature
 from shared.errors import InvalidTransition, ValidationFailed
 from shared.models import Lead
@@ -114,7 +115,7 @@ def apply_status(lead: Lead, target: LeadStatus, now: datetime, lost_reason: str
 
 def advance_for_touch(lead: Lead, event_type: str, occurred_at: datetime | None = None) -> LeadStatus | None:
     """Move forward where a touch makes it obvious; record the first response. Returns the old status if moved."""
-    occurred_at = occurred_at or datetime.now(UTC)
+    occurred_at = occurred_at or clock.now()
     if event_type in RESPONSE_EVENTS and lead.first_response_at is None:
         lead.first_response_at = occurred_at
         lead.first_response_seconds = max(0, int((occurred_at - lead.created_at).total_seconds()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import false, select
@@ -25,6 +25,7 @@ from services.api.leads.queries import (
 )
 from services.api.leads.refs import ensure_property, ensure_status_label, ensure_user
 from services.api.leads.schemas import LeadOut, LeadUpdate, StatusChange
+from shared import clock
 from shared.enums import EventType, LeadStatus
 from shared.errors import Conflict, NotFound
 from shared.models import Contact, Lead
@@ -68,7 +69,7 @@ def _jsonable(value: Any) -> Any:
 def touch(lead: Lead) -> None:
     """Every write to a lead moves its ETag."""
     lead.version += 1
-    lead.updated_at = datetime.now(UTC)
+    lead.updated_at = clock.now()
 
 
 async def run_rules(session: AsyncSession, lead: Lead, trigger: str, now: datetime) -> None:
@@ -173,7 +174,7 @@ async def change_status(session: AsyncSession, principal: Principal, lead: Lead,
     pipeline.check_transition(current, target)
     if body.status_label_id is not None:
         await ensure_status_label(session, principal.org_id, body.status_label_id, target, "body.status_label_id")
-    now = datetime.now(UTC)
+    now = clock.now()
     pipeline.apply_status(lead, target, now, lost_reason=body.lost_reason)
     if target == LeadStatus.lost:
         lead.lost_reason = body.lost_reason
@@ -215,4 +216,4 @@ async def record_touch(
         actor_id=principal.user_id,
         cause=event_type,
     )
-    await run_rules(session, lead, event_type, datetime.now(UTC))
+    await run_rules(session, lead, event_type, clock.now())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +13,7 @@ from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property
 from services.api.leads.service import record_touch, run_rules
 from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResult, NoteCreate
+from shared import clock
 from shared.blocklist import blocked_identities
 from shared.enums import ActivityDirection, ActivityKind, Channel, ContactKind, EventType
 from shared.errors import DuplicateContact, ValidationFailed
@@ -32,7 +32,7 @@ def add_note(session: AsyncSession, principal: Principal, lead: Lead, body: Note
 
 
 async def log_activity(session: AsyncSession, principal: Principal, lead: Lead, body: ActivityCreate) -> LeadEvent:
-    now = datetime.now(UTC)
+    now = clock.now()
     occurred_at = min(body.occurred_at or now, now)  # a log is of something that happened
     event_type = EventType.call_logged if body.kind == ActivityKind.call else EventType.meeting_logged
     event = add_event(
@@ -70,7 +70,7 @@ async def invite(session: AsyncSession, principal: Principal, body: InvitationRe
     await lock_identity_keys(
         session, org_id, IdentityKeys(usable=[k for keys in keys_by_email.values() for k in keys.usable])
     )
-    now = datetime.now(UTC)
+    now = clock.now()
     results: list[InvitationResult] = []
     for email, keys in keys_by_email.items():  # dict: each address once, in the order given
         found = await find_contact_ids(session, org_id, keys)

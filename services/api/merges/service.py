@@ -9,7 +9,7 @@ for the same renter serialize instead of interleaving.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.leads.events import add_event
 from services.api.merges.snapshot import restore_rows, snapshot_rows
+from shared import clock
 from shared.enums import ConsentState, EventType, LeadStatus, LostReason, ReviewStatus, Temperature
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.models import Contact, ContactIdentity, Lead, Merge, ReviewItem
@@ -77,7 +78,7 @@ async def merge_contacts(
         "contact_identities": await snapshot_rows(session, ContactIdentity.__table__, "contact_id", [merged_id]),
         "leads": await snapshot_rows(session, Lead.__table__, "id", merged_lead_ids),
     }
-    now = datetime.now(UTC)
+    now = clock.now()
     applied = _merge_fields(survivor, merged, choices)
     survivor.sms_consent = most_restrictive(survivor.sms_consent, merged.sms_consent)
     survivor.email_consent = most_restrictive(survivor.email_consent, merged.email_consent)
@@ -212,7 +213,7 @@ async def undo_merge(
     await restore_rows(session, ContactIdentity.__table__, snapshot.get("contact_identities", []))
     await restore_rows(session, Lead.__table__, snapshot.get("leads", []))
     await _events_follow_their_leads(session, [uuid.UUID(row["id"]) for row in snapshot.get("leads", [])])
-    merge.undone_at = datetime.now(UTC)
+    merge.undone_at = clock.now()
     merge.undone_by_id = actor_id
     await session.execute(
         update(ReviewItem)

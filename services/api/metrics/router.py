@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from services.api.deps import PrincipalDep, SessionDep
 from services.api.metrics import service
+from shared import clock
 from shared.errors import ValidationFailed
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
@@ -29,7 +30,7 @@ class MetricsAnswer(BaseModel):
 
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    end = end or datetime.now(UTC)
+    end = end or clock.now()
     start = start or end - timedelta(days=30)
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.merges.service import merge_contacts
 from services.api.pagination import decode_cursor, encode_cursor
+from shared import clock
 from shared.enums import ReviewStatus
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.models import ContactPairDecision, ReviewItem
@@ -83,7 +84,7 @@ async def resolve(
     people = [cid for cid in dict.fromkeys([item.contact_id, *item.candidate_contact_ids]) if cid is not None]
     if len(people) < 2:
         raise Conflict("This review item names fewer than two contacts.")
-    now = datetime.now(UTC)
+    now = clock.now()
     if action == "keep_apart":
         for other in people[1:]:
             low, high = ordered_pair(people[0], other)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -25,6 +25,7 @@ from services.api.leads.events import add_event, add_status_event
 from services.api.leads.pipeline import advance_for_touch, apply_status
 from services.api.leads.rules import apply_rules
 from services.api.review.service import open_duplicate_review
+from shared import clock
 from shared.blocklist import BLOCKED_IDENTITIES_SQL
 from shared.enums import Channel, ConsentState, EventType, LeadStatus, MatchVerdict, SignalEvent
 from shared.errors import NotFound
@@ -86,7 +87,7 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
     if context.done is not None:
         return context.done
     signal = envelope.signal
-    now = datetime.now(UTC)
+    now = clock.now()
     resolved = await _resolve_contact(session, envelope.org_id, signal, envelope.match, context)
     lead, lead_created = await _find_or_open_lead(session, resolved, context.property_id, signal, now)
     event_type = touch_event_type(signal)
@@ -302,7 +303,7 @@ async def _create_contact(
     take them; a writer that didn't would surface here as an unclaimed key, which goes to review."""
     incoming = signal.contact
     contact_id = uuid.uuid4()
-    now = datetime.now(UTC)
+    now = clock.now()
     consent = {SignalEvent.opt_out: ConsentState.opted_out, SignalEvent.opt_in: ConsentState.opted_in}.get(
         signal.event, ConsentState.unknown
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from services.api.leads.refs import ensure_user
 from services.api.pagination import decode_cursor, encode_cursor
 from services.api.patching import apply_patch
 from services.api.tasks.schemas import TaskCreate, TaskUpdate
+from shared import clock
 from shared.enums import EventType, TaskStatus
 from shared.errors import NotFound, ValidationFailed
 from shared.models import Lead, Task
@@ -79,10 +80,10 @@ async def update_task(session: AsyncSession, principal: Principal, task_id: uuid
         await ensure_user(session, principal.org_id, changes["owner_id"], "body.owner_id")
     previous = TaskStatus(task.status)
     apply_patch(task, changes, not_nullable=("title", "type", "status"))
-    task.updated_at = datetime.now(UTC)
+    task.updated_at = clock.now()
     status = TaskStatus(task.status)
     if status != previous:
-        task.completed_at = datetime.now(UTC) if status == TaskStatus.done else None
+        task.completed_at = clock.now() if status == TaskStatus.done else None
         if status == TaskStatus.done:
             lead = await load_lead(session, principal.org_id, task.lead_id)
             add_event(

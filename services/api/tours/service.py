@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from services.api.leads.refs import ensure_user
 from services.api.leads.service import record_touch, run_rules, touch
 from services.api.patching import apply_patch
 from services.api.tours.schemas import TourCreate, TourUpdate
+from shared import clock
 from shared.enums import EventType, LeadStatus, TourStatus
 from shared.errors import NotFound
 from shared.models import Lead, Tour
@@ -51,7 +52,7 @@ async def create_tour(session: AsyncSession, principal: Principal, lead: Lead, b
         notes=body.notes,
     )
     session.add(tour)
-    now = datetime.now(UTC)
+    now = clock.now()
     add_event(
         session,
         lead,
@@ -82,11 +83,11 @@ async def update_tour(session: AsyncSession, principal: Principal, tour_id: uuid
         await ensure_user(session, principal.org_id, changes["agent_id"], "body.agent_id")
     previous = TourStatus(tour.status)
     apply_patch(tour, changes, not_nullable=("status", "starts_at", "tour_type"))
-    tour.updated_at = datetime.now(UTC)
+    tour.updated_at = clock.now()
     status = TourStatus(tour.status)
     if status != previous:
         lead = await load_lead(session, principal.org_id, tour.lead_id, lock=True)
-        now = datetime.now(UTC)
+        now = clock.now()
         add_event(
             session,
             lead,
