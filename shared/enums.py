@@ -145,6 +145,29 @@ class EventType(StrEnum):
     match = "match"
     merged = "merged"
     unmerged = "unmerged"
+    # owners (assignment, offers, claims, SLA): data carries the reason in words and the times metrics read
+    owner_assigned = "owner_assigned"
+    offer_made = "offer_made"
+    offer_accepted = "offer_accepted"
+    offer_declined = "offer_declined"
+    offer_expired = "offer_expired"
+    lead_claimed = "lead_claimed"
+    sla_breached = "sla_breached"
+    # messaging (outbox state changes that belong on the timeline)
+    message_queued = "message_queued"
+    message_sent = "message_sent"
+    message_delivered = "message_delivered"
+    message_failed = "message_failed"
+    message_suppressed = "message_suppressed"
+    sensitive_conversation = "sensitive_conversation"
+    # automation
+    sequence_started = "sequence_started"
+    sequence_stopped = "sequence_stopped"
+    reactivated = "reactivated"
+    # tours (tour_scheduled above is the booking; these are the lifecycle the rules listen to)
+    tour_booked = "tour_booked"
+    tour_rescheduled = "tour_rescheduled"
+    tour_starting = "tour_starting"
 
 
 class NextActionType(StrEnum):

@@ -13,6 +13,7 @@ from shared.models.review import BlocklistEntry, ContactPairDecision, Merge, Rev
 from shared.models.signal_application import SignalApplication
 from shared.models.status_label import StatusLabel
 from shared.models.task import Task
+from shared.models.team import PropertyTeamMember
 from shared.models.tour import Tour
 from shared.models.user import User
 
@@ -30,6 +31,7 @@ __all__ = [
     "Merge",
     "Organization",
     "Property",
+    "PropertyTeamMember",
     "ReviewItem",
     "SignalApplication",
     "StatusLabel",

@@ -68,6 +68,9 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     next_action_owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     first_response_at: Mapped[datetime | None]
     first_response_seconds: Mapped[int | None] = mapped_column(Integer)
+    # speed to lead split by who answered first: automation (text-back, acknowledgement) or a person
+    first_automated_response_at: Mapped[datetime | None]
+    first_human_response_at: Mapped[datetime | None]
     last_touch_at: Mapped[datetime | None]
     lost_reason: Mapped[str | None] = mapped_column(String(32))
     lost_reason_text: Mapped[str | None] = mapped_column(Text)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Boolean, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,3 +18,7 @@ class User(IdMixin, OrgMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # E.164; where offers and notifications reach the agent by text
+    mobile_phone: Mapped[str | None] = mapped_column(String(32))
+    # out of office until then: skipped by assignment, offers and tour slots
+    away_until: Mapped[datetime | None]
