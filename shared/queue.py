@@ -7,6 +7,8 @@ is not committed, and a job lost between commit and send is recovered by the wor
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,3 +60,16 @@ async def send_jobs(queue: ArqRedis | None, jobs: list[JobRequest], queue_name: 
             await queue.enqueue_job(job.function, *job.args, _job_id=job.job_id, _queue_name=queue_name)
         except Exception as error:
             log.warning("queue.enqueue_failed", function=job.function, job_id=job.job_id, error=type(error).__name__)
+
+
+@asynccontextmanager
+async def job_transaction(ctx: dict[str, Any]) -> AsyncIterator[AsyncSession]:
+    """A job owns its transaction the way a request does: commit, then send the jobs it queued.
+
+    For the acting half's jobs (outbox sends, scheduled actions, SLA and offer timeouts), which run in the
+    worker process against `ctx["sessionmaker"]`; arq may run a job twice, so the work must be idempotent.
+    """
+    async with ctx["sessionmaker"]() as session:
+        async with session.begin():
+            yield session
+        await send_jobs(ctx.get("redis"), take_pending_jobs(session), ctx["settings"].queue_name)
