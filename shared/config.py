@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         alias="GUESTCARD_SERVICE_TOKEN",
         description="shared secret of worker→API calls; generated into the data dir when unset",
     )
+    secret_key: str | None = Field(
+        None,
+        alias="GUESTCARD_SECRET_KEY",
+        description="signs one-click links (offers, unsubscribe, calendar feeds, dashboard); unset = generated "
+        "once into the data folder",
+    )
     api_url: str | None = Field(None, alias="GUESTCARD_API_URL", description="where the worker finds the API")
     log_level: str = Field("INFO", alias="GUESTCARD_LOG_LEVEL")
     log_json: bool = Field(True, alias="GUESTCARD_LOG_JSON")

@@ -1,4 +1,4 @@
-"""The worker→API shared secret: from GUESTCARD_SERVICE_TOKEN, else generated once into the data folder."""
+"""Process secrets: the worker→API service token and the link-signing key, from settings or generated once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ from shared.config import Settings
 
 
 def resolve_service_token(settings: Settings) -> str:
-    if settings.service_token:
-        return settings.service_token
-    path = settings.data_dir / "service_token"
+    return settings.service_token or _generated(settings, "service_token")
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """The key of shared.signing: from GUESTCARD_SECRET_KEY, else generated once into the data folder."""
+    return settings.secret_key or _generated(settings, "secret_key")
+
+
+def _generated(settings: Settings, name: str) -> str:
+    path = settings.data_dir / name
     if path.exists():
         return path.read_text().strip()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

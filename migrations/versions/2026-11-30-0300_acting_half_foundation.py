@@ -1,4 +1,5 @@
-"""acting half foundation: property teams, agent availability, first response split by automation/human
+"""acting half foundation: property teams, agent availability, first response split by automation/human,
+automation pause
 
 Revision ID: 0004
 Revises: 0003
@@ -22,6 +23,8 @@ def upgrade() -> None:
     op.add_column("users", sa.Column("away_until", sa.DateTime(timezone=True), nullable=True))
     op.add_column("leads", sa.Column("first_automated_response_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("leads", sa.Column("first_human_response_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("leads", sa.Column("automation_paused_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("leads", sa.Column("automation_paused_reason", sa.String(64), nullable=True))
     op.create_table(
         "property_team_members",
         sa.Column("id", postgresql.UUID(as_uuid=True), primary_key=True),
@@ -44,6 +47,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("property_team_members")
+    op.drop_column("leads", "automation_paused_reason")
+    op.drop_column("leads", "automation_paused_at")
     op.drop_column("leads", "first_human_response_at")
     op.drop_column("leads", "first_automated_response_at")
     op.drop_column("users", "away_until")

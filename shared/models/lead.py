@@ -71,6 +71,10 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     # speed to lead split by who answered first: automation (text-back, acknowledgement) or a person
     first_automated_response_at: Mapped[datetime | None]
     first_human_response_at: Mapped[datetime | None]
+    # people outrank automation: set while a person holds the conversation (a sensitive-conversation review,
+    # a takeover); automated sends and rules skip the lead until it is cleared
+    automation_paused_at: Mapped[datetime | None]
+    automation_paused_reason: Mapped[str | None] = mapped_column(String(64))
     last_touch_at: Mapped[datetime | None]
     lost_reason: Mapped[str | None] = mapped_column(String(32))
     lost_reason_text: Mapped[str | None] = mapped_column(Text)
