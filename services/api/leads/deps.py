@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
@@ -43,21 +44,33 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def parse_if_match(value: str) -> set[int] | None:
-    """The versions an If-Match accepts; None for `*`."""
-    versions: set[int] = set()
-    for part in value.split(","):
-        tag = part.strip()
-        if tag == "*":
-            return None
-        tag = tag.removeprefix("W/").strip('"')
-        if not tag.isdigit():
+# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc excludes DQUOTE, so a comma may sit inside
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+
+
+def parse_if_match(value: str) -> set[str] | None:
+    """The strong opaque tags an If-Match lists; None for `*` (any current representation).
+
+    Weak tags are parsed but never match (If-Match uses the strong comparison, RFC 9110 §13.1.1); a header
+    that is not `*` or a list of entity-tags is a 422 naming it.
+    """
+    if value.strip() == "*":
+        return None
+    tags: set[str] = set()
+    position = 0
+    while position < len(value):
+        if not value[position:].strip(" \t,"):
+            break
+        found = _ENTITY_TAG.match(value, position)
+        if found is None:
             raise ValidationFailed(
-                "If-Match is not a valid ETag.",
-                errors=[{"field": "header.If-Match", "message": 'expected "<version>"'}],
+                "If-Match is not `*` or a list of entity-tags.",
+                errors=[{"field": "header.If-Match", "message": 'expected "*" or entity-tags like "3"'}],
             )
-        versions.add(int(tag))
-    return versions
+        if found.group(1) is None:
+            tags.add(found.group(2))
+        position = found.end()
+    return tags
 
 
 def check_if_match(lead: Lead, if_match: str | None, *, required: bool) -> None:
@@ -65,6 +78,6 @@ def check_if_match(lead: Lead, if_match: str | None, *, required: bool) -> None:
         if required:
             raise PreconditionRequired("Send the lead's ETag in If-Match to update it.")
         return
-    versions = parse_if_match(if_match)
-    if versions is not None and lead.version not in versions:
+    tags = parse_if_match(if_match)
+    if tags is not None and str(lead.version) not in tags:
         raise PreconditionFailed("The lead changed since you read it; reload and retry.", current_version=lead.version)
