@@ -102,9 +102,15 @@ async def receive(
         url=service.signed_url(settings.public_url, request),
     )
     provider = service.SIGNING_PROVIDER.get(inbound_kind)
+    optional = service.OPTIONAL_SIGNING_PROVIDER.get(inbound_kind)
     token = None
-    if provider is not None:
+    secret = None
+    if optional is not None:
+        secret = await service.signing_secret(session, org.id, optional)
+        provider = optional if secret else None
+    elif provider is not None:
         secret = await service.signing_secret(session, org.id, provider)
+    if provider is not None:
         try:
             token = service.verify(delivery, secret, service.now())
         except Unauthorized:

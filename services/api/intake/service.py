@@ -38,6 +38,13 @@ SIGNING_PROVIDER: dict[InboundKind, str] = {
     InboundKind.webflow: "webflow",
     InboundKind.ringcentral: "ringcentral",
 }
+# Senders whose check is opt-in: checked (fail-closed) once the organization sets it, else the secret intake
+# key alone authenticates them. SendGrid: the security policy's public key; Postmark: `user:password` of the
+# basic auth written into the webhook URL.
+OPTIONAL_SIGNING_PROVIDER: dict[InboundKind, str] = {
+    InboundKind.sendgrid: "sendgrid",
+    InboundKind.postmark: "postmark",
+}
 # Never stored: credentials, and RingCentral's verification token (it *is* the shared secret).
 DROPPED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "verification-token"})
 SIGNATURE_MAX_AGE = 300
@@ -129,6 +136,17 @@ def verify(delivery: Delivery, secret: str | None, now: float) -> str | None:
         )
     elif kind == InboundKind.ringcentral:
         ok = signatures.ringcentral_valid(secret, headers.get("verification-token"))
+    elif kind == InboundKind.sendgrid:
+        ok = signatures.sendgrid_valid(
+            secret,
+            headers.get("x-twilio-email-event-webhook-timestamp"),
+            body,
+            headers.get("x-twilio-email-event-webhook-signature"),
+            now,
+            SIGNATURE_MAX_AGE,
+        )
+    elif kind == InboundKind.postmark:
+        ok = signatures.basic_auth_valid(secret, headers.get("authorization"))
     else:  # pragma: no cover - only signing kinds reach here
         ok = False
     if not ok:

@@ -2,7 +2,8 @@
 
 The router gathers the exact URL, raw body and headers; these functions only answer yes or no.
 Formulas: intake-formats.md §8 (Twilio, Mailgun, CallRail), Webflow's docs, RingCentral's
-Verification-Token.
+Verification-Token, SendGrid's signed Inbound Parse (ECDSA P-256 / SHA-256 over timestamp + body, checked
+with the account's public key), and Postmark's basic auth on the webhook URL.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import hmac
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
 
 def _eq(expected: str, given: str | None) -> bool:
@@ -131,3 +137,54 @@ def ringcentral_valid(expected_token: str | None, header: str | None) -> bool:
     if not expected_token:
         return False
     return _eq(expected_token, header)
+
+
+def _ec_public_key(text: str) -> ec.EllipticCurvePublicKey | None:
+    """SendGrid shows the key as base64 DER (SubjectPublicKeyInfo); accept PEM too."""
+    try:
+        if "BEGIN PUBLIC KEY" in text:
+            key = load_pem_public_key(text.encode())
+        else:
+            key = load_der_public_key(base64.b64decode("".join(text.split()), validate=True))
+    except (ValueError, TypeError):
+        return None
+    return key if isinstance(key, ec.EllipticCurvePublicKey) else None
+
+
+def sendgrid_valid(
+    public_key: str,
+    timestamp: str | None,
+    raw_body: bytes,
+    header: str | None,
+    now: datetime | float,
+    max_age: int = 300,
+) -> bool:
+    """`X-Twilio-Email-Event-Webhook-Signature`: base64 DER ECDSA over `timestamp + body` (SHA-256);
+    `X-Twilio-Email-Event-Webhook-Timestamp` in seconds, refused when more than max_age off."""
+    if not public_key or not header or not timestamp:
+        return False
+    try:
+        if abs(_epoch(now) - float(timestamp)) > max_age:
+            return False
+        signature = base64.b64decode(header.strip(), validate=True)
+    except (TypeError, ValueError):
+        return False
+    key = _ec_public_key(public_key)
+    if key is None:
+        return False
+    try:
+        key.verify(signature, timestamp.encode() + raw_body, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def basic_auth_valid(credentials: str, header: str | None) -> bool:
+    """`Authorization: Basic base64(user:password)` equal to the configured `user:password`."""
+    if not credentials or not header:
+        return False
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    expected = base64.b64encode(credentials.encode()).decode()
+    return _eq(expected, value)

@@ -23,6 +23,8 @@ class Provider(StrEnum):
     callrail = "callrail"  # company signing key (Signature header)
     webflow = "webflow"  # webhook secret (x-webflow-signature)
     ringcentral = "ringcentral"  # the subscription's verificationToken
+    sendgrid = "sendgrid"  # the Inbound Parse security policy's public key (base64 DER); opt-in
+    postmark = "postmark"  # `user:password` of the basic auth in the webhook URL; opt-in
 
 
 class IntegrationSecret(BaseModel):
