@@ -177,6 +177,10 @@ class Guestcard:
             "GUESTCARD_PUBLIC_URL": self.base_url,
             "GUESTCARD_QUEUE": f"guestcard:bench:{uuid.uuid4().hex[:8]}",
             "GUESTCARD_DATA_DIR": str(DATA_DIR / "app"),
+            # load generators offer far more than one key's production budget; the limiter's own cost (one
+            # Redis script per request) is still paid at these limits
+            "GUESTCARD_RATE_LIMIT_API_PER_SECOND": "1000000",
+            "GUESTCARD_RATE_LIMIT_INTAKE_PER_SECOND": "1000000",
             **self.extra_env,
         }
 

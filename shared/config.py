@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     inbound_sweep_after_seconds: int = Field(120, alias="GUESTCARD_SWEEP_AFTER_SECONDS")
     email_max_bytes: int = Field(25 * 1024 * 1024, alias="GUESTCARD_EMAIL_MAX_BYTES")
     webhook_max_bytes: int = Field(1024 * 1024, alias="GUESTCARD_WEBHOOK_MAX_BYTES")
+    # rate limits (GCRA in Redis, shared by every API process): a sustained rate and the burst on top; 0 = off.
+    # Intake is generous on purpose: an ILS catching up after an outage must never be throttled at 50/s.
+    rate_limit_api_per_second: float = Field(100.0, alias="GUESTCARD_RATE_LIMIT_API_PER_SECOND")
+    rate_limit_api_burst: int = Field(300, alias="GUESTCARD_RATE_LIMIT_API_BURST")
+    rate_limit_intake_per_second: float = Field(200.0, alias="GUESTCARD_RATE_LIMIT_INTAKE_PER_SECOND")
+    rate_limit_intake_burst: int = Field(2000, alias="GUESTCARD_RATE_LIMIT_INTAKE_BURST")
 
     def api_base_url(self) -> str:
         return self.api_url or f"http://{self.host}:{self.port}"

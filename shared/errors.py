@@ -15,6 +15,7 @@ class DomainError(Exception):
         self.detail = detail
         self.errors = errors or []
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
 
 class NotFound(DomainError):
@@ -79,3 +80,13 @@ class Unavailable(DomainError):
     status = 503
     type_slug = "unavailable"
     title = "Service unavailable"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    type_slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.headers["Retry-After"] = str(retry_after)

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import ratelimit
 from services.api.auth.service import Principal, principal_for_key
 from services.api.state import AppState
 from shared.enums import Role
@@ -41,6 +42,7 @@ _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bea
 
 async def get_principal(
     session: SessionDep,
+    state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -48,6 +50,10 @@ async def get_principal(
     principal = await principal_for_key(session, credentials.credentials)
     if principal is None:
         raise Unauthorized("Unknown or revoked API key.")
+    settings = state.settings
+    await ratelimit.check(
+        state.queue, "api", str(principal.key_id), settings.rate_limit_api_per_second, settings.rate_limit_api_burst
+    )
     return principal
 
 

@@ -66,7 +66,8 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+        headers.update(error.headers)
         return problem_response(
             error.status,
             error.title,
@@ -74,7 +75,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             type_slug=error.type_slug,
             errors=error.errors,
             instance=request.url.path if error.status != 401 else None,
-            headers=headers,
+            headers=headers or None,
             **error.extra,
         )
 
@@ -134,4 +135,5 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _problem("Missing or invalid credentials"),
     404: _problem("Not found (also for other organizations' objects)"),
     422: _problem("Invalid input; `errors[]` names each field"),
+    429: _problem("Over the API key's rate limit; retry after `Retry-After` seconds"),
 }

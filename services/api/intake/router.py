@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.api import ratelimit
 from services.api.auth.service import org_for_intake_key
 from services.api.deps import SessionDep, StateDep
 from services.api.intake import service
@@ -68,6 +69,7 @@ def _problem(description: str) -> dict[str, Any]:
     responses={
         200: {"description": "Stored (senders that need 200; Twilio: empty TwiML `text/xml`)"},
         413: _problem("Body over the size cap"),
+        429: _problem("Over the intake key's rate limit; retry after `Retry-After` seconds"),
         503: _problem("Replay protection (Mailgun) unavailable; the sender retries"),
     },
 )
@@ -82,10 +84,17 @@ async def receive(
         inbound_kind = InboundKind(kind)
     except ValueError:
         raise NotFound("Unknown intake kind.") from None
+    settings = state.settings
+    await ratelimit.check(
+        state.queue,
+        "intake",
+        intake_key,
+        settings.rate_limit_intake_per_second,
+        settings.rate_limit_intake_burst,
+    )
     org = await org_for_intake_key(session, intake_key)
     if org is None:
         raise NotFound("Unknown intake key.")
-    settings = state.settings
     body = await service.read_body(
         request, service.body_cap(inbound_kind, settings.email_max_bytes, settings.webhook_max_bytes)
     )
