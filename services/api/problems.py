@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api.routing import allowed_methods
 from shared.errors import DomainError
 from shared.logging import get_logger
 
@@ -81,6 +82,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        if any(item.get("loc", ("",))[0] == "path" and item.get("type") == "uuid_parsing" for item in error.errors()):
+            return _no_such_resource(request)
         return problem_response(
             422,
             "Request validation failed",
@@ -91,9 +94,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "HTTP error")
+        title = {400: "Malformed request", 404: "Not found", 405: "Method not allowed"}.get(
+            error.status_code, "HTTP error"
+        )
         detail = error.detail if isinstance(error.detail, str) else None
-        return problem_response(error.status_code, title, detail, headers=getattr(error, "headers", None))
+        headers = dict(getattr(error, "headers", None) or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope["path"]) or [])
+        return problem_response(error.status_code, title, detail, headers=headers or None)
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, error: DBAPIError) -> JSONResponse:
@@ -116,6 +124,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(500, "Internal server error", "An unexpected error occurred; it was logged.")
 
 
+def _no_such_resource(request: Request) -> JSONResponse:
+    """A segment that is not a UUID where the route wants one: another resource's name (405) or nothing (404)."""
+    methods = allowed_methods(request.app, request.scope["path"])
+    if methods is None:
+        return problem_response(404, "Not found", "No such resource.")
+    return problem_response(405, "Method not allowed", "Method Not Allowed", headers={"Allow": ", ".join(methods)})
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 
@@ -132,6 +148,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("Malformed request body (not parseable as its media type)"),
     401: _problem("Missing or invalid credentials"),
     404: _problem("Not found (also for other organizations' objects)"),
     422: _problem("Invalid input; `errors[]` names each field"),

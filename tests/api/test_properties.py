@@ -105,3 +105,23 @@ async def test_a_nul_character_is_a_validation_problem_not_a_server_error(
     assert response.headers["content-type"] == "application/problem+json"
     assert "NUL" in response.json()["detail"]
     assert (await client.get("/v1/properties", headers=org.headers)).json()["items"] == []
+
+
+async def test_an_archived_property_is_gone_from_the_working_set_until_restored(
+    client: httpx.AsyncClient, org: OrgFixture
+) -> None:
+    created = (await client.post("/v1/properties", headers=org.headers, json={"name": "Old Mill"})).json()
+    url = f"/v1/properties/{created['id']}"
+    assert (await client.delete(url, headers=org.headers)).status_code == 204
+    assert (await client.get(url, headers=org.headers)).status_code == 404
+    assert (await client.patch(url, headers=org.headers, json={"name": "New Mill"})).status_code == 404
+    assert (await client.delete(url, headers=org.headers)).status_code == 404
+    found = await client.get(url, headers=org.headers, params={"include_archived": "true"})
+    assert found.status_code == 200 and found.json()["is_archived"] is True
+    restored = await client.patch(
+        url, headers=org.headers, params={"include_archived": "true"}, json={"is_archived": False}
+    )
+    assert restored.status_code == 200, restored.text
+    assert (await client.get(url, headers=org.headers)).json()["is_archived"] is False
+    strict = await client.patch(url, headers=org.headers, json={"is_archived": 0})
+    assert strict.status_code == 422  # a boolean, not a number

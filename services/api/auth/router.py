@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from services.api.auth import service
 from services.api.deps import AdminDep, PrincipalDep, SessionDep
+from services.api.problems import Problem
 from shared.enums import Role
 from shared.models import ApiKey, Organization, User
 
@@ -107,7 +108,12 @@ async def list_users(principal: PrincipalDep, session: SessionDep) -> list[UserO
     return [UserOut.model_validate(row) for row in rows]
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses={409: {"description": "a user with this email exists", "model": Problem}},
+)
 async def create_user(body: UserCreate, principal: AdminDep, session: SessionDep) -> UserOut:
     from sqlalchemy.exc import IntegrityError
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.auth.keys import API_KEY_PREFIX, INTAKE_KEY_PREFIX, display_prefix, hash_secret, new_secret
 from shared import clock
 from shared.enums import Role
-from shared.errors import NotFound
+from shared.errors import NotFound, ValidationFailed
 from shared.models import ApiKey, Organization, User
 
 
@@ -50,6 +50,13 @@ async def create_organization(
 async def create_api_key(
     session: AsyncSession, org_id: uuid.UUID, name: str, role: Role, user_id: uuid.UUID | None = None
 ) -> tuple[str, ApiKey]:
+    if (
+        user_id is not None
+        and await session.scalar(select(User.id).where(User.id == user_id, User.org_id == org_id)) is None
+    ):
+        raise ValidationFailed(
+            "No such user in this organization.", errors=[{"field": "body.user_id", "message": "unknown user"}]
+        )
     secret = new_secret(API_KEY_PREFIX)
     row = ApiKey(
         org_id=org_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
 from services.api.inbound import service
 from services.api.inbound.schemas import InboundDetail, InboundPage, InboundSummary, ReplayAccepted
+from services.api.types import IsoDateTime
 from shared.enums import InboundKind, InboundStatus
 
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
@@ -25,8 +25,8 @@ async def list_inbound(
     status: InboundStatus | None = None,
     kind: InboundKind | None = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
-    received_from: Annotated[datetime | None, Query(description="inclusive")] = None,
-    received_to: Annotated[datetime | None, Query(description="exclusive")] = None,
+    received_from: Annotated[IsoDateTime | None, Query(description="inclusive")] = None,
+    received_to: Annotated[IsoDateTime | None, Query(description="exclusive")] = None,
 ) -> InboundPage:
     rows, next_cursor = await service.list_inbound(
         session,

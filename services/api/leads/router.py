@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -16,6 +15,7 @@ from services.api.leads.deps import IfMatch, LeadDep, LockedLeadDep, check_if_ma
 from services.api.leads.docs import problem_doc
 from services.api.leads.queries import LeadFilters, LeadSort
 from services.api.leads.schemas import LeadCreate, LeadOut, LeadPage, LeadUpdate, StatusChange, TimelinePage
+from services.api.types import IsoDateTime, uuid_or
 from shared.enums import ContactKind, EventType, LeadStatus, Temperature
 from shared.errors import ValidationFailed
 
@@ -26,13 +26,15 @@ def lead_filters(
     status: Annotated[list[LeadStatus] | None, Query(description="repeatable")] = None,
     temperature: Temperature | None = None,
     property_id: uuid.UUID | None = None,
-    owner_id: Annotated[str | None, Query(description="a user id, or `none` for unassigned leads")] = None,
+    owner_id: Annotated[
+        str | None, Query(description="a user id, or `none` for unassigned leads", pattern=uuid_or("none"))
+    ] = None,
     source: str | None = None,
     kind: ContactKind | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    updated_from: datetime | None = None,
-    updated_to: datetime | None = None,
+    created_from: IsoDateTime | None = None,
+    created_to: IsoDateTime | None = None,
+    updated_from: IsoDateTime | None = None,
+    updated_to: IsoDateTime | None = None,
     has_next_action_overdue: bool | None = None,
     q: Annotated[str | None, Query(max_length=200, description="name, email or phone (prefix)")] = None,
     sort: LeadSort = "-created_at",

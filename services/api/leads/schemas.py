@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from shared.enums import ContactKind, LeadStatus, LostReason, NextActionType, Temperature
 from shared.normalize.email import normalize_email
@@ -82,7 +82,7 @@ class LeadFields(_Body):
     bathrooms: float | None = Field(None, ge=0, le=20)
     budget_min: int | None = Field(None, ge=0, description="whole dollars per month")
     budget_max: int | None = Field(None, ge=0)
-    pets: bool | None = None
+    pets: StrictBool | None = None
     pets_text: str | None = Field(None, max_length=300)
     unit_type: str | None = Field(None, max_length=100)
     lease_length_months: int | None = Field(None, ge=1, le=120)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from services.api.deps import PrincipalDep, SessionDep
 from services.api.metrics import service
+from services.api.types import IsoDateTime
 from shared import clock
 from shared.errors import ValidationFailed
 
@@ -54,8 +55,8 @@ def _answer(request: Request, payload: MetricsAnswer) -> Response:
     return Response(content=body, media_type="application/json", headers=headers)
 
 
-FromQuery = Annotated[datetime | None, Query(alias="from", description="inclusive; default 30 days before `to`")]
-ToQuery = Annotated[datetime | None, Query(alias="to", description="exclusive; default now")]
+FromQuery = Annotated[IsoDateTime | None, Query(alias="from", description="inclusive; default 30 days before `to`")]
+ToQuery = Annotated[IsoDateTime | None, Query(alias="to", description="exclusive; default now")]
 
 
 async def metrics_scope(

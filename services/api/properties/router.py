@@ -30,21 +30,33 @@ async def list_properties(
     return PropertyPage(items=[PropertyOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
+ArchivedQuery = Annotated[bool, Query(description="also find an archived (deleted) property")]
+
+
 @router.get("/{property_id}", response_model=PropertyOut)
-async def get_property(property_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> PropertyOut:
-    return PropertyOut.model_validate(await service.get_property(session, principal.org_id, property_id))
+async def get_property(
+    property_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, include_archived: ArchivedQuery = False
+) -> PropertyOut:
+    row = await service.get_property(session, principal.org_id, property_id, include_archived)
+    return PropertyOut.model_validate(row)
 
 
 @router.patch("/{property_id}", response_model=PropertyOut)
 async def update_property(
-    property_id: uuid.UUID, body: PropertyUpdate, principal: ManagerDep, session: SessionDep
+    property_id: uuid.UUID,
+    body: PropertyUpdate,
+    principal: ManagerDep,
+    session: SessionDep,
+    include_archived: ArchivedQuery = False,
 ) -> PropertyOut:
-    row = await service.update_property(session, principal.org_id, property_id, body)
+    """With `include_archived=true`, `{"is_archived": false}` restores an archived property."""
+    row = await service.update_property(session, principal.org_id, property_id, body, include_archived)
     return PropertyOut.model_validate(row)
 
 
 @router.delete("/{property_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def archive_property(property_id: uuid.UUID, principal: ManagerDep, session: SessionDep) -> Response:
-    """Archive, not delete: leads and metrics keep pointing at it."""
+    """Archive: the property leaves the working set (GET, PATCH and DELETE answer 404, lists skip it) while
+    leads, metrics and history keep pointing at it. `?include_archived=true` finds it again."""
     await service.archive_property(session, principal.org_id, property_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

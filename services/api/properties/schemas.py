@@ -4,7 +4,7 @@ import uuid
 import zoneinfo
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from shared.normalize.phone import normalize_phone
 
@@ -70,7 +70,7 @@ class PropertyUpdate(PropertyBase):
     phone_numbers: list[str] | None = None
     listing_ids: list[str] | None = None
     inbound_alias: str | None = Field(None, max_length=320)
-    is_archived: bool | None = None
+    is_archived: StrictBool | None = None
 
     @field_validator("timezone")
     @classmethod

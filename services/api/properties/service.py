@@ -19,9 +19,12 @@ async def create_property(session: AsyncSession, org_id: uuid.UUID, data: Proper
     return row
 
 
-async def get_property(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID) -> Property:
+async def get_property(
+    session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID, include_archived: bool = False
+) -> Property:
+    """An archived property is gone from the working set (404) unless asked for by `include_archived`."""
     row = await session.scalar(select(Property).where(Property.id == property_id, Property.org_id == org_id))
-    if row is None:
+    if row is None or (row.is_archived and not include_archived):
         raise NotFound("Property not found.")
     return row
 
@@ -41,9 +44,9 @@ async def list_properties(
 
 
 async def update_property(
-    session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID, data: PropertyUpdate
+    session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID, data: PropertyUpdate, include_archived: bool
 ) -> Property:
-    row = await get_property(session, org_id, property_id)
+    row = await get_property(session, org_id, property_id, include_archived)
     apply_patch(
         row,
         data.model_dump(exclude_unset=True),

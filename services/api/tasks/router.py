@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -12,6 +11,7 @@ from services.api.deps import PrincipalDep, SessionDep
 from services.api.leads.deps import LeadDep
 from services.api.tasks import service
 from services.api.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
+from services.api.types import IsoDateTime, uuid_or
 from shared.enums import TaskStatus
 from shared.errors import ValidationFailed
 
@@ -38,9 +38,11 @@ async def update_task(task_id: uuid.UUID, body: TaskUpdate, principal: Principal
 async def list_tasks(
     principal: PrincipalDep,
     session: SessionDep,
-    owner_id: Annotated[str | None, Query(description="a user id, or `me` for the key's user")] = None,
+    owner_id: Annotated[
+        str | None, Query(description="a user id, or `me` for the key's user", pattern=uuid_or("me"))
+    ] = None,
     task_status: Annotated[TaskStatus | None, Query(alias="status")] = None,
-    due_before: Annotated[datetime | None, Query(description="overdue: pass now")] = None,
+    due_before: Annotated[IsoDateTime | None, Query(description="overdue: pass now")] = None,
     lead_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,

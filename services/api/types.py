@@ -1,0 +1,27 @@
+"""Request field types that say in the schema what the code accepts, so the contract tells the truth."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d+)?\s*")
+UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+def _iso_only(value: Any) -> Any:
+    """pydantic's lax mode reads `0.5` as a Unix time; the schema promises an ISO 8601 date-time."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-06-01T09:00:00-04:00")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
+def uuid_or(*words: str) -> str:
+    """A query pattern: a UUID or one of `words` (e.g. `none`, `me`)."""
+    return "^(" + "|".join([*map(re.escape, words), UUID_PATTERN]) + ")$"
