@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from services.api.auth import service
 from services.api.deps import AdminDep, PrincipalDep, SessionDep
-from services.api.problems import Problem
+from services.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from shared.enums import Role
 from shared.models import ApiKey, Organization, User
 
@@ -112,7 +112,9 @@ async def list_users(principal: PrincipalDep, session: SessionDep) -> list[UserO
     "/users",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses={409: {"description": "a user with this email exists", "model": Problem}},
+    responses={
+        409: {"description": "a user with this email exists", "model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
+    },
 )
 async def create_user(body: UserCreate, principal: AdminDep, session: SessionDep) -> UserOut:
     from sqlalchemy.exc import IntegrityError
