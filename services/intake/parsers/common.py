@@ -31,6 +31,14 @@ def media_type(content_type: str) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def decode_charset(payload: bytes, charset: str | None) -> str:
+    """Bytes in the charset a sender declared; an unknown or malformed charset name reads as UTF-8."""
+    try:
+        return payload.decode(charset or "utf-8", errors="replace")
+    except (LookupError, ValueError):  # ValueError: a charset name with a NUL in it
+        return payload.decode("utf-8", errors="replace")
+
+
 def decode_text(body: bytes) -> str:
     try:
         return body.decode("utf-8")
@@ -66,11 +74,7 @@ def decode_multipart(body: bytes, content_type: str) -> dict[str, str]:
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
             payload = b""
-        charset = part.get_content_charset() or "utf-8"
-        try:
-            fields[str(name)] = payload.decode(charset, errors="replace")
-        except LookupError:
-            fields[str(name)] = payload.decode("utf-8", errors="replace")
+        fields[str(name)] = decode_charset(payload, part.get_content_charset())
     return fields
 
 

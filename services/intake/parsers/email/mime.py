@@ -17,6 +17,8 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from bs4 import BeautifulSoup
 
+from services.intake.parsers.common import decode_charset
+
 BLOCK_TAGS = [
     *("p", "div", "br", "tr", "td", "th", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tbody"),
     *("thead", "section", "blockquote", "center", "hr", "title", "ul", "ol", "dd", "dt", "header"),
@@ -161,18 +163,24 @@ def _part_text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+    return decode_charset(payload, part.get_content_charset())
+
+
+def _header_text(message: Message, name: str, raw_value: str) -> str:
+    """One header, decoded; the stdlib's structured parsers raise odd errors (AttributeError, IndexError…) on
+    malformed address headers, so a header that will not parse keeps its unfolded raw text instead."""
+    try:
+        return str(message.policy.header_fetch_parse(name, raw_value))  # type: ignore[attr-defined]
+    except Exception:
+        return " ".join(str(raw_value).split())
 
 
 def from_bytes(raw: bytes) -> InboundEmail:
     """Parse a raw RFC 822 message (RFC 2047 headers decoded by the default policy)."""
     message = message_from_bytes(raw, policy=policy.default)
     headers: list[tuple[str, str]] = []
-    for name, value in message.items():
-        try:
-            headers.append((name, str(value)))
-        except (ValueError, TypeError, IndexError):
-            continue
+    for name, raw_value in message.raw_items():
+        headers.append((name, _header_text(message, name, raw_value)))
     texts: list[str] = []
     htmls: list[str] = []
     for part in message.walk():
