@@ -96,12 +96,22 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[Any]:
+def fastapi_app(settings: Settings) -> Any:
     from services.api.app import create_app
 
-    application = create_app(settings)
-    async with LifespanManager(application) as manager:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def app(fastapi_app: Any) -> AsyncIterator[Any]:
+    async with LifespanManager(fastapi_app) as manager:
         yield manager.app
+
+
+@pytest.fixture
+def app_state(fastapi_app: Any, app: Any) -> Any:
+    """The running app's AppState (engine, queue, settings), for tests that look inside."""
+    return fastapi_app.state.guestcard
 
 
 @pytest.fixture(scope="session")

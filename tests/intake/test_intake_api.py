@@ -288,3 +288,22 @@ async def test_integrations_are_write_only_and_admin_only(client: httpx.AsyncCli
     assert (await client.delete("/v1/integrations/callrail", headers=org.headers)).status_code == 404
     assert (await client.put("/v1/integrations/twilio", json={}, headers=org.headers)).status_code == 422
     assert (await client.get("/v1/integrations")).status_code == 401
+
+
+async def test_a_slow_upload_holds_no_database_connection(
+    app_state: Any, client: httpx.AsyncClient, org: OrgFixture
+) -> None:
+    pool = app_state.engine.pool
+    seen: list[int] = []
+
+    async def slow_body() -> Any:
+        yield b'{"first_name": "Slow", "email": "slow@example.com", '
+        seen.append(pool.checkedout())  # the request is mid-upload here
+        yield b'"submission_id": "slow-1"}'
+        seen.append(pool.checkedout())
+
+    answer = await client.post(
+        f"/v1/intake/{org.intake_key}/web-form", content=slow_body(), headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 202, answer.text
+    assert seen == [0, 0]

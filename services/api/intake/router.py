@@ -92,12 +92,13 @@ async def receive(
         settings.rate_limit_intake_per_second,
         settings.rate_limit_intake_burst,
     )
-    org = await org_for_intake_key(session, intake_key)
-    if org is None:
-        raise NotFound("Unknown intake key.")
+    # the whole body, size-checked, before the first query: a slow upload never holds a pooled connection
     body = await service.read_body(
         request, service.body_cap(inbound_kind, settings.email_max_bytes, settings.webhook_max_bytes)
     )
+    org = await org_for_intake_key(session, intake_key)
+    if org is None:
+        raise NotFound("Unknown intake key.")
     if inbound_kind == InboundKind.ringcentral and "validation-token" in request.headers:
         return _ringcentral_handshake(request.headers["validation-token"])
     headers = service.stored_headers(request)
