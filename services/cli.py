@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from services.cli_secrets import secrets_app
 from shared.config import Settings, get_settings
 
 app = typer.Typer(help="guestcard: lead intake and leasing pipeline", no_args_is_help=True)
@@ -25,6 +26,7 @@ org_app = typer.Typer(help="organizations", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(secrets_app, name="secrets")
 console = Console(stderr=True)
 
 

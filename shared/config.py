@@ -33,6 +33,13 @@ class Settings(BaseSettings):
         description="signs one-click links (offers, unsubscribe, calendar feeds, dashboard); unset = generated "
         "once into the data folder",
     )
+    encryption_keys: str | None = Field(
+        None,
+        alias="GUESTCARD_ENCRYPTION_KEYS",
+        description="Fernet keys, comma-separated, newest first, that encrypt provider secrets at rest; unset = "
+        "one generated once into the data folder. Rotate: put a new key first, run `guestcard secrets rotate`, "
+        "then drop the old one",
+    )
     api_url: str | None = Field(None, alias="GUESTCARD_API_URL", description="where the worker finds the API")
     log_level: str = Field("INFO", alias="GUESTCARD_LOG_LEVEL")
     log_json: bool = Field(True, alias="GUESTCARD_LOG_JSON")

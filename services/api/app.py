@@ -13,6 +13,7 @@ from services.api.middleware import RequestContextMiddleware
 from services.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from services.api.properties.router import router as properties_router
 from services.api.state import AppState
+from shared import crypto
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_json)
+        crypto.configure(settings)
         if not settings.database_url or not settings.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (guestcard run starts embedded ones)")
         engine = make_engine(settings.database_url, settings.db_pool_size)

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from shared import crypto
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -15,6 +16,7 @@ from shared.service_token import resolve_service_token
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    crypto.configure(settings)
     assert settings.database_url, "DATABASE_URL must be set for the worker"
     ctx["settings"] = settings
     ctx["engine"] = make_engine(settings.database_url, pool_size=max(2, settings.worker_max_jobs // 5))
