@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _domain_routers() -> list[APIRouter]:
     """Routers of the domain modules, added here as each lands."""
+    from services.api.audit.router import router as audit_router
     from services.api.blocklist.router import router as blocklist_router
     from services.api.contacts.router import router as contacts_router
     from services.api.imports.router import router as imports_router
@@ -95,4 +96,5 @@ def _domain_routers() -> list[APIRouter]:
         contacts_router,
         status_labels_router,
         metrics_router,
+        audit_router,
     ]

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import ratelimit
+from services.api.audit.service import record_write
 from services.api.auth.service import Principal, principal_for_key
 from services.api.state import AppState
 from shared.enums import Role
@@ -32,6 +33,7 @@ async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     async with state.sessionmaker() as session:
         async with session.begin():
             yield session
+            record_write(session, request)  # reached only when the handler succeeded: same commit
         await send_jobs(state.queue, take_pending_jobs(session), state.settings.queue_name)
 
 
@@ -41,6 +43,7 @@ _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bea
 
 
 async def get_principal(
+    request: Request,
     session: SessionDep,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -50,6 +53,7 @@ async def get_principal(
     principal = await principal_for_key(session, credentials.credentials)
     if principal is None:
         raise Unauthorized("Unknown or revoked API key.")
+    request.state.principal = principal  # for the audit trail
     settings = state.settings
     await ratelimit.check(
         state.queue, "api", str(principal.key_id), settings.rate_limit_api_per_second, settings.rate_limit_api_burst

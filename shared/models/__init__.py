@@ -1,6 +1,7 @@
 """ORM models, one module per table. Importing this package registers every table on Base.metadata."""
 
 from shared.models.api_key import ApiKey
+from shared.models.audit import AuditEntry
 from shared.models.base import Base
 from shared.models.contact import Contact, ContactIdentity
 from shared.models.inbound_message import InboundMessage
@@ -19,6 +20,7 @@ from shared.models.user import User
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "Base",
     "BlocklistEntry",
     "Contact",

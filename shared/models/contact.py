@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -32,6 +33,8 @@ class Contact(IdMixin, OrgMixin, TimestampMixin, Base):
     email_consent: Mapped[str] = mapped_column(String(16), default="unknown", server_default="unknown")
     # set when merged away; the row stays so an undo can restore it exactly
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    # set when the renter's personal data was erased on request (DELETE /v1/contacts/{id}); the row stays
+    erased_at: Mapped[datetime | None]
     # What free-text search matches (GET /v1/leads?q=): names and every identity, one per line, lowercase.
     # Written only by PostgreSQL triggers (migration 0003) so every write path keeps it right; never set it here.
     search_text: Mapped[str] = mapped_column(Text, server_default=text("''"), deferred=True)

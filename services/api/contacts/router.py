@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 
-from services.api.contacts import service
+from services.api.contacts import erase, service
 from services.api.contacts.schemas import ContactOut
-from services.api.deps import PrincipalDep, SessionDep
+from services.api.deps import ManagerDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
@@ -16,3 +17,22 @@ router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 @router.get("/{contact_id}", response_model=ContactOut)
 async def get_contact(contact_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> ContactOut:
     return await service.get_contact(session, principal.org_id, contact_id)
+
+
+class ErasedOut(BaseModel):
+    contact_ids: list[uuid.UUID]
+    lead_count: int
+    identities_removed: int
+    inbound_scrubbed: int
+
+
+@router.delete("/{contact_id}", response_model=ErasedOut)
+async def erase_contact(contact_id: uuid.UUID, principal: ManagerDep, session: SessionDep) -> ErasedOut:
+    """Erase the renter's personal data on request (names, identities, message bodies, raw payloads).
+
+    Lead rows, statuses, sources, owners and event types and times stay, so metrics do not change; the
+    contact row stays too, marked erased. Contacts merged into it are the same person and are erased with
+    it; merges involving them can no longer be undone. Irreversible.
+    """
+    erased = await erase.erase_contact(session, principal.org_id, contact_id)
+    return ErasedOut(**erased.__dict__)
