@@ -51,33 +51,62 @@ class IdentityKeys:
         return next((value for key_kind, value in self.usable if key_kind == kind), None)
 
 
+def email_identity(raw: object, blocked: frozenset[tuple[str, str]] = frozenset()) -> tuple[str | None, str | None]:
+    """THE rule for email: (address, None) when it may identify a person, else (None, why not).
+
+    Blank input gives (None, None). Parsers (without the blocklist, or with the organization's) and the API
+    (with it) both call this, so "may identify a person" has one definition.
+    """
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None, None
+    email = normalize_email(raw)
+    if email is None:
+        return None, "email is not a valid address; not used for matching"
+    domain = email.rsplit("@", 1)[-1]
+    if is_placeholder_email(email):
+        return None, "email is a placeholder; not used for matching"
+    if is_relay_email(email):
+        return None, "email is an ILS relay address; kept as a reply channel, not an identity"
+    if domain in ILS_SYSTEM_DOMAINS:
+        return None, "email is a listing site's own address; not used for matching"
+    if (IdentityKind.email, email) in blocked or ("email_domain", domain) in blocked:
+        return None, "email is on the organization's blocklist; not used for matching"
+    return email, None
+
+
+def identity_email(raw: object, blocked: frozenset[tuple[str, str]] = frozenset()) -> str | None:
+    """A normalized address that may identify a person (see `email_identity`), else None."""
+    return email_identity(raw, blocked)[0]
+
+
+def phone_identity(
+    raw: object, blocked: frozenset[tuple[str, str]] = frozenset(), region: str = "US"
+) -> tuple[str | None, str | None]:
+    """THE rule for phones: (E.164, None) when it may identify a person, else (None, why not)."""
+    phone = normalize_phone(raw, region)[0] if raw not in (None, "") else None
+    if phone is None:
+        return None, None
+    if phone in PLACEHOLDER_PHONES:
+        return None, "phone is a placeholder; not used for matching"
+    if (IdentityKind.phone, phone) in blocked:
+        return None, "phone is the organization's own or blocklisted; not used for matching"
+    return phone, None
+
+
 def identity_keys(contact: SignalContact, blocked: frozenset[tuple[str, str]] = frozenset()) -> IdentityKeys:
-    """Canonical email/phone keys, minus placeholders, relays and blocklisted values (each noted)."""
+    """Canonical email/phone keys, minus placeholders, relays, listing sites and blocklisted values (noted)."""
     keys = IdentityKeys()
-    email = normalize_email(contact.email) if contact.email else None
-    if contact.email and email is None:
-        keys.notes.append("email is not a valid address; not used for matching")
+    email, note = email_identity(contact.email, blocked)
     if email:
-        domain = email.rsplit("@", 1)[-1]
-        if is_placeholder_email(email):
-            keys.notes.append("email is a placeholder; not used for matching")
-        elif is_relay_email(email):
-            keys.notes.append("email is an ILS relay address; kept as a reply channel, not an identity")
-        elif domain in ILS_SYSTEM_DOMAINS:
-            keys.notes.append("email is a listing site's own address; not used for matching")
-        elif (IdentityKind.email, email) in blocked or ("email_domain", domain) in blocked:
-            keys.notes.append("email is on the organization's blocklist; not used for matching")
-        else:
-            keys.usable.append((IdentityKind.email, email))
-    _relay_key(keys, contact.reply_to, email)
-    phone = normalize_phone(contact.phone)[0] if contact.phone else None
+        keys.usable.append((IdentityKind.email, email))
+    elif note:
+        keys.notes.append(note)
+    _relay_key(keys, contact.reply_to, normalize_email(contact.email) if contact.email else None)
+    phone, note = phone_identity(contact.phone, blocked)
     if phone:
-        if phone in PLACEHOLDER_PHONES:
-            keys.notes.append("phone is a placeholder; not used for matching")
-        elif (IdentityKind.phone, phone) in blocked:
-            keys.notes.append("phone is the organization's own or blocklisted; not used for matching")
-        else:
-            keys.usable.append((IdentityKind.phone, phone))
+        keys.usable.append((IdentityKind.phone, phone))
+    elif note:
+        keys.notes.append(note)
     return keys
 
 

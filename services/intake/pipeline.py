@@ -26,7 +26,7 @@ from shared.blocklist import blocked_identities
 from shared.enums import InboundKind, InboundStatus
 from shared.logging import get_logger
 from shared.models import InboundMessage, Organization, Property
-from shared.schemas.signal import LeadSignal, MatchResult, SignalEnvelope, SignalOutcome
+from shared.schemas.signal import LeadSignal, MatchResult, PropertyHint, SignalEnvelope, SignalOutcome
 
 log = get_logger(__name__)
 
@@ -48,6 +48,7 @@ class OrgConfig:
             default_country=self.default_country,
             own_phones=frozenset(phone for prop in self.properties for phone in prop.phone_numbers),
             own_emails=frozenset(prop.inbound_alias for prop in self.properties if prop.inbound_alias),
+            blocked=self.blocklist,
         )
 
 
@@ -89,9 +90,12 @@ async def load_org_config(session: AsyncSession, org_id: uuid.UUID) -> OrgConfig
     return OrgConfig(default_country=country or "US", properties=properties, blocklist=blocked)
 
 
-def resolve_property(signal: LeadSignal, properties: list[Property]) -> uuid.UUID | None:
-    """Listing id, then tracking number, then inbound alias, then the exact name; archived never match."""
-    hint = signal.property
+def resolve_property(signal: LeadSignal | PropertyHint, properties: list[Property]) -> uuid.UUID | None:
+    """Listing id, then tracking number, then inbound alias, then the exact name; archived never match.
+
+    A name is the fallback: a CallRail company or RingCentral callee name, a form's `property` value.
+    """
+    hint = signal.property if isinstance(signal, LeadSignal) else signal
     active = [prop for prop in properties if not prop.is_archived]
     checks = [
         (hint.listing_id, lambda prop, value: value in prop.listing_ids),
@@ -166,7 +170,11 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: str) -> str:
             result = parse(raw, config.parse_context())
         if result.outcome != Outcome.signal or result.signal is None:
             status = InboundStatus.ignored if result.outcome == Outcome.ignored else InboundStatus.failed
-            await _finish_in(session, row_id, status, reason=_short(result.reason), parser=result.parser)
+            # an ignored delivery may still concern a property (anonymous missed calls are counted per property)
+            about = resolve_property(result.property, config.properties) if result.property else None
+            await _finish_in(
+                session, row_id, status, reason=_short(result.reason), parser=result.parser, property_id=about
+            )
             log.info("intake.inbound_done", **bound, outcome=status.value, parser=result.parser)
             return status.value
         signal = result.signal
@@ -175,7 +183,7 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: str) -> str:
             hint = signal.property.model_copy(update={"property_id": property_id})
             signal = signal.model_copy(update={"property": hint})
         match = await match_signal(session, org_id, signal, config.blocklist)
-    common = {"parser": result.parser, "source": signal.source.source[:64]}
+    common = {"parser": result.parser, "source": signal.source.source[:64], "property_id": property_id}
     envelope = SignalEnvelope(inbound_id=row_id, org_id=org_id, signal=signal, match=match)
     return await _hand_off(ctx, sessionmaker, envelope, common, bound)
 

@@ -19,6 +19,7 @@ class InboundMessage(IdMixin, OrgMixin, TimestampMixin, Base):
         UniqueConstraint("org_id", "delivery_key"),
         Index("ix_inbound_messages_org_id_received_at", "org_id", text("received_at DESC"), text("id DESC")),
         Index("ix_inbound_messages_stuck", "received_at", postgresql_where=text("status = 'received'")),
+        Index("ix_inbound_messages_property_id", "property_id", postgresql_where=text("property_id IS NOT NULL")),
     )
 
     kind: Mapped[str] = mapped_column(String(32))
@@ -38,4 +39,6 @@ class InboundMessage(IdMixin, OrgMixin, TimestampMixin, Base):
     match: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    # the configured property the delivery concerns, when resolved (also for ignored rows: anonymous callers)
+    property_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("properties.id", ondelete="SET NULL"))
     processed_at: Mapped[datetime | None]

@@ -75,6 +75,9 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     # a takeover); automated sends and rules skip the lead until it is cleared
     automation_paused_at: Mapped[datetime | None]
     automation_paused_reason: Mapped[str | None] = mapped_column(String(64))
+    # a number the renter gave that is another contact's identity (review pending): shown so an agent can
+    # call back, never matched on
+    callback_phone: Mapped[str | None] = mapped_column(String(32))
     last_touch_at: Mapped[datetime | None]
     lost_reason: Mapped[str | None] = mapped_column(String(32))
     lost_reason_text: Mapped[str | None] = mapped_column(Text)

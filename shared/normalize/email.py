@@ -3,6 +3,7 @@
 ILS mail hides the renter's address in `mailto:` buttons with query strings, in display-name brackets and
 behind per-conversation relays. A relay is a reply channel, never an identity (intake-formats.md §2), and
 placeholders like `none@none.com` would merge every renter who skipped the field into one contact.
+Which address may identify a person is decided in one place: `shared.identity.email_identity`.
 """
 
 from __future__ import annotations
@@ -54,18 +55,23 @@ PLACEHOLDER_LOCALS = frozenset(
 _ADDR_IN_ANGLES = re.compile(r"<([^<>]+)>")
 
 
+def _strip_mailto(text: str) -> str:
+    """The `mailto:` scheme removed and percent-escapes decoded (the query is cut by the caller)."""
+    if text.lower().startswith("mailto:"):
+        return unquote(text[7:])
+    return text
+
+
 def normalize_email(raw: object) -> str | None:
     """Lowercased, syntax-checked address (plus tags kept), or None."""
     if raw is None or isinstance(raw, bool | int | float):
         return None
-    text = unicodedata.normalize("NFKC", str(raw)).strip()
-    if text.lower().startswith("mailto:"):
-        text = unquote(text[7:])
-    text = text.split("?", 1)[0]
+    text = _strip_mailto(unicodedata.normalize("NFKC", str(raw)).strip())
     match = _ADDR_IN_ANGLES.search(text)
     if match:
-        text = match.group(1)
-    text = text.strip().strip("<>\"'()[],;:. \t\r\n")
+        # `addr<mailto:addr>` (plain-text renderings of links): the scheme comes off after the brackets
+        text = _strip_mailto(match.group(1).strip())
+    text = text.split("?", 1)[0].strip().strip("<>\"'()[],;:. \t\r\n")
     if "@" not in text or " " in text:
         return None
     try:
@@ -99,11 +105,3 @@ def is_placeholder_email(addr: str | None) -> bool:
     if domain in PLACEHOLDER_DOMAINS or local in PLACEHOLDER_LOCALS:
         return True
     return local == domain.split(".", 1)[0] and local in {"test", "email", "a", "x", "abc", "asdf"}
-
-
-def identity_email(raw: object) -> str | None:
-    """A normalized address that may identify a person: not a relay, not a placeholder."""
-    addr = normalize_email(raw)
-    if addr is None or is_relay_email(addr) or is_placeholder_email(addr):
-        return None
-    return addr

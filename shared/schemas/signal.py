@@ -79,6 +79,9 @@ class LeadSignal(_Model):
     preferences: SignalPreferences = Field(default_factory=SignalPreferences)
     message: str | None = Field(None, description="the renter's own words, quoted text stripped")
     subject: str | None = None
+    caller_name: str | None = Field(
+        None, description="caller-ID name exactly as the carrier sent it; kept on the event, a name only if real"
+    )
     external_ids: dict[str, str] = Field(
         default_factory=dict, description="sender ids: message_id, call_sid, voyager_code, thread ..."
     )

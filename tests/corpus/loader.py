@@ -2,8 +2,13 @@
 
 Layout: `tests/corpus/<kind>/<case>.<ext>` holds the exact body bytes; `<case>.expected.json` holds
 `meta` (kind, content_type, headers, query, received_at) to rebuild the delivery, plus the expected
-`outcome`, `reason`, `parser` and a `signal` subset. The same cases can be pushed through the HTTP API
+`outcome`, `reason`, `parser` and a `signal` subset; optionally `property` (the hint an ignored delivery
+keeps), `property_name` (the configured property the delivery resolves to, end to end) and `lead` (a subset
+of `GET /v1/leads/{id}` after the API applied it). The same cases can be pushed through the HTTP API
 (`case.raw` has everything a request needs), so nothing here depends on the parser package.
+
+`properties.json` is the organization the corpus runs against: its properties (names, listing ids,
+tracking numbers) are created before the end-to-end run, and the parser tests get the same context.
 """
 
 from __future__ import annotations
@@ -14,11 +19,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.intake.parsers.base import RawInbound
+from services.intake.parsers.base import ParseContext, RawInbound
 from shared.enums import InboundKind
 
 CORPUS_DIR = Path(__file__).resolve().parent
 EXPECTED_SUFFIX = ".expected.json"
+PROPERTIES_FILE = CORPUS_DIR / "properties.json"
+
+
+def corpus_properties() -> list[dict[str, Any]]:
+    """The properties of the corpus organization, as `POST /v1/properties` bodies."""
+    return list(json.loads(PROPERTIES_FILE.read_text(encoding="utf-8")))
+
+
+def corpus_parse_context() -> ParseContext:
+    """What the worker's org config gives the parsers for the corpus organization."""
+    properties = corpus_properties()
+    phones = frozenset(phone for prop in properties for phone in prop.get("phone_numbers", []))
+    aliases = frozenset(prop["inbound_alias"] for prop in properties if prop.get("inbound_alias"))
+    blocked = frozenset({("phone", phone) for phone in phones} | {("email", alias) for alias in aliases})
+    return ParseContext(own_phones=phones, own_emails=aliases, blocked=blocked)
 
 
 @dataclass(frozen=True)

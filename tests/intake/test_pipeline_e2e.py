@@ -27,7 +27,7 @@ from shared.enums import InboundKind
 from shared.models import InboundMessage, LeadEvent
 from shared.queue import redis_settings, serialize_job
 from tests.conftest import OrgFixture
-from tests.corpus.loader import load_corpus, subset_match
+from tests.corpus.loader import corpus_properties, load_corpus, subset_match
 from tests.intake.test_intake_support import PUBLIC_URL, SERVICE_TOKEN, intake_path, post_case, rows_for, set_secrets
 
 CASES = load_corpus()
@@ -78,6 +78,11 @@ async def test_whole_corpus_through_endpoint_worker_and_api(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await set_secrets(client, org)
+    property_names: dict[uuid.UUID, str] = {}
+    for body in corpus_properties():
+        created = await client.post("/v1/properties", json=body, headers=org.headers)
+        assert created.status_code == 201, created.text
+        property_names[uuid.UUID(created.json()["id"])] = body["name"]
     by_case: dict[str, uuid.UUID] = {}
     for case in CASES:
         # Mailgun is re-signed at "now" (only timestamp/token/signature change); the rest signs as sent
@@ -112,10 +117,24 @@ async def test_whole_corpus_through_endpoint_worker_and_api(
             problems.append(f"{case}: reason {row.reason!r}, expected {expected['reason']!r}")
         if expected.get("parser") and row.parser != expected["parser"]:
             problems.append(f"{case}: parser {row.parser}, expected {expected['parser']}")
+        if "property_name" in expected:
+            resolved = property_names.get(row.property_id) if row.property_id else None
+            if resolved != expected["property_name"]:
+                problems.append(f"{case}: property {resolved!r}, expected {expected['property_name']!r}")
         if expected["outcome"] == "signal":
             problems.extend(f"{case}: {p}" for p in subset_match(expected.get("signal", {}), row.signal))
             if row.lead_id is None or row.contact_id is None or row.match is None:
                 problems.append(f"{case}: processed without lead/contact/match")
+                continue
+            if "lead" in expected or "property_name" in expected:
+                # what an agent sees: the lead through the API, property included
+                lead = (await client.get(f"/v1/leads/{row.lead_id}", headers=org.headers)).json()
+                problems.extend(f"{case}: lead {p}" for p in subset_match(expected.get("lead", {}), lead))
+                lead_property = property_names.get(uuid.UUID(lead["property_id"])) if lead["property_id"] else None
+                if "property_name" in expected and lead_property != expected["property_name"]:
+                    problems.append(f"{case}: lead property {lead_property!r}, expected {expected['property_name']!r}")
+        elif row.lead_id is not None or row.contact_id is not None:
+            problems.append(f"{case}: {row.status} but linked to a lead or contact")
     assert not problems, "\n".join(problems)
     processed = [row.id for row in rows.values() if row.status == "processed"]
     assert set((await touches(sessionmaker, processed)).values()) == {1}

@@ -26,6 +26,11 @@ class LeadOut(BaseModel):
     last_name: str | None
     email: str | None
     phone: str | None = Field(description="E.164")
+    callback_phone: str | None = Field(
+        None,
+        description="E.164 number the renter gave that belongs to another contact (a shared line under review): "
+        "for calling back, never used to match",
+    )
     kind: str
     status: LeadStatus
     status_label: str | None = Field(description="the organization's own name for the status, if set")

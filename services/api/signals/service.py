@@ -79,6 +79,7 @@ class ResolvedContact:
     review_reasons: list[str]
     review_candidates: list[uuid.UUID]
     keys: IdentityKeys
+    callback_phone: str | None = None  # the renter's phone when another contact holds it: display only
 
 
 async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> SignalOutcome:
@@ -90,6 +91,8 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
     now = clock.now()
     resolved = await _resolve_contact(session, envelope.org_id, signal, envelope.match, context)
     lead, lead_created = await _find_or_open_lead(session, resolved, context.property_id, signal, now)
+    if resolved.callback_phone:
+        lead.callback_phone = resolved.callback_phone
     event_type = touch_event_type(signal)
     _update_lead(lead, signal)
     if lead_created:
@@ -241,6 +244,7 @@ async def _resolve_contact(
 ) -> ResolvedContact:
     """Who this is, decided under the renter's identity-key locks; the worker's verdict is only a hint."""
     keys = identity_keys(signal.contact, context.blocked)
+    given_phone = keys.value("phone")
     reasons: list[str] = []
     candidates: list[uuid.UUID] = []
     if match.verdict == MatchVerdict.review:
@@ -253,7 +257,7 @@ async def _resolve_contact(
         keys = IdentityKeys(usable=[key for key in keys.usable if key[0] != "phone"], notes=keys.notes)
         owners = {cid: kinds for cid, kinds in owners.items() if kinds != ["phone"]}
     if not owners:
-        return await _create_contact(session, org_id, signal, keys, reasons, candidates)
+        return await _create_contact(session, org_id, signal, keys, reasons, candidates, given_phone)
     if len(owners) > 1 and not reasons:
         reasons = [f"{'+'.join(kinds)} matches contact {cid}" for cid, kinds in owners.items()]
         reasons.insert(0, "conflict found while applying: email and phone belong to different contacts")
@@ -264,9 +268,12 @@ async def _resolve_contact(
     held = {(kind, value) for kind, value in keys.usable if contact.id in owners and kind in owners[contact.id]}
     missing = [key for key in keys.usable if key not in held and not _owned_elsewhere(key, owners, contact.id)]
     if missing:
-        await claim_identities(session, org_id, contact.id, missing, signal.source.source)
+        held |= await claim_identities(session, org_id, contact.id, missing, signal.source.source)
     _update_contact(contact, signal, keys)
-    return ResolvedContact(contact.id, org_id, contact.kind, contact.sms_consent, False, reasons, candidates, keys)
+    callback = given_phone if given_phone and ("phone", given_phone) not in held else None
+    return ResolvedContact(
+        contact.id, org_id, contact.kind, contact.sms_consent, False, reasons, candidates, keys, callback
+    )
 
 
 def _owned_elsewhere(key: tuple[str, str], owners: dict[uuid.UUID, list[str]], contact_id: uuid.UUID) -> bool:
@@ -298,6 +305,7 @@ async def _create_contact(
     keys: IdentityKeys,
     reasons: list[str],
     candidates: list[uuid.UUID],
+    given_phone: str | None = None,
 ) -> ResolvedContact:
     """Contact and identities in one statement. The key locks make a conflict impossible for writers that
     take them; a writer that didn't would surface here as an unclaimed key, which goes to review."""
@@ -333,7 +341,8 @@ async def _create_contact(
         owners = await find_contact_ids(session, org_id, IdentityKeys(usable=sorted(unclaimed)))
         reasons = [*reasons, "an email or phone of this renter was claimed by another contact meanwhile"]
         candidates = [*candidates, *owners]
-    return ResolvedContact(contact_id, org_id, incoming.kind, consent, True, reasons, candidates, keys)
+    callback = given_phone if given_phone and ("phone", given_phone) not in claimed else None
+    return ResolvedContact(contact_id, org_id, incoming.kind, consent, True, reasons, candidates, keys, callback)
 
 
 async def _load_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
@@ -433,6 +442,7 @@ def _event_data(signal: LeadSignal, match: MatchResult, resolved: ResolvedContac
         "event": signal.event,
         "message": signal.message,
         "subject": signal.subject,
+        "caller_name": signal.caller_name,
         "sub_source": signal.source.sub_source,
         "reply_to": signal.contact.reply_to,
         "preferences": signal.preferences.model_dump(mode="json", exclude_defaults=True),

@@ -7,6 +7,7 @@ A parser bug or a hostile payload must at worst mark one inbound row failed, so 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 
@@ -29,6 +30,7 @@ from services.intake.parsers.base import (
     RawInbound,
 )
 from shared.enums import InboundKind
+from shared.identity import identity_email, phone_identity
 
 __all__ = ["Outcome", "ParseContext", "ParseError", "ParseResult", "RawInbound", "parse"]
 
@@ -63,9 +65,24 @@ def parse(raw: RawInbound, ctx: ParseContext | None = None) -> ParseResult:
     if not raw.body or not raw.body.strip():
         return ParseResult.failed("empty body", parser=kind.value)
     try:
-        return parser(raw, context)
+        result = parser(raw, context)
     except ParseError as exc:
         return ParseResult.failed(str(exc)[:120] or "unreadable payload", parser=kind.value)
     except Exception as exc:  # a parser bug must not kill the worker; details stay out of the reason
         log.warning("intake.parser_crashed", kind=kind.value, error_type=type(exc).__name__)
         return ParseResult.failed(f"parser error: {type(exc).__name__}", parser=kind.value)
+    return screened(result, context.blocked)
+
+
+def screened(result: ParseResult, blocked: frozenset[tuple[str, str]]) -> ParseResult:
+    """The organization's never-identity values leave the contact, by the same rule the API applies."""
+    signal = result.signal
+    if signal is None or not blocked:
+        return result
+    contact = signal.contact
+    email = identity_email(contact.email, blocked) if contact.email else None
+    phone = phone_identity(contact.phone, blocked)[0] if contact.phone else None
+    if (email, phone) == (contact.email, contact.phone):
+        return result
+    changes = {"email": email, "phone": phone, "phone_extension": contact.phone_extension if phone else None}
+    return replace(result, signal=signal.model_copy(update={"contact": contact.model_copy(update=changes)}))

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from shared.enums import InboundKind
-from shared.schemas.signal import LeadSignal
+from shared.schemas.signal import LeadSignal, PropertyHint
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class ParseContext:
     default_country: str = "US"
     own_phones: frozenset[str] = frozenset()  # E.164 numbers of the org's properties
     own_emails: frozenset[str] = frozenset()  # inbound aliases / staff addresses
+    # (kind, value) never-identity entries (blocklist + own numbers/aliases): shared.identity's one rule
+    blocked: frozenset[tuple[str, str]] = frozenset()
 
 
 class Outcome(StrEnum):
@@ -47,14 +49,16 @@ class ParseResult:
     signal: LeadSignal | None = None
     reason: str | None = None
     parser: str | None = None  # which template/parser produced it, for ops
+    # the property a delivery without a lead concerns (an anonymous missed call's tracking number), if known
+    property: PropertyHint | None = None
 
     @classmethod
     def ok(cls, signal: LeadSignal, parser: str) -> ParseResult:
         return cls(Outcome.signal, signal=signal, parser=parser)
 
     @classmethod
-    def ignored(cls, reason: str, parser: str | None = None) -> ParseResult:
-        return cls(Outcome.ignored, reason=reason, parser=parser)
+    def ignored(cls, reason: str, parser: str | None = None, property: PropertyHint | None = None) -> ParseResult:
+        return cls(Outcome.ignored, reason=reason, parser=parser, property=property)
 
     @classmethod
     def failed(cls, reason: str, parser: str | None = None) -> ParseResult:

@@ -11,8 +11,10 @@ from typing import Any
 
 from services.intake.parsers.base import ParseContext, ParseResult, RawInbound
 from services.intake.parsers.common import (
+    anonymous_call,
     as_text,
     build_contact,
+    caller_contact,
     decode_form,
     keyword_event,
     parse_timestamp,
@@ -55,6 +57,13 @@ def _ids(body: dict[str, Any], *names: str) -> dict[str, str]:
     return {f"callrail_{name}": str(body[name]) for name in names if body.get(name) not in (None, "")}
 
 
+def _property(body: dict[str, Any], ctx: ParseContext, *number_fields: str) -> PropertyHint:
+    """The tracking number, and the company name as the fallback when no property has that number."""
+    number = next((body[name] for name in number_fields if body.get(name)), None)
+    tracking, _ = normalize_phone(number, ctx.default_country)
+    return PropertyHint(tracking_number=tracking, name=as_text(body.get("company_name")))
+
+
 def _call(raw: RawInbound, ctx: ParseContext, body: dict[str, Any]) -> ParseResult:
     direction = str(body.get("direction") or "inbound").lower()
     if direction != "inbound":
@@ -64,19 +73,20 @@ def _call(raw: RawInbound, ctx: ParseContext, body: dict[str, Any]) -> ParseResu
     if answered is None and not call_type:
         return ParseResult.ignored("call in progress", parser="callrail")
     missed = answered in (False, "false", "0", 0) or call_type in MISSED_TYPES or body.get("voicemail") is True
-    tracking, _ = normalize_phone(body.get("tracking_phone_number") or body.get("trackingnum"), ctx.default_country)
+    hint = _property(body, ctx, "tracking_phone_number", "trackingnum")
+    phone = body.get("customer_phone_number") or body.get("callernum")
+    anonymous = anonymous_call(phone, missed=missed, parser="callrail.call", hint=hint)
+    if anonymous is not None:
+        return anonymous
     signal = LeadSignal(
         event=SignalEvent.missed_call if missed else SignalEvent.call,
         channel=Channel.phone,
         occurred_at=parse_timestamp(body.get("start_time") or body.get("timestamp"), raw.received_at),
-        contact=build_contact(
-            name=body.get("customer_name"),
-            phone=body.get("customer_phone_number") or body.get("callernum"),
-            region=ctx.default_country,
-        ),
+        contact=caller_contact(phone, body.get("customer_name"), ctx.default_country),
         source=_source(body),
-        property=PropertyHint(tracking_number=tracking),
+        property=hint,
         message=as_text(body.get("transcription")),
+        caller_name=as_text(body.get("customer_name")),
         external_ids=_ids(body, "id", "resource_id", "person_id", "company_id"),
     )
     return ParseResult.ok(signal, parser="callrail.call")
@@ -84,14 +94,13 @@ def _call(raw: RawInbound, ctx: ParseContext, body: dict[str, Any]) -> ParseResu
 
 def _text(raw: RawInbound, ctx: ParseContext, body: dict[str, Any]) -> ParseResult:
     content = as_text(body.get("content"))
-    tracking, _ = normalize_phone(body.get("destination_number"), ctx.default_country)
     signal = LeadSignal(
         event=keyword_event(content),
         channel=Channel.sms,
         occurred_at=parse_timestamp(body.get("timestamp"), raw.received_at),
         contact=build_contact(phone=body.get("source_number"), region=ctx.default_country),
         source=_source(body),
-        property=PropertyHint(tracking_number=tracking),
+        property=_property(body, ctx, "destination_number"),
         message=content,
         external_ids=_ids(body, "id", "resource_id", "conversation_id", "person_resource_id"),
     )

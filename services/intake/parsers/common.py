@@ -17,10 +17,19 @@ from urllib.parse import parse_qs
 
 from dateutil import parser as dateutil_parser
 
-from services.intake.parsers.base import ParseError, RawInbound
+from services.intake.parsers.base import ParseError, ParseResult, RawInbound
 from shared.enums import SignalEvent
-from shared.normalize import identity_email, is_relay_email, normalize_email, normalize_phone, split_name
-from shared.schemas.signal import SignalContact
+from shared.identity import identity_email
+from shared.normalize import (
+    caller_contact_name,
+    is_anonymous,
+    is_relay_email,
+    normalize_email,
+    normalize_phone,
+    split_name,
+)
+from shared.normalize.caller_id import ANONYMOUS_ANSWERED_REASON, ANONYMOUS_CALLER_REASON
+from shared.schemas.signal import PropertyHint, SignalContact
 
 OPT_OUT_WORDS = frozenset({"stop", "unsubscribe", "end", "quit", "stopall", "revoke", "optout", "cancel"})
 OPT_IN_WORDS = frozenset({"start", "yes", "unstop"})
@@ -153,6 +162,20 @@ def build_contact(
         phone_extension=extension,
         reply_to=relay,
     )
+
+
+def caller_contact(phone: object, caller_name: object, region: str = "US") -> SignalContact:
+    """A caller: the number, and the caller-ID name only when it is a person's (never "WIRELESS CALLER")."""
+    return build_contact(name=caller_contact_name(as_text(caller_name)), phone=phone, region=region)
+
+
+def anonymous_call(phone: object, *, missed: bool, parser: str, hint: PropertyHint) -> ParseResult | None:
+    """A withheld / anonymous caller makes no contact and no lead: nobody can be answered, and every such
+    call would add another empty contact. The delivery stays `ignored`, with the property it rang."""
+    if not is_anonymous(phone):
+        return None
+    reason = ANONYMOUS_CALLER_REASON if missed else ANONYMOUS_ANSWERED_REASON
+    return ParseResult.ignored(reason, parser=parser, property=hint)
 
 
 def parse_bool(value: Any) -> bool | None:

@@ -4,13 +4,15 @@ Inbound calls are answered by TwiML, so the parent call's own status says nothin
 up. A missed call is the `<Dial action>` callback with `DialCallStatus` no-answer/busy/failed, or a
 child-leg status callback with `CallStatus` no-answer/busy/failed. A dial that completed (someone talked
 to the renter) becomes a `call` event so the timeline shows the touch; the first incoming-call webhook
-and the parent's own `completed` are ignored. `To` is our tracking number: the property hint.
+and the parent's own `completed` are ignored. `To` is our tracking number: the property hint. A withheld
+number (`+266696687`, `anonymous`, none) is no contact: the call is ignored as "anonymous caller".
+`CallerName` (caller-ID lookup) names the contact only when it is not a carrier stand-in.
 """
 
 from __future__ import annotations
 
 from services.intake.parsers.base import ParseContext, ParseResult, RawInbound
-from services.intake.parsers.common import as_text, build_contact, decode_form
+from services.intake.parsers.common import anonymous_call, as_text, caller_contact, decode_form
 from shared.enums import Channel, SignalEvent
 from shared.normalize import normalize_phone
 from shared.schemas.signal import LeadSignal, PropertyHint, SignalSource
@@ -46,6 +48,11 @@ def parse(raw: RawInbound, ctx: ParseContext) -> ParseResult:
 
     # On a child leg `To` is the agent's phone; the tracking number is only known on the parent leg.
     tracking, _ = (None, None) if child_leg else normalize_phone(fields.get("To"), ctx.default_country)
+    hint = PropertyHint(tracking_number=tracking)
+    caller = fields.get("From") or fields.get("Caller")
+    anonymous = anonymous_call(caller, missed=event == SignalEvent.missed_call, parser="twilio_voice", hint=hint)
+    if anonymous is not None:
+        return anonymous
     ids = {"call_sid": call_sid, "call_status": status}
     for key, name in (("ParentCallSid", "parent_call_sid"), ("DialCallSid", "dial_call_sid")):
         if fields.get(key):
@@ -54,9 +61,10 @@ def parse(raw: RawInbound, ctx: ParseContext) -> ParseResult:
         event=event,
         channel=Channel.phone,
         occurred_at=raw.received_at,
-        contact=build_contact(phone=fields.get("From") or fields.get("Caller"), region=ctx.default_country),
+        contact=caller_contact(caller, fields.get("CallerName"), ctx.default_country),
         source=SignalSource(source="phone", sub_source="twilio"),
-        property=PropertyHint(tracking_number=tracking),
+        property=hint,
+        caller_name=fields.get("CallerName") or None,
         external_ids=ids,
     )
     return ParseResult.ok(signal, parser="twilio_voice")

@@ -1,7 +1,10 @@
 """The operator's own website forms (JSON or urlencoded), and the field mapping other form senders reuse.
 
-Forms have no standard, so labels are folded to snake case and looked up through aliases. A filled
-honeypot field means a bot: the delivery is ignored, not failed, so nobody is paged about spam.
+Forms have no standard, so labels are folded to snake case and looked up through aliases. Sites that
+nest their fields (`{"fields": {...}}`, `{"data": {...}}`, `[{"name": …, "value": …}]`) are flattened one
+level; a `property` object gives the property hint its id and name, a `utm` object its utm_* fields. A form
+without a type says what it wants in its message ("Can I tour Saturday?"): the ILS emails' intent rule
+applies. A filled honeypot field means a bot: the delivery is ignored, not failed, so nobody is paged.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from services.intake.parsers.common import (
     build_contact,
     decode_form,
     first,
+    intent_from_message,
     parse_bedrooms,
     parse_bool,
     parse_timestamp,
@@ -49,7 +53,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "submission_id": ("submission_id", "idempotency_key", "submissionid"),
     "submitted_at": ("submitted_at", "submittedat", "timestamp"),
     "address": ("listing_address", "property_address"),
+    "property_name": ("property_name", "community", "community_name", "building_name"),
 }
+# sub-objects that name the property the form is about: their id / name / address become the hint
+PROPERTY_OBJECTS = frozenset({"property", "community", "listing", "building"})
+# keys of one field in a list of fields: [{"name": "email", "value": "…"}]
+FIELD_NAME_KEYS = ("name", "key", "field", "label", "id")
 FORM_EVENTS = {
     "tour": SignalEvent.tour_request,
     "tour_request": SignalEvent.tour_request,
@@ -80,6 +89,51 @@ def canonical_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _property_fields(value: Mapping[str, Any]) -> dict[str, Any]:
+    inner = {fold_key(str(k)): v for k, v in value.items()}
+    found = {
+        "property_id": first(inner, "id", "property_id", "uuid", "listing_id"),
+        "property_name": first(inner, "name", "property_name", "title"),
+        "property_address": first(inner, "address", "property_address", "street"),
+    }
+    return {key: item for key, item in found.items() if item is not None and not isinstance(item, dict | list)}
+
+
+def _field_list(value: list[Any]) -> dict[str, Any] | None:
+    """[{"name": "email", "value": "…"}, …] as a dict; None when the list is something else."""
+    if not value or not all(isinstance(item, dict) and "value" in item for item in value):
+        return None
+    pairs: dict[str, Any] = {}
+    for item in value:
+        name = next((item[key] for key in FIELD_NAME_KEYS if isinstance(item.get(key), str) and item[key]), None)
+        if name is not None:
+            pairs.setdefault(name, item["value"])
+    return pairs
+
+
+def flatten_form(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """One level of nesting lifted to the top; top-level fields win over nested ones."""
+    flat: dict[str, Any] = {}
+    nested: list[Mapping[str, Any]] = []
+    for key, value in fields.items():
+        folded = fold_key(str(key))
+        if isinstance(value, dict) and folded in PROPERTY_OBJECTS:
+            nested.append(_property_fields(value))
+        elif isinstance(value, dict) and folded == "utm":
+            nested.append({k if fold_key(str(k)).startswith("utm_") else f"utm_{k}": v for k, v in value.items()})
+        elif isinstance(value, dict):
+            nested.append(value)
+        elif isinstance(value, list) and (pairs := _field_list(value)) is not None:
+            nested.append(pairs)
+        else:
+            flat[key] = value
+    for inner in nested:
+        for key, value in inner.items():
+            if not isinstance(value, dict):
+                flat.setdefault(key, value)
+    return flat
+
+
 def honeypot_filled(fields: Mapping[str, Any]) -> bool:
     folded = {fold_key(str(k)): v for k, v in fields.items()}
     return any(as_text(folded.get(fold_key(name))) for name in HONEYPOT_FIELDS)
@@ -102,8 +156,8 @@ def signal_from_fields(
     occurred_at: datetime | None = None,
     external_ids: dict[str, str] | None = None,
 ) -> LeadSignal:
-    """One LeadSignal from a canonical-ish field dict (labels are folded here)."""
-    canon = canonical_fields(fields)
+    """One LeadSignal from a canonical-ish field dict (labels are folded, one level of nesting lifted)."""
+    canon = canonical_fields(flatten_form(fields))
     when = occurred_at or parse_timestamp(canon.get("submitted_at"), raw.received_at)
     move_in, move_text = parse_move_in(as_text(canon.get("move_in")), when)
     low, high = parse_money_range(canon.get("budget"))
@@ -112,18 +166,21 @@ def signal_from_fields(
         high = parse_money_range(canon.get("budget_max"))[1] or high
     tours = _tour_times(canon.get("tour_times"))
     form_type = fold_key(as_text(canon.get("form_type")) or "")
-    event = FORM_EVENTS.get(form_type, SignalEvent.tour_request if tours else SignalEvent.inquiry)
+    message = as_text(canon.get("message"))
+    event = FORM_EVENTS.get(form_type) or (SignalEvent.tour_request if tours else intent_from_message(message))
     pets_text = as_text(canon.get("pets"))
     ids = dict(external_ids or {})
     if canon.get("submission_id") is not None:
         ids.setdefault("submission_id", str(canon["submission_id"]))
-    hint = PropertyHint(address=as_text(canon.get("address")))
+    hint = PropertyHint(address=as_text(canon.get("address")), name=as_text(canon.get("property_name")))
     prop = as_text(canon.get("property_id"))
     if prop:
         try:
             hint.property_id = UUID(prop)
         except ValueError:
+            # a site's own `property` value may be our listing id or the property's name: try both
             hint.listing_id = prop
+            hint.name = hint.name or prop
     listing = as_text(canon.get("listing_id"))
     if listing:
         hint.listing_id = listing
@@ -152,13 +209,13 @@ def signal_from_fields(
             unit_type=as_text(canon.get("unit_type")),
             preferred_tour_times=tours,
         ),
-        message=as_text(canon.get("message")),
+        message=message,
         external_ids=ids,
     )
 
 
 def parse(raw: RawInbound, ctx: ParseContext) -> ParseResult:
-    fields = decode_form(raw)
+    fields = flatten_form(decode_form(raw))
     if honeypot_filled(fields):
         return ParseResult.ignored("honeypot", parser="web_form")
     utm = {k.lower(): v for k, v in utm_fields(fields).items()}

@@ -1,8 +1,9 @@
 """Apartments.com / CoStar (and ApartmentList) lead mail.
 
 Variant (a) is a guest card with `Name:` / `Email:` / `Phone:` / `Beds/Baths:` / `Move Date:` rows.
-Variant (b), "You've received a new lead!", carries only the property address and a link: it still
-becomes a signal (an inquiry with a property hint and no contact) so nobody loses the lead.
+Variant (b), "You've received a new lead!", carries the property address and a link, sometimes with the
+renter in Reply-To: it still becomes a signal (an inquiry with a property hint, and the contact when there
+is one) so nobody loses the lead; the address line is read in every case.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from services.intake.parsers.email.mime import InboundEmail
 from shared.normalize import parse_move_in
 from shared.schemas.signal import PropertyHint, SignalPreferences, SignalSource
 
+# "1200 Lakeview Ave Unit 3, Chicago, IL 60614": a house number, then words; never a "Label: value" row
+STREET_LINE = re.compile(r"^\d{1,6}[A-Za-z]?(?:-\d+)?\s+[A-Za-z][^:]*$")
 NAME_LINE = re.compile(r"^(?:new|hot) lead from (?P<name>.+?)\s*\*?$", re.IGNORECASE)
 
 
@@ -37,10 +40,10 @@ def parse(mail: InboundEmail, env: Env) -> ParseResult:
     move_in, move_text = parse_move_in(label_value(lines, "Move Date", "Move-in Date"), env.reference(mail))
     message = label_value(lines, "Comments", "Message")
     address = label_value(lines, "Property", "Property Address")
-    if not (name or email) and "received a new lead" in mail.subject.lower():
+    if address is None:
+        # the notice's address line, read whether or not a name or a Reply-To came with it
         view_at = index_of(lines, r"^view message$")
-        candidates = [line for line in lines[: view_at or len(lines)] if re.search(r"\d+ \w+", line)]
-        address = address or (candidates[0] if candidates else None)
+        address = next((line for line in lines[: view_at or len(lines)] if STREET_LINE.match(line)), None)
     signal = finish(
         mail,
         env,

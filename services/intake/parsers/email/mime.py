@@ -1,9 +1,9 @@
 """One internal email shape for raw MIME and for the fields SendGrid, Mailgun and Postmark post.
 
 ILS lead mail is often HTML-only (Zillow), so HTML is flattened to lines (block elements end a line,
-inline ones do not) and every link is kept, because the renter's address may exist only in a `mailto:`
-button. Forwarded copies are unwrapped here: the inner From/Reply-To/Subject replace the outer ones, so
-templates see the ILS message the landlord forwarded.
+inline ones do not, source newlines are spaces as a browser renders them) and every link is kept, because
+the renter's address may exist only in a `mailto:` button. Forwarded copies are unwrapped here: the inner
+From/Reply-To/Subject replace the outer ones, so templates see the ILS message the landlord forwarded.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, NavigableString
+from bs4.element import Comment
 
 from services.intake.parsers.common import decode_charset
 
@@ -83,6 +84,13 @@ def flatten_html(html: str) -> tuple[str, list[tuple[str, str]]]:
         href = anchor.get("href")
         if isinstance(href, str) and href.strip():
             links.append((href.strip(), anchor.get_text(" ", strip=True)))
+    # a newline in the HTML source is only whitespace: text that wraps between "…is interested in" and a
+    # link is one line once rendered (only <pre>/<textarea> keep their line breaks)
+    for text_node in soup.find_all(string=True):
+        if not isinstance(text_node, NavigableString) or isinstance(text_node, Comment):
+            continue
+        if text_node.find_parent(["pre", "textarea"]) is None and re.search(r"[\r\n\t]", text_node):
+            text_node.replace_with(re.sub(r"\s+", " ", str(text_node)))
     for tag in soup.find_all(BLOCK_TAGS):
         tag.insert_after("\n")
         if tag.name == "br":

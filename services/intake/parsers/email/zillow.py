@@ -113,7 +113,10 @@ def _rental_network(mail: InboundEmail, env: Env) -> ParseResult:
     says = index_of(lines, r"\bsays:?$")
     match = SAYS.match(lines[says]) if says is not None else None
     hcard = _hcard(mail)
-    name = hcard.get("p-name") or (match.group("name") if match else None)
+    # the legacy layout's p-name may hold the whole "<Name> is interested in <plan> and says:" sentence
+    card_says = SAYS.match(hcard["p-name"]) if "p-name" in hcard else None
+    match = match or card_says
+    name = (card_says.group("name") if card_says else hcard.get("p-name")) or (match.group("name") if match else None)
     message = _message_after(lines, says) if says is not None else None
     region = env.ctx.default_country
     email = mail.reply_to_addr
