@@ -25,6 +25,9 @@ class InboundSummary(BaseModel):
     attempts: int
     lead_id: uuid.UUID | None
     contact_id: uuid.UUID | None
+    property_id: uuid.UUID | None = Field(
+        None, description="the configured property it concerns, when resolved (also for ignored anonymous calls)"
+    )
     received_at: datetime
     processed_at: datetime | None
 
