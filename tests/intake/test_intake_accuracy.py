@@ -6,8 +6,10 @@ ten layouts run in tests/intake/test_pipeline_e2e.py and tests/intake/test_parse
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -141,6 +143,23 @@ async def test_a_shared_phone_with_another_name_goes_to_review_and_stays_on_the_
     # never matched on: a third renter on that number still finds Maya, not Derek
     keys = identity_keys(SignalContact(phone=derek["callback_phone"]))
     assert keys.usable == [("phone", "+15125550170")]
+
+
+async def test_caller_id_placeholder_stays_on_the_event_not_the_contact(
+    client: httpx.AsyncClient,
+    worker_api: httpx.AsyncClient,
+    org: OrgFixture,
+    settings: Settings,
+) -> None:
+    await set_secrets(client, org)
+    response = await post_case(client, org, CASES["twilio_voice/caller_name_wireless_caller"])
+    await run_burst_worker(settings, worker_api)
+    detail = (await client.get(f"/v1/inbound/{response.headers['x-inbound-id']}", headers=org.headers)).json()
+    lead = (await client.get(f"/v1/leads/{detail['lead_id']}", headers=org.headers)).json()
+    assert (lead["first_name"], lead["last_name"], lead["phone"]) == (None, None, "+15125550151")
+    timeline = (await client.get(f"/v1/leads/{detail['lead_id']}/timeline", headers=org.headers)).json()["items"]
+    missed = next(event for event in timeline if event["type"] == "missed_call")
+    assert missed["data"]["caller_name"] == "WIRELESS CALLER"
 
 
 # --- one rule for "may identify a person" -------------------------------------------------------------------
@@ -289,3 +308,29 @@ def test_nested_form_is_flattened_one_level_top_level_wins() -> None:
         "utm_source": "google",
         "utm_medium": "cpc",
     }
+
+
+# --- RingCentral: the subscription's missedCall filter ----------------------------------------------------------
+
+
+def _ringcentral(party_changes: dict[str, Any], event: str | None = None) -> Any:
+    case = CASES["ringcentral/missed_call_filter_without_party_flag"]
+    envelope = json.loads(case.raw.body)
+    envelope["body"]["parties"][0].update(party_changes)
+    if event is not None:
+        envelope["event"] = event
+    return parse(replace(case.raw, body=json.dumps(envelope).encode()), ParseContext())
+
+
+def test_ringcentral_filter_is_trusted_only_for_a_finished_party_without_a_flag() -> None:
+    assert _ringcentral({}).outcome.value == "signal"
+    assert _ringcentral({"missedCall": False}).reason == "no missed party"  # an explicit false wins
+    assert _ringcentral({"status": {"code": "Proceeding"}}).reason == "no missed party"  # still ringing
+    unfiltered = _ringcentral({}, event="/restapi/v1.0/account/~/telephony/sessions")
+    assert unfiltered.reason == "no missed party"  # without the filter the flag is needed
+    assert _ringcentral({"status": {"code": "VoiceMail"}}, event="/x").outcome.value == "signal"
+
+
+def test_ringcentral_internal_extension_is_not_an_anonymous_caller() -> None:
+    result = _ringcentral({"from": {"extensionId": "444", "name": "Front Desk"}})
+    assert (result.outcome.value, result.reason) == ("ignored", "internal call")

@@ -58,6 +58,8 @@ def parse(raw: RawInbound, ctx: ParseContext) -> ParseResult:
     called: dict[str, Any] = party["to"] if isinstance(party.get("to"), dict) else {}
     tracking, _ = normalize_phone(called.get("phoneNumber"), ctx.default_country)
     hint = PropertyHint(tracking_number=tracking, name=as_text(called.get("name")))
+    if not caller.get("phoneNumber") and caller.get("extensionId"):
+        return ParseResult.ignored("internal call", parser="ringcentral")  # a colleague's extension, no renter
     anonymous = anonymous_call(caller.get("phoneNumber"), missed=True, parser="ringcentral", hint=hint)
     if anonymous is not None:
         return anonymous
