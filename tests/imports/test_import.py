@@ -118,6 +118,10 @@ async def test_unusable_files_are_field_errors(client: httpx.AsyncClient, org: O
     assert empty.status_code == 422
     semicolons = await _import(client, org, "email;phone\nsemi@example.com;7038683162\n")
     assert semicolons.json()["created"] == 1
+    lone_cr = await _import(client, org, "(\r\u0086")  # schemathesis: was a 500 (csv.Error)
+    assert lone_cr.status_code == 422
+    huge_field = await _import(client, org, 'email\n"' + "x" * 200_000 + '"\n')
+    assert huge_field.status_code == 422 and huge_field.json()["errors"][0]["field"] == "body"
 
 
 async def test_import_racing_intake_for_the_same_renter_makes_one_contact(

@@ -66,7 +66,17 @@ def read_rows(raw: bytes) -> tuple[list[dict[str, str]], list[str]]:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    # newline="": the csv module reads line endings itself (a lone CR inside a field is data, not an error)
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        return _mapped_rows(reader)
+    except csv.Error as error:  # e.g. a field over the csv module's size limit: bad input, not a 500
+        raise ValidationFailed(
+            "The file is not readable CSV.", errors=[{"field": "body", "message": str(error)}]
+        ) from error
+
+
+def _mapped_rows(reader: Any) -> tuple[list[dict[str, str]], list[str]]:
     header = next(reader, None)
     if not header:
         raise ValidationFailed("The file is empty.", errors=[{"field": "body", "message": "no header row"}])
