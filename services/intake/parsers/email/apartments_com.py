@@ -18,7 +18,12 @@ from shared.normalize import parse_move_in
 from shared.schemas.signal import PropertyHint, SignalPreferences, SignalSource
 
 # "1200 Lakeview Ave Unit 3, Chicago, IL 60614": a house number, then words; never a "Label: value" row
-STREET_LINE = re.compile(r"^\d{1,6}[A-Za-z]?(?:-\d+)?\s+[A-Za-z][^:]*$")
+STREET_LINE = re.compile(
+    r"^\d{1,6}[A-Za-z]?(?:-\d+)?\s+[A-Za-z][^:]*"
+    r"(?:\b(?:st|street|ave|avenue|rd|road|blvd|boulevard|dr|drive|ln|lane|way|ct|court|pl|place|pkwy|parkway|"
+    r"ter|terrace|cir|circle|hwy|highway|sq|square|trl|trail|apt|unit)\b|\b[A-Z]{2}\s+\d{5}\b)[^:]*$",
+    re.IGNORECASE,
+)
 NAME_LINE = re.compile(r"^(?:new|hot) lead from (?P<name>.+?)\s*\*?$", re.IGNORECASE)
 
 
