@@ -2,7 +2,7 @@
 non-identifying callback phone
 
 Revision ID: i17
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-30 03:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "i17"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

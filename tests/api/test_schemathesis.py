@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import crypto
 from shared.config import Settings
 from tests.conftest import ROOT, make_org
 
@@ -40,6 +41,9 @@ async def test_schemathesis_finds_nothing(
         "REDIS_URL": settings.redis_url or "",
         "GUESTCARD_QUEUE": settings.queue_name,
         "GUESTCARD_DATA_DIR": str(tmp_path),
+        # the same keyring as this test process: secrets the run stores must stay readable to the suite's
+        # `guestcard secrets rotate` test, which walks every organization in the database
+        "GUESTCARD_ENCRYPTION_KEYS": ",".join(key.decode() for key in crypto._keys(settings)),
         "GUESTCARD_LOG_LEVEL": "WARNING",
         "GUESTCARD_RATE_LIMIT_API_PER_SECOND": "0",
         "PORT": str(port),

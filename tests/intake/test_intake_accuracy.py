@@ -143,6 +143,11 @@ async def test_a_shared_phone_with_another_name_goes_to_review_and_stays_on_the_
     # never matched on: a third renter on that number still finds Maya, not Derek
     keys = identity_keys(SignalContact(phone=derek["callback_phone"]))
     assert keys.usable == [("phone", "+15125550170")]
+    # it is the renter's personal data: erasing Derek erases it
+    erased = await client.delete(f"/v1/contacts/{derek['contact_id']}", headers=org.headers)
+    assert erased.status_code == 200, erased.text
+    after = (await client.get(f"/v1/leads/{derek['id']}", headers=org.headers)).json()
+    assert after["callback_phone"] is None
 
 
 async def test_caller_id_placeholder_stays_on_the_event_not_the_contact(

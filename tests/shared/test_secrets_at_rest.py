@@ -67,6 +67,10 @@ async def test_secrets_are_encrypted_at_rest_and_rotate(
         assert await _signed_callrail(client, org, secret, 2) == 202
         assert Fernet(new_key.encode()).decrypt(rotated.encode()).decode() == secret
     finally:
+        # rotate_all walked every organization in the test database: put them all back under the suite's key
+        crypto.configure(settings.model_copy(update={"encryption_keys": f"{old_key},{new_key}"}))
+        async with sessionmaker() as session, session.begin():
+            await rotate_all(session)
         crypto.configure(settings)
         async with sessionmaker() as session, session.begin():
             await session.execute(text("DELETE FROM integrations WHERE org_id = :org"), {"org": org.org_id})

@@ -92,7 +92,7 @@ async def erase_contact(session: AsyncSession, org_id: uuid.UUID, contact_id: uu
     await session.execute(
         update(Lead)
         .where(Lead.org_id == org_id, Lead.id.in_(lead_ids))
-        .values(move_in_text=None, pets_text=None, lost_reason_text=None, updated_at=now)
+        .values(move_in_text=None, pets_text=None, lost_reason_text=None, callback_phone=None, updated_at=now)
     )
     await session.execute(
         update(Task).where(Task.org_id == org_id, Task.lead_id.in_(lead_ids)).values(description=None)
