@@ -19,7 +19,7 @@ from services.api.automation.schemas import (
     RuleTestResult,
 )
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
-from services.api.leads.deps import LeadDep
+from services.api.leads.deps import LeadDep, LockedLeadDep
 
 router = APIRouter(prefix="/v1/automation", tags=["automation"])
 lead_router = APIRouter(prefix="/v1/leads", tags=["automation"])
@@ -71,3 +71,15 @@ async def automation_log(
     """Every rule evaluated for this lead, newest first: fired (with its decisions) or skipped and why."""
     entries = await log.lead_log(session, lead, limit, before)
     return LogPage(items=[LogEntryOut.model_validate(entry) for entry in entries])
+
+
+@lead_router.post("/{lead_id}/takeover", response_model=NextActionOut)
+async def take_over(lead: LockedLeadDep, principal: PrincipalDep, session: SessionDep) -> NextActionOut:
+    """A person takes the conversation: automated messages and sequences pause until it is handed back."""
+    return await service.take_over(session, principal, lead)
+
+
+@lead_router.delete("/{lead_id}/takeover", response_model=NextActionOut)
+async def release(lead: LockedLeadDep, principal: PrincipalDep, session: SessionDep) -> NextActionOut:
+    """Hand the conversation back to automation (409 when it is paused for another reason)."""
+    return await service.release(session, principal, lead)

@@ -254,6 +254,7 @@ class RuleTestRequest(_Strict):
 
 
 class Decision(BaseModel):
+    action: str | None = Field(description="null: a rule's evaluation; else one decision (send_template, notify…)")
     rule: str | None
     version: int | None
     scope: str | None

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
-from services.api.automation import log, rules
-from services.api.automation.evaluate import evaluate
+from services.api.automation import log, rules, scheduler
+from services.api.automation.evaluate import evaluate, make_ctx
 from services.api.automation.schemas import (
     Decision,
     EffectiveRule,
@@ -25,8 +25,8 @@ from services.api.automation.schemas import (
 from services.api.leads import pipeline
 from services.api.leads.deps import load_lead
 from shared import clock
-from shared.enums import ConsentState
-from shared.errors import NotFound, ValidationFailed
+from shared.enums import ConsentState, NextActionType
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.models import AutomationLog, Contact, Lead, ScheduledAction
 from shared.queue import PENDING_JOBS_KEY
 
@@ -80,6 +80,7 @@ def _decision(entry: AutomationLog) -> Decision:
         [{"type": entry.action, **data}] if entry.action else []
     )
     return Decision(
+        action=entry.action,
         rule=entry.rule_id,
         version=entry.rule_version,
         scope=entry.rule_scope,
@@ -214,3 +215,64 @@ async def next_action(session: AsyncSession, lead: Lead) -> NextActionOut:
         log_id=log_id,
         pending_steps=steps,
     )
+
+
+TAKEOVER = "takeover"
+
+
+async def take_over(session: AsyncSession, principal: Principal, lead: Lead) -> NextActionOut:
+    """A person takes the conversation: automation pauses, pending sequence steps stop (`human_takeover`),
+    and the next step is theirs, now."""
+    if lead.status in ("lost", "leased"):
+        raise Conflict("A closed lead has no conversation to take over.")
+    now = clock.now()
+    ctx = await make_ctx(session, lead, now)
+    ctx.trigger = TAKEOVER
+    if lead.automation_paused_at is None:
+        lead.automation_paused_at = now
+        lead.automation_paused_reason = TAKEOVER
+    stopped = await scheduler.suppress_sequences(ctx, "human_takeover")
+    lead.next_action_type = NextActionType.reply.value
+    lead.next_action_due_at = now
+    lead.next_action_owner_id = principal.user_id or await ctx.owner()
+    lead.next_action_source = {"set_by": "user", "decided_at": now.isoformat(), "trigger": TAKEOVER}
+    lead.version += 1
+    lead.updated_at = now
+    log.write(
+        session,
+        lead,
+        trigger=TAKEOVER,
+        outcome="fired",
+        now=now,
+        rule=None,
+        reason="a person took over",
+        data={"user_id": str(principal.user_id) if principal.user_id else None, "suppressed_steps": stopped},
+    )
+    await session.flush()
+    return await next_action(session, lead)
+
+
+async def release(session: AsyncSession, principal: Principal, lead: Lead) -> NextActionOut:
+    """Hand the conversation back to automation (only a takeover; a sensitive conversation is resolved in review)."""
+    if lead.automation_paused_at is not None:
+        if lead.automation_paused_reason != TAKEOVER:
+            raise Conflict(
+                f"Automation is paused for {lead.automation_paused_reason}; resolve that instead.",
+                paused_reason=lead.automation_paused_reason,
+            )
+        now = clock.now()
+        lead.automation_paused_at = None
+        lead.automation_paused_reason = None
+        lead.version += 1
+        lead.updated_at = now
+        log.write(
+            session,
+            lead,
+            trigger=TAKEOVER,
+            outcome="fired",
+            now=now,
+            reason="handed back to automation",
+            data={"user_id": str(principal.user_id) if principal.user_id else None},
+        )
+        await session.flush()
+    return await next_action(session, lead)
