@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from shared.clock import FakeClock
 from shared.config import Settings
@@ -328,3 +329,68 @@ async def test_staff_activities_are_human_responses_and_move_to_a_tour(
         clock.now() + timedelta(days=2),
         agent,
     )
+
+
+@pytest.mark.parametrize(
+    ("event", "channel", "rule", "action", "minutes"),
+    [
+        ("question", "email", "question", "reply", 5),
+        ("sms_inbound", "sms", "sms_in", "reply", 5),
+        ("reply", "email", "email_in", "reply", 15),
+        ("call", "phone", "call_answered", "schedule_tour", 240),
+        ("inquiry", "sms", "inquiry_other", "reply", 5),
+    ],
+)
+async def test_touch_rules_set_their_next_action(
+    client: httpx.AsyncClient,
+    org: OrgFixture,
+    sessionmaker: SessionMaker,
+    clock: FakeClock,
+    event: str,
+    channel: str,
+    rule: str,
+    action: str,
+    minutes: int,
+) -> None:
+    agent = await add_agent(sessionmaker, org)
+    out = await signal(client, org, phone="+17038685555", event=event, channel=channel)
+    lead = await lead_row(sessionmaker, out["lead_id"])
+    assert (lead.next_action_type, lead.next_action_due_at, lead.next_action_owner_id) == (
+        action,
+        clock.now() + timedelta(minutes=minutes),
+        agent,
+    )
+    assert lead.next_action_source is not None and lead.next_action_source["rule"] == rule
+
+
+@pytest.mark.parametrize(
+    ("status", "rule", "action", "minutes"),
+    [
+        ("qualified", "qualified", "schedule_tour", 24 * 60),
+        ("tour_requested", "tour_requested", "confirm_tour", 15),
+        ("nurture", "nurture", "nurture", 14 * 24 * 60),
+        ("application_submitted", "application_submitted", "review_application", 24 * 60),
+    ],
+)
+async def test_status_rules_set_their_next_action(
+    client: httpx.AsyncClient,
+    org: OrgFixture,
+    sessionmaker: SessionMaker,
+    clock: FakeClock,
+    status: str,
+    rule: str,
+    action: str,
+    minutes: int,
+) -> None:
+    agent = await add_agent(sessionmaker, org)
+    out = await signal(client, org, email="status.rule@example.com")
+    clock.advance(minutes=10)
+    moved = await client.post(f"/v1/leads/{out['lead_id']}/status", json={"status": status}, headers=org.headers)
+    assert moved.status_code == 200, moved.text
+    lead = await lead_row(sessionmaker, out["lead_id"])
+    assert (lead.next_action_type, lead.next_action_due_at, lead.next_action_owner_id) == (
+        action,
+        clock.now() + timedelta(minutes=minutes),
+        agent,
+    )
+    assert lead.next_action_source is not None and lead.next_action_source["rule"] == rule
