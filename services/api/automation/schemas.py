@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from shared.enums import Channel, ContactKind, EventType, LeadStatus, LostReason, NextActionType, TaskType
 from shared.working_hours import WorkingHours
@@ -61,10 +61,10 @@ class StatusTrigger(_Strict):
 class TimeTrigger(_Strict):
     type: Literal["time"]
     since: TimeAnchor
-    after_minutes: int = Field(
+    after_minutes: StrictInt = Field(
         ge=-30 * 24 * 60, le=365 * 24 * 60, description="minutes after the anchor (negative: before a tour start)"
     )
-    grace_minutes: int = Field(720, ge=1, le=30 * 24 * 60, description="later than this, the step is skipped")
+    grace_minutes: StrictInt = Field(720, ge=1, le=30 * 24 * 60, description="later than this, the step is skipped")
 
 
 Trigger = Annotated[EventTrigger | StatusTrigger | TimeTrigger, Field(discriminator="type")]
@@ -90,7 +90,7 @@ class Conditions(_Strict):
 class SetNextAction(_Strict):
     type: Literal["set_next_action"]
     action: NextActionType
-    due_in_minutes: int = Field(0, ge=-30 * 24 * 60, le=365 * 24 * 60)
+    due_in_minutes: StrictInt = Field(0, ge=-30 * 24 * 60, le=365 * 24 * 60)
     due_relative_to: Literal["now", "tour_start"] = "now"
 
 
@@ -98,7 +98,7 @@ class CreateTask(_Strict):
     type: Literal["create_task"]
     task_type: TaskType
     title: str = Field(min_length=1, max_length=300)
-    due_in_minutes: int = Field(0, ge=0, le=365 * 24 * 60)
+    due_in_minutes: StrictInt = Field(0, ge=0, le=365 * 24 * 60)
 
 
 class SendTemplate(_Strict):
@@ -106,7 +106,7 @@ class SendTemplate(_Strict):
     template: str = Field(min_length=1, max_length=64)
     channel: Literal["best", "sms", "email"] = "best"
     kind: Literal["reply", "proactive"] = "reply"
-    first_reply: bool = Field(False, description="one automated first reply per renter per conversation window")
+    first_reply: StrictBool = Field(False, description="one automated first reply per renter per conversation window")
 
 
 class StartSequence(_Strict):
@@ -161,7 +161,7 @@ class Rule(_Strict):
     id: str = Field(description="stable slug; a rule with a default's id replaces that default")
     name: str = Field("", max_length=200)
     description: str = Field("", max_length=2000)
-    enabled: bool = True
+    enabled: StrictBool = True
     trigger: Trigger
     conditions: Conditions = Field(default_factory=Conditions)
     actions: list[Action] = Field(default_factory=list, max_length=20)
@@ -175,8 +175,8 @@ class Rule(_Strict):
 
 
 class SequenceStep(_Strict):
-    after_minutes: int = Field(ge=0, le=365 * 24 * 60, description="minutes after the sequence started")
-    grace_minutes: int = Field(720, ge=1, le=30 * 24 * 60)
+    after_minutes: StrictInt = Field(ge=0, le=365 * 24 * 60, description="minutes after the sequence started")
+    grace_minutes: StrictInt = Field(720, ge=1, le=30 * 24 * 60)
     actions: list[Action] = Field(min_length=1, max_length=10)
 
 
@@ -186,8 +186,7 @@ class Sequence(_Strict):
 
 
 class AutomationSettings(_Strict):
-    duplicate_window_minutes: int = Field(30, ge=0, le=24 * 60)
-    stale_after_days: int = Field(7, ge=1, le=365)
+    duplicate_window_minutes: StrictInt = Field(30, ge=0, le=24 * 60)
     office_hours: WorkingHours | None = None
 
 
@@ -203,7 +202,7 @@ class ActionPlan(_Strict):
     """A status label's action plan: a rule triggered by entering that label."""
 
     name: str = Field("", max_length=200)
-    enabled: bool = True
+    enabled: StrictBool = True
     conditions: Conditions = Field(default_factory=Conditions)
     actions: list[Action] = Field(min_length=1, max_length=20)
 
@@ -223,7 +222,7 @@ class RuleSetVersion(BaseModel):
 class RuleSetOut(BaseModel):
     scope: str = Field(description="`organization` or `property`")
     property_id: uuid.UUID | None
-    version: int = Field(description="this scope's stored version (0: nothing stored, defaults apply)")
+    version: StrictInt = Field(description="this scope's stored version (0: nothing stored, defaults apply)")
     document: RuleSetDocument
     effective: list[EffectiveRule]
     sequences: dict[str, Any]
@@ -242,7 +241,7 @@ class RuleTestRequest(_Strict):
     channel: Channel | None = None
     lead_status: LeadStatus = LeadStatus.new
     lead_kind: ContactKind = ContactKind.tenant
-    can_text: bool = True
+    can_text: StrictBool = True
     document: RuleSetDocument | None = Field(None, description="try an unsaved rule set instead of the stored one")
 
     @field_validator("event")
