@@ -181,6 +181,11 @@ class NextActionType(StrEnum):
     nurture = "nurture"
     review = "review"
     none = "none"
+    # automation (workflow map): the step after a booking, a tour, a no-show, a submitted application
+    tour = "tour"
+    follow_up = "follow_up"
+    reschedule_tour = "reschedule_tour"
+    review_application = "review_application"
 
 
 class TaskStatus(StrEnum):
@@ -201,6 +206,8 @@ class TaskType(StrEnum):
 class ActivityKind(StrEnum):
     call = "call"
     meeting = "meeting"
+    email = "email"
+    text = "text"
 
 
 class ActivityDirection(StrEnum):

@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _domain_routers() -> list[APIRouter]:
     """Routers of the domain modules, added here as each lands."""
     from services.api.audit.router import router as audit_router
+    from services.api.automation.router import lead_router as automation_lead_router
+    from services.api.automation.router import router as automation_router
     from services.api.blocklist.router import router as blocklist_router
     from services.api.contacts.router import router as contacts_router
     from services.api.imports.router import router as imports_router
@@ -97,4 +99,6 @@ def _domain_routers() -> list[APIRouter]:
         status_labels_router,
         metrics_router,
         audit_router,
+        automation_router,
+        automation_lead_router,
     ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from arq import Retry
 
+from services.api.automation.jobs import drain_scheduled_actions
 from services.intake.pipeline import process_inbound, sweep_inbound
 
 
@@ -25,3 +26,5 @@ def retry_later(ctx: dict[str, Any]) -> Retry:
 
 JOBS: list[Any] = [heartbeat, process_inbound]
 CRON_JOBS: list[Any] = [sweep_inbound]
+# automation: timed steps (sequences, reminders, time-triggered rules)
+CRON_JOBS += [drain_scheduled_actions]

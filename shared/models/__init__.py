@@ -2,6 +2,7 @@
 
 from shared.models.api_key import ApiKey
 from shared.models.audit import AuditEntry
+from shared.models.automation import AutomationLog, AutomationRuleSet, ScheduledAction
 from shared.models.base import Base
 from shared.models.contact import Contact, ContactIdentity
 from shared.models.inbound_message import InboundMessage
@@ -21,6 +22,8 @@ from shared.models.user import User
 __all__ = [
     "ApiKey",
     "AuditEntry",
+    "AutomationLog",
+    "AutomationRuleSet",
     "Base",
     "BlocklistEntry",
     "Contact",
@@ -35,6 +38,7 @@ __all__ = [
     "Property",
     "PropertyTeamMember",
     "ReviewItem",
+    "ScheduledAction",
     "SignalApplication",
     "StatusLabel",
     "Task",

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, SmallInteger, String, Text, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
@@ -66,6 +67,8 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     next_action_type: Mapped[str | None] = mapped_column(String(32))
     next_action_due_at: Mapped[datetime | None]
     next_action_owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # who chose the next action: {"set_by": "rule", rule, version, scope, log_id, trigger} or {"set_by": "user"}
+    next_action_source: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     first_response_at: Mapped[datetime | None]
     first_response_seconds: Mapped[int | None] = mapped_column(Integer)
     # speed to lead split by who answered first: automation (text-back, acknowledgement) or a person

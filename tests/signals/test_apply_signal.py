@@ -126,7 +126,7 @@ async def test_tour_request_moves_forward_and_an_inquiry_never_moves_back(
         lead = await session.get_one(Lead, uuid.UUID(outcome["lead_id"]))
         tasks = list(await session.scalars(select(Task).where(Task.lead_id == lead.id)))
     assert lead.status == "tour_requested"
-    assert lead.next_action_type == "confirm_tour"
+    assert lead.next_action_type == "schedule_tour"  # no time given: a scheduling task (rule tour_request_no_time)
     assert [task.type for task in tasks] == ["tour"]
 
 
@@ -160,7 +160,7 @@ async def test_missed_call_gets_text_back_and_one_call_task_and_opt_out_suppress
     )
     async with sessionmaker() as session:
         lead = await session.get_one(Lead, uuid.UUID(first["lead_id"]))
-        assert lead.next_action_type == "text_back"
+        assert lead.next_action_type == "call"  # the text-back is automated; a person calls back
         call_tasks = list(await session.scalars(select(Task).where(Task.lead_id == lead.id, Task.type == "call")))
     assert len(call_tasks) == 1
     await post_signal(

@@ -24,6 +24,7 @@ from services.api.leads import pipeline
 from services.api.leads.create import create_lead
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.schemas import LeadCreate
+from services.api.leads.service import run_rules
 from shared import clock
 from shared.enums import EventType, LeadStatus
 from shared.errors import DomainError, InvalidTransition, ValidationFailed
@@ -239,4 +240,5 @@ async def _apply_row_extras(
             raise RowError("status", f"{error.detail} Allowed from {lead.status}: {allowed}.") from error
         previous = pipeline.apply_status(lead, status, now)
         add_status_event(session, lead, previous, occurred_at=now, reason="imported", **actor)
+        await run_rules(session, lead, status, now)  # the imported status decides the next step
     await session.flush()

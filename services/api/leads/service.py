@@ -72,8 +72,16 @@ def touch(lead: Lead) -> None:
     lead.updated_at = clock.now()
 
 
-async def run_rules(session: AsyncSession, lead: Lead, trigger: str, now: datetime) -> None:
-    await rules.apply_rules(session, lead, trigger, now)
+async def run_rules(
+    session: AsyncSession,
+    lead: Lead,
+    trigger: str,
+    now: datetime,
+    *,
+    data: dict[str, Any] | None = None,
+    entered_status: bool = False,
+) -> None:
+    await rules.apply_rules(session, lead, trigger, now, data=data, entered_status=entered_status)
 
 
 async def update_lead(session: AsyncSession, principal: Principal, lead: Lead, data: LeadUpdate) -> None:
@@ -150,6 +158,7 @@ def _set_next_action(lead: Lead, value: dict[str, Any] | None, diff: dict[str, d
     if old == new:
         return
     lead.next_action_type, lead.next_action_due_at, lead.next_action_owner_id = new
+    lead.next_action_source = {"set_by": "user", "decided_at": clock.now().isoformat()}
     diff["next_action"] = {
         "from": None
         if old[0] is None
@@ -192,28 +201,34 @@ async def change_status(session: AsyncSession, principal: Principal, lead: Lead,
         reason_text=body.lost_reason_text,
         status_label_id=_jsonable(body.status_label_id),
     )
-    await run_rules(session, lead, target, now)
+    data = {"lost_reason": body.lost_reason, "status_label_id": body.status_label_id}
+    await run_rules(session, lead, target, now, data=data)
     await _flush_unique(session)  # reopening a lost lead can collide with a newer open one
 
 
 async def record_touch(
-    session: AsyncSession, principal: Principal, lead: Lead, event_type: str, occurred_at: datetime
+    session: AsyncSession,
+    principal: Principal,
+    lead: Lead,
+    event_type: str,
+    occurred_at: datetime,
+    data: dict[str, Any] | None = None,
 ) -> None:
-    """A staff touch (outbound call, meeting, tour booked): forward-only status move and first response."""
+    """A staff touch (outbound call, meeting, tour booked): forward-only status move and first response;
+    the rules re-evaluate the next step every time, not only when the status moved."""
     previous = pipeline.advance_for_touch(lead, event_type, occurred_at)
     if lead.last_touch_at is None or occurred_at > lead.last_touch_at:
         lead.last_touch_at = occurred_at
     touch(lead)
-    if previous is None:
-        return
-    lead.status_label_id = None  # the organization's label named the old status
-    add_status_event(
-        session,
-        lead,
-        previous,
-        occurred_at=occurred_at,
-        actor_type="user",
-        actor_id=principal.user_id,
-        cause=event_type,
-    )
-    await run_rules(session, lead, event_type, clock.now())
+    if previous is not None:
+        lead.status_label_id = None  # the organization's label named the old status
+        add_status_event(
+            session,
+            lead,
+            previous,
+            occurred_at=occurred_at,
+            actor_type="user",
+            actor_id=principal.user_id,
+            cause=event_type,
+        )
+    await run_rules(session, lead, event_type, clock.now(), data=data, entered_status=previous is not None)

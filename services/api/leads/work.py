@@ -11,7 +11,7 @@ from services.api.auth.service import Principal
 from services.api.contacts.resolution import create_contact, lock_identity_keys, open_lead_for
 from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property
-from services.api.leads.service import record_touch, run_rules
+from services.api.leads.service import record_touch, run_rules, touch
 from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResult, NoteCreate
 from shared import clock
 from shared.blocklist import blocked_identities
@@ -31,10 +31,21 @@ def add_note(session: AsyncSession, principal: Principal, lead: Lead, body: Note
     )
 
 
+# kind → (timeline event when outbound, when inbound, channel, trigger the rules hear for an inbound one)
+_ACTIVITY: dict[ActivityKind, tuple[EventType, EventType, Channel, EventType]] = {
+    ActivityKind.call: (EventType.call_logged, EventType.call_logged, Channel.phone, EventType.call),
+    ActivityKind.meeting: (EventType.meeting_logged, EventType.meeting_logged, Channel.walk_in, EventType.call),
+    ActivityKind.email: (EventType.email_out, EventType.email_in, Channel.email, EventType.email_in),
+    ActivityKind.text: (EventType.sms_out, EventType.sms_in, Channel.sms, EventType.sms_in),
+}
+
+
 async def log_activity(session: AsyncSession, principal: Principal, lead: Lead, body: ActivityCreate) -> LeadEvent:
     now = clock.now()
     occurred_at = min(body.occurred_at or now, now)  # a log is of something that happened
-    event_type = EventType.call_logged if body.kind == ActivityKind.call else EventType.meeting_logged
+    outbound_type, inbound_type, channel, inbound_trigger = _ACTIVITY[body.kind]
+    response = body.kind == ActivityKind.meeting or body.direction == ActivityDirection.outbound
+    event_type = outbound_type if response else inbound_type
     event = add_event(
         session,
         lead,
@@ -42,12 +53,19 @@ async def log_activity(session: AsyncSession, principal: Principal, lead: Lead, 
         occurred_at=occurred_at,
         actor_type="user",
         actor_id=principal.user_id,
-        channel=Channel.phone if body.kind == ActivityKind.call else Channel.walk_in,
+        channel=channel,
         data={"direction": body.direction.value, "outcome": body.outcome, "notes": body.notes},
     )
-    # an outbound call or any meeting is the team reaching the renter: a response, moving new → contacted
-    if body.kind == ActivityKind.meeting or body.direction == ActivityDirection.outbound:
+    if response:
+        # an outbound email, text or call, or any meeting, is a person reaching the renter: a human response
+        if lead.first_human_response_at is None:
+            lead.first_human_response_at = occurred_at
         await record_touch(session, principal, lead, event_type, occurred_at)
+    else:  # the renter reached the team (logged by hand): their touch, heard by the rules like one from intake
+        if lead.last_touch_at is None or occurred_at > lead.last_touch_at:
+            lead.last_touch_at = occurred_at
+        touch(lead)
+        await run_rules(session, lead, inbound_trigger, now, data={"channel": channel.value})
     await session.flush()
     return event
 

@@ -137,6 +137,8 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         sms_consent=resolved.sms_consent,
         agents=context.agents,
         new_lead=lead_created,
+        entered_status=previous_status is not None,
+        data={"channel": signal.channel, "source": signal.source.source, "event_key": str(envelope.inbound_id)},
     )
     review_item_id = None
     if resolved.review_reasons:

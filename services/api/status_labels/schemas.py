@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,3 +23,10 @@ class StatusLabelOut(BaseModel):
     label: str
     canonical_status: LeadStatus
     created_at: datetime
+
+
+class ActionPlanOut(BaseModel):
+    label_id: uuid.UUID
+    version: int = Field(description="0: no action plan saved")
+    rule: dict[str, Any] | None = Field(description="the plan as a rule: triggered by entering this label")
+    versions: list[int]

@@ -62,7 +62,7 @@ async def create_tour(session: AsyncSession, principal: Principal, lead: Lead, b
         actor_id=principal.user_id,
         data=_tour_data(tour),
     )
-    await record_touch(session, principal, lead, EventType.tour_scheduled, now)
+    await record_touch(session, principal, lead, EventType.tour_scheduled, now, data=_tour_data(tour))
     await session.flush()
     return tour
 
@@ -82,6 +82,7 @@ async def update_tour(session: AsyncSession, principal: Principal, tour_id: uuid
     if "agent_id" in changes:
         await ensure_user(session, principal.org_id, changes["agent_id"], "body.agent_id")
     previous = TourStatus(tour.status)
+    previous_start = tour.starts_at
     apply_patch(tour, changes, not_nullable=("status", "starts_at", "tour_type"))
     tour.updated_at = clock.now()
     status = TourStatus(tour.status)
@@ -99,6 +100,10 @@ async def update_tour(session: AsyncSession, principal: Principal, tour_id: uuid
         )
         if status == TourStatus.completed:
             await _advance_to_toured(session, principal, lead, now)
+        await run_rules(session, lead, _STATUS_EVENTS[status], now, data=_tour_data(tour))  # the automation's turn
+    elif tour.starts_at != previous_start and status == TourStatus.scheduled:
+        lead = await load_lead(session, principal.org_id, tour.lead_id, lock=True)
+        await run_rules(session, lead, EventType.tour_rescheduled, clock.now(), data=_tour_data(tour))
     await session.flush()
     return tour
 

@@ -1,0 +1,317 @@
+"""What a fired rule does. Each action returns its decision as a dict for the log: done, or skipped and why.
+
+Messages and notifications go through the one seam, `effects`; a paused lead (a person holds the
+conversation) gets no automated outreach: those actions are skipped with `automation_paused`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.automation import effects, scheduler
+from services.api.automation.conditions import next_question
+from services.api.automation.effects import RuleStamp
+from services.api.automation.schemas import (
+    CancelTasks,
+    CreateTask,
+    HumanReview,
+    MoveStatus,
+    Notify,
+    SendTemplate,
+    SetNextAction,
+    StartSequence,
+    StopSequences,
+)
+from shared.enums import LeadStatus, NextActionType, TaskStatus
+from shared.models import AutomationLog, Lead, Task, Tour
+
+if TYPE_CHECKING:
+    from services.api.automation.evaluate import Ctx
+
+OUTREACH = frozenset({"send_template", "start_sequence"})
+PAUSED = "automation_paused"
+DUPLICATE = "duplicate_touch"
+
+
+def source_of(ctx: Ctx, stamp: RuleStamp, log_id: uuid.UUID, note: str | None = None) -> dict[str, Any]:
+    return {
+        "set_by": "rule",
+        "rule": stamp.id,
+        "version": stamp.version,
+        "scope": stamp.scope,
+        "log_id": str(log_id),
+        "trigger": ctx.trigger,
+        "decided_at": ctx.now.isoformat(),
+        **({"note": note} if note else {}),
+    }
+
+
+async def run_action(ctx: Ctx, stamp: RuleStamp, action: Any, log_id: uuid.UUID) -> dict[str, Any]:
+    if action.type in OUTREACH and ctx.lead.automation_paused_at is not None:
+        return {"type": action.type, "outcome": "skipped", "reason": PAUSED}
+    handler = _HANDLERS[action.type]
+    result: dict[str, Any] = await handler(ctx, stamp, action, log_id)
+    return {"type": action.type, **result}
+
+
+async def _set_next_action(ctx: Ctx, stamp: RuleStamp, action: SetNextAction, log_id: uuid.UUID) -> dict[str, Any]:
+    lead = ctx.lead
+    if action.action == NextActionType.none:
+        lead.next_action_type = lead.next_action_due_at = lead.next_action_owner_id = None
+        lead.next_action_source = source_of(ctx, stamp, log_id)
+        return {"outcome": "done", "action": None}
+    base = ctx.now
+    if action.due_relative_to == "tour_start":
+        base = await tour_start(ctx) or ctx.now
+    lead.next_action_type = action.action.value
+    lead.next_action_due_at = base + timedelta(minutes=action.due_in_minutes)
+    lead.next_action_owner_id = await ctx.owner()
+    lead.next_action_source = source_of(ctx, stamp, log_id)
+    return {
+        "outcome": "done",
+        "action": action.action.value,
+        "due_at": lead.next_action_due_at.isoformat(),
+        "owner_id": str(lead.next_action_owner_id) if lead.next_action_owner_id else None,
+    }
+
+
+async def tour_start(ctx: Ctx) -> datetime | None:
+    raw = ctx.data.get("starts_at")
+    if raw:
+        return raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+    return await ctx.session.scalar(
+        select(func.min(Tour.starts_at)).where(
+            Tour.lead_id == ctx.lead.id, Tour.status == "scheduled", Tour.starts_at >= ctx.now
+        )
+    )
+
+
+async def _duplicate_window(ctx: Ctx) -> datetime:
+    return ctx.now - timedelta(minutes=ctx.book.settings.duplicate_window_minutes)
+
+
+async def _lock_renter(session: AsyncSession, contact_id: uuid.UUID) -> None:
+    """One renter's touches decide their first reply and call task one at a time, across properties."""
+    key = f"automation-renter:{contact_id}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+async def _create_task(ctx: Ctx, stamp: RuleStamp, action: CreateTask, log_id: uuid.UUID) -> dict[str, Any]:
+    lead, session = ctx.lead, ctx.session
+    if ctx.book.settings.duplicate_window_minutes > 0:
+        await _lock_renter(session, lead.contact_id)
+        covering = await session.scalar(
+            select(Task.id)
+            .join(Lead, Lead.id == Task.lead_id)
+            .where(
+                Lead.contact_id == lead.contact_id,
+                Task.org_id == lead.org_id,
+                Task.type == action.task_type.value,
+                Task.status == TaskStatus.open,
+                Task.created_at >= await _duplicate_window(ctx),
+            )
+            .limit(1)
+        )
+        if covering is not None:
+            return {"outcome": "suppressed", "reason": DUPLICATE, "covered_by": {"task_id": str(covering)}}
+    if not ctx.new_lead:
+        existing = await session.scalar(
+            select(Task.id).where(Task.lead_id == lead.id, Task.rule == stamp.id, Task.status == TaskStatus.open)
+        )
+        if existing is not None:
+            return {"outcome": "skipped", "reason": "task_already_open", "task_id": str(existing)}
+    due_at = ctx.now + timedelta(minutes=action.due_in_minutes)
+    task = Task(
+        id=uuid.uuid4(),
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        type=action.task_type.value,
+        title=action.title,
+        status=TaskStatus.open,
+        due_at=due_at,
+        owner_id=await ctx.owner(),
+        rule=stamp.id,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    session.add(task)
+    return {"outcome": "done", "task_id": str(task.id), "task_type": task.type, "due_at": due_at.isoformat()}
+
+
+def best_channel(ctx: Ctx, wanted: str) -> str | None:
+    contact = ctx.contact
+    if wanted == "sms":
+        return "sms" if contact.can_text else None
+    if wanted == "email":
+        return "email" if contact.can_email else None
+    if contact.can_text:
+        return "sms"
+    return "email" if contact.can_email else None
+
+
+async def _send_template(ctx: Ctx, stamp: RuleStamp, action: SendTemplate, log_id: uuid.UUID) -> dict[str, Any]:
+    lead, session = ctx.lead, ctx.session
+    channel = best_channel(ctx, action.channel)
+    if channel is None:
+        return {"outcome": "skipped", "reason": "no_reachable_channel", "template": action.template}
+    key = f"auto:{lead.id}:{stamp.id}:{ctx.data.get('event_key') or ctx.now.isoformat()}"
+    decision: dict[str, Any] = {"template": action.template, "channel": channel, "kind": action.kind}
+    if action.first_reply and ctx.book.settings.duplicate_window_minutes > 0:
+        await _lock_renter(session, lead.contact_id)
+        covering = (
+            await session.execute(
+                select(AutomationLog.id, AutomationLog.data["idempotency_key"].astext, AutomationLog.lead_id)
+                .where(
+                    AutomationLog.contact_id == lead.contact_id,
+                    AutomationLog.org_id == lead.org_id,
+                    AutomationLog.action == effects.SEND,
+                    AutomationLog.outcome == "decided",
+                    AutomationLog.data["first_reply"].astext == "true",
+                    AutomationLog.occurred_at >= await _duplicate_window(ctx),
+                )
+                .order_by(AutomationLog.occurred_at)
+                .limit(1)
+            )
+        ).first()
+        if covering is not None:
+            covered_by = {"log_id": str(covering[0]), "idempotency_key": covering[1], "lead_id": str(covering[2])}
+            from services.api.automation import log
+
+            log.write(
+                session,
+                lead,
+                trigger=ctx.trigger,
+                outcome="suppressed",
+                now=ctx.now,
+                rule=stamp,
+                action=effects.SEND,
+                reason=DUPLICATE,
+                data={**decision, "idempotency_key": key, "covered_by": covered_by},
+            )
+            return {"outcome": "suppressed", "reason": DUPLICATE, **decision, "covered_by": covered_by}
+    extra: dict[str, Any] = {"first_reply": action.first_reply, "log_id": str(log_id)}
+    question = next_question(lead)
+    if question is not None:
+        extra["ask"] = question
+    decision_id = await effects.send(
+        session,
+        lead=lead,
+        channel=channel,
+        template=action.template,
+        kind=action.kind,
+        reason=f"rule {stamp.id} v{stamp.version}",
+        rule=stamp,
+        idempotency_key=key,
+        trigger=ctx.trigger,
+        data=extra,
+    )
+    return {"outcome": "done", **decision, "idempotency_key": key, "decision_id": str(decision_id), **extra}
+
+
+async def _start_sequence(ctx: Ctx, stamp: RuleStamp, action: StartSequence, log_id: uuid.UUID) -> dict[str, Any]:
+    bound = ctx.book.sequences.get(action.sequence)
+    if bound is None:
+        return {"outcome": "skipped", "reason": f"unknown sequence {action.sequence}"}
+    return await scheduler.start_sequence(ctx, action.sequence, bound, stamp)
+
+
+async def _stop_sequences(ctx: Ctx, stamp: RuleStamp, action: StopSequences, log_id: uuid.UUID) -> dict[str, Any]:
+    stopped = await scheduler.suppress_sequences(ctx, action.reason, action.sequence)
+    return {"outcome": "done", "reason": action.reason, "suppressed_steps": stopped}
+
+
+async def _move_status(ctx: Ctx, stamp: RuleStamp, action: MoveStatus, log_id: uuid.UUID) -> dict[str, Any]:
+    from services.api.automation.evaluate import run
+    from services.api.leads import pipeline
+    from services.api.leads.events import add_status_event
+    from shared.errors import InvalidTransition
+
+    lead = ctx.lead
+    current, target = LeadStatus(lead.status), action.status
+    if ctx.depth >= 3:
+        return {"outcome": "skipped", "reason": "rule chain too deep"}
+    try:
+        pipeline.check_transition(current, target)
+    except InvalidTransition as error:
+        return {"outcome": "skipped", "reason": error.detail}
+    pipeline.apply_status(lead, target, ctx.now, lost_reason=action.lost_reason)
+    if target == LeadStatus.lost:
+        lead.lost_reason = action.lost_reason
+    lead.status_label_id = None
+    lead.version += 1
+    lead.updated_at = ctx.now
+    add_status_event(ctx.session, lead, current, occurred_at=ctx.now, cause=f"rule:{stamp.id}")
+    ctx.depth += 1
+    await run(ctx, [("status", target.value)])
+    ctx.depth -= 1
+    return {"outcome": "done", "from": current.value, "to": target.value}
+
+
+async def _notify(ctx: Ctx, stamp: RuleStamp, action: Notify, log_id: uuid.UUID) -> dict[str, Any]:
+    owner = await ctx.owner()
+    if owner is None:
+        return {"outcome": "skipped", "reason": "nobody to notify"}
+    await effects.notify(
+        ctx.session,
+        org_id=ctx.lead.org_id,
+        user_ids=[owner],
+        kind=f"rule:{stamp.id}",
+        lead_id=ctx.lead.id,
+        title=action.title,
+        body=action.body,
+        lead=ctx.lead,
+        rule=stamp,
+        trigger=ctx.trigger,
+    )
+    return {"outcome": "done", "user_ids": [str(owner)]}
+
+
+async def _human_review(ctx: Ctx, stamp: RuleStamp, action: HumanReview, log_id: uuid.UUID) -> dict[str, Any]:
+    """People outrank automation: pause it, hand the next step to a person now, tell them."""
+    lead = ctx.lead
+    if lead.automation_paused_at is None:
+        lead.automation_paused_at = ctx.now
+        lead.automation_paused_reason = action.reason[:64]
+    stopped = await scheduler.suppress_sequences(ctx, "human_review")
+    lead.next_action_type = NextActionType.review.value
+    lead.next_action_due_at = ctx.now
+    lead.next_action_owner_id = await ctx.owner()
+    lead.next_action_source = source_of(ctx, stamp, log_id)
+    await _notify(ctx, stamp, Notify(type="notify", title="A lead needs a person", body=action.reason), log_id)
+    return {"outcome": "done", "reason": action.reason, "suppressed_steps": stopped}
+
+
+async def cancel_rule_tasks(ctx: Ctx, rules: list[str] | None) -> int:
+    if ctx.new_lead:
+        return 0
+    query = (
+        update(Task)
+        .where(Task.lead_id == ctx.lead.id, Task.status == TaskStatus.open, Task.rule.is_not(None))
+        .values(status=TaskStatus.canceled, updated_at=ctx.now)
+        .returning(Task.id)
+    )
+    if rules is not None:
+        query = query.where(Task.rule.in_(rules))
+    return len((await ctx.session.execute(query)).all())
+
+
+async def _cancel_tasks(ctx: Ctx, stamp: RuleStamp, action: CancelTasks, log_id: uuid.UUID) -> dict[str, Any]:
+    return {"outcome": "done", "reason": action.reason, "canceled": await cancel_rule_tasks(ctx, action.rules)}
+
+
+_HANDLERS: dict[str, Any] = {
+    "set_next_action": _set_next_action,
+    "create_task": _create_task,
+    "send_template": _send_template,
+    "start_sequence": _start_sequence,
+    "stop_sequences": _stop_sequences,
+    "move_status": _move_status,
+    "notify": _notify,
+    "human_review": _human_review,
+    "cancel_tasks": _cancel_tasks,
+}

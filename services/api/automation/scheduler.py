@@ -1,0 +1,231 @@
+"""Time as data: sequence steps and time-triggered rules are `scheduled_actions` rows with a due time and an
+idempotency key. Nothing here polls the lead table: a row is written when its anchor moves (a touch, a status
+entered, a tour booked) and the previous pending row for that rule is canceled with the reason."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from services.api.automation import log
+from services.api.automation.effects import RuleStamp
+from services.api.automation.schemas import TimeAnchor, TimeTrigger
+from services.api.leads.events import add_event
+from shared.enums import EventType
+from shared.models import ScheduledAction
+
+if TYPE_CHECKING:
+    from services.api.automation.evaluate import Ctx
+    from services.api.automation.rules import BoundSequence
+
+SEQUENCE_STEP = "sequence_step"
+TIME_RULE = "time_rule"
+
+# which triggers move which anchor
+TOUCH_TRIGGERS = frozenset(
+    {
+        "inquiry",
+        "question",
+        "tour_request",
+        "call",
+        "missed_call",
+        "sms_in",
+        "email_in",
+        "reply",
+        "application",
+        "email_out",
+        "sms_out",
+        "call_logged",
+        "meeting_logged",
+        "tour_booked",
+        "created",
+    }
+)
+TOUR_STOPS = {"tour_canceled": "tour_canceled", "tour_no_show": "tour_no_show", "tour_completed": "tour_completed"}
+
+
+def _stamp_of(row: ScheduledAction) -> RuleStamp:
+    return RuleStamp(row.rule_id, row.rule_version, row.rule_scope)
+
+
+async def _suppress(ctx: Ctx, reason: str, *conditions: Any, status: str = "suppressed") -> list[ScheduledAction]:
+    if ctx.new_lead:
+        return []
+    rows = (
+        await ctx.session.scalars(
+            update(ScheduledAction)
+            .where(ScheduledAction.lead_id == ctx.lead.id, ScheduledAction.status == "pending", *conditions)
+            .values(status=status, reason=reason, processed_at=ctx.now, updated_at=ctx.now)
+            .returning(ScheduledAction)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    for row in rows:
+        log.write(
+            ctx.session,
+            ctx.lead,
+            trigger=ctx.trigger,
+            outcome=status,
+            now=ctx.now,
+            rule=_stamp_of(row),
+            action=row.kind,
+            reason=reason,
+            scheduled_action_id=row.id,
+            data={"sequence": row.sequence, "step": row.step, "due_at": row.due_at.isoformat()},
+        )
+    return list(rows)
+
+
+async def suppress_sequences(ctx: Ctx, reason: str, sequence: str | None = None) -> int:
+    """The renter replied, booked, applied, opted out…: every pending step stops, each keeping the reason."""
+    conditions: list[Any] = [ScheduledAction.kind == SEQUENCE_STEP]
+    if sequence is not None:
+        conditions.append(ScheduledAction.sequence == sequence)
+    rows = await _suppress(ctx, reason, *conditions)
+    for name in sorted({row.sequence for row in rows if row.sequence}):
+        add_event(
+            ctx.session,
+            ctx.lead,
+            EventType.sequence_stopped,
+            occurred_at=ctx.now,
+            data={"sequence": name, "reason": reason, "steps": sum(1 for r in rows if r.sequence == name)},
+        )
+    return len(rows)
+
+
+async def suppress_all(ctx: Ctx, reason: str) -> int:
+    return len(await _suppress(ctx, reason))
+
+
+async def start_sequence(ctx: Ctx, name: str, bound: BoundSequence, stamp: RuleStamp) -> dict[str, Any]:
+    session, lead = ctx.session, ctx.lead
+    if not ctx.new_lead:
+        running = await session.scalar(
+            select(ScheduledAction.id)
+            .where(
+                ScheduledAction.lead_id == lead.id,
+                ScheduledAction.status == "pending",
+                ScheduledAction.kind == SEQUENCE_STEP,
+                ScheduledAction.sequence == name,
+            )
+            .limit(1)
+        )
+        if running is not None:
+            return {"outcome": "skipped", "reason": "sequence already running", "sequence": name}
+    run_key = ctx.now.isoformat()
+    seq_stamp = bound.stamp
+    for index, step in enumerate(bound.sequence.steps):
+        session.add(
+            ScheduledAction(
+                id=uuid.uuid4(),
+                org_id=lead.org_id,
+                lead_id=lead.id,
+                kind=SEQUENCE_STEP,
+                rule_id=seq_stamp.id[:64],
+                rule_version=seq_stamp.version,
+                rule_scope=seq_stamp.scope,
+                sequence=name,
+                step=index + 1,
+                # the step as it was when the sequence started: a later edit never shifts a running cadence
+                payload={"actions": [a.model_dump(mode="json") for a in step.actions], "started_by": stamp.id},
+                due_at=ctx.now + timedelta(minutes=step.after_minutes),
+                grace_seconds=step.grace_minutes * 60,
+                idempotency_key=f"seq:{lead.id}:{name}:{run_key}:{index + 1}",
+                status="pending",
+                created_at=ctx.now,
+                updated_at=ctx.now,
+            )
+        )
+    add_event(
+        ctx.session,
+        lead,
+        EventType.sequence_started,
+        occurred_at=ctx.now,
+        data={"sequence": name, "steps": len(bound.sequence.steps), "rule": stamp.id},
+    )
+    return {"outcome": "done", "sequence": name, "steps": len(bound.sequence.steps)}
+
+
+def _anchor_moves(ctx: Ctx, triggers: list[tuple[str, str]]) -> list[tuple[TimeAnchor, datetime, str, dict[str, Any]]]:
+    moves: list[tuple[TimeAnchor, datetime, str, dict[str, Any]]] = []
+    lead = ctx.lead
+    names = {name for kind, name in triggers if kind == "event"}
+    statuses = {name for kind, name in triggers if kind == "status"}
+    if names & TOUCH_TRIGGERS:
+        at = lead.last_touch_at or lead.created_at or ctx.now
+        moves.append((TimeAnchor.last_touch, at, at.isoformat(), {}))
+    for status in statuses:
+        moves.append((TimeAnchor.status_entered, ctx.now, f"{status}@{ctx.now.isoformat()}", {"status": status}))
+        if status == "application_started":
+            moves.append((TimeAnchor.application_started, ctx.now, ctx.now.isoformat(), {"status": status}))
+    if names & {"tour_booked", "tour_rescheduled"} and ctx.data.get("tour_id") and ctx.data.get("starts_at"):
+        starts = datetime.fromisoformat(str(ctx.data["starts_at"]))
+        ref = f"{ctx.data['tour_id']}@{starts.isoformat()}"
+        moves.append((TimeAnchor.tour_start, starts, ref, {"tour_id": str(ctx.data["tour_id"])}))
+    return moves
+
+
+async def reschedule_anchors(ctx: Ctx, triggers: list[tuple[str, str]]) -> None:
+    names = {name for kind, name in triggers if kind == "event"}
+    for name in names & ({"tour_rescheduled", *TOUR_STOPS}):
+        if ctx.data.get("tour_id"):
+            await _suppress(
+                ctx,
+                TOUR_STOPS.get(name, name),
+                ScheduledAction.kind == TIME_RULE,
+                ScheduledAction.payload["tour_id"].astext == str(ctx.data["tour_id"]),
+                status="canceled",
+            )
+    for status in {name for kind, name in triggers if kind == "status"}:  # the status left: its steps end now
+        await _suppress(
+            ctx,
+            f"anchor_moved: the lead is now {status}",
+            ScheduledAction.kind == TIME_RULE,
+            ScheduledAction.payload["anchor"].astext.in_([TimeAnchor.status_entered, TimeAnchor.application_started]),
+            ScheduledAction.payload["status"].astext != status,
+            status="canceled",
+        )
+    for anchor, at, ref, extra in _anchor_moves(ctx, triggers):
+        await schedule_time_rules(ctx, anchor, at, ref, extra)
+
+
+async def schedule_time_rules(ctx: Ctx, anchor: TimeAnchor, at: datetime, ref: str, extra: dict[str, Any]) -> None:
+    lead = ctx.lead
+    for bound in ctx.book.rules:
+        trigger = bound.rule.trigger
+        if not isinstance(trigger, TimeTrigger) or trigger.since != anchor or not bound.rule.enabled:
+            continue
+        moved_away: list[Any] = [ScheduledAction.kind == TIME_RULE, ScheduledAction.rule_id == bound.rule.id]
+        if anchor == TimeAnchor.tour_start:  # one tour's reminders never cancel another tour's
+            moved_away.append(ScheduledAction.payload["tour_id"].astext == extra["tour_id"])
+        moved_away.append(ScheduledAction.payload["anchor_ref"].astext != ref)
+        await _suppress(ctx, f"anchor_moved: {anchor.value}", *moved_away, status="canceled")
+        due = at + timedelta(minutes=trigger.after_minutes)
+        if due < ctx.now:
+            continue  # the moment already passed when the anchor was set (a tour booked for in an hour)
+        statement = (
+            insert(ScheduledAction)
+            .values(
+                id=uuid.uuid4(),
+                org_id=lead.org_id,
+                lead_id=lead.id,
+                kind=TIME_RULE,
+                rule_id=bound.rule.id,
+                rule_version=bound.stamp.version,
+                rule_scope=bound.stamp.scope,
+                payload={"anchor": anchor.value, "anchor_ref": ref, "anchor_at": at.isoformat(), **extra},
+                due_at=due,
+                grace_seconds=trigger.grace_minutes * 60,
+                idempotency_key=f"time:{lead.id}:{bound.rule.id}:{ref}"[:200],
+                status="pending",
+                created_at=ctx.now,
+                updated_at=ctx.now,
+            )
+            .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
+        )
+        await ctx.session.flush()  # a Core insert does not autoflush: the lead row must exist first
+        await ctx.session.execute(statement)
