@@ -1,7 +1,7 @@
 """automation: rule-set versions, scheduled actions, automation log, the next action's source
 
 Revision ID: a11
-Revises: 0005
+Revises: i17
 Create Date: 2026-11-30 04:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "a11"
-down_revision: str | None = "0005"
+down_revision: str | None = "i17"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
