@@ -197,3 +197,34 @@ async def test_process_inbound_during_a_postgres_outage_is_retried_not_failed(
     async with sessionmaker() as session:
         row = await session.get(InboundMessage, inbound_id)
     assert row is not None and row.status == "received"
+
+
+async def test_readiness_reports_the_worker_heartbeat(client: httpx.AsyncClient, settings: Settings) -> None:
+    """A running worker refreshes arq's health-check key; /readyz shows it, and its absence, without
+    making the API unready (intake is stored without a worker)."""
+    import asyncio
+    import contextlib
+
+    from arq import func
+
+    from services.intake.tasks import heartbeat
+    from services.intake.worker import build_worker
+
+    worker = build_worker(
+        settings, functions=[func(heartbeat)], cron_jobs=[], on_startup=None, on_shutdown=None, handle_signals=False
+    )
+    task = asyncio.create_task(worker.async_run())
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while (await client.get("/readyz")).json()["checks"]["worker"] != "ok":
+            assert asyncio.get_running_loop().time() < deadline, "no heartbeat seen"
+            assert not task.done()
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await worker.close()  # a clean stop removes the heartbeat at once
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["worker"] == "absent"
