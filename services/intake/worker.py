@@ -23,9 +23,9 @@ from typing import Any
 
 from arq import Retry, func
 from arq.connections import create_pool
-from arq.cron import cron
+from arq.cron import CronJob, cron
 from arq.utils import poll
-from arq.worker import Worker
+from arq.worker import Function, Worker
 
 from services.intake.context import on_shutdown, on_startup
 from shared.config import Settings, get_settings
@@ -69,20 +69,40 @@ def retry_on_outage(function: Callable[..., Awaitable[Any]]) -> Callable[..., Aw
 
 
 def job_functions() -> list[Any]:
-    """Every job the intake worker runs (imported lazily so the API never imports parsers)."""
+    """Every job the intake worker runs (imported lazily so the API never imports parsers).
+
+    Each entry of `tasks.JOBS` (a coroutine function, or an arq `func(...)` with its own settings) is wrapped
+    with `retry_on_outage`, whichever jobs other parts add.
+    """
     from services.intake import tasks
 
     jobs: list[Any] = []
-    for function in tasks.JOBS:
-        wrapped: Any = retry_on_outage(function)
-        jobs.append(func(wrapped, name=function.__name__, max_tries=MAX_TRIES))
+    for job in tasks.JOBS:
+        if isinstance(job, Function):
+            wrapped: Any = retry_on_outage(job.coroutine)
+            jobs.append(
+                func(
+                    wrapped,
+                    name=job.name,
+                    max_tries=job.max_tries or MAX_TRIES,
+                    timeout=job.timeout_s,
+                    keep_result=job.keep_result_s,
+                    keep_result_forever=job.keep_result_forever,
+                )
+            )
+        else:
+            wrapped = retry_on_outage(job)
+            jobs.append(func(wrapped, name=job.__name__, max_tries=MAX_TRIES))
     return jobs
 
 
 def cron_jobs() -> list[Any]:
     from services.intake import tasks
 
-    return [cron(function, second={0, 15, 30, 45}, run_at_startup=True) for function in tasks.CRON_JOBS]
+    return [
+        job if isinstance(job, CronJob) else cron(job, second={0, 15, 30, 45}, run_at_startup=True)
+        for job in tasks.CRON_JOBS
+    ]
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:

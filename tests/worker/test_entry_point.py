@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import services.intake.worker as worker_module
 from services.intake import tasks
 from services.intake.worker import HEALTH_CHECK_INTERVAL, ResilientWorker, build_worker
@@ -32,3 +34,24 @@ def test_guestcard_worker_gets_every_job_and_the_settings(settings: Settings) ->
     assert worker.keep_result_s == 0
     assert worker.health_check_interval == HEALTH_CHECK_INTERVAL
     assert worker.health_check_key == settings.queue_name + ":health-check"  # what /readyz reads
+
+
+def test_jobs_given_as_arq_functions_keep_their_settings_and_get_the_outage_retry(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    from arq import func
+
+    from services.intake.worker import MAX_TRIES, job_functions
+
+    async def custom(ctx: dict[str, object]) -> str:
+        return "ok"
+
+    async def plain(ctx: dict[str, object]) -> str:
+        return "ok"
+
+    monkeypatch.setattr(tasks, "JOBS", [*tasks.JOBS, func(custom, name="custom", max_tries=3, timeout=7), plain])
+    jobs = {job.name: job for job in job_functions()}
+    assert jobs["custom"].max_tries == 3 and jobs["custom"].timeout_s == 7
+    assert jobs["plain"].max_tries == MAX_TRIES
+    assert jobs["custom"].coroutine.__wrapped__ is custom  # type: ignore[attr-defined]
+    assert jobs["plain"].coroutine.__wrapped__ is plain  # type: ignore[attr-defined]
