@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,54 +98,60 @@ def run(
     host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     port: Annotated[int | None, typer.Option(envvar="PORT")] = None,
 ) -> None:
-    """Everything: embedded servers unless URLs are set, migrations, API and worker. Ctrl-C stops it."""
-    from shared.embedded import ensure_servers
+    """Everything: embedded servers unless URLs are set, migrations, API and worker, supervised: a crashed
+    child is restarted with backoff. Ctrl-C (or SIGTERM) stops everything."""
+    from services.supervisor import Supervisor
+    from shared.embedded import die_with_parent, ensure_servers, free_port, start_redis
+    from shared.logging import configure_logging
     from shared.migrate import upgrade
     from shared.service_token import resolve_service_token
 
     settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
     host = host or settings.host
     port = port or settings.port
-    servers = ensure_servers(settings.data_dir, settings.database_url, settings.redis_url)
-    children: list[subprocess.Popen[bytes]] = []
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # the embedded Redis is a supervised child (restarted on its port, its saved queue reloaded); the
+    # embedded PostgreSQL is managed by pg_ctl and recovers by itself
+    redis_url = settings.redis_url
+    redis_port = None if redis_url else free_port()
+    if redis_port is not None:
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    servers = ensure_servers(settings.data_dir, settings.database_url, redis_url)
+    supervisor = Supervisor()
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
     try:
-        assert servers.database_url and servers.redis_url
+        assert servers.database_url and redis_url
+        if redis_port is not None:
+            supervisor.add("redis", lambda: start_redis(settings.data_dir, redis_port)[1])
         upgrade(servers.database_url)
         env = {
             **os.environ,
             "DATABASE_URL": servers.database_url,
-            "REDIS_URL": servers.redis_url,
+            "REDIS_URL": redis_url,
             "GUESTCARD_SERVICE_TOKEN": resolve_service_token(settings),
             "GUESTCARD_API_URL": settings.api_url or f"http://{host}:{port}",
         }
         command = [sys.executable, "-m", "services.cli"]
-        children.append(subprocess.Popen([*command, "api", "--host", host, "--port", str(port)], env=env))  # noqa: S603
-        children.append(subprocess.Popen([*command, "worker"], env=env))  # noqa: S603
-        console.print(f"[green]guestcard on http://{host}:{port}[/green] (API + worker). Ctrl-C stops everything.")
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.2)
+
+        def spawn(*args: str) -> subprocess.Popen[bytes]:
+            # own session: Ctrl-C reaches the supervisor only, which stops the children in order
+            return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [*command, *args], env=env, start_new_session=True, preexec_fn=die_with_parent
+            )
+
+        supervisor.add("api", lambda: spawn("api", "--host", host, "--port", str(port)))
+        supervisor.add("worker", lambda: spawn("worker"))
+        supervisor.start_all()
+        console.print(
+            f"[green]guestcard on http://{host}:{port}[/green] (API + worker, restarted if they crash). "
+            "Ctrl-C stops everything."
+        )
+        supervisor.run_until_stopped()
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop_all()
         servers.stop()
         console.print("stopped")
-    failed = [child.returncode for child in children if child.returncode not in (0, -signal.SIGTERM, None)]
-    if failed and not stopping:
-        raise typer.Exit(1)
 
 
 async def _in_transaction(database_url: str, work: Any) -> Any:

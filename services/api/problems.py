@@ -14,11 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.api.routing import allowed_methods
 from shared.errors import DomainError
 from shared.logging import get_logger
+from shared.outage import OUTAGE_TYPES, is_database_outage, is_outage
 
 log = get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://guestcard.dev/problems/"
+# seconds a client (an ILS, Twilio, a form) is told to wait when PostgreSQL or Redis is away
+RETRY_AFTER_SECONDS = 5
 
 
 def problem_response(
@@ -47,6 +50,19 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def outage_response(error: BaseException) -> JSONResponse:
+    """PostgreSQL or Redis is away (a restart): 503 + Retry-After, which every sender retries. Nothing was
+    acknowledged, so an intake delivery is never a 2xx without its row."""
+    log.warning("api.dependency_unavailable", error_type=type(error).__name__)
+    return problem_response(
+        503,
+        "Service unavailable",
+        "A backing service is briefly unavailable; retry after the delay in Retry-After.",
+        type_slug="unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in location)
 
@@ -69,6 +85,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
         headers.update(error.headers)
+        if error.status == 503:
+            headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         return problem_response(
             error.status,
             error.title,
@@ -106,6 +124,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, error: DBAPIError) -> JSONResponse:
         """SQLSTATE class 22 (data exception: a NUL in text, a number out of range) is the caller's input."""
+        if is_database_outage(error):
+            return outage_response(error)
         sqlstate = str(getattr(error.orig, "sqlstate", "") or "")
         if not sqlstate.startswith("22"):
             return await unexpected(request, error)
@@ -120,8 +140,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        if is_outage(error):
+            return outage_response(error)
         log.exception("api.unhandled_error", error_type=type(error).__name__)
         return problem_response(500, "Internal server error", "An unexpected error occurred; it was logged.")
+
+    async def maybe_outage(request: Request, error: Exception) -> JSONResponse:
+        return outage_response(error) if is_outage(error) else await unexpected(request, error)
+
+    for kind in OUTAGE_TYPES:  # answered here, not re-raised past the middleware like a 500
+        app.add_exception_handler(kind, maybe_outage)
 
 
 def _no_such_resource(request: Request) -> JSONResponse:
@@ -153,4 +181,5 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _problem("Not found (also for other organizations' objects)"),
     422: _problem("Invalid input; `errors[]` names each field"),
     429: _problem("Over the API key's rate limit; retry after `Retry-After` seconds"),
+    503: _problem("PostgreSQL or Redis is briefly unavailable; retry after `Retry-After` seconds"),
 }

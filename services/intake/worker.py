@@ -1,36 +1,108 @@
-"""arq WorkerSettings: JSON jobs, job-id dedup, retries with backoff, a sweep for anything lost.
+"""The arq worker: JSON jobs, job-id dedup, retries with backoff, a sweep for anything lost, and outages
+ridden out.
 
 Tuned for speed to lead: arq's default 0.5 s poll delay alone would add ~270 ms median latency.
+
+Faults (docs/operations.md): a Redis outage no longer ends the process (arq's own loop lets a redis
+`ConnectionError` escape): `ResilientWorker` reconnects with jittered backoff and carries on. A job that
+meets a PostgreSQL or Redis outage is retried (arq `Retry`) instead of failing; the row it was working on
+stays `received`, so even a job that exhausts its tries is picked up again by the sweep.
+
+`guestcard worker` is the one entry point (there is no `arq services.intake.worker.WorkerSettings`: a
+second way to start the worker would be a second set of settings to keep equal, and arq's CLI would build a
+plain `Worker` without the reconnect loop).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from arq import func
-from arq.connections import RedisSettings
-from arq.cron import cron
-from arq.worker import Worker
+from arq import Retry, func
+from arq.connections import create_pool
+from arq.cron import CronJob, cron
+from arq.utils import poll
+from arq.worker import Function, Worker
 
 from services.intake.context import on_shutdown, on_startup
 from shared.config import Settings, get_settings
+from shared.logging import get_logger
+from shared.outage import is_outage, is_redis_outage, jittered_backoff
 from shared.queue import redis_settings, serialize_job
 
+log = get_logger(__name__)
+
 MAX_TRIES = 8
+# arq writes `<queue>:health-check` (with a TTL of interval + 1 s) from its loop; /readyz reads it
+HEALTH_CHECK_INTERVAL = 5
+REDIS_BACKOFF_CAP = 10.0
+
+
+def retry_on_outage(function: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A job that meets a database or Redis outage is retried later, with jittered backoff."""
+
+    @functools.wraps(function)
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await function(ctx, *args, **kwargs)
+        except Retry:
+            raise
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            job_try = int(ctx.get("job_try", 1))
+            delay = jittered_backoff(job_try, base=1.0, cap=60.0)
+            log.warning(
+                "worker.job_outage",
+                function=function.__name__,
+                job_id=ctx.get("job_id"),
+                job_try=job_try,
+                error=type(error).__name__,
+                retry_in=round(delay, 2),
+            )
+            raise Retry(defer=delay) from error
+
+    return run
 
 
 def job_functions() -> list[Any]:
-    """Every job the intake worker runs (imported lazily so the API never imports parsers)."""
+    """Every job the intake worker runs (imported lazily so the API never imports parsers).
+
+    Each entry of `tasks.JOBS` (a coroutine function, or an arq `func(...)` with its own settings) is wrapped
+    with `retry_on_outage`, whichever jobs other parts add.
+    """
     from services.intake import tasks
 
-    return [func(function, max_tries=MAX_TRIES) for function in tasks.JOBS]
+    jobs: list[Any] = []
+    for job in tasks.JOBS:
+        if isinstance(job, Function):
+            wrapped: Any = retry_on_outage(job.coroutine)
+            jobs.append(
+                func(
+                    wrapped,
+                    name=job.name,
+                    max_tries=job.max_tries or MAX_TRIES,
+                    timeout=job.timeout_s,
+                    keep_result=job.keep_result_s,
+                    keep_result_forever=job.keep_result_forever,
+                )
+            )
+        else:
+            wrapped = retry_on_outage(job)
+            jobs.append(func(wrapped, name=job.__name__, max_tries=MAX_TRIES))
+    return jobs
 
 
 def cron_jobs() -> list[Any]:
     from services.intake import tasks
 
-    return [cron(function, second={0, 15, 30, 45}, run_at_startup=True) for function in tasks.CRON_JOBS]
+    return [
+        job if isinstance(job, CronJob) else cron(job, second={0, 15, 30, 45}, run_at_startup=True)
+        for job in tasks.CRON_JOBS
+    ]
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:
@@ -48,26 +120,71 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "poll_delay": settings.worker_poll_delay,
         "keep_result": 0,  # outcomes live in PostgreSQL (inbound_messages); a Redis copy is a wasted write
         "job_timeout": 120,
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
         "handle_signals": True,
     }
 
 
-def build_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
+class ResilientWorker(Worker):
+    """arq's Worker whose main loop survives Redis going away: reconnect with jittered backoff, go on.
+
+    arq's own `main()` creates the pool, runs on_startup, then polls; any redis error there ends the
+    process. Here the same steps run inside a loop: on_startup runs once, and a redis outage (in the poll,
+    the heartbeat, the cron or a finished job's bookkeeping) is logged and waited out. Jobs that were
+    running keep running; their arq bookkeeping may be lost, which the idempotent jobs and the sweep absorb.
+    """
+
+    redis_outages = 0
+
+    async def main(self) -> None:
+        started = False
+        failures = 0
+        while True:
+            try:
+                if self._pool is None:
+                    self._pool = await create_pool(
+                        self.redis_settings,
+                        job_deserializer=self.job_deserializer,
+                        job_serializer=self.job_serializer,
+                        default_queue_name=self.queue_name,
+                        expires_extra_ms=self.expires_extra_ms,
+                    )
+                if not started:
+                    log.info("worker.started", functions=sorted(self.functions), queue=self.queue_name)
+                    self.ctx["redis"] = self.pool
+                    if self.on_startup:
+                        await self.on_startup(self.ctx)
+                    started = True
+                async for _ in poll(self.poll_delay_s):
+                    await self._poll_iteration()
+                    if failures:
+                        log.info("worker.redis_back", after_failures=failures)
+                        failures = 0
+                    if self.burst and await self._burst_done():
+                        return None
+            except Exception as error:
+                if not is_redis_outage(error) or self.burst:
+                    raise
+                failures += 1
+                self.redis_outages += 1
+                delay = jittered_backoff(failures, base=0.2, cap=REDIS_BACKOFF_CAP)
+                log.warning(
+                    "worker.redis_unavailable", error=type(error).__name__, attempt=failures, retry_in=round(delay, 2)
+                )
+                await asyncio.sleep(delay)
+
+    async def _burst_done(self) -> bool:
+        """arq's burst ending: the job budget is used up, or the queue is empty."""
+        if 0 <= self.max_burst_jobs <= self._jobs_started() or await self.pool.zcard(self.queue_name) == 0:
+            await asyncio.gather(*self.tasks.values())
+            return True
+        return False
+
+
+def build_worker(settings: Settings | None = None, **overrides: Any) -> ResilientWorker:
     settings = settings or get_settings()
     options = worker_options(settings)
     options.update(overrides)
     ctx = options.pop("ctx", {})
     ctx.setdefault("settings", settings)
-    return Worker(ctx=ctx, **options)
-
-
-class WorkerSettings:
-    """For `arq services.intake.worker.WorkerSettings`; `guestcard worker` uses build_worker()."""
-
-    functions = job_functions()
-    cron_jobs = cron_jobs()
-    on_startup = on_startup
-    on_shutdown = on_shutdown
-    redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://127.0.0.1:6379")
-    job_serializer = serialize_job
-    job_deserializer = json.loads
+    return ResilientWorker(ctx=ctx, **options)

@@ -25,6 +25,7 @@ from services.api.leads.events import add_event, add_status_event
 from services.api.leads.pipeline import advance_for_touch, apply_status
 from services.api.leads.rules import apply_rules
 from services.api.review.service import open_duplicate_review
+from services.api.signals.limits import fit_signal
 from shared import clock
 from shared.blocklist import BLOCKED_IDENTITIES_SQL
 from shared.enums import Channel, ConsentState, EventType, LeadStatus, MatchVerdict, SignalEvent
@@ -83,6 +84,8 @@ class ResolvedContact:
 
 
 async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> SignalOutcome:
+    fitted, truncated = fit_signal(envelope.signal)  # over-long values cut to their columns, never refused
+    envelope = envelope.model_copy(update={"signal": fitted})
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(envelope.inbound_id), 0))))
     context = await _load_context(session, envelope)  # after the lock: sees a twin's committed outcome
     if context.done is not None:
@@ -116,7 +119,7 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         source=signal.source.source,
         channel=signal.channel,
         inbound_id=envelope.inbound_id,
-        data=_event_data(signal, envelope.match, resolved),
+        data=_event_data(signal, envelope.match, resolved) | ({"truncated": truncated} if truncated else {}),
     )
     previous_status = advance_for_touch(lead, event_type, signal.occurred_at)
     if previous_status is not None:

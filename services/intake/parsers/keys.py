@@ -163,6 +163,9 @@ def _key(
     return extractor(fields) if extractor else None
 
 
+DELIVERY_KEY_MAX = 300  # inbound_messages.delivery_key
+
+
 def delivery_key(
     kind: InboundKind | str,
     body: bytes,
@@ -178,6 +181,6 @@ def delivery_key(
     except Exception:  # any unreadable body falls back to the hash
         found = None
     value = str(found).strip() if found not in (None, "") else ""
-    if not value or len(value) > 300:
+    if not value or len(prefix) + 1 + len(value) > DELIVERY_KEY_MAX:  # the whole key fits its column
         value = body_hash(body)
     return f"{prefix}:{value}"
