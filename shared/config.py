@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     rate_limit_api_burst: int = Field(300, alias="GUESTCARD_RATE_LIMIT_API_BURST")
     rate_limit_intake_per_second: float = Field(200.0, alias="GUESTCARD_RATE_LIMIT_INTAKE_PER_SECOND")
     rate_limit_intake_burst: int = Field(2000, alias="GUESTCARD_RATE_LIMIT_INTAKE_BURST")
+    # outgoing webhooks and the event stream (services/api/webhooks)
+    webhook_timeout_seconds: float = Field(10.0, alias="GUESTCARD_WEBHOOK_TIMEOUT_SECONDS")
+    webhook_retry_hours: float = Field(24.0, alias="GUESTCARD_WEBHOOK_RETRY_HOURS", description="retry window")
+    webhook_disable_after_hours: float = Field(
+        24.0, alias="GUESTCARD_WEBHOOK_DISABLE_AFTER_HOURS", description="an endpoint failing this long is disabled"
+    )
+    webhook_secret_grace_hours: float = Field(
+        24.0, alias="GUESTCARD_WEBHOOK_SECRET_GRACE_HOURS", description="a rotated secret keeps signing this long"
+    )
 
     def api_base_url(self) -> str:
         return self.api_url or f"http://{self.host}:{self.port}"

@@ -81,6 +81,8 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.status_labels.router import router as status_labels_router
     from services.api.tasks.router import router as tasks_router
     from services.api.tours.router import router as tours_router
+    from services.api.webhooks.router import events_router
+    from services.api.webhooks.router import router as webhooks_router
 
     return [
         imports_router,
@@ -101,4 +103,6 @@ def _domain_routers() -> list[APIRouter]:
         audit_router,
         automation_router,
         automation_lead_router,
+        webhooks_router,
+        events_router,
     ]

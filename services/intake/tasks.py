@@ -7,6 +7,7 @@ from typing import Any
 from arq import Retry
 
 from services.api.automation.jobs import drain_scheduled_actions
+from services.api.webhooks.jobs import deliver_webhooks, publish_events
 from services.intake.pipeline import process_inbound, sweep_inbound
 
 
@@ -28,3 +29,7 @@ JOBS: list[Any] = [heartbeat, process_inbound]
 CRON_JOBS: list[Any] = [sweep_inbound]
 # automation: timed steps (sequences, reminders, time-triggered rules)
 CRON_JOBS += [drain_scheduled_actions]
+
+# integrations out (services/api/webhooks): after-commit jobs, and the same as crons to catch up
+JOBS += [publish_events, deliver_webhooks]
+CRON_JOBS += [publish_events, deliver_webhooks]

@@ -5,6 +5,7 @@ from shared.models.audit import AuditEntry
 from shared.models.automation import AutomationLog, AutomationRuleSet, ScheduledAction
 from shared.models.base import Base
 from shared.models.contact import Contact, ContactIdentity
+from shared.models.import_batch import ImportBatch, ImportRow
 from shared.models.inbound_message import InboundMessage
 from shared.models.integration import Integration
 from shared.models.lead import Lead
@@ -18,6 +19,7 @@ from shared.models.task import Task
 from shared.models.team import PropertyTeamMember
 from shared.models.tour import Tour
 from shared.models.user import User
+from shared.models.webhook import StreamEvent, StreamHead, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -29,6 +31,8 @@ __all__ = [
     "Contact",
     "ContactIdentity",
     "ContactPairDecision",
+    "ImportBatch",
+    "ImportRow",
     "InboundMessage",
     "Integration",
     "Lead",
@@ -41,7 +45,11 @@ __all__ = [
     "ScheduledAction",
     "SignalApplication",
     "StatusLabel",
+    "StreamEvent",
+    "StreamHead",
     "Task",
     "Tour",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

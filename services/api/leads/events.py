@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.webhooks.outbox import record_timeline_event
 from shared import clock
 from shared.models import Lead, LeadEvent
 
@@ -41,6 +42,7 @@ def add_event(
         data=data or {},
     )
     session.add(event)
+    record_timeline_event(session, event)  # the event stream's outbox row, in this same transaction
     return event
 
 

@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.webhooks.catalog import REVIEW_ITEM_CREATED
+from services.api.webhooks.outbox import record_event
+from shared import clock
 from shared.enums import ReviewStatus
 from shared.models import ReviewItem
 from shared.repositories.identities import kept_apart
@@ -53,5 +56,28 @@ async def open_duplicate_review(
         reasons=list(reasons),
     )
     session.add(item)
+    record_review_item_created(session, item)
     await session.flush()
     return item.id
+
+
+def record_review_item_created(session: AsyncSession, item: ReviewItem) -> None:
+    """`review_item.created` on the event stream; every writer of a new review item calls this."""
+    record_event(
+        session,
+        item.org_id,
+        REVIEW_ITEM_CREATED,
+        lead_id=item.lead_id,
+        occurred_at=clock.now(),
+        data={
+            "review_item": {
+                "id": str(item.id),
+                "kind": item.kind,
+                "status": item.status,
+                "contact_id": str(item.contact_id) if item.contact_id else None,
+                "lead_id": str(item.lead_id) if item.lead_id else None,
+                "candidate_contact_ids": [str(cid) for cid in item.candidate_contact_ids],
+                "reasons": item.reasons,
+            }
+        },
+    )
