@@ -76,6 +76,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.leads.work_router import router as lead_work_router
     from services.api.merges.router import router as merges_router
     from services.api.metrics.router import router as metrics_router
+    from services.api.mits.router import router as mits_router
     from services.api.review.router import router as review_router
     from services.api.signals.router import router as signals_router
     from services.api.status_labels.router import router as status_labels_router
@@ -85,6 +86,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.webhooks.router import router as webhooks_router
 
     return [
+        mits_router,  # before leads_router: /v1/leads/mits must not be read as a lead id
         imports_router,
         signals_router,
         leads_router,
