@@ -32,6 +32,7 @@ def upgrade() -> None:
     sa.Column('processed_rows', sa.Integer(), nullable=False),
     sa.Column('counts', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('errors', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('details', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('ignored_columns', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('failure', sa.Text(), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),

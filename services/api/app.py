@@ -68,6 +68,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.automation.router import router as automation_router
     from services.api.blocklist.router import router as blocklist_router
     from services.api.contacts.router import router as contacts_router
+    from services.api.imports.batch_router import router as import_batches_router
     from services.api.imports.router import router as imports_router
     from services.api.inbound.router import router as inbound_router
     from services.api.intake.router import router as intake_router
@@ -107,4 +108,5 @@ def _domain_routers() -> list[APIRouter]:
         automation_lead_router,
         webhooks_router,
         events_router,
+        import_batches_router,
     ]

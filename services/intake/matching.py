@@ -11,11 +11,12 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.enums import IdentityKind, MatchVerdict
+from shared.enums import MatchVerdict
 from shared.identity import IdentityKeys, identity_keys
+from shared.matching import decide, kept_apart_pair, name_needed_for
 from shared.models import Contact
-from shared.repositories.identities import find_contact_ids, kept_apart, prefer_email_owner
-from shared.schemas.signal import LeadSignal, MatchCandidate, MatchResult
+from shared.repositories.identities import find_contact_ids, kept_apart
+from shared.schemas.signal import LeadSignal, MatchResult
 
 
 async def match_signal(
@@ -37,58 +38,15 @@ async def match_keys(
     first_name: str | None = None,
     last_name: str | None = None,
 ) -> MatchResult:
+    """Read what the verdict needs, then decide with the shared rule (shared/matching.py)."""
     by_contact = await find_contact_ids(session, org_id, keys)
-    reasons = list(keys.notes)
-    if not by_contact:
-        return MatchResult(verdict=MatchVerdict.new, reasons=[*reasons, "no contact has this email or phone"])
-    candidates = [MatchCandidate(contact_id=cid, matched_on=sorted(kinds)) for cid, kinds in by_contact.items()]
-    if len(candidates) > 1:
-        pair = list(by_contact)
-        if len(pair) == 2 and await kept_apart(session, org_id, *pair):
-            best_id = prefer_email_owner(by_contact)
-            reasons.append("email and phone belong to contacts a person chose to keep apart; using the email match")
-            return MatchResult(
-                verdict=MatchVerdict.existing, contact_id=best_id, candidates=candidates, reasons=reasons
-            )
-        described = "; ".join(f"{'+'.join(c.matched_on)} matches contact {c.contact_id}" for c in candidates)
-        return MatchResult(
-            verdict=MatchVerdict.review,
-            candidates=candidates,
-            reasons=[*reasons, f"conflict: {described}"],
-        )
-    only = candidates[0]
-    reasons.append(f"{' and '.join(only.matched_on)} matched an existing contact")
-    name_conflict = await _name_conflict(session, only.contact_id, only.matched_on, first_name, last_name)
-    if name_conflict:
-        return MatchResult(
-            verdict=MatchVerdict.review,
-            contact_id=only.contact_id,
-            candidates=candidates,
-            reasons=[*reasons, name_conflict],
-        )
-    return MatchResult(
-        verdict=MatchVerdict.existing, contact_id=only.contact_id, candidates=candidates, reasons=reasons
-    )
-
-
-def _first(value: str | None) -> str:
-    return (value or "").strip().casefold()
-
-
-async def _name_conflict(
-    session: AsyncSession, contact_id: uuid.UUID, matched_on: list[str], first_name: str | None, last_name: str | None
-) -> str | None:
-    """Same phone, clearly different person: a shared family or office line must not merge two renters."""
-    if matched_on != [IdentityKind.phone] or not first_name:
-        return None
-    row = (await session.execute(select(Contact.first_name, Contact.last_name).where(Contact.id == contact_id))).first()
-    if row is None or not row.first_name:
-        return None
-    same_first = _first(row.first_name) == _first(first_name) or (
-        _first(row.first_name)[:1] == _first(first_name)[:1]
-        and (len(_first(row.first_name)) == 1 or len(_first(first_name)) == 1)
-    )
-    same_last = not last_name or not row.last_name or _first(row.last_name) == _first(last_name)
-    if same_first and same_last:
-        return None
-    return "phone matched but the name differs: possibly a different person on a shared phone"
+    pair = kept_apart_pair(by_contact)
+    apart = pair is not None and await kept_apart(session, org_id, *pair)
+    known_name = None
+    needs_name = name_needed_for(by_contact, first_name)
+    if needs_name is not None:
+        row = (
+            await session.execute(select(Contact.first_name, Contact.last_name).where(Contact.id == needs_name))
+        ).first()
+        known_name = (row.first_name, row.last_name) if row is not None else None
+    return decide(keys, by_contact, kept_apart=apart, known_name=known_name, first_name=first_name, last_name=last_name)

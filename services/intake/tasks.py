@@ -7,6 +7,7 @@ from typing import Any
 from arq import Retry
 
 from services.api.automation.jobs import drain_scheduled_actions
+from services.api.imports.jobs import run_import
 from services.api.webhooks.jobs import deliver_webhooks, publish_events
 from services.intake.pipeline import process_inbound, sweep_inbound
 
@@ -31,5 +32,5 @@ CRON_JOBS: list[Any] = [sweep_inbound]
 CRON_JOBS += [drain_scheduled_actions]
 
 # integrations out (services/api/webhooks): after-commit jobs, and the same as crons to catch up
-JOBS += [publish_events, deliver_webhooks]
-CRON_JOBS += [publish_events, deliver_webhooks]
+JOBS += [publish_events, deliver_webhooks, run_import]
+CRON_JOBS += [publish_events, deliver_webhooks, run_import]

@@ -29,7 +29,8 @@ class ImportBatch(IdMixin, OrgMixin, TimestampMixin, Base):
     total_rows: Mapped[int] = mapped_column(Integer, default=0)
     processed_rows: Mapped[int] = mapped_column(Integer, default=0)
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    errors: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    errors: Mapped[list[Any]] = mapped_column(JSONB, default=list)  # rejected rows: row, field, message
+    details: Mapped[list[Any]] = mapped_column(JSONB, default=list)  # why rows attached / went to review (capped)
     ignored_columns: Mapped[list[Any]] = mapped_column(JSONB, default=list)
     failure: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None]

@@ -28,7 +28,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
 _BY_ALIAS = {alias: field for field, aliases in ALIASES.items() for alias in aliases}
 
 
+def header_key(header: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+
+
 def canonical(header: str) -> str | None:
     """'Move-in Date' → move_in_date; unknown headers → None (ignored, and reported)."""
-    key = re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
-    return _BY_ALIAS.get(key)
+    return _BY_ALIAS.get(header_key(header))
