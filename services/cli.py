@@ -228,6 +228,41 @@ def apikey_revoke(org_id: uuid.UUID, key_id: uuid.UUID) -> None:
     typer.echo("revoked")
 
 
+@app.command("import")
+def import_leads(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a CSV file")],
+    org: Annotated[uuid.UUID, typer.Option("--org", help="organization id")],
+    preset: Annotated[str, typer.Option(help="generic | guestcard | knock")] = "generic",
+    mapping: Annotated[list[str] | None, typer.Option("--map", help='"CSV header=field", repeatable')] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report without saving")] = False,
+    property_id: Annotated[uuid.UUID | None, typer.Option("--property", help="default property id")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Import leads from CSV, matched like intake, with a progress bar (the batch also shows in /v1/imports)."""
+    from services.api.imports.cli import import_file
+
+    pairs = dict(item.split("=", 1) for item in mapping or [] if "=" in item)
+    settings = get_settings()
+    with _database(settings) as url:
+        result = asyncio.run(
+            import_file(
+                url,
+                settings.redis_url,
+                settings.queue_name,
+                file.read_bytes(),
+                file.name,
+                org,
+                preset=preset,
+                mapping=pairs,
+                dry_run=dry_run,
+                property_id=property_id,
+                console=console,
+            )
+        )
+    if as_json:
+        typer.echo(json.dumps(result))
+
+
 @app.command()
 def openapi(output: Path = Path("openapi.yaml"), check: bool = False) -> None:
     """Write the app's OpenAPI document (or, with --check, fail if the file differs)."""

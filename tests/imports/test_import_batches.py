@@ -170,3 +170,34 @@ async def test_presets_mapping_and_bad_files(
         "/v1/imports", content=knock.encode(), params={"mapping": '{"x": "shoe_size"}'}, headers={**org.headers, **CSV}
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.mapping"
+
+
+async def test_cli_import_shows_progress_and_lands_a_batch(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from services.api.imports.cli import import_file
+
+    output = io.StringIO()
+    rows = "".join(f"Renter{n} Test,renter{n}@example.com\n" for n in range(1500))
+    assert settings.database_url
+    result = await import_file(
+        settings.database_url,
+        None,
+        settings.queue_name,
+        ("Name,Email\n" + rows).encode(),
+        "leads.csv",
+        org.org_id,
+        preset="generic",
+        mapping={},
+        dry_run=False,
+        property_id=None,
+        console=Console(file=output, width=120, force_terminal=False),
+    )
+    assert result["counts"]["created"] == 1500
+    assert "1500/1500" in output.getvalue() or "1500" in output.getvalue()
+    shown = (await client.get(f"/v1/imports/{result['id']}", headers=org.headers)).json()
+    assert (shown["status"], shown["filename"], shown["processed_rows"]) == ("done", "leads.csv", 1500)

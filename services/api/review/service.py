@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from services.api.webhooks.catalog import REVIEW_ITEM_CREATED
 from services.api.webhooks.outbox import record_event
 from shared import clock
 from shared.enums import ReviewStatus
-from shared.models import ReviewItem
+from shared.models import ContactPairDecision, ReviewItem
 from shared.repositories.identities import kept_apart
 
 
@@ -81,3 +82,73 @@ def record_review_item_created(session: AsyncSession, item: ReviewItem) -> None:
             }
         },
     )
+
+
+@dataclass
+class DuplicateQuestion:
+    contact_id: uuid.UUID
+    lead_id: uuid.UUID
+    candidate_ids: list[uuid.UUID]
+    reasons: list[Any]
+
+
+async def open_duplicate_reviews(
+    session: AsyncSession, org_id: uuid.UUID, questions: list[DuplicateQuestion]
+) -> list[uuid.UUID | None]:
+    """`open_duplicate_review` for many questions at once (CSV import): the same rules, two reads in all."""
+    if not questions:
+        return []
+    people = list({cid for q in questions for cid in (q.contact_id, *q.candidate_ids)})
+    pairs = await session.execute(
+        select(ContactPairDecision.contact_low_id, ContactPairDecision.contact_high_id).where(
+            ContactPairDecision.org_id == org_id,
+            ContactPairDecision.contact_low_id.in_(people),
+            ContactPairDecision.contact_high_id.in_(people),
+        )
+    )
+    apart = {frozenset(pair) for pair in pairs}
+    open_items: dict[uuid.UUID, list[ReviewItem]] = {}
+    for item in await session.scalars(
+        select(ReviewItem).where(
+            ReviewItem.org_id == org_id,
+            ReviewItem.status == ReviewStatus.open,
+            ReviewItem.contact_id.in_({q.contact_id for q in questions}),
+        )
+    ):
+        if item.contact_id is not None:
+            open_items.setdefault(item.contact_id, []).append(item)
+    answers: list[uuid.UUID | None] = []
+    for question in questions:
+        others = [cid for cid in dict.fromkeys(question.candidate_ids) if cid != question.contact_id]
+        others = others or list(dict.fromkeys(question.candidate_ids))
+        remaining = [
+            cid for cid in others if cid == question.contact_id or frozenset((question.contact_id, cid)) not in apart
+        ]
+        if not remaining:
+            answers.append(None)
+            continue
+        existing = next(
+            (i for i in open_items.get(question.contact_id, []) if set(remaining) <= set(i.candidate_contact_ids)),
+            None,
+        )
+        if existing is not None:
+            existing.reasons = [*existing.reasons, *[r for r in question.reasons if r not in existing.reasons]]
+            answers.append(existing.id)
+            continue
+        item = ReviewItem(
+            id=uuid.uuid4(),
+            org_id=org_id,
+            kind="possible_duplicate",
+            status=ReviewStatus.open,
+            contact_id=question.contact_id,
+            lead_id=question.lead_id,
+            inbound_id=None,
+            candidate_contact_ids=remaining,
+            reasons=list(question.reasons),
+        )
+        session.add(item)
+        record_review_item_created(session, item)
+        open_items.setdefault(question.contact_id, []).append(item)
+        answers.append(item.id)
+    await session.flush()
+    return answers
