@@ -7,6 +7,8 @@ the owners helper writes `owner_assigned`: both are `lead.assigned`).
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from shared.enums import EventType
 
 PAYLOAD_VERSION = 1
@@ -31,6 +33,10 @@ PUBLIC_EVENT_TYPES: tuple[str, ...] = (
     MESSAGE_SENT,
     REVIEW_ITEM_CREATED,
     ENDPOINT_DISABLED,
+)
+
+PublicEventType = StrEnum(  # type: ignore[misc]
+    "PublicEventType", {name.replace(".", "_"): name for name in PUBLIC_EVENT_TYPES}
 )
 
 # timeline event type → public event type

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from services.api.deps import AdminDep, ManagerDep, SessionDep, StateDep
 from services.api.webhooks import service
-from services.api.webhooks.catalog import PUBLIC_EVENT_TYPES
+from services.api.webhooks.catalog import PUBLIC_EVENT_TYPES, PublicEventType
 from services.api.webhooks.schemas import (
     DeliveryOut,
     DeliveryPage,
@@ -99,11 +99,15 @@ async def replay_webhook_delivery(
 async def list_events(
     principal: ManagerDep,
     session: SessionDep,
-    after: Annotated[str | None, Query(description="a cursor from next_cursor; omit to start at the beginning")] = None,
-    type: Annotated[list[str] | None, Query(description="only these event types")] = None,
+    after: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{0,19}$", description="a cursor from next_cursor; omit to start at the beginning"),
+    ] = None,
+    type: Annotated[list[PublicEventType] | None, Query(description="only these event types")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """The event stream for pollers: the same events, with the same bodies, as the webhooks, in the
     organization's order. The cursor is the last `seq` read: stable and gap-free."""
-    payloads, next_cursor = await service.read_stream(session, principal.org_id, after, type, limit)
+    types = [str(t) for t in type] if type else None
+    payloads, next_cursor = await service.read_stream(session, principal.org_id, after, types, limit)
     return EventPage(items=[StreamEventOut.model_validate(p) for p in payloads], next_cursor=next_cursor)

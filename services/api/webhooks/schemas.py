@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.api.webhooks.catalog import PUBLIC_EVENT_TYPES
+from services.api.webhooks.catalog import PUBLIC_EVENT_TYPES, PublicEventType
 
 
 def _check_url(value: str) -> str:
@@ -18,7 +18,8 @@ def _check_url(value: str) -> str:
     return value.strip()
 
 
-def _check_events(value: list[str]) -> list[str]:
+def _check_events(value: list[Any]) -> list[str]:
+    value = [str(getattr(event, "value", event)) for event in value]
     unknown = [event for event in value if event not in PUBLIC_EVENT_TYPES]
     if unknown:
         raise ValueError(f"unknown event types {unknown}; known: {list(PUBLIC_EVENT_TYPES)}")
@@ -30,7 +31,7 @@ def _check_events(value: list[str]) -> list[str]:
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(max_length=2000, description="where events are POSTed")
-    events: list[str] = Field(description=f"event types to receive: {', '.join(PUBLIC_EVENT_TYPES)}")
+    events: list[PublicEventType] = Field(min_length=1, description="event types to receive")
     description: str | None = Field(None, max_length=200)
 
     @field_validator("url")
@@ -40,14 +41,14 @@ class WebhookCreate(BaseModel):
 
     @field_validator("events")
     @classmethod
-    def _events(cls, value: list[str]) -> list[str]:
+    def _events(cls, value: list[Any]) -> list[str]:
         return _check_events(value)
 
 
 class WebhookUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str | None = Field(None, max_length=2000)
-    events: list[str] | None = None
+    events: list[PublicEventType] | None = Field(None, min_length=1)
     description: str | None = Field(None, max_length=200)
     enabled: bool | None = Field(None, description="true re-enables an endpoint that was disabled for failing")
 
@@ -58,7 +59,7 @@ class WebhookUpdate(BaseModel):
 
     @field_validator("events")
     @classmethod
-    def _events(cls, value: list[str] | None) -> list[str] | None:
+    def _events(cls, value: list[Any] | None) -> list[str] | None:
         return None if value is None else _check_events(value)
 
 
