@@ -219,3 +219,36 @@ async def test_webhooks_are_scoped_and_validated(
     assert (await client.delete(f"/v1/webhooks/{endpoint['id']}", headers=org.headers)).status_code == 204
     assert (await client.get(f"/v1/webhooks/{endpoint['id']}", headers=org.headers)).status_code == 404
     assert (await client.get("/v1/events", params={"after": "x"}, headers=org.headers)).status_code == 422
+
+
+async def test_a_transaction_that_commits_late_is_numbered_after_what_was_published(
+    client: httpx.AsyncClient,
+    org: OrgFixture,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """The cursor is gap-free: a row written first but committed last never appears below a read position."""
+    from sqlalchemy import select
+
+    from services.api.leads.events import add_event
+    from shared.enums import EventType
+    from shared.models import Lead
+
+    ctx = job_ctx(settings, sessionmaker)
+    first = await create_lead(client, org)
+    await publish_events(ctx)
+    async with sessionmaker() as slow:
+        async with slow.begin():
+            lead = await slow.scalar(select(Lead).where(Lead.id == first["id"]))
+            assert lead is not None
+            add_event(slow, lead, EventType.fields_updated, data={"fields": {"bedrooms": {"to": 3}}})
+            await slow.flush()  # inserted (its position is taken) but not committed
+            await create_lead(client, org, email="sam@example.com", first_name="Sam")
+            await publish_events(ctx)
+            page = (await client.get("/v1/events", headers=org.headers)).json()
+            assert [e["type"] for e in page["items"]] == ["lead.created", "lead.created"]
+            cursor = page["next_cursor"]
+        await publish_events(ctx)
+    later = (await client.get("/v1/events", params={"after": cursor}, headers=org.headers)).json()
+    assert [(e["seq"], e["type"]) for e in later["items"]] == [(3, "lead.updated")]
