@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Identity, Index, Integer
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.crypto import EncryptedText
 from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin, utcnow
 
 
@@ -59,8 +60,8 @@ class WebhookEndpoint(IdMixin, OrgMixin, TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(String(200))
     events: Mapped[list[str]] = mapped_column(ARRAY(String(48)), default=list)
     payload_version: Mapped[int] = mapped_column(SmallInteger, default=1)
-    secret: Mapped[str] = mapped_column(String(100))
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    secret: Mapped[str] = mapped_column(EncryptedText)  # whsec_…, encrypted at rest (shared/crypto.py)
+    previous_secret: Mapped[str | None] = mapped_column(EncryptedText)
     previous_secret_expires_at: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_at: Mapped[datetime | None]

@@ -252,3 +252,16 @@ async def test_a_transaction_that_commits_late_is_numbered_after_what_was_publis
         await publish_events(ctx)
     later = (await client.get("/v1/events", params={"after": cursor}, headers=org.headers)).json()
     assert [(e["seq"], e["type"]) for e in later["items"]] == [(3, "lead.updated")]
+
+
+async def test_endpoint_secrets_are_encrypted_at_rest(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    from sqlalchemy import text
+
+    endpoint = await subscribe(client, org, "https://example.com/hook", ["lead.created"])
+    async with sessionmaker() as session:
+        stored = await session.scalar(
+            text("SELECT secret FROM webhook_endpoints WHERE id = :id"), {"id": endpoint["id"]}
+        )
+    assert stored and not stored.startswith("whsec_") and endpoint["secret"] not in stored

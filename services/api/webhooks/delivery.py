@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.webhooks.notify import notify_endpoint_disabled
 from services.api.webhooks.signing import signature_header
+from shared import crypto
 from shared.config import Settings
 from shared.logging import get_logger
 from shared.models import WebhookDelivery, WebhookEndpoint
@@ -91,9 +92,9 @@ async def claim(session: AsyncSession, now: datetime) -> list[Attempt]:
     )
     attempts = []
     for row in rows:
-        in_use = [row.secret]
+        in_use = [crypto.decrypt(row.secret)]  # raw SQL reads the stored ciphertext
         if row.previous_secret and row.previous_secret_expires_at and row.previous_secret_expires_at > now:
-            in_use.append(row.previous_secret)
+            in_use.append(crypto.decrypt(row.previous_secret))
         body = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False).encode()
         attempts.append(Attempt(row.id, row.endpoint_id, row.url, in_use, f"msg_{row.event_id.hex}", body))
     return attempts
