@@ -89,7 +89,17 @@ def read_file(raw: bytes, preset: str, mapping: dict[str, str]) -> ParsedFile:
         dialect: Any = csv.Sniffer().sniff(text_value[:4096], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text_value), dialect)
+    # newline="": the csv module reads line endings itself (a lone CR inside a field is data, not an error)
+    reader = csv.reader(io.StringIO(text_value, newline=""), dialect)
+    try:
+        return _mapped(reader, preset, mapping)
+    except csv.Error as error:  # e.g. a field over the csv module's size limit: bad input, not a 500
+        raise ValidationFailed(
+            "The file is not readable CSV.", errors=[{"field": "body", "message": str(error)}]
+        ) from error
+
+
+def _mapped(reader: Any, preset: str, mapping: dict[str, str]) -> ParsedFile:
     header = next(reader, None)
     if not header:
         raise ValidationFailed("The file is empty.", errors=[{"field": "body", "message": "no header row"}])
