@@ -1,7 +1,7 @@
 """integrations out: event stream (outbox), webhook endpoints and deliveries, import batches and rows
 
 Revision ID: w15
-Revises: i17
+Revises: a11
 Create Date: 2026-11-30 03:15:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = 'w15'
-down_revision: str | None = 'i17'
+down_revision: str | None = 'a11'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

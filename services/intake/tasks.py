@@ -33,4 +33,4 @@ CRON_JOBS += [drain_scheduled_actions]
 
 # integrations out (services/api/webhooks): after-commit jobs, and the same as crons to catch up
 JOBS += [publish_events, deliver_webhooks, run_import]
-CRON_JOBS += [publish_events, deliver_webhooks, run_import]
+CRON_JOBS += [publish_events, deliver_webhooks]
