@@ -153,6 +153,8 @@ class EventType(StrEnum):
     offer_expired = "offer_expired"
     lead_claimed = "lead_claimed"
     sla_breached = "sla_breached"
+    lead_pooled = "lead_pooled"
+    collaborators_changed = "collaborators_changed"
     # messaging (outbox state changes that belong on the timeline)
     message_queued = "message_queued"
     message_sent = "message_sent"

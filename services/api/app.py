@@ -78,6 +78,8 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.merges.router import router as merges_router
     from services.api.metrics.router import router as metrics_router
     from services.api.mits.router import router as mits_router
+    from services.api.owners.links import router as owner_links_router
+    from services.api.owners.router import router as owners_router
     from services.api.review.router import router as review_router
     from services.api.signals.router import router as signals_router
     from services.api.status_labels.router import router as status_labels_router
@@ -109,4 +111,6 @@ def _domain_routers() -> list[APIRouter]:
         webhooks_router,
         events_router,
         import_batches_router,
+        owners_router,
+        owner_links_router,
     ]

@@ -8,6 +8,7 @@ from arq import Retry
 
 from services.api.automation.jobs import drain_scheduled_actions
 from services.api.imports.jobs import run_import
+from services.api.owners.jobs import escalate_sla, expire_offers
 from services.api.webhooks.jobs import deliver_webhooks, publish_events
 from services.intake.pipeline import process_inbound, sweep_inbound
 
@@ -34,3 +35,5 @@ CRON_JOBS += [drain_scheduled_actions]
 # integrations out (services/api/webhooks): after-commit jobs, and the same as crons to catch up
 JOBS += [publish_events, deliver_webhooks, run_import]
 CRON_JOBS += [publish_events, deliver_webhooks]
+# owners: offer timeouts and SLA escalation (rows with a due time, drained with SKIP LOCKED)
+CRON_JOBS += [expire_offers, escalate_sla]

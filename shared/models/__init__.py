@@ -11,6 +11,7 @@ from shared.models.integration import Integration
 from shared.models.lead import Lead
 from shared.models.lead_event import LeadEvent
 from shared.models.organization import Organization
+from shared.models.owners import AssignmentSetting, LeadCollaborator, LeadOffer, RoundRobinCursor, SlaTimer
 from shared.models.property import Property
 from shared.models.review import BlocklistEntry, ContactPairDecision, Merge, ReviewItem
 from shared.models.signal_application import SignalApplication
@@ -23,6 +24,7 @@ from shared.models.webhook import StreamEvent, StreamHead, WebhookDelivery, Webh
 
 __all__ = [
     "ApiKey",
+    "AssignmentSetting",
     "AuditEntry",
     "AutomationLog",
     "AutomationRuleSet",
@@ -36,14 +38,18 @@ __all__ = [
     "InboundMessage",
     "Integration",
     "Lead",
+    "LeadCollaborator",
     "LeadEvent",
+    "LeadOffer",
     "Merge",
     "Organization",
     "Property",
     "PropertyTeamMember",
     "ReviewItem",
+    "RoundRobinCursor",
     "ScheduledAction",
     "SignalApplication",
+    "SlaTimer",
     "StatusLabel",
     "StreamEvent",
     "StreamHead",

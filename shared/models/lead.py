@@ -82,6 +82,8 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     # call back, never matched on
     callback_phone: Mapped[str | None] = mapped_column(String(32))
     last_touch_at: Mapped[datetime | None]
+    # unowned on purpose: waiting in its property's pool for a claim (strategy pool, or everyone declined)
+    pooled_at: Mapped[datetime | None]
     lost_reason: Mapped[str | None] = mapped_column(String(32))
     lost_reason_text: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None]

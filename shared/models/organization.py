@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import String
+from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, IdMixin, TimestampMixin
@@ -16,3 +16,6 @@ class Organization(IdMixin, TimestampMixin, Base):
     intake_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     default_country: Mapped[str] = mapped_column(String(2), default="US")
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    # owners: agents see every lead (not only their own, collaborated and pool); agents may change owners
+    agents_see_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    agents_can_reassign: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")

@@ -85,6 +85,9 @@ class LeadSignal(_Model):
     external_ids: dict[str, str] = Field(
         default_factory=dict, description="sender ids: message_id, call_sid, voyager_code, thread ..."
     )
+    agent_hint: str | None = Field(
+        None, max_length=320, description="the agent the renter picked (email or name); renter_choice reads it"
+    )
 
 
 class MatchCandidate(_Model):

@@ -102,12 +102,6 @@ async def rotate_intake_key(principal: AdminDep, session: SessionDep) -> IntakeK
     return IntakeKeyOut(intake_key=await service.rotate_intake_key(session, principal.org_id))
 
 
-@router.get("/users", response_model=list[UserOut])
-async def list_users(principal: PrincipalDep, session: SessionDep) -> list[UserOut]:
-    rows = await session.scalars(select(User).where(User.org_id == principal.org_id).order_by(User.name))
-    return [UserOut.model_validate(row) for row in rows]
-
-
 @router.post(
     "/users",
     status_code=status.HTTP_201_CREATED,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.keys import API_KEY_PREFIX, INTAKE_KEY_PREFIX, display_prefix, hash_secret, new_secret
@@ -92,9 +92,10 @@ async def rotate_intake_key(session: AsyncSession, org_id: uuid.UUID) -> str:
 async def principal_for_key(session: AsyncSession, secret: str) -> Principal | None:
     row = (
         await session.execute(
-            select(ApiKey.id, ApiKey.org_id, ApiKey.role, ApiKey.user_id).where(
-                ApiKey.key_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
-            )
+            select(ApiKey.id, ApiKey.org_id, ApiKey.role, ApiKey.user_id)
+            .outerjoin(User, User.id == ApiKey.user_id)
+            .where(ApiKey.key_hash == hash_secret(secret), ApiKey.revoked_at.is_(None))
+            .where(or_(ApiKey.user_id.is_(None), User.is_active.is_(True)))  # a deactivated user's keys stop
         )
     ).first()
     if row is None:

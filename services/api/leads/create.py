@@ -14,9 +14,10 @@ from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property, ensure_user
 from services.api.leads.schemas import LeadCreate
 from services.api.leads.service import run_rules, touch
+from services.api.owners.assignment import set_owner
 from shared import clock
 from shared.blocklist import blocked_identities
-from shared.enums import ContactKind, EventType, LeadStatus
+from shared.enums import ContactKind, EventType, LeadStatus, Role
 from shared.errors import DuplicateContact, ValidationFailed
 from shared.identity import IdentityKeys, identity_keys
 from shared.models import Lead
@@ -108,6 +109,17 @@ async def create_lead(
     actor: dict[str, Any] = {"actor_type": "user", "actor_id": principal.user_id, "source": source}
     if created:
         add_event(session, lead, EventType.created, occurred_at=now, data={"manual": True}, **actor)
+        if lead.owner_id is None and principal.role == Role.agent and principal.user_id is not None:
+            # an agent's own manual add is its own lead (else it could not see what it just added)
+            await set_owner(
+                session,
+                lead,
+                principal.user_id,
+                now,
+                reason="added by hand by its agent",
+                strategy="manual",
+                actor_id=principal.user_id,
+            )
         await run_rules(session, lead, EventType.created, now)
     else:
         filled = {key: value for key, value in fields.items() if getattr(lead, key, None) in (None, [])}

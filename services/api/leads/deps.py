@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.deps import PrincipalDep, SessionDep
+from services.api.owners.scope import ensure_in_scope
 from shared.errors import NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
 from shared.models import Lead
 
@@ -27,10 +28,12 @@ async def load_lead(session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID
 
 
 async def _lead(lead_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Lead:
+    await ensure_in_scope(session, principal, lead_id)  # an agent's lead outside its scope is a 404
     return await load_lead(session, principal.org_id, lead_id)
 
 
 async def _locked_lead(lead_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Lead:
+    await ensure_in_scope(session, principal, lead_id)
     return await load_lead(session, principal.org_id, lead_id, lock=True)
 
 

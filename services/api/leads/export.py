@@ -79,7 +79,7 @@ _PLACEHOLDER = re.compile(r"\$(\d+)\b")  # what asyncpg replaces with an argumen
 QUEUE_CHUNKS = 8  # asyncpg hands over what one socket read holds (≤ ~64 KiB): a few hundred KiB in flight
 
 
-def export_query(org_id: uuid.UUID, filters: LeadFilters) -> Select[Any]:
+def export_query(org_id: uuid.UUID, filters: LeadFilters, scope: ColumnElement[bool] | None = None) -> Select[Any]:
     """The export's rows as the list sees them (typed values); the bench's COPY floor runs this one."""
     query = (
         lead_select(org_id)
@@ -88,6 +88,8 @@ def export_query(org_id: uuid.UUID, filters: LeadFilters) -> Select[Any]:
         .outerjoin(Property, Property.id == Lead.property_id)
         .outerjoin(User, User.id == Lead.owner_id)
     )
+    if scope is not None:  # owners' scope: an agent exports only what it may see
+        query = query.where(scope)
     return apply_order(apply_filters(query, org_id, filters), filters.sort, None)
 
 
@@ -117,9 +119,9 @@ def _cell_sql(key: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
     return column  # uuid, integer, numeric(3,1): PostgreSQL's text is Python's str()
 
 
-def export_copy_query(org_id: uuid.UUID, filters: LeadFilters) -> Select[Any]:
+def export_copy_query(org_id: uuid.UUID, filters: LeadFilters, scope: ColumnElement[bool] | None = None) -> Select[Any]:
     """`export_query` with each column replaced by its CSV text: same FROM, WHERE and ORDER BY."""
-    query = export_query(org_id, filters)
+    query = export_query(org_id, filters, scope)
     selected = query.selected_columns
     cells = [_cell_sql(key, selected[key]).label(key) for key in COLUMNS]
     return query.with_only_columns(*cells, maintain_column_froms=False)
@@ -143,12 +145,14 @@ def _as_parameters(query: Select[Any]) -> Select[Any]:
     return replaced
 
 
-def copy_statement(dialect: Dialect, org_id: uuid.UUID, filters: LeadFilters) -> tuple[str, list[Any]]:
+def copy_statement(
+    dialect: Dialect, org_id: uuid.UUID, filters: LeadFilters, scope: ColumnElement[bool] | None = None
+) -> tuple[str, list[Any]]:
     """The SELECT for `COPY (…) TO STDOUT` in asyncpg's `$n` style, with its arguments in order.
 
     `dialect` must have met the server (a connection was opened): it decides how `ESCAPE '\\'` is spelled.
     """
-    query = _as_parameters(export_copy_query(org_id, filters))
+    query = _as_parameters(export_copy_query(org_id, filters, scope))
     compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.params
     processors = compiled._bind_processors  # none for asyncpg's uuid/str/datetime today; kept for new types
@@ -182,14 +186,16 @@ def to_crlf(chunk: bytes, in_quotes: bool) -> tuple[bytes, bool]:
     return b"".join(out), in_quotes
 
 
-async def stream_csv(engine: AsyncEngine, org_id: uuid.UUID, filters: LeadFilters) -> AsyncIterator[bytes]:
+async def stream_csv(
+    engine: AsyncEngine, org_id: uuid.UUID, filters: LeadFilters, *, scope: ColumnElement[bool] | None = None
+) -> AsyncIterator[bytes]:
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_CHUNKS)
 
     async def sink(chunk: bytes) -> None:
         await queue.put(chunk)
 
     async with engine.connect() as connection:
-        sql, args = copy_statement(connection.dialect, org_id, filters)
+        sql, args = copy_statement(connection.dialect, org_id, filters, scope)
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
 

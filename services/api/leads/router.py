@@ -15,6 +15,7 @@ from services.api.leads.deps import IfMatch, LeadDep, LockedLeadDep, check_if_ma
 from services.api.leads.docs import problem_doc
 from services.api.leads.queries import LeadFilters, LeadSort
 from services.api.leads.schemas import LeadCreate, LeadOut, LeadPage, LeadUpdate, StatusChange, TimelinePage
+from services.api.owners.scope import lead_scope
 from services.api.types import IsoDateTime, uuid_or
 from shared.enums import ContactKind, EventType, LeadStatus, Temperature
 from shared.errors import ValidationFailed
@@ -77,7 +78,8 @@ async def list_leads(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> LeadPage:
-    items, next_cursor = await service.list_leads(session, principal.org_id, filters, limit, cursor)
+    scope = await lead_scope(session, principal)
+    items, next_cursor = await service.list_leads(session, principal.org_id, filters, limit, cursor, scope=scope)
     return LeadPage(items=items, next_cursor=next_cursor)
 
 
@@ -104,10 +106,13 @@ async def create_lead(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "one row per lead, same order as the list"}},
 )
-async def export_leads(principal: PrincipalDep, state: StateDep, filters: FiltersDep) -> StreamingResponse:
+async def export_leads(
+    principal: PrincipalDep, state: StateDep, session: SessionDep, filters: FiltersDep
+) -> StreamingResponse:
     """The lead list as CSV, streamed: same filters and sort as `GET /v1/leads`, no page size."""
+    scope = await lead_scope(session, principal)
     return export.CsvStreamingResponse(
-        export.stream_csv(state.engine, principal.org_id, filters),
+        export.stream_csv(state.engine, principal.org_id, filters, scope=scope),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="leads.csv"', "Cache-Control": "no-store"},
     )

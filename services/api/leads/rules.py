@@ -7,7 +7,6 @@ before its next action is set.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import clock
 from shared.enums import LeadStatus, Role
 from shared.models import Lead, User
 
@@ -63,13 +63,15 @@ def active_agents_query(org_id: uuid.UUID) -> Select[Any]:
     )
 
 
-async def assign_owner_if_missing(session: AsyncSession, lead: Lead, agents: list[uuid.UUID] | None = None) -> None:
-    """Stable assignment: the same renter always lands with the same active agent (no hot-row counter)."""
-    if lead.owner_id is not None:
-        return
-    if agents is None:
-        agents = list(await session.scalars(active_agents_query(lead.org_id)))
-    if not agents:
-        return
-    digest = int(hashlib.sha256(lead.contact_id.bytes).hexdigest()[:8], 16)
-    lead.owner_id = agents[digest % len(agents)]
+async def assign_owner_if_missing(
+    session: AsyncSession,
+    lead: Lead,
+    agents: list[uuid.UUID] | None = None,
+    *,
+    now: datetime | None = None,
+    agent_hint: str | None = None,
+) -> None:
+    """A thin delegate to owners' one entry point (`agents` is ignored: the property's strategy decides)."""
+    from services.api.owners.assignment import ensure_owner
+
+    await ensure_owner(session, lead, now=now or clock.now(), agent_hint=agent_hint)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.auth.service import Principal
 from services.api.leads import pipeline, rules
@@ -25,10 +26,11 @@ from services.api.leads.queries import (
 )
 from services.api.leads.refs import ensure_property, ensure_status_label, ensure_user
 from services.api.leads.schemas import LeadOut, LeadUpdate, StatusChange
+from services.api.owners.assignment import cancel_pending_offers
 from shared import clock
-from shared.enums import EventType, LeadStatus
-from shared.errors import Conflict, NotFound
-from shared.models import Contact, Lead
+from shared.enums import EventType, LeadStatus, Role
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.models import Contact, Lead, Organization
 
 _CONTACT_FIELDS = ("first_name", "last_name")
 _OWN_EVENT_FIELDS = {"owner_id", "temperature", "property_id"}
@@ -42,7 +44,13 @@ async def get_lead_out(session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.U
 
 
 async def list_leads(
-    session: AsyncSession, org_id: uuid.UUID, filters: LeadFilters, limit: int, cursor: str | None
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    filters: LeadFilters,
+    limit: int,
+    cursor: str | None,
+    *,
+    scope: ColumnElement[bool] | None = None,
 ) -> tuple[list[LeadOut], str | None]:
     query_filters, contact_ids = filters, None
     if filters.q and filters.q.strip():
@@ -50,6 +58,8 @@ async def list_leads(
         if contact_ids is not None:  # few enough: fetch their leads by contact instead of searching while walking
             query_filters = replace(filters, q=None)
     query = apply_filters(lead_select(org_id), org_id, query_filters)
+    if scope is not None:  # owners' scope: an agent's own, collaborated and pool leads
+        query = query.where(scope)
     if contact_ids is not None:
         query = query.where(Lead.contact_id.in_(contact_ids)) if contact_ids else query.where(false())
     query = apply_order(query, filters.sort, cursor)
@@ -89,6 +99,8 @@ async def update_lead(session: AsyncSession, principal: Principal, lead: Lead, d
     org_id = principal.org_id
     if "owner_id" in changes:
         await ensure_user(session, org_id, changes["owner_id"], "body.owner_id")
+        if changes["owner_id"] != lead.owner_id:
+            await owner_change_allowed(session, principal)
     if "property_id" in changes:
         await ensure_property(session, org_id, changes["property_id"], "body.property_id")
     next_action = changes.pop("next_action", "unset")
@@ -120,6 +132,9 @@ async def update_lead(session: AsyncSession, principal: Principal, lead: Lead, d
 
     if not diff:
         return
+    if "owner_id" in diff:  # a person decided: open offers end, the pool lets go
+        lead.pooled_at = None
+        await cancel_pending_offers(session, lead, clock.now(), "owner set by a person")
     touch(lead)
     for key, event_type in (
         ("owner_id", EventType.owner_changed),
@@ -148,6 +163,15 @@ async def update_lead(session: AsyncSession, principal: Principal, lead: Lead, d
             actor_id=principal.user_id,
         )
     await _flush_unique(session)
+
+
+async def owner_change_allowed(session: AsyncSession, principal: Principal) -> None:
+    """Owner changes by a person need a manager or admin, or the organization's `agents_can_reassign`."""
+    if principal.role in (Role.admin, Role.manager):
+        return
+    allowed = await session.scalar(select(Organization.agents_can_reassign).where(Organization.id == principal.org_id))
+    if not allowed:
+        raise Forbidden("Changing a lead's owner needs a manager or an admin.")
 
 
 def _set_next_action(lead: Lead, value: dict[str, Any] | None, diff: dict[str, dict[str, Any]]) -> None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from services.api.deps import PrincipalDep, SessionDep
 from services.api.metrics import service
+from services.api.owners.scope import lead_scope
 from services.api.types import IsoDateTime
 from shared import clock
 from shared.errors import ValidationFailed
@@ -61,13 +62,20 @@ ToQuery = Annotated[IsoDateTime | None, Query(alias="to", description="exclusive
 
 async def metrics_scope(
     principal: PrincipalDep,
+    session: SessionDep,
     start: FromQuery = None,
     end: ToQuery = None,
     property_id: uuid.UUID | None = None,
     source: str | None = None,
 ) -> service.MetricsFilter:
     window = _window(start, end)
-    return service.MetricsFilter(principal.org_id, *window, property_id=property_id, source=source)
+    return service.MetricsFilter(
+        principal.org_id,
+        *window,
+        property_id=property_id,
+        source=source,
+        lead_scope=await lead_scope(session, principal),
+    )
 
 
 ScopeDep = Annotated[service.MetricsFilter, Depends(metrics_scope)]

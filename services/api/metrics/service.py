@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Select, Text, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.leads.pipeline import FUNNEL_RANK
 from shared.enums import LeadStatus, ReviewStatus
@@ -29,10 +30,14 @@ class MetricsFilter:
     end: datetime
     property_id: uuid.UUID | None = None
     source: str | None = None
+    # owners' scope (services.api.owners.scope.lead_scope): an agent's metrics count only its leads
+    lead_scope: ColumnElement[bool] | None = None
 
 
 def _scoped(query: Select[Any], scope: MetricsFilter) -> Select[Any]:
     query = query.where(Lead.org_id == scope.org_id, Lead.created_at >= scope.start, Lead.created_at < scope.end)
+    if scope.lead_scope is not None:
+        query = query.where(scope.lead_scope)
     if scope.property_id is not None:
         query = query.where(Lead.property_id == scope.property_id)
     if scope.source is not None:

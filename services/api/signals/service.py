@@ -23,7 +23,7 @@ from services.api.contacts.resolution import (
 )
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.pipeline import advance_for_touch, apply_status
-from services.api.leads.rules import apply_rules
+from services.api.leads.rules import apply_rules, assign_owner_if_missing
 from services.api.review.service import open_duplicate_review
 from services.api.signals.limits import fit_signal
 from shared import clock
@@ -132,6 +132,7 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
             source=signal.source.source,
             inbound_id=envelope.inbound_id,
         )
+    await assign_owner_if_missing(session, lead, now=now, agent_hint=signal.agent_hint)
     await apply_rules(
         session,
         lead,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from services.api.deps import PrincipalDep, SessionDep
 from services.api.leads.deps import LeadDep
+from services.api.owners.scope import lead_scope
 from services.api.tasks import service
 from services.api.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
 from services.api.types import IsoDateTime, uuid_or
@@ -59,7 +60,8 @@ async def list_tasks(
         except ValueError as error:
             raise _bad_owner("a user id or `me`") from error
     filters = service.TaskFilters(owner_id=owner, status=task_status, due_before=due_before, lead_id=lead_id)
-    rows, next_cursor = await service.list_tasks(session, principal.org_id, filters, limit, cursor)
+    scope = await lead_scope(session, principal)
+    rows, next_cursor = await service.list_tasks(session, principal.org_id, filters, limit, cursor, scope=scope)
     return TaskPage(items=[TaskOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 

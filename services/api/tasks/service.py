@@ -8,11 +8,13 @@ from datetime import datetime
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.auth.service import Principal
 from services.api.leads.deps import load_lead
 from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_user
+from services.api.owners.scope import lead_in_scope
 from services.api.pagination import decode_cursor, encode_cursor
 from services.api.patching import apply_patch
 from services.api.tasks.schemas import TaskCreate, TaskUpdate
@@ -75,6 +77,8 @@ async def get_task(session: AsyncSession, org_id: uuid.UUID, task_id: uuid.UUID,
 
 async def update_task(session: AsyncSession, principal: Principal, task_id: uuid.UUID, body: TaskUpdate) -> Task:
     task = await get_task(session, principal.org_id, task_id, lock=True)
+    if not await lead_in_scope(session, principal, task.lead_id):
+        raise NotFound("Task not found.")
     changes = body.model_dump(exclude_unset=True)
     if "owner_id" in changes:
         await ensure_user(session, principal.org_id, changes["owner_id"], "body.owner_id")
@@ -123,9 +127,17 @@ def _after(query: Select[Task], cursor: str) -> Select[Task]:
 
 
 async def list_tasks(
-    session: AsyncSession, org_id: uuid.UUID, filters: TaskFilters, limit: int, cursor: str | None
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    filters: TaskFilters,
+    limit: int,
+    cursor: str | None,
+    *,
+    scope: ColumnElement[bool] | None = None,
 ) -> tuple[list[Task], str | None]:
     query = select(Task).where(Task.org_id == org_id)
+    if scope is not None:  # owners' scope: tasks of the leads the caller may see
+        query = query.where(Task.lead_id.in_(select(Lead.id).where(Lead.org_id == org_id, scope)))
     if filters.owner_id:
         query = query.where(Task.owner_id == filters.owner_id)
     if filters.status:

@@ -14,6 +14,7 @@ from services.api.leads.deps import load_lead
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.refs import ensure_user
 from services.api.leads.service import record_touch, run_rules, touch
+from services.api.owners.scope import lead_in_scope
 from services.api.patching import apply_patch
 from services.api.tours.schemas import TourCreate, TourUpdate
 from shared import clock
@@ -76,7 +77,7 @@ async def update_tour(session: AsyncSession, principal: Principal, tour_id: uuid
     tour = await session.scalar(
         select(Tour).where(Tour.id == tour_id, Tour.org_id == principal.org_id).with_for_update()
     )
-    if tour is None:
+    if tour is None or not await lead_in_scope(session, principal, tour.lead_id):
         raise NotFound("Tour not found.")
     changes = body.model_dump(exclude_unset=True)
     if "agent_id" in changes:

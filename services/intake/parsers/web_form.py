@@ -54,6 +54,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "submitted_at": ("submitted_at", "submittedat", "timestamp"),
     "address": ("listing_address", "property_address"),
     "property_name": ("property_name", "community", "community_name", "building_name"),
+    "agent": ("agent", "agent_email", "preferred_agent", "agent_name"),
 }
 # sub-objects that name the property the form is about: their id / name / address become the hint
 PROPERTY_OBJECTS = frozenset({"property", "community", "listing", "building"})
@@ -211,6 +212,7 @@ def signal_from_fields(
         ),
         message=message,
         external_ids=ids,
+        agent_hint=(as_text(canon.get("agent")) or "")[:320] or None,
     )
 
 
