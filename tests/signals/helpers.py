@@ -33,8 +33,9 @@ def envelope(
     inbound_id: uuid.UUID | None = None,
     occurred_at: datetime | None = None,
     reply_to: str | None = None,
+    agent_hint: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    body = {
         "inbound_id": str(inbound_id or uuid.uuid4()),
         "org_id": str(org_id),
         "signal": {
@@ -52,6 +53,7 @@ def envelope(
             "property": {"property_id": str(property_id) if property_id else None},
             "preferences": preferences or {},
             "message": message,
+            **({"agent_hint": agent_hint} if agent_hint else {}),
         },
         "match": {
             "verdict": verdict,
@@ -60,6 +62,7 @@ def envelope(
             "reasons": reasons or [],
         },
     }
+    return body
 
 
 async def post_signal(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:

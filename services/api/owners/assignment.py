@@ -71,6 +71,15 @@ async def ensure_owner(
     pooled is left alone, so every rule run may call it."""
     if LeadStatus(lead.status) in CLOSED:
         return OwnerOutcome("kept", lead.owner_id, "closed lead")
+    decided: dict[uuid.UUID, OwnerOutcome] = session.info.setdefault("owners.decided", {})
+    if lead.owner_id is None and lead.id in decided:  # rules run more than once per transaction
+        return decided[lead.id]
+    outcome = await _ensure_owner(session, lead, now, agent_hint)
+    decided[lead.id] = outcome
+    return outcome
+
+
+async def _ensure_owner(session: AsyncSession, lead: Lead, now: datetime, agent_hint: str | None) -> OwnerOutcome:
     with session.no_autoflush:  # a new lead is written once, fully formed, at the request's flush
         is_new = lead in session.new
         if lead.owner_id is not None:
