@@ -46,6 +46,11 @@ async def test_an_agent_gets_404_on_another_agents_lead_and_exports_only_its_own
         )
         assert response.status_code == 404, (method, path, response.text)
     assert (await lead_row(sessionmaker, theirs)).status == "new"
+    contact_id = (await lead_row(sessionmaker, theirs)).contact_id
+    assert (await client.get(f"/v1/contacts/{contact_id}", headers=amy.headers)).status_code == 404
+    assert (await client.get(f"/v1/contacts/{contact_id}", headers=bob.headers)).status_code == 200
+    tasks = await client.get("/v1/tasks", params={"lead_id": str(theirs)}, headers=amy.headers)
+    assert tasks.status_code == 200 and tasks.json()["items"] == []
 
     listed = (await client.get("/v1/leads", headers=amy.headers)).json()["items"]
     assert {item["id"] for item in listed} == {str(lead_id) for lead_id in amys}

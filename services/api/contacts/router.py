@@ -10,13 +10,15 @@ from pydantic import BaseModel
 from services.api.contacts import erase, service
 from services.api.contacts.schemas import ContactOut
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
+from services.api.owners.scope import lead_scope
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
 
 @router.get("/{contact_id}", response_model=ContactOut)
 async def get_contact(contact_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> ContactOut:
-    return await service.get_contact(session, principal.org_id, contact_id)
+    scope = await lead_scope(session, principal)
+    return await service.get_contact(session, principal.org_id, contact_id, scope=scope)
 
 
 class ErasedOut(BaseModel):

@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.contacts.schemas import ContactOut, IdentityOut
 from services.api.leads.queries import lead_select, row_to_out
@@ -13,7 +14,14 @@ from shared.errors import NotFound
 from shared.models import Contact, ContactIdentity, Lead
 
 
-async def get_contact(session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID) -> ContactOut:
+async def get_contact(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    *,
+    scope: ColumnElement[bool] | None = None,
+) -> ContactOut:
+    """`scope` (owners' lead scope): only the leads the caller may see; none of them → 404."""
     contact = await session.scalar(select(Contact).where(Contact.id == contact_id, Contact.org_id == org_id))
     if contact is None:
         raise NotFound("Contact not found.")
@@ -22,9 +30,12 @@ async def get_contact(session: AsyncSession, org_id: uuid.UUID, contact_id: uuid
         .where(ContactIdentity.contact_id == contact.id, ContactIdentity.org_id == org_id)
         .order_by(ContactIdentity.kind, ContactIdentity.created_at)
     )
-    lead_rows = await session.execute(
-        lead_select(org_id).where(Lead.contact_id == contact.id).order_by(Lead.created_at.desc(), Lead.id.desc())
-    )
+    leads_query = lead_select(org_id).where(Lead.contact_id == contact.id)
+    if scope is not None:
+        leads_query = leads_query.where(scope)
+    lead_rows = (await session.execute(leads_query.order_by(Lead.created_at.desc(), Lead.id.desc()))).mappings().all()
+    if scope is not None and not lead_rows:
+        raise NotFound("Contact not found.")
     return ContactOut(
         id=contact.id,
         kind=contact.kind,
@@ -39,5 +50,5 @@ async def get_contact(session: AsyncSession, org_id: uuid.UUID, contact_id: uuid
         created_at=contact.created_at,
         updated_at=contact.updated_at,
         identities=[IdentityOut.model_validate(identity) for identity in identities],
-        leads=[row_to_out(row) for row in lead_rows.mappings()],
+        leads=[row_to_out(row) for row in lead_rows],
     )
