@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from services.api.types import IsoDateTime
 from shared.enums import Role
 from shared.working_hours import WorkingHours
 
@@ -40,8 +41,8 @@ class UserUpdate(BaseModel):
     email: str | None = Field(None, min_length=3, max_length=320)
     mobile_phone: str | None = Field(None, max_length=32)
     role: Role | None = None
-    active: bool | None = None
-    away_until: datetime | None = None
+    active: StrictBool | None = None
+    away_until: IsoDateTime | None = None
 
 
 class ReassignOut(BaseModel):
@@ -53,7 +54,7 @@ class ReassignOut(BaseModel):
 class TeamMemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: uuid.UUID
-    weight: int = Field(1, ge=1, le=10)
+    weight: StrictInt = Field(1, ge=1, le=10)
     working_hours: WorkingHours | None = None
 
 
@@ -80,11 +81,11 @@ class AssignmentIn(BaseModel):
     strategy: Strategy
     fixed_user_id: uuid.UUID | None = Field(None, description="the agent of `fixed`")
     fallback_strategy: Fallback = Field("round_robin", description="when renter_choice has no pick, or fixed is out")
-    offers_enabled: bool = Field(False, description="offer the picked agent the lead instead of assigning it")
-    offer_timeout_minutes: int = Field(5, ge=1, le=1440)
-    sla_minutes: int = Field(15, ge=1, le=10080, description="first human response, someone on shift")
-    sla_after_hours_minutes: int = Field(60, ge=1, le=10080, description="first human response, nobody on shift")
-    sla_reassign: bool = Field(False, description="reassign a lead whose owner breached the SLA")
+    offers_enabled: StrictBool = Field(False, description="offer the picked agent the lead instead of assigning it")
+    offer_timeout_minutes: StrictInt = Field(5, ge=1, le=1440)
+    sla_minutes: StrictInt = Field(15, ge=1, le=10080, description="first human response, someone on shift")
+    sla_after_hours_minutes: StrictInt = Field(60, ge=1, le=10080, description="first human response, nobody on shift")
+    sla_reassign: StrictBool = Field(False, description="reassign a lead whose owner breached the SLA")
 
 
 class AssignmentOut(AssignmentIn):
@@ -95,8 +96,8 @@ class AssignmentOut(AssignmentIn):
 
 class OwnersSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agents_see_all: bool | None = Field(None, description="agents see every lead, not only theirs and their pool")
-    agents_can_reassign: bool | None = Field(None, description="agents may change a lead's owner")
+    agents_see_all: StrictBool | None = Field(None, description="agents see every lead, not only theirs and their pool")
+    agents_can_reassign: StrictBool | None = Field(None, description="agents may change a lead's owner")
 
 
 class OfferOut(BaseModel):

@@ -89,6 +89,7 @@ async def get_user(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
 
 
 _SELF_FIELDS = {"name", "mobile_phone", "away_until"}
+_NULLABLE = {"mobile_phone", "away_until"}
 _ADMIN_FIELDS = {"role", "email"}
 
 
@@ -97,15 +98,13 @@ async def update_user(
 ) -> tuple[User, dict[str, int] | None]:
     """Never a hard delete: `active: false` keeps the user on history and moves its open leads on."""
     user = await get_user(session, principal.org_id, user_id, lock=True)
-    changes = body.model_dump(exclude_unset=True)
+    # the shared PATCH rule: a null for a column that cannot be null leaves it as it was
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k in _NULLABLE}
     if principal.role == Role.agent:
         if principal.user_id != user.id or set(changes) - _SELF_FIELDS:
             raise Forbidden("Agents may change only their own name, mobile phone and away time.")
     elif principal.role == Role.manager and set(changes) & _ADMIN_FIELDS:
         raise Forbidden("Changing a user's role or email needs an admin.")
-    for key in ("name", "email", "role", "active"):
-        if key in changes and changes[key] is None:
-            raise _invalid(f"body.{key}", "may not be null")
     if "email" in changes:
         changes["email"] = changes["email"].strip().lower()
     deactivate = changes.get("active") is False and user.is_active
