@@ -66,8 +66,8 @@ async def offer_page(token: str, state: StateDep, session: SessionDep) -> HTMLRe
         html.escape(f"{row.first_name or 'A renter'}" + (f" at {row.name}" if row and row.name else "")) if row else ""
     )
     if offer.status != "pending" or offer.expires_at <= clock.now():
-        state = offer.status if offer.status != "pending" else "expired"
-        return _page("Offer closed", f"<p>This offer is {html.escape(state)}.</p>")
+        closed = offer.status if offer.status != "pending" else "expired"
+        return _page("Offer closed", f"<p>This offer is {html.escape(closed)}.</p>")
     action = html.escape(f"/o/{token}")
     body = (
         f"<p>New lead for {html.escape(row.agent if row else '')}: <strong>{who}</strong>.</p>"
