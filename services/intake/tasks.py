@@ -28,3 +28,8 @@ JOBS: list[Any] = [heartbeat, process_inbound]
 CRON_JOBS: list[Any] = [sweep_inbound]
 # automation: timed steps (sequences, reminders, time-triggered rules)
 CRON_JOBS += [drain_scheduled_actions]
+
+# metrics: fold rollup deltas written by triggers into metric_counts
+from services.api.metrics.rollups import metrics_compact  # noqa: E402
+
+CRON_JOBS.append(metrics_compact)

@@ -9,6 +9,7 @@ from shared.models.inbound_message import InboundMessage
 from shared.models.integration import Integration
 from shared.models.lead import Lead
 from shared.models.lead_event import LeadEvent
+from shared.models.metrics import MetricCount, MetricCountDelta, SourceSpend
 from shared.models.organization import Organization
 from shared.models.property import Property
 from shared.models.review import BlocklistEntry, ContactPairDecision, Merge, ReviewItem
@@ -34,12 +35,15 @@ __all__ = [
     "Lead",
     "LeadEvent",
     "Merge",
+    "MetricCount",
+    "MetricCountDelta",
     "Organization",
     "Property",
     "PropertyTeamMember",
     "ReviewItem",
     "ScheduledAction",
     "SignalApplication",
+    "SourceSpend",
     "StatusLabel",
     "Task",
     "Tour",
