@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from services.api.auth.service import Principal
@@ -259,9 +259,10 @@ MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class SpendIn(BaseModel):
-    month: str = Field(description="calendar month, YYYY-MM", examples=["2026-10"])
-    amount: float = Field(ge=0, le=1e10, description="spend in the currency's units, e.g. 1250.00")
-    currency: str = Field("USD", min_length=3, max_length=3)
+    model_config = ConfigDict(extra="forbid")
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="calendar month, YYYY-MM", examples=["2026-10"])
+    amount: float = Field(ge=0, le=1e10, strict=True, description="spend in the currency's units, e.g. 1250.00")
+    currency: str = Field("USD", pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code")
 
 
 class SpendOut(BaseModel):
