@@ -65,6 +65,7 @@ def instrumented(function: Callable[..., Awaitable[Any]]) -> Any:
             queue_name = settings.queue_name if settings is not None else "guestcard:queue"
             await count(ctx.get("redis"), jobs_key(queue_name), function.__name__, outcome)
 
+    run.__wrapped__ = getattr(function, "__wrapped__", function)  # type: ignore[attr-defined]  # the job itself
     return run
 
 
