@@ -272,7 +272,7 @@ class SpendOut(BaseModel):
     currency: str
 
 
-SourcePath = Annotated[str, Path(min_length=1, max_length=64)]
+SourcePath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]  # no control chars
 
 
 @sources_router.put("/{source}/spend", response_model=SpendOut)
