@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck format openapi openapi-check bench migrate clean
+.PHONY: install run test test-browser lint typecheck format openapi openapi-check bench migrate clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: install
 
 test: install
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# the dashboard in Debian's chromium (apt-get install -y chromium), driven by playwright; not part of `make test`
+test-browser: install
+	$(BIN)/pytest -q -p no:cacheprovider tests_browser $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

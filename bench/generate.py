@@ -28,7 +28,7 @@ import asyncpg
 from bench.env import BENCH_DB, Servers, asyncpg_dsn, create_database, drop_database, start_servers
 from bench.harness import console
 
-GENERATOR_VERSION = 2  # 2: contacts.search_text (migration 0003) filled after the load
+GENERATOR_VERSION = 3  # 2: contacts.search_text (migration 0003); 3: funnel ranks, status moves, reply split, rollups
 SEED = 20261122
 
 
@@ -261,6 +261,7 @@ async def build(url: str, size: Size) -> dict[str, Any]:
         small_size = Size(leads=size.small_contacts, events=size.small_contacts * 3, properties=4, agents=2)
         small_counts = await load_org(connection, uuid.UUID(small["org_id"]), small_size, random.Random(SEED + 1))
         await fill_search_text(connection)
+        await fill_metric_rollups(connection)
         started = time.perf_counter()
         for definition in definitions:
             await connection.execute(definition)
@@ -276,6 +277,25 @@ async def build(url: str, size: Size) -> dict[str, Any]:
         "events_actual": counts["lead_events"],
         "built_at": datetime.now(UTC).isoformat(),
     }
+
+
+RANK = {status: rank for rank, status in enumerate(
+    ("new", "contacted", "qualified", "tour_requested", "tour_booked", "toured", "application_started",
+     "application_submitted", "leased"))}  # fmt: skip
+
+
+async def fill_metric_rollups(connection: asyncpg.Connection) -> None:
+    """The metrics rollups as migration x13's triggers would have kept them (they do not fire in replica mode)."""
+    if not await connection.fetchval("SELECT to_regproc('metric_recompute') IS NOT NULL"):
+        return
+    started = time.perf_counter()
+    from services.api.metrics.rollups import COLUMNS
+
+    await connection.execute(
+        f"INSERT INTO metric_counts ({COLUMNS}) SELECT r.* FROM organizations o "
+        "CROSS JOIN LATERAL metric_recompute(o.id) r"
+    )
+    console.print(f"  metric rollups built in {time.perf_counter() - started:.0f} s")
 
 
 def week_weights(weeks: int) -> list[tuple[int, float]]:
@@ -342,7 +362,7 @@ async def load_org(connection: asyncpg.Connection, org_id: uuid.UUID, size: Size
                  "sub_source", "latest_source", "move_in_date", "bedrooms", "budget_min", "budget_max", "pets",
                  "unit_type", "next_action_type", "next_action_due_at", "next_action_owner_id", "first_response_at",
                  "first_response_seconds", "last_touch_at", "lost_reason", "closed_at", "created_at", "updated_at",
-                 "version"]  # fmt: skip
+                 "version", "reached_rank", "first_automated_response_at", "first_human_response_at"]  # fmt: skip
     event_cols = ["id", "org_id", "lead_id", "contact_id", "type", "occurred_at", "recorded_at", "actor_type",
                   "actor_id", "source", "channel", "property_id", "data"]  # fmt: skip
     counts = {"contacts": 0, "contact_identities": 0, "leads": 0, "lead_events": 0}
@@ -399,7 +419,11 @@ async def load_org(connection: asyncpg.Connection, org_id: uuid.UUID, size: Size
                 updated + timedelta(hours=rng.choice((1, 4, 24, 72))) if action else None, owner if action else None,
                 created + timedelta(seconds=response_seconds) if response_seconds else None, response_seconds,
                 updated, pick_lost() if status == "lost" else None, closed, created, updated, 1,
+                RANK.get(status, rng.randrange(0, 6)),  # lost / nurture: how far it got before
+                created + timedelta(seconds=rng.randrange(3, 90)) if responded and rng.random() < 0.7 else None,
+                created + timedelta(seconds=response_seconds) if response_seconds and rng.random() < 0.8 else None,
             ))  # fmt: skip
+            moved = json.dumps({"from": "new", "to": status})
             channel = CHANNEL.get(source, "email" if source not in ("phone", "sms") else source)
             events.append((new_id(rng), org_id, lead_id, contact_id, "created", created, created, "system", None,
                            source, channel, property_id, empty))  # fmt: skip
@@ -414,7 +438,7 @@ async def load_org(connection: asyncpg.Connection, org_id: uuid.UUID, size: Size
                 at = min(now, at + timedelta(minutes=int(rng.expovariate(1 / 600)) + 1))
                 kind = pick_extra()
                 actor = "renter" if kind in ("reply", "sms_in", "email_in") else "user"
-                data = rng.choice(notes) if kind == "note" else empty
+                data = rng.choice(notes) if kind == "note" else moved if kind == "status_changed" else empty
                 events.append((new_id(rng), org_id, lead_id, contact_id, kind, at, at, actor, owner, None,
                                None, property_id, data))  # fmt: skip
         await connection.copy_records_to_table("contacts", records=contacts, columns=contact_cols)

@@ -26,6 +26,11 @@ apikey_app = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(secrets_app, name="secrets")
+# metrics: rollup rebuild and the dashboard's signed link
+from services.api.metrics.cli import dashboard_link, metrics_app  # noqa: E402
+
+app.add_typer(metrics_app, name="metrics")
+app.command("dashboard-link")(dashboard_link)
 console = Console(stderr=True)
 
 

@@ -9,6 +9,8 @@ from fastapi import APIRouter, FastAPI
 
 from services.api import health
 from services.api.auth.router import router as auth_router
+from services.api.metrics.dashboard import router as dashboard_router
+from services.api.metrics.prometheus import router as prometheus_router
 from services.api.middleware import RequestContextMiddleware
 from services.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from services.api.properties.router import router as properties_router
@@ -56,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(prometheus_router)  # GET /metrics
+    app.include_router(dashboard_router)  # GET /dashboard (HTML, not in the OpenAPI document)
     for router in [auth_router, properties_router, *_domain_routers()]:
         app.include_router(router, responses=PROBLEM_RESPONSES)
     return app
@@ -77,6 +81,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.leads.work_router import router as lead_work_router
     from services.api.merges.router import router as merges_router
     from services.api.metrics.router import router as metrics_router
+    from services.api.metrics.router import sources_router as metrics_sources_router
     from services.api.mits.router import router as mits_router
     from services.api.owners.links import router as owner_links_router
     from services.api.owners.router import router as owners_router
@@ -113,4 +118,5 @@ def _domain_routers() -> list[APIRouter]:
         import_batches_router,
         owners_router,
         owner_links_router,
+        metrics_sources_router,
     ]

@@ -8,6 +8,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.api.metrics.prometheus import observe_request
 from shared.logging import get_logger
 
 log = get_logger("api.access")
@@ -40,6 +41,12 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
+            observe_request(
+                scope["method"],
+                getattr(route, "path", "unmatched"),
+                status_holder["status"],
+                time.perf_counter() - started,
+            )
             log.info(
                 "http.request",
                 method=scope["method"],

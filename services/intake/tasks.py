@@ -37,3 +37,7 @@ JOBS += [publish_events, deliver_webhooks, run_import]
 CRON_JOBS += [publish_events, deliver_webhooks]
 # owners: offer timeouts and SLA escalation (rows with a due time, drained with SKIP LOCKED)
 CRON_JOBS += [expire_offers, escalate_sla]
+# metrics: fold rollup deltas written by triggers into metric_counts
+from services.api.metrics.rollups import metrics_compact  # noqa: E402
+
+CRON_JOBS.append(metrics_compact)

@@ -16,6 +16,7 @@ plain `Worker` without the reconnect loop).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from shared.config import Settings, get_settings
 from shared.logging import get_logger
 from shared.outage import is_outage, is_redis_outage, jittered_backoff
 from shared.queue import redis_settings, serialize_job
+from shared.telemetry import instrumented  # job outcomes counted in Redis for /metrics
 
 log = get_logger(__name__)
 
@@ -79,7 +81,7 @@ def job_functions() -> list[Any]:
     jobs: list[Any] = []
     for job in tasks.JOBS:
         if isinstance(job, Function):
-            wrapped: Any = retry_on_outage(job.coroutine)
+            wrapped: Any = instrumented(retry_on_outage(job.coroutine))
             jobs.append(
                 func(
                     wrapped,
@@ -91,7 +93,7 @@ def job_functions() -> list[Any]:
                 )
             )
         else:
-            wrapped = retry_on_outage(job)
+            wrapped = instrumented(retry_on_outage(job))
             jobs.append(func(wrapped, name=job.__name__, max_tries=MAX_TRIES))
     return jobs
 
@@ -100,7 +102,9 @@ def cron_jobs() -> list[Any]:
     from services.intake import tasks
 
     return [
-        job if isinstance(job, CronJob) else cron(job, second={0, 15, 30, 45}, run_at_startup=True)
+        dataclasses.replace(job, coroutine=instrumented(job.coroutine))
+        if isinstance(job, CronJob)
+        else cron(instrumented(job), second={0, 15, 30, 45}, run_at_startup=True)
         for job in tasks.CRON_JOBS
     ]
 

@@ -10,6 +10,7 @@ from shared.models.inbound_message import InboundMessage
 from shared.models.integration import Integration
 from shared.models.lead import Lead
 from shared.models.lead_event import LeadEvent
+from shared.models.metrics import MetricCount, MetricCountDelta, SourceSpend
 from shared.models.organization import Organization
 from shared.models.owners import AssignmentSetting, LeadCollaborator, LeadOffer, RoundRobinCursor, SlaTimer
 from shared.models.property import Property
@@ -42,6 +43,8 @@ __all__ = [
     "LeadEvent",
     "LeadOffer",
     "Merge",
+    "MetricCount",
+    "MetricCountDelta",
     "Organization",
     "Property",
     "PropertyTeamMember",
@@ -50,6 +53,7 @@ __all__ = [
     "ScheduledAction",
     "SignalApplication",
     "SlaTimer",
+    "SourceSpend",
     "StatusLabel",
     "StreamEvent",
     "StreamHead",

@@ -40,6 +40,14 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
             postgresql_where=text("next_action_due_at IS NOT NULL"),
         ),
         Index("ix_leads_contact_id", "contact_id"),
+        # metrics health: open leads per property, answered from the index alone
+        Index(
+            "ix_leads_metrics_open",
+            "org_id",
+            "property_id",
+            postgresql_include=["owner_id", "next_action_type", "next_action_due_at"],
+            postgresql_where=text(OPEN_STATUSES_SQL),
+        ),
     )
 
     contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))

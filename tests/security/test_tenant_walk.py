@@ -20,7 +20,13 @@ from tests.conftest import OrgFixture
 from tests.signals.helpers import deliver
 
 _PARAM = re.compile(r"{(\w+)}")
-NOT_TENANT_SCOPED = {"intake_key", "kind", "provider", "token"}  # secrets in the URL, or B's own settings
+NOT_TENANT_SCOPED = {
+    "intake_key",
+    "kind",
+    "provider",
+    "token",
+    "source",
+}  # secrets in the URL, or B's own settings (a source is a name)
 
 
 async def _seed(client: httpx.AsyncClient, org: OrgFixture, sessionmaker: Any) -> dict[str, str]:

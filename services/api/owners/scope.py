@@ -26,7 +26,11 @@ def scope_condition(principal: Principal, agents_see_all: bool) -> ColumnElement
     user_id = principal.user_id
     if user_id is None:
         return false()  # an agent key that belongs to nobody owns nothing
-    collaborates = exists().where(LeadCollaborator.lead_id == Lead.id, LeadCollaborator.user_id == user_id)
+    collaborates = (
+        exists()
+        .where(LeadCollaborator.lead_id == Lead.id, LeadCollaborator.user_id == user_id)
+        .correlate_except(LeadCollaborator)  # stays correlated when rendered for the metrics' raw SQL
+    )
     my_properties = select(PropertyTeamMember.property_id).where(PropertyTeamMember.user_id == user_id)
     pool = Lead.owner_id.is_(None) & Lead.property_id.in_(my_properties)
     return (Lead.owner_id == user_id) | collaborates | pool

@@ -1,0 +1,654 @@
+# ruff: noqa: S608  (SQL is assembled from constant fragments; every value a caller sends is a bind parameter)
+"""Metrics v2 queries: funnel (cohort and activity), attribution, response time, health.
+
+Funnel and attribution read *facts*: rows of (local day, property, source, latest source, owner, kind, stage,
+reached rank, state, n). For an organization-wide caller the facts are the rollups (metric_counts +
+metric_count_deltas) for every local day wholly inside the window, plus raw rows for the partial days at its
+two edges (a window is an interval of instants; rollup days are local days in the property's timezone). For
+a restricted caller, or `exact=raw`, the facts are the raw rows. Both give the same answer; tests and the
+bench compare them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from statistics import median
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.leads.pipeline import FUNNEL_RANK
+from services.api.metrics.scope import LeadScope
+from shared.enums import LeadStatus
+from shared.normalize import ANONYMOUS_CALLER_REASON
+from shared.working_hours import WorkingHours
+
+ZERO = "00000000-0000-0000-0000-000000000000"
+NO_ID = uuid.UUID(ZERO)
+GROUPS = ("source", "property", "owner", "week", "month", "none")
+# where an ignored anonymous call's property is read from (intake stores the resolved property on the row)
+# intake records the property of an ignored anonymous call on the row (inbound_messages.property_id)
+ANON_PROPERTY_SQL = "COALESCE(im.property_id, NULLIF(im.signal->'property'->>'property_id', '')::uuid)"
+ANONYMOUS_REASON = ANONYMOUS_CALLER_REASON
+
+S = LeadStatus
+RANKS = {
+    "contacted": FUNNEL_RANK[S.contacted],
+    "tour_requested": FUNNEL_RANK[S.tour_requested],
+    "tour_booked": FUNNEL_RANK[S.tour_booked],
+    "toured": FUNNEL_RANK[S.toured],
+    "applied": FUNNEL_RANK[S.application_started],
+    "leased": FUNNEL_RANK[S.leased],
+}
+ACTIVITY_STAGES = {
+    "contacted": "contacted",
+    "qualified": "qualified",
+    "tour_requested": "tour_requested",
+    "tour_booked": "tour_booked",
+    "toured": "toured",
+    "applied": "application_started",
+    "leased": "leased",
+    "lost": "lost",
+    "nurture": "nurture",
+    "reopened": "reopened",
+}
+
+
+@dataclass(frozen=True)
+class Filter:
+    org_id: uuid.UUID
+    start: datetime
+    end: datetime
+    scope: LeadScope
+    property_id: uuid.UUID | None = None
+    source: str | None = None
+    kind: str | None = None
+    raw: bool = False  # force the raw path (bench, tests)
+
+    @property
+    def use_rollups(self) -> bool:
+        return not self.raw and not self.scope.restricted
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "org": self.org_id,
+            "start": self.start,
+            "end": self.end,
+            "dmin": (self.start - timedelta(days=1)).date(),
+            "dmax": (self.end + timedelta(days=2)).date(),
+            "edge_lo": self.start + timedelta(days=2),
+            "edge_hi": self.end - timedelta(days=2),
+            "property": self.property_id,
+            "source": self.source,
+            "kind": self.kind,
+            **self.scope.params,
+        }
+
+    def rollup_where(self) -> str:
+        sql = ""
+        if self.property_id is not None:
+            sql += " AND property_id = :property"
+        if self.source is not None:
+            sql += " AND source = :source"
+        if self.kind is not None:
+            sql += " AND kind = :kind"
+        return sql
+
+    def lead_where(self, source_column: str = "source") -> str:
+        sql = ""
+        if self.property_id is not None:
+            sql += " AND l.property_id = :property"
+        if self.source is not None:
+            sql += f" AND l.{source_column} = :source"
+        if self.kind is not None:
+            sql += " AND l.kind = :kind"
+        return sql + self.scope.where()
+
+
+MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", "toured", "applied", "leased", "lost",
+            "nurture", "reopened", "no_owner")  # fmt: skip
+RANK_OF = {"contacted": 1, "tour_requested": 3, "tour_booked": 4, "toured": 5, "applied": 6, "leased": 8}
+
+# Per timezone in play (each property's, the organization's for leads without one): the local days wholly
+# inside [start, end). Rollup rows of those days are read; every other lead or event in the window is read raw.
+BOUNDS = f"""days AS (
+  SELECT z.property_id, z.tz,
+    CASE WHEN (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::time = time '00:00'
+         THEN (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::date
+         ELSE (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::date + 1 END AS dlo,
+    (CAST(:end AS timestamptz) AT TIME ZONE z.tz)::date AS dhi
+  FROM (SELECT p.id AS property_id, p.timezone AS tz FROM properties p WHERE p.org_id = :org
+        UNION ALL SELECT '{ZERO}'::uuid, o.timezone FROM organizations o WHERE o.id = :org) z
+), bounds AS (
+  SELECT d.*,
+    CASE WHEN extract(day FROM d.dlo) = 1 THEN d.dlo
+         ELSE (date_trunc('month', d.dlo) + interval '1 month')::date END AS mlo,
+    date_trunc('month', d.dhi)::date AS mhi
+  FROM days d
+)"""
+PROPERTY = f"COALESCE(l.property_id, '{ZERO}'::uuid) AS property_id"
+IN_FULL_DAYS = "(({at} AT TIME ZONE b.tz)::date >= b.dlo AND ({at} AT TIME ZONE b.tz)::date < b.dhi)"
+LEAD_BOUNDS = f"JOIN bounds b ON b.property_id = COALESCE(l.property_id, '{ZERO}'::uuid)"
+
+
+def with_bounds(sql: str) -> str:
+    return f"WITH {BOUNDS} {sql}"
+
+
+def _edges(f: Filter, raw: Any, column: str) -> str:
+    """Raw rows of the partial local days at the window's two edges: two tight range scans (one when short)."""
+    spans = (
+        [(":start", ":end")] if f.end - f.start <= timedelta(days=4) else [(":start", ":edge_lo"), (":edge_hi", ":end")]
+    )
+    return " UNION ALL ".join(raw(lo, hi) + " AND NOT " + IN_FULL_DAYS.format(at=column) for lo, hi in spans)
+
+
+def _cohort_raw(f: Filter, view: str, lo: str = ":start", hi: str = ":end") -> str:
+    source, owner = (
+        ("source", f"COALESCE(l.owner_id, '{ZERO}'::uuid)")
+        if view == "cohort"
+        else ("latest_source", f"'{ZERO}'::uuid")
+    )
+    measures = []
+    for name in MEASURES:
+        if name == "leads":
+            measures.append("1 AS leads")
+        elif name in RANK_OF:
+            measures.append(f"(l.reached_rank >= {RANK_OF[name]})::int AS {name}")
+        elif name == "lost":
+            measures.append("(l.status = 'lost')::int AS lost")
+        elif name == "no_owner":
+            measures.append("(l.owner_id IS NULL)::int AS no_owner")
+        else:
+            measures.append(f"0 AS {name}")
+    return (
+        f"SELECT (l.created_at AT TIME ZONE b.tz)::date AS day, {PROPERTY}, "
+        f"COALESCE(l.{source}, '') AS source, {owner} AS owner_id, l.kind AS kind, {', '.join(measures)} "
+        f"FROM leads l {LEAD_BOUNDS} "
+        f"WHERE l.org_id = :org AND l.created_at >= {lo} AND l.created_at < {hi}" + f.lead_where(source)
+    )
+
+
+def _rollup(f: Filter, view: str, month_view: str | None) -> str:
+    """Rollup rows of the local days wholly inside the window; with a month view, whole local months come
+    from it (a few rows per month) and only the other days from the day view."""
+    columns = "day, property_id, source, owner_id, kind, " + ", ".join(MEASURES)
+    picked = ", ".join("r." + c.strip() for c in columns.split(","))
+
+    def rows(name: str, lo: str, hi: str) -> str:
+        where = f"org_id = :org AND view = '{name}' AND day >= {lo} AND day < {hi}" + f.rollup_where()
+        return (
+            f"SELECT {columns} FROM metric_counts WHERE {where} "
+            f"UNION ALL SELECT {columns} FROM metric_count_deltas WHERE {where}"
+        )
+
+    dlo, dhi = "(SELECT min(dlo) FROM bounds)", "(SELECT max(dhi) FROM bounds)"
+    keep = "WHERE r.day >= b.dlo AND r.day < b.dhi"
+    if month_view is None:
+        return f"SELECT {picked} FROM ({rows(view, dlo, dhi)}) r JOIN bounds b ON b.property_id = r.property_id {keep}"
+    # day rows only around the whole months: [first day, first whole month) and [after the last, last day)
+    mlo, mhi = "(SELECT max(mlo) FROM bounds)", "(SELECT GREATEST(min(mhi), max(mlo)) FROM bounds)"
+    around = f"{rows(view, dlo, mlo)} UNION ALL {rows(view, mhi, dhi)}"
+    months = rows(month_view, "(SELECT min(mlo) FROM bounds)", "(SELECT max(mhi) FROM bounds)")
+    return (
+        f"SELECT {picked} FROM ({around}) r JOIN bounds b ON b.property_id = r.property_id {keep} "
+        "AND NOT (r.day >= b.mlo AND r.day < b.mhi) "
+        f"UNION ALL SELECT {picked} FROM ({months}) r JOIN bounds b ON b.property_id = r.property_id "
+        "WHERE r.day >= b.mlo AND r.day < b.mhi"
+    )
+
+
+MONTH_VIEWS = {"cohort": ("cohort_m", "owner_m"), "last": ("last_m", None), "activity": ("act_m", "act_om")}
+
+
+def month_view(f: Filter, view: str, group_by: str) -> str | None:
+    """The month rollup that can answer this grouping and these filters, if any (weeks need days; the
+    owner months keep no source, the source months no owner)."""
+    by_source, by_owner = MONTH_VIEWS[view]
+    if group_by == "week":
+        return None
+    if group_by == "owner":
+        return by_owner if f.source is None else None
+    return by_source
+
+
+def cohort_facts(f: Filter, view: str = "cohort", group_by: str = "week") -> str:
+    """Leads created in the window, one fact row per lead (raw) or per rollup key (needs the `bounds` CTE).
+    view `last` keys them by the last-touch source (owner not kept)."""
+    if not f.use_rollups:
+        return _cohort_raw(f, view)
+    edges = _edges(f, lambda lo, hi: _cohort_raw(f, view, lo, hi), "l.created_at")
+    return _rollup(f, view, month_view(f, view, group_by)) + " UNION ALL " + edges
+
+
+def activity_facts(f: Filter, group_by: str = "week") -> str:
+    """Stage entries that happened in the window (needs the `bounds` CTE)."""
+    measures = []
+    for name in MEASURES:
+        if name in ("leads", "no_owner"):
+            measures.append(f"0 AS {name}")
+        else:
+            measures.append(f"('{ACTIVITY_STAGES[name]}' = ANY(s.st))::int AS {name}")
+
+    def raw(lo: str = ":start", hi: str = ":end") -> str:
+        return (
+            f"SELECT (e.occurred_at AT TIME ZONE b.tz)::date AS day, {PROPERTY}, "
+            f"COALESCE(l.source, '') AS source, COALESCE(l.owner_id, '{ZERO}'::uuid) AS owner_id, l.kind AS kind, "
+            f"{', '.join(measures)} "
+            f"FROM lead_events e JOIN leads l ON l.id = e.lead_id {LEAD_BOUNDS} "
+            "CROSS JOIN LATERAL (SELECT metric_event_stages(e.type, e.data) AS st) s "
+            f"WHERE e.org_id = :org AND e.type = 'status_changed' AND e.occurred_at >= {lo} "
+            f"AND e.occurred_at < {hi} AND cardinality(s.st) > 0" + f.lead_where()
+        )
+
+    if not f.use_rollups:
+        return raw()
+    return _rollup(f, "activity", month_view(f, "activity", group_by)) + " UNION ALL " + _edges(f, raw, "e.occurred_at")
+
+
+def group_key(group_by: str) -> str:
+    return {
+        "source": "COALESCE(NULLIF(f.source, ''), 'unknown')",
+        "property": f"CASE WHEN f.property_id = '{ZERO}'::uuid THEN 'none' ELSE f.property_id::text END",
+        "owner": f"CASE WHEN f.owner_id = '{ZERO}'::uuid THEN 'unassigned' ELSE f.owner_id::text END",
+        "week": """to_char(date_trunc('week', f.day), 'IYYY-"W"IW')""",
+        "month": "to_char(f.day, 'YYYY-MM')",
+        "none": "'all'",
+    }[group_by]
+
+
+def rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _funnel_rates(item: dict[str, Any]) -> dict[str, Any]:
+    item["lead_to_tour_rate"] = rate(item["toured"], item["leads"])
+    item["tour_to_application_rate"] = rate(item["applied"], item["toured"])
+    item["application_to_lease_rate"] = rate(item["leased"], item["applied"])
+    item["lead_to_lease_rate"] = rate(item["leased"], item["leads"])
+    return item
+
+
+def _sums(names: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(f"COALESCE(sum(f.{name}), 0) AS {name}" for name in names)
+
+
+COHORT_FIELDS = ("leads", *RANKS, "lost")
+
+
+async def funnel_cohort(session: AsyncSession, f: Filter, group_by: str) -> list[dict[str, Any]]:
+    sql = with_bounds(
+        f"SELECT {group_key(group_by)} AS key, {_sums((*COHORT_FIELDS, 'no_owner'))} "
+        f"FROM ({cohort_facts(f, 'cohort', group_by)}) f GROUP BY 1 HAVING sum(f.leads) <> 0 ORDER BY 2 DESC, 1"
+    )
+    rows = [dict(row._mapping) for row in await session.execute(text(sql), f.params())]
+    return [_funnel_rates({k: (int(v) if k != "key" else v) for k, v in row.items()}) for row in rows]
+
+
+async def funnel_activity(session: AsyncSession, f: Filter, group_by: str) -> list[dict[str, Any]]:
+    names = ("leads", *ACTIVITY_STAGES)
+    columns = "day, property_id, source, owner_id, kind, " + ", ".join(MEASURES)
+    # the cohort part adds only `leads` (created in the window); stage entries come from the activity part
+    created = "day, property_id, source, owner_id, kind, leads, " + ", ".join(f"0 AS {m}" for m in MEASURES[1:])
+    sql = with_bounds(
+        f"SELECT {group_key(group_by)} AS key, {_sums(names)} FROM ("
+        f"SELECT {created} FROM ({cohort_facts(f, 'cohort', group_by)}) cf "
+        f"UNION ALL SELECT {columns} FROM ({activity_facts(f, group_by)}) af"
+        ") f GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    rows = [dict(row._mapping) for row in await session.execute(text(sql), f.params())]
+    out = []
+    for row in rows:
+        item = {k: (int(v) if k != "key" else v) for k, v in row.items()}
+        if any(item[name] for name in names):
+            out.append(_funnel_rates(item))
+    return out
+
+
+async def attribution(session: AsyncSession, f: Filter) -> list[dict[str, Any]]:
+    """Leads, tours, applications and leases by first-touch and last-touch source; spend and cost per step."""
+    counts: dict[str, dict[str, Any]] = {}
+    for touch in ("cohort", "last"):
+        sql = with_bounds(
+            f"SELECT {group_key('source')} AS key, COALESCE(sum(f.leads), 0) AS leads, "
+            "COALESCE(sum(f.toured), 0) AS tours, COALESCE(sum(f.applied), 0) AS applications, "
+            f"COALESCE(sum(f.leased), 0) AS leases FROM ({cohort_facts(f, touch, 'source')}) f GROUP BY 1"
+        )
+        for row in await session.execute(text(sql), f.params()):
+            item = counts.setdefault(row.key, _empty_attribution(row.key))
+            prefix = "" if touch == "cohort" else "last_touch_"
+            for name in ("leads", "tours", "applications", "leases"):
+                item[prefix + name] = int(getattr(row, name))
+    spend = await spend_in_window(session, f)
+    for source, cents in spend.items():
+        counts.setdefault(source, _empty_attribution(source))["spend"] = round(cents / 100, 2)
+    rows = []
+    for item in counts.values():
+        if not any(item[name] for name in ("leads", "last_touch_leads")) and item["spend"] is None:
+            continue
+        spent = spend.get(item["key"])
+        for name, base in (("cost_per_lead", "leads"), ("cost_per_tour", "tours"), ("cost_per_lease", "leases")):
+            item[name] = round(spent / 100 / item[base], 2) if spent is not None and item[base] else None
+        rows.append(item)
+    return sorted(rows, key=lambda row: (-row["leads"], row["key"]))
+
+
+def _empty_attribution(key: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"key": key}
+    for prefix in ("", "last_touch_"):
+        for name in ("leads", "tours", "applications", "leases"):
+            item[prefix + name] = 0
+    item.update(spend=None, cost_per_lead=None, cost_per_tour=None, cost_per_lease=None)
+    return item
+
+
+async def spend_in_window(session: AsyncSession, f: Filter) -> dict[str, int]:
+    """Spend of every month whose first day (in the organization's timezone) falls inside the window."""
+    sql = (
+        "SELECT s.source, sum(s.amount_cents) AS cents FROM source_spend s JOIN organizations o ON o.id = s.org_id "
+        "WHERE s.org_id = :org AND s.month::timestamp AT TIME ZONE o.timezone >= :start "
+        "AND s.month::timestamp AT TIME ZONE o.timezone < :end"
+        + (" AND s.source = :source" if f.source is not None else "")
+        + " GROUP BY 1"
+    )
+    return {row.source: int(row.cents) for row in await session.execute(text(sql), f.params())}
+
+
+TZ = "COALESCE(p.timezone, o.timezone, 'UTC')"
+LEAD_TZ_JOIN = "JOIN organizations o ON o.id = l.org_id LEFT JOIN properties p ON p.id = l.property_id"
+
+# -- response time -------------------------------------------------------------------------------------------
+
+KINDS = ("automated", "human", "first")
+# speed-to-lead distribution: (name, above, at most) seconds; -1 so that 0 s falls in the first bucket
+BUCKETS: tuple[tuple[str, int, int], ...] = (
+    ("within_1_minute", -1, 60),
+    ("within_5_minutes", 60, 300),
+    ("within_15_minutes", 300, 900),
+    ("within_1_hour", 900, 3600),
+    ("within_4_hours", 3600, 14400),
+    ("within_24_hours", 14400, 86400),
+    ("over_24_hours", 86400, 10**9),
+)
+COLUMNS = {
+    "automated": "l.first_automated_response_at",
+    "human": "l.first_human_response_at",
+    "first": "l.first_response_at",
+}
+
+
+def _lead_group_key(group_by: str) -> str:
+    return {
+        "source": "COALESCE(l.source, 'unknown')",
+        "property": "COALESCE(l.property_id::text, 'none')",
+        "owner": "COALESCE(l.owner_id::text, 'unassigned')",
+        "week": f"""to_char(date_trunc('week', (l.created_at AT TIME ZONE {TZ})::date), 'IYYY-"W"IW')""",
+        "month": f"to_char((l.created_at AT TIME ZONE {TZ})::date, 'YYYY-MM')",
+        "none": "'all'",
+    }[group_by]
+
+
+async def response_time(
+    session: AsyncSession, f: Filter, group_by: str, working_hours: bool = False
+) -> list[dict[str, Any]]:
+    """First automated and first human reply: median, p90, share within 5 minutes and 1 hour (over all leads)."""
+    where = "WHERE l.org_id = :org AND l.created_at >= :start AND l.created_at < :end" + f.lead_where()
+    if working_hours:
+        return await _response_time_working_hours(session, f, group_by, where)
+    parts = []
+    for kind in KINDS:
+        sec = f"extract(epoch FROM {COLUMNS[kind]} - l.created_at)"
+        parts.append(
+            f"count({COLUMNS[kind]}) AS {kind}_responded, "
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {sec}) AS {kind}_median_seconds, "
+            f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {sec}) AS {kind}_p90_seconds, "
+            f"count(*) FILTER (WHERE {sec} <= 300) AS {kind}_within_5_minutes, "
+            f"count(*) FILTER (WHERE {sec} <= 3600) AS {kind}_within_1_hour, "
+            + ", ".join(
+                f"count(*) FILTER (WHERE {sec} > {low} AND {sec} <= {high}) AS {kind}_b_{name}"
+                for name, low, high in BUCKETS
+            )
+        )
+    sql = (
+        f"SELECT {_lead_group_key(group_by)} AS key, count(*) AS leads, {', '.join(parts)} "
+        f"FROM leads l {LEAD_TZ_JOIN} {where} GROUP BY 1 ORDER BY 1"
+    )
+    rows = []
+    for row in await session.execute(text(sql), f.params()):
+        data = dict(row._mapping)
+        item: dict[str, Any] = {"key": data["key"], "leads": int(data["leads"])}
+        for kind in KINDS:
+            item[kind] = _response_block(
+                int(data["leads"]),
+                int(data[f"{kind}_responded"]),
+                data[f"{kind}_median_seconds"],
+                data[f"{kind}_p90_seconds"],
+                int(data[f"{kind}_within_5_minutes"]),
+                int(data[f"{kind}_within_1_hour"]),
+            )
+            item[kind]["distribution"] = {name: int(data[f"{kind}_b_{name}"]) for name, _, _ in BUCKETS}
+        rows.append(item)
+    return rows
+
+
+def _response_block(
+    leads: int, responded: int, med: float | None, p90: float | None, in5: int, in60: int
+) -> dict[str, Any]:
+    return {
+        "responded": responded,
+        "median_seconds": round(float(med), 1) if med is not None else None,
+        "p90_seconds": round(float(p90), 1) if p90 is not None else None,
+        "within_5_minutes": in5,
+        "within_5_minutes_rate": rate(in5, leads),
+        "within_1_hour": in60,
+        "within_1_hour_rate": rate(in60, leads),
+    }
+
+
+def percentile_cont(values: list[float], fraction: float) -> float | None:
+    """PostgreSQL's percentile_cont: linear interpolation between the closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+async def _response_time_working_hours(
+    session: AsyncSession, f: Filter, group_by: str, where: str
+) -> list[dict[str, Any]]:
+    sql = (
+        f"SELECT {_lead_group_key(group_by)} AS key, l.created_at, l.property_id, {TZ} AS tz, "
+        f"{COLUMNS['automated']} AS automated, {COLUMNS['human']} AS human, {COLUMNS['first']} AS first "
+        f"FROM leads l {LEAD_TZ_JOIN} {where}"
+    )
+    result = list(await session.execute(text(sql), f.params()))
+    hours = await property_hours(session, f.org_id)
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for row in result:
+        groups[row.key].append(row)
+    rows = []
+    for key in sorted(groups):
+        members = groups[key]
+        item: dict[str, Any] = {"key": key, "leads": len(members)}
+        for kind in KINDS:
+            seconds = [
+                open_seconds(hours.get(row.property_id), row.created_at, getattr(row, kind), ZoneInfo(row.tz))
+                for row in members
+                if getattr(row, kind) is not None
+            ]
+            item[kind] = _response_block(
+                len(members),
+                len(seconds),
+                median(seconds) if seconds else None,
+                percentile_cont(seconds, 0.9),
+                sum(1 for s in seconds if s <= 300),
+                sum(1 for s in seconds if s <= 3600),
+            )
+            item[kind]["distribution"] = {
+                name: sum(1 for s in seconds if low < s <= high) for name, low, high in BUCKETS
+            }
+        rows.append(item)
+    return rows
+
+
+async def property_hours(session: AsyncSession, org_id: uuid.UUID) -> dict[uuid.UUID, list[WorkingHours]]:
+    """A property's working hours: the union of its team members' hours (members without hours add none)."""
+    out: dict[uuid.UUID, list[WorkingHours]] = defaultdict(list)
+    rows = await session.execute(
+        text(
+            "SELECT property_id, working_hours FROM property_team_members "
+            "WHERE org_id = :org AND working_hours IS NOT NULL"
+        ),
+        {"org": org_id},
+    )
+    for property_id, document in rows:
+        out[property_id].append(WorkingHours.model_validate(document))
+    return out
+
+
+def open_seconds(hours: list[WorkingHours] | None, start: datetime, end: datetime, tz: ZoneInfo) -> float:
+    """Seconds of [start, end) inside the union of the given weekly hours; all of them when none are set."""
+    if end <= start:
+        return 0.0
+    if not hours:
+        return (end - start).total_seconds()
+    day = start.astimezone(tz).date()
+    last = end.astimezone(tz).date()
+    total = 0.0
+    while day <= last:
+        windows = sorted(w for h in hours for w in h.windows_on(day, tz))
+        merged: list[list[datetime]] = []
+        for w_start, w_end in windows:
+            if merged and w_start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], w_end)
+            else:
+                merged.append([w_start, w_end])
+        for w_start, w_end in merged:
+            total += max(0.0, (min(end, w_end) - max(start, w_start)).total_seconds())
+        day += timedelta(days=1)
+    return total
+
+
+# -- health --------------------------------------------------------------------------------------------------
+
+
+async def health(session: AsyncSession, f: Filter, as_of: datetime) -> dict[str, Any]:
+    """What is slipping: ownerless and stalled open leads now, SLA breaches, offers, reviews, intake."""
+    p = {**f.params(), "as_of": as_of, "hour_ago": as_of - timedelta(hours=1), "anon": ANONYMOUS_REASON}
+    prop = " AND l.property_id = :property" if f.property_id is not None else ""
+    open_row = (
+        await session.execute(
+            text(
+                "SELECT count(*) AS open_leads, count(*) FILTER (WHERE l.owner_id IS NULL) AS no_owner, "
+                "count(*) FILTER (WHERE l.next_action_type IS NULL) AS no_next_action, "
+                "count(*) FILTER (WHERE l.next_action_due_at < :as_of) AS overdue_next_action "
+                "FROM leads l WHERE l.org_id = :org AND l.status NOT IN ('lost', 'leased')"
+                + prop
+                + (" AND l.source = :source" if f.source is not None else "")
+                + (" AND l.kind = :kind" if f.kind is not None else "")
+                + f.scope.where()
+            ),
+            p,
+        )
+    ).one()
+    out: dict[str, Any] = {k: int(v) for k, v in open_row._mapping.items()}
+    event_scope = (
+        "JOIN leads l ON l.id = e.lead_id WHERE e.org_id = :org AND e.occurred_at >= :start AND e.occurred_at < :end"
+        + (" AND e.property_id = :property" if f.property_id is not None else "")
+        + (" AND l.source = :source" if f.source is not None else "")
+        + (" AND l.kind = :kind" if f.kind is not None else "")
+        + f.scope.where()
+    )
+    out["sla_breaches"] = int(
+        await session.scalar(text(f"SELECT count(*) FROM lead_events e {event_scope} AND e.type = 'sla_breached'"), p)
+        or 0
+    )
+    seconds = (
+        "COALESCE((e.data->>'seconds')::float, "
+        "extract(epoch FROM (e.data->>'accepted_at')::timestamptz - (e.data->>'offered_at')::timestamptz))"
+    )
+    offers = (
+        await session.execute(
+            text(
+                f"SELECT count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}) AS med, "
+                f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {seconds}) AS p90 "
+                f"FROM lead_events e {event_scope} AND e.type = 'offer_accepted'"
+            ),
+            p,
+        )
+    ).one()
+    out["offers_accepted"] = int(offers.n)
+    out["offer_acceptance_median_seconds"] = round(float(offers.med), 1) if offers.med is not None else None
+    out["offer_acceptance_p90_seconds"] = round(float(offers.p90), 1) if offers.p90 is not None else None
+    review = (
+        await session.execute(
+            text(
+                "SELECT count(*) AS n, min(created_at) AS oldest FROM review_items "
+                "WHERE org_id = :org AND status = 'open'"
+            ),
+            p,
+        )
+    ).one()
+    out["review_open"] = int(review.n)
+    out["review_oldest_age_seconds"] = (
+        max(0, int((as_of - review.oldest).total_seconds())) if review.oldest is not None else None
+    )
+    out["duplicates_prevented"] = int(
+        await session.scalar(
+            text(
+                "SELECT count(*) FROM signal_applications WHERE org_id = :org AND applied_at >= :start "
+                "AND applied_at < :end AND contact_created IS FALSE"
+            ),
+            p,
+        )
+        or 0
+    )
+    statuses = await session.execute(
+        text(
+            "SELECT status, count(*) FROM inbound_messages WHERE org_id = :org AND received_at >= :start "
+            "AND received_at < :end GROUP BY 1 ORDER BY 1"
+        ),
+        p,
+    )
+    out["inbound_by_status"] = {status: int(n) for status, n in statuses}
+    lag = (
+        await session.execute(
+            text(
+                "SELECT count(*) AS n, "
+                "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)) AS p50, "
+                "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)) AS p99 "
+                "FROM inbound_messages WHERE org_id = :org AND received_at >= :hour_ago AND received_at < :as_of "
+                "AND processed_at IS NOT NULL"
+            ),
+            p,
+        )
+    ).one()
+    out["intake_processed_last_hour"] = int(lag.n)
+    out["intake_lag_p50_seconds"] = round(float(lag.p50), 3) if lag.p50 is not None else None
+    out["intake_lag_p99_seconds"] = round(float(lag.p99), 3) if lag.p99 is not None else None
+    anonymous = await session.execute(
+        text(
+            f"SELECT COALESCE({ANON_PROPERTY_SQL}::text, 'none') AS key, count(*) AS n FROM inbound_messages im "
+            "WHERE im.org_id = :org AND im.received_at >= :start AND im.received_at < :end "
+            "AND im.status = 'ignored' AND im.reason = :anon"
+            + (f" AND {ANON_PROPERTY_SQL} = :property" if f.property_id is not None else "")
+            + " GROUP BY 1 ORDER BY 1"
+        ),
+        p,
+    )
+    by_property = {key: int(n) for key, n in anonymous}
+    out["anonymous_missed_calls"] = sum(by_property.values())
+    out["anonymous_missed_calls_by_property"] = by_property
+    return out
+
+
+def floor_minute(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(second=0, microsecond=0)

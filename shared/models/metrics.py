@@ -1,0 +1,96 @@
+"""Metrics rollups: exact counts kept by PostgreSQL triggers in the writer's own transaction.
+
+Every write to `leads` / `lead_events` that changes what a metric counts appends signed rows to
+`metric_count_deltas` (insert-only: no hot row, no lock order, no deadlock between writers). The
+`metrics_compact` cron job folds deltas into `metric_counts`; readers sum both, so an answer is exact at
+every instant. `guestcard metrics rebuild` recomputes both from leads and events. Definitions: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Identity, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
+
+# Key columns are NOT NULL with sentinels (no property / no owner / no source), so the key is a plain
+# primary key and every reader groups the same way.
+NO_ID = uuid.UUID(int=0)
+
+
+MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", "toured", "applied", "leased", "lost",
+            "nurture", "reopened", "no_owner")  # fmt: skip
+
+
+class MetricCount(Base):
+    """Compacted rollup: one row per key, a count per measure.
+
+    views (migration x13 lists their keys): cohort, last, activity by local day with a day's counts;
+    cohort_m, owner_m, last_m, act_m, act_om by local month (`day` is the month's first day) with fewer keys.
+    day: local to the lead's property timezone (the organization's when none); owner_id: NO_ID for none.
+    """
+
+    __tablename__ = "metric_counts"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    view: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    property_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    leads: Mapped[int] = mapped_column(BigInteger)
+    contacted: Mapped[int] = mapped_column(BigInteger)
+    qualified: Mapped[int] = mapped_column(BigInteger)
+    tour_requested: Mapped[int] = mapped_column(BigInteger)
+    tour_booked: Mapped[int] = mapped_column(BigInteger)
+    toured: Mapped[int] = mapped_column(BigInteger)
+    applied: Mapped[int] = mapped_column(BigInteger)
+    leased: Mapped[int] = mapped_column(BigInteger)
+    lost: Mapped[int] = mapped_column(BigInteger)
+    nurture: Mapped[int] = mapped_column(BigInteger)
+    reopened: Mapped[int] = mapped_column(BigInteger)
+    no_owner: Mapped[int] = mapped_column(BigInteger)
+
+
+class MetricCountDelta(Base):
+    """Signed changes not yet compacted (written by triggers, drained by `metrics_compact`)."""
+
+    __tablename__ = "metric_count_deltas"
+    __table_args__ = (Index("ix_metric_count_deltas_org_id_view_day", "org_id", "view", "day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    view: Mapped[str] = mapped_column(String(8))
+    day: Mapped[date] = mapped_column(Date)
+    property_id: Mapped[uuid.UUID]
+    source: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(String(16))
+    leads: Mapped[int] = mapped_column(Integer)
+    contacted: Mapped[int] = mapped_column(Integer)
+    qualified: Mapped[int] = mapped_column(Integer)
+    tour_requested: Mapped[int] = mapped_column(Integer)
+    tour_booked: Mapped[int] = mapped_column(Integer)
+    toured: Mapped[int] = mapped_column(Integer)
+    applied: Mapped[int] = mapped_column(Integer)
+    leased: Mapped[int] = mapped_column(Integer)
+    lost: Mapped[int] = mapped_column(Integer)
+    nurture: Mapped[int] = mapped_column(Integer)
+    reopened: Mapped[int] = mapped_column(Integer)
+    no_owner: Mapped[int] = mapped_column(Integer)
+
+
+class SourceSpend(IdMixin, OrgMixin, TimestampMixin, Base):
+    """Marketing spend per source and calendar month (PUT /v1/sources/{source}/spend)."""
+
+    __tablename__ = "source_spend"
+    __table_args__ = (Index("uq_source_spend_org_id_source_month", "org_id", "source", "month", unique=True),)
+
+    source: Mapped[str] = mapped_column(String(64))
+    month: Mapped[date] = mapped_column(Date)  # first day of the month
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
