@@ -76,6 +76,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.leads.router import router as leads_router
     from services.api.leads.work_router import router as lead_work_router
     from services.api.merges.router import router as merges_router
+    from services.api.messaging.router import router as messaging_router
     from services.api.metrics.router import router as metrics_router
     from services.api.mits.router import router as mits_router
     from services.api.review.router import router as review_router
@@ -109,4 +110,5 @@ def _domain_routers() -> list[APIRouter]:
         webhooks_router,
         events_router,
         import_batches_router,
+        messaging_router,
     ]

@@ -8,6 +8,7 @@ from arq import Retry
 
 from services.api.automation.jobs import drain_scheduled_actions
 from services.api.imports.jobs import run_import
+from services.api.messaging.jobs import send_due_messages, send_message
 from services.api.webhooks.jobs import deliver_webhooks, publish_events
 from services.intake.pipeline import process_inbound, sweep_inbound
 
@@ -34,3 +35,7 @@ CRON_JOBS += [drain_scheduled_actions]
 # integrations out (services/api/webhooks): after-commit jobs, and the same as crons to catch up
 JOBS += [publish_events, deliver_webhooks, run_import]
 CRON_JOBS += [publish_events, deliver_webhooks]
+
+# messaging (services/api/messaging/jobs.py): outbox sends; deferred / lost / stuck messages
+JOBS += [send_message]
+CRON_JOBS += [send_due_messages]

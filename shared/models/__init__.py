@@ -10,6 +10,15 @@ from shared.models.inbound_message import InboundMessage
 from shared.models.integration import Integration
 from shared.models.lead import Lead
 from shared.models.lead_event import LeadEvent
+from shared.models.messaging import (
+    ConsentRecord,
+    MessageTemplate,
+    MessagingProvider,
+    MessagingSettings,
+    Notification,
+    NotificationPreference,
+    OutboundMessage,
+)
 from shared.models.organization import Organization
 from shared.models.property import Property
 from shared.models.review import BlocklistEntry, ContactPairDecision, Merge, ReviewItem
@@ -28,6 +37,7 @@ __all__ = [
     "AutomationRuleSet",
     "Base",
     "BlocklistEntry",
+    "ConsentRecord",
     "Contact",
     "ContactIdentity",
     "ContactPairDecision",
@@ -38,7 +48,13 @@ __all__ = [
     "Lead",
     "LeadEvent",
     "Merge",
+    "MessageTemplate",
+    "MessagingProvider",
+    "MessagingSettings",
+    "Notification",
+    "NotificationPreference",
     "Organization",
+    "OutboundMessage",
     "Property",
     "PropertyTeamMember",
     "ReviewItem",
