@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.api.deps import AdminDep, ManagerDep, PrincipalDep, SessionDep, StateDep
 from services.api.leads.deps import LeadDep, LockedLeadDep
+from services.api.leads.docs import problem_doc
 from services.api.messaging import callbacks, service
 from services.api.messaging.outbox import UNSUBSCRIBE_PURPOSE
 from services.api.messaging.schemas import (
@@ -32,7 +33,6 @@ from services.api.messaging.schemas import (
     PreferenceList,
     PreviewIn,
     PreviewOut,
-    ProviderList,
     ProviderOut,
     RecordConfig,
     SmtpConfig,
@@ -100,10 +100,13 @@ def _provider_out(row: MessagingProvider) -> ProviderOut:
     )
 
 
-@router.get("/v1/integrations/messaging", response_model=ProviderList, tags=["integrations"])
-async def list_messaging_providers(principal: PrincipalDep, session: SessionDep) -> ProviderList:
-    """Configured senders per channel; an unconfigured channel uses the `record` provider (sends nothing)."""
-    return ProviderList(items=[_provider_out(row) for row in await service.list_providers(session, principal.org_id)])
+@router.get("/v1/integrations/messaging/{channel}", response_model=ProviderOut, tags=["integrations"])
+async def get_messaging_provider(channel: ChannelName, principal: PrincipalDep, session: SessionDep) -> ProviderOut:
+    """The channel's sender without its secrets (404: not configured, the `record` provider sends nothing)."""
+    for row in await service.list_providers(session, principal.org_id):
+        if row.channel == channel:
+            return _provider_out(row)
+    raise NotFound("No provider is set for this channel.")
 
 
 @router.put("/v1/integrations/messaging/{channel}", response_model=ProviderOut, tags=["integrations"])
@@ -170,7 +173,13 @@ async def list_templates(principal: PrincipalDep, session: SessionDep) -> Templa
     return TemplateList(items=[TemplateOut.model_validate(row) for row in rows], variables=list(VARIABLES))
 
 
-@router.post("/v1/templates", response_model=TemplateOut, status_code=status.HTTP_201_CREATED, tags=["templates"])
+@router.post(
+    "/v1/templates",
+    response_model=TemplateOut,
+    status_code=status.HTTP_201_CREATED,
+    tags=["templates"],
+    responses=problem_doc(409),
+)
 async def create_template(body: TemplateIn, principal: ManagerDep, session: SessionDep) -> TemplateOut:
     """An unknown `{{variable}}` is a 422 naming it; an SMS body over 10 segments is a 422."""
     await service.check_template(session, principal.org_id, body.model_dump())

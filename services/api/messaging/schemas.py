@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from services.api.types import IsoDateTime
 
 ChannelName = Literal["sms", "email"]
 
@@ -70,8 +72,8 @@ class SmtpConfig(BaseModel):
     port: int = Field(587, ge=1, le=65535)
     username: str | None = Field(None, max_length=320)
     password: str | None = Field(None, max_length=500, description="stored, never returned")
-    starttls: bool = False
-    tls: bool = False
+    starttls: StrictBool = False
+    tls: StrictBool = False
     from_email: str = Field(min_length=3, max_length=320)
     from_name: str | None = Field(None, max_length=200)
 
@@ -87,10 +89,6 @@ class ProviderOut(BaseModel):
     config: dict[str, Any] = Field(description="the non-secret settings; secrets are never returned")
     secrets_set: list[str]
     updated_at: datetime
-
-
-class ProviderList(BaseModel):
-    items: list[ProviderOut]
 
 
 class MessagingSettingsIn(BaseModel):
@@ -187,7 +185,7 @@ class ConsentImportRow(BaseModel):
     channel: ChannelName
     state: Literal["opted_in", "opted_out"]
     address: str = Field(min_length=3, max_length=320, description="phone (any format) or email")
-    recorded_at: AwareDatetime | None = None
+    recorded_at: IsoDateTime | None = Field(None, description="when it was given (naive = UTC)")
 
 
 class ConsentImport(BaseModel):
@@ -221,8 +219,8 @@ class NotificationPage(BaseModel):
 class PreferenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(min_length=1, max_length=32)
-    feed: bool = True
-    email: bool = True
+    feed: StrictBool = True
+    email: StrictBool = True
 
 
 class PreferenceList(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, tuple_, update
@@ -308,6 +308,10 @@ async def import_consent(session: AsyncSession, org_id: uuid.UUID, rows: list[An
         )
         recorded += 1
     return {"recorded": recorded, "rejected": rejected}
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 async def _contact_for(session: AsyncSession, org_id: uuid.UUID, kind: str, value: str) -> uuid.UUID | None:
