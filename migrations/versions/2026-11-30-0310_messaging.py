@@ -1,8 +1,8 @@
-"""messaging
+"""messaging: outbox, providers per organization, templates, consent ledger, notifications
 
 Revision ID: m10
 Revises: w15
-Create Date: 2026-11-30 02:56:20.802480+00:00
+Create Date: 2026-11-30 03:10:00
 """
 
 from collections.abc import Sequence
@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('provider', sa.String(length=16), nullable=False),
     sa.Column('config', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False),
-    sa.Column('secrets', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False),
+    sa.Column('secrets', sa.Text(), nullable=False),  # JSON, encrypted at rest (shared.crypto)
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_messaging_providers_org_id_organizations'), ondelete='CASCADE'),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Unique
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.crypto import EncryptedText
 from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
 
 NO_PROPERTY = "00000000-0000-0000-0000-000000000000"
@@ -72,7 +74,12 @@ class MessagingProvider(TimestampMixin, Base):
     channel: Mapped[str] = mapped_column(String(8), primary_key=True)  # sms | email
     provider: Mapped[str] = mapped_column(String(16))  # twilio | smtp | record
     config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
-    secrets: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    # a JSON object of the provider's secrets, encrypted at rest (shared.crypto); read with secret_values()
+    secrets: Mapped[str] = mapped_column(EncryptedText, default="{}")
+
+    def secret_values(self) -> dict[str, Any]:
+        values = json.loads(self.secrets or "{}")
+        return values if isinstance(values, dict) else {}
 
 
 class MessagingSettings(TimestampMixin, Base):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.clock import FakeClock
@@ -142,7 +142,7 @@ async def test_templates_variables_preview_and_segments(
 
 
 async def test_provider_secrets_are_never_returned(
-    client: httpx.AsyncClient, org: OrgFixture, clock: FakeClock
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
     await use_twilio(client, org)
     await use_smtp(client, org, 2525)
@@ -153,6 +153,13 @@ async def test_provider_secrets_are_never_returned(
         by_channel[channel] = listed.json()
     assert by_channel["sms"]["secrets_set"] == ["auth_token"] and by_channel["sms"]["provider"] == "twilio"
     assert by_channel["email"]["secrets_set"] == ["password"]
+    async with sessionmaker() as session:  # encrypted at rest
+        stored = list(
+            await session.scalars(
+                text("SELECT secrets FROM messaging_providers WHERE org_id = :org"), {"org": org.org_id}
+            )
+        )
+    assert len(stored) == 2 and not any(AUTH_TOKEN in s or "smtp-secret" in s for s in stored)
     wrong = await client.put(
         "/v1/integrations/messaging/sms",
         json={"provider": "smtp", "host": "x", "from_email": "a@b.c"},

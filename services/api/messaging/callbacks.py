@@ -41,9 +41,8 @@ async def twilio_status(session: AsyncSession, settings: Settings, message_id: u
     params = {key: str(value) for key, value in form.multi_items()}
     message = await session.scalar(select(OutboundMessage).where(OutboundMessage.id == message_id).with_for_update())
     provider = await session.get(MessagingProvider, (message.org_id, message.channel)) if message is not None else None
-    token = (
-        str(provider.secrets.get("auth_token", "")) if provider is not None and provider.provider == "twilio" else ""
-    )
+    secrets = provider.secret_values() if provider is not None and provider.provider == "twilio" else {}
+    token = str(secrets.get("auth_token", ""))
     url = signed_url(settings.public_url, request)
     if message is None or not twilio_valid(url, params, token, request.headers.get("x-twilio-signature")):
         log.info("messaging.callback_refused", message_id=str(message_id))

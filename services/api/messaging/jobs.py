@@ -152,7 +152,7 @@ async def _claim(session: AsyncSession, message_id: uuid.UUID, settings: Any) ->
         sending_at=message.sending_at or now,
         status_callback=f"{public}/v1/messaging/twilio/status/{message.id}" if provider == "twilio" else None,
         config=config,
-        secrets=dict(provider_row.secrets) if provider_row else {},
+        secrets=provider_row.secret_values() if provider_row else {},
     )
     return Plan(outgoing, provider, resend)
 

@@ -95,7 +95,7 @@ def _provider_out(row: MessagingProvider) -> ProviderOut:
         channel=row.channel,  # type: ignore[arg-type]
         provider=row.provider,
         config=dict(row.config),
-        secrets_set=sorted(row.secrets),
+        secrets_set=sorted(row.secret_values()),
         updated_at=row.updated_at,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -141,19 +142,25 @@ async def set_provider(
         body.pop(name, None)
     config = {key: value for key, value in body.items() if value is not None}
     now = clock.now()
+    sealed = json.dumps(secrets)  # encrypted by the column type (shared.crypto)
     statement = insert(MessagingProvider).values(
         org_id=org_id,
         channel=channel,
         provider=provider,
         config=config,
-        secrets=secrets,
+        secrets=sealed,
         created_at=now,
         updated_at=now,
     )
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["org_id", "channel"],
-            set_={"provider": provider, "config": config, "secrets": secrets, "updated_at": now},
+            set_={
+                MessagingProvider.provider: provider,
+                MessagingProvider.config: config,
+                MessagingProvider.secrets: statement.excluded.secrets,
+                MessagingProvider.updated_at: now,
+            },
         )
     )
     row = await session.get(MessagingProvider, (org_id, channel), populate_existing=True)
