@@ -119,3 +119,20 @@ async def test_another_organizations_lead_messages_are_404(
     assert (
         await client.post(f"/v1/leads/{lead_id}/messages", json={"body": "x"}, headers=other_org.headers)
     ).status_code == 404
+
+
+async def test_erasure_clears_message_texts_and_addresses_but_keeps_states(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    first = await post_signal(client, envelope(org.org_id, email="erase@example.com", phone="+12065550170"))
+    erased = await client.delete(f"/v1/contacts/{first['contact_id']}", headers=org.headers)
+    assert erased.status_code in (200, 204), erased.text
+    rows = await messages_of(sessionmaker, first["lead_id"])
+    assert rows and all(m.body == "" and m.to_address is None for m in rows)
+    assert {m.status for m in rows} == {"suppressed"}  # the queued acknowledgement and follow-up never go
+    feed = (await client.get("/v1/notifications", headers=org.headers)).json()["items"]
+    assert all(
+        "erase@example.com" not in n["body"] and n["title"] == "(erased)"
+        for n in feed
+        if n["lead_id"] == first["lead_id"]
+    )

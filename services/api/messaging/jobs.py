@@ -303,10 +303,14 @@ async def record_response(session: AsyncSession, message: OutboundMessage, at: d
         lead.first_automated_response_at = at
     if message.kind == "human" and lead.first_human_response_at is None:
         lead.first_human_response_at = at
-    touch = EventType.sms_out if message.channel == "sms" else EventType.email_out
-    previous = advance_for_touch(lead, touch, at)
-    if previous is not None:
-        add_status_event(session, lead, previous, occurred_at=at, cause=touch)
+    if message.kind == "human":  # a person wrote: a touch that moves new → contacted
+        touch = EventType.sms_out if message.channel == "sms" else EventType.email_out
+        previous = advance_for_touch(lead, touch, at)
+        if previous is not None:
+            add_status_event(session, lead, previous, occurred_at=at, cause=touch)
+    elif lead.first_response_at is None:  # automation answered first: speed to lead, but not "contacted"
+        lead.first_response_at = at
+        lead.first_response_seconds = max(0, int((at - lead.created_at).total_seconds()))
     lead.version += 1
     lead.updated_at = at
 

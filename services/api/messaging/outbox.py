@@ -29,6 +29,7 @@ from shared.models import (
     MessageTemplate,
     MessagingProvider,
     MessagingSettings,
+    Notification,
     Organization,
     OutboundMessage,
     Property,
@@ -357,3 +358,29 @@ def message_data(message: OutboundMessage) -> dict[str, Any]:
 
 async def provider_for(session: AsyncSession, org_id: uuid.UUID, channel: str) -> MessagingProvider | None:
     return await session.get(MessagingProvider, (org_id, channel))
+
+
+async def erase_messages(
+    session: AsyncSession, org_id: uuid.UUID, contact_ids: list[uuid.UUID], lead_ids: list[uuid.UUID]
+) -> None:
+    """Erasure on request: message texts and addresses go (queued ones are suppressed first); the rows, their
+    states and times stay for the counts. Consent records stay: an opt-out is what keeps the number quiet."""
+    now = clock.now()
+    mine = (OutboundMessage.org_id == org_id) & (
+        OutboundMessage.contact_id.in_(contact_ids) | OutboundMessage.lead_id.in_(lead_ids)
+    )
+    await session.execute(
+        update(OutboundMessage)
+        .where(mine, OutboundMessage.status == "queued")
+        .values(status="suppressed", reason="erased", suppressed_at=now)
+    )
+    await session.execute(
+        update(OutboundMessage)
+        .where(mine)
+        .values(body="", subject=None, to_address=None, headers={}, error_message=None, updated_at=now)
+    )
+    await session.execute(
+        update(Notification)
+        .where(Notification.org_id == org_id, Notification.lead_id.in_(lead_ids))
+        .values(title="(erased)", body="", data={}, updated_at=now)
+    )
