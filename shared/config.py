@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     webhook_secret_grace_hours: float = Field(
         24.0, alias="GUESTCARD_WEBHOOK_SECRET_GRACE_HOURS", description="a rotated secret keeps signing this long"
     )
+    # messaging (services/api/messaging)
+    twilio_api_url: str = Field(
+        "https://api.twilio.com",
+        alias="GUESTCARD_TWILIO_API_URL",
+        description="Twilio REST base URL (tests and Twilio-compatible providers point it elsewhere)",
+    )
+    messaging_default_provider: str = Field(
+        "record",
+        alias="GUESTCARD_MESSAGING_DEFAULT_PROVIDER",
+        description="provider of a channel an organization has not configured: record (sends nothing) or none",
+    )
 
     def api_base_url(self) -> str:
         return self.api_url or f"http://{self.host}:{self.port}"

@@ -234,6 +234,7 @@ class ReviewStatus(StrEnum):
     open = "open"
     merged = "merged"
     kept_apart = "kept_apart"
+    resolved = "resolved"  # a sensitive conversation a person took over
 
 
 class ConsentState(StrEnum):

@@ -80,6 +80,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.leads.router import router as leads_router
     from services.api.leads.work_router import router as lead_work_router
     from services.api.merges.router import router as merges_router
+    from services.api.messaging.router import router as messaging_router
     from services.api.metrics.router import router as metrics_router
     from services.api.metrics.router import sources_router as metrics_sources_router
     from services.api.mits.router import router as mits_router
@@ -119,4 +120,5 @@ def _domain_routers() -> list[APIRouter]:
         owners_router,
         owner_links_router,
         metrics_sources_router,
+        messaging_router,
     ]

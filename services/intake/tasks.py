@@ -8,6 +8,7 @@ from arq import Retry
 
 from services.api.automation.jobs import drain_scheduled_actions
 from services.api.imports.jobs import run_import
+from services.api.messaging.jobs import send_due_messages, send_message
 from services.api.owners.jobs import escalate_sla, expire_offers
 from services.api.webhooks.jobs import deliver_webhooks, publish_events
 from services.intake.pipeline import process_inbound, sweep_inbound
@@ -41,3 +42,7 @@ CRON_JOBS += [expire_offers, escalate_sla]
 from services.api.metrics.rollups import metrics_compact  # noqa: E402
 
 CRON_JOBS.append(metrics_compact)
+
+# messaging (services/api/messaging/jobs.py): outbox sends; deferred / lost / stuck messages
+JOBS += [send_message]
+CRON_JOBS += [send_due_messages]

@@ -10,6 +10,15 @@ from shared.models.inbound_message import InboundMessage
 from shared.models.integration import Integration
 from shared.models.lead import Lead
 from shared.models.lead_event import LeadEvent
+from shared.models.messaging import (
+    ConsentRecord,
+    MessageTemplate,
+    MessagingProvider,
+    MessagingSettings,
+    Notification,
+    NotificationPreference,
+    OutboundMessage,
+)
 from shared.models.metrics import MetricCount, MetricCountDelta, SourceSpend
 from shared.models.organization import Organization
 from shared.models.owners import AssignmentSetting, LeadCollaborator, LeadOffer, RoundRobinCursor, SlaTimer
@@ -31,6 +40,7 @@ __all__ = [
     "AutomationRuleSet",
     "Base",
     "BlocklistEntry",
+    "ConsentRecord",
     "Contact",
     "ContactIdentity",
     "ContactPairDecision",
@@ -43,9 +53,15 @@ __all__ = [
     "LeadEvent",
     "LeadOffer",
     "Merge",
+    "MessageTemplate",
+    "MessagingProvider",
+    "MessagingSettings",
     "MetricCount",
     "MetricCountDelta",
+    "Notification",
+    "NotificationPreference",
     "Organization",
+    "OutboundMessage",
     "Property",
     "PropertyTeamMember",
     "ReviewItem",

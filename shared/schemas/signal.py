@@ -114,8 +114,9 @@ class SignalEnvelope(_Model):
 
 
 class SignalOutcome(_Model):
-    contact_id: UUID
-    lead_id: UUID
+    # both null for a STOP/START from a number nobody knows: consent is recorded, no contact or lead is made
+    contact_id: UUID | None
+    lead_id: UUID | None
     created: bool
     contact_created: bool = False
     review_item_id: UUID | None = None

@@ -52,7 +52,8 @@ async def test_new_renter_gets_contact_lead_touch_and_next_action(
     assert (lead.status, lead.temperature, lead.source, lead.bedrooms) == ("new", "hot", "zillow", 2)
     assert lead.next_action_type == "reply"
     assert lead.next_action_due_at is not None
-    assert types == ["created", "inquiry"]
+    # the acknowledgement and its follow-up are queued on the timeline too (messaging)
+    assert types == ["created", "inquiry", "message_queued", "message_queued"]
 
 
 async def test_same_signal_twice_changes_nothing(
@@ -64,7 +65,7 @@ async def test_same_signal_twice_changes_nothing(
         version = (await session.get_one(Lead, uuid.UUID(first["lead_id"]))).version
     second = await post_signal(client, body)
     assert second == first
-    assert await _count(sessionmaker, LeadEvent, lead_id=uuid.UUID(first["lead_id"])) == 2
+    assert await _count(sessionmaker, LeadEvent, lead_id=uuid.UUID(first["lead_id"])) == 4  # + 2 messages queued
     async with sessionmaker() as session:
         assert (await session.get_one(Lead, uuid.UUID(first["lead_id"]))).version == version
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.messaging.outbox import erase_messages
 from shared import clock
 from shared.errors import NotFound
 from shared.models import Contact, ContactIdentity, InboundMessage, Lead, Merge, ReviewItem, Task, Tour
@@ -125,6 +126,7 @@ async def erase_contact(session: AsyncSession, org_id: uuid.UUID, contact_id: uu
         .where(Merge.org_id == org_id, Merge.survivor_id.in_(contact_ids) | Merge.merged_id.in_(contact_ids))
         .values(snapshot={}, field_choices={})
     )
+    await erase_messages(session, org_id, contact_ids, lead_ids)  # outbox texts/addresses, notification texts
     return Erased(
         contact_ids=contact_ids,
         lead_count=len(lead_ids),

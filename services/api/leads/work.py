@@ -13,6 +13,7 @@ from services.api.leads.events import add_event
 from services.api.leads.refs import ensure_property
 from services.api.leads.service import record_touch, run_rules, touch
 from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResult, NoteCreate
+from services.api.messaging import rules_bridge
 from shared import clock
 from shared.blocklist import blocked_identities
 from shared.enums import ActivityDirection, ActivityKind, Channel, ContactKind, EventType
@@ -112,7 +113,7 @@ async def invite(session: AsyncSession, principal: Principal, body: InvitationRe
         if created:
             add_event(session, lead, EventType.created, occurred_at=now, source=INVITATION_SOURCE, data={}, **actor)
             await run_rules(session, lead, EventType.created, now)
-        add_event(
+        invitation = add_event(
             session,
             lead,
             EventType.invitation_sent,
@@ -120,6 +121,9 @@ async def invite(session: AsyncSession, principal: Principal, body: InvitationRe
             channel=Channel.email,
             data={"message": body.message},
             **actor,
+        )
+        await rules_bridge.after_invitation(
+            session, lead, event_id=invitation.id, message=body.message, user_id=principal.user_id
         )
         results.append(InvitationResult(email=email, lead_id=lead.id, created=created))
     await session.flush()

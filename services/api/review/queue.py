@@ -81,6 +81,8 @@ async def resolve(
     item = await get_item(session, org_id, item_id, lock=True)
     if item.status != ReviewStatus.open:
         raise Conflict(f"This review item is already {item.status}.")
+    if item.kind == "sensitive_conversation" or action == "resolve":
+        return await _resolve_sensitive(session, item, action, note, actor_id)
     people = [cid for cid in dict.fromkeys([item.contact_id, *item.candidate_contact_ids]) if cid is not None]
     if len(people) < 2:
         raise Conflict("This review item names fewer than two contacts.")
@@ -122,5 +124,23 @@ async def resolve(
     item.resolution_note = note
     item.resolved_by_id = actor_id
     item.resolved_at = now
+    await session.flush()
+    return item
+
+
+async def _resolve_sensitive(
+    session: AsyncSession, item: ReviewItem, action: str, note: str | None, actor_id: uuid.UUID | None
+) -> ReviewItem:
+    """A person took the sensitive conversation over: the item is resolved and the lead's automation resumes."""
+    from services.api.messaging.rules_bridge import resolve_sensitive
+
+    if item.kind != "sensitive_conversation" or action != "resolve":
+        raise Conflict("A sensitive conversation is resolved with action `resolve`; a duplicate with merge/keep_apart.")
+    item.status = ReviewStatus.resolved
+    item.resolution = action
+    item.resolution_note = note
+    item.resolved_by_id = actor_id
+    item.resolved_at = clock.now()
+    await resolve_sensitive(session, item)
     await session.flush()
     return item

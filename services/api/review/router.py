@@ -39,7 +39,9 @@ class ReviewPage(BaseModel):
 
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    action: Literal["merge", "keep_apart"]
+    action: Literal["merge", "keep_apart", "resolve"] = Field(
+        description="merge / keep_apart for a possible duplicate; resolve for a sensitive conversation"
+    )
     survivor_id: uuid.UUID | None = Field(None, description="merge: the contact that stays (default: the item's)")
     field_choices: dict[str, Literal["survivor", "merged"]] = Field(default_factory=dict)
     note: str | None = Field(None, max_length=2000)

@@ -24,6 +24,7 @@ from services.api.contacts.resolution import (
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.pipeline import advance_for_touch, apply_status
 from services.api.leads.rules import apply_rules, assign_owner_if_missing
+from services.api.messaging import rules_bridge
 from services.api.review.service import open_duplicate_review
 from services.api.signals.limits import fit_signal
 from shared import clock
@@ -92,8 +93,17 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         return context.done
     signal = envelope.signal
     now = clock.now()
+    if signal.event in (SignalEvent.opt_out, SignalEvent.opt_in):
+        consent_only = await rules_bridge.keyword_from_stranger(session, envelope.org_id, envelope.inbound_id, signal)
+        if consent_only is not None:
+            return consent_only  # STOP/START from a number nobody knows: consent recorded, no lead
     resolved = await _resolve_contact(session, envelope.org_id, signal, envelope.match, context)
-    lead, lead_created = await _find_or_open_lead(session, resolved, context.property_id, signal, now)
+    threaded = await rules_bridge.threaded_lead(session, envelope.org_id, resolved.contact_id, signal)
+    lead, lead_created = (
+        (threaded, False)
+        if threaded is not None
+        else await _find_or_open_lead(session, resolved, context.property_id, signal, now)
+    )
     if resolved.callback_phone:
         lead.callback_phone = resolved.callback_phone
     event_type = touch_event_type(signal)
@@ -143,6 +153,10 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         new_lead=lead_created,
         entered_status=previous_status is not None,
         data={"channel": signal.channel, "source": signal.source.source, "event_key": str(envelope.inbound_id)},
+    )
+    await session.flush()  # the lead row exists before messages and notifications reference it
+    await rules_bridge.after_signal(
+        session, lead, event_type, signal, inbound_id=envelope.inbound_id, lead_created=lead_created
     )
     review_item_id = None
     if resolved.review_reasons:

@@ -1,0 +1,386 @@
+"""The outbox: every SMS and email is a row first, decided in the caller's transaction, sent after commit.
+
+`queue_message` decides consent, automation pause, quiet hours and duplicates at decision time and writes the
+row (queued, or suppressed with the reason); the worker's `send_message` checks consent and pause again at
+send time. See docs/messaging.md for the states and why nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.leads.events import add_event
+from services.api.messaging import templates
+from services.api.messaging.consent import is_opted_out
+from services.api.messaging.quiet_hours import is_quiet, next_allowed
+from shared import clock
+from shared.enums import EventType, LeadStatus
+from shared.logging import get_logger
+from shared.models import (
+    Contact,
+    Lead,
+    MessageTemplate,
+    MessagingProvider,
+    MessagingSettings,
+    Notification,
+    Organization,
+    OutboundMessage,
+    Property,
+    User,
+)
+
+log = get_logger(__name__)
+
+KINDS = ("reply", "proactive", "human", "notification")
+AUTOMATED = frozenset({"reply", "proactive"})
+# the neutral acknowledgement of a sensitive conversation is the one automated text a paused lead still gets
+PAUSE_EXEMPT_TEMPLATES = frozenset({"sensitive_ack"})
+CLOSED = frozenset({LeadStatus.lost, LeadStatus.leased})
+UNSUBSCRIBE_PURPOSE = "unsubscribe"
+UNSUBSCRIBE_TTL = timedelta(days=365)
+
+
+@dataclass
+class LeadContext:
+    lead: Lead
+    contact: Contact
+    org: Organization
+    prop: Property | None
+    settings: MessagingSettings | None
+    owner: User | None
+
+    @property
+    def timezone(self) -> str:
+        return self.prop.timezone if self.prop is not None else self.org.timezone
+
+
+async def load_context(session: AsyncSession, lead: Lead) -> LeadContext:
+    contact = await session.get(Contact, lead.contact_id)
+    org = await session.get(Organization, lead.org_id)
+    assert contact is not None and org is not None
+    prop = await session.get(Property, lead.property_id) if lead.property_id else None
+    settings = await session.get(MessagingSettings, lead.org_id)
+    owner = await session.get(User, lead.owner_id) if lead.owner_id else None
+    return LeadContext(lead, contact, org, prop, settings, owner)
+
+
+def help_text(ctx_org: Organization, settings: MessagingSettings | None) -> str:
+    if settings is not None and settings.help_text:
+        return settings.help_text
+    return templates.DEFAULT_HELP_TEXT.format(organization=ctx_org.name)
+
+
+def template_values(ctx: LeadContext, extra: dict[str, str] | None = None) -> dict[str, str]:
+    values = {
+        "first_name": ctx.contact.first_name or "there",
+        "last_name": ctx.contact.last_name or "",
+        "property_name": ctx.prop.name if ctx.prop else ctx.org.name,
+        "unit": ctx.lead.unit_type or "",
+        "tour_time": "",
+        "application_link": "",
+        "agent_name": ctx.owner.name if ctx.owner else ctx.org.name,
+        "organization_name": ctx.org.name,
+        "help_text": help_text(ctx.org, ctx.settings),
+        "unsubscribe_link": "",
+    }
+    values.update(extra or {})
+    return values
+
+
+async def find_template(
+    session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None, key: str, channel: str
+) -> tuple[str | None, str] | None:
+    """The property's template, else the organization's, else the built-in default."""
+    rows = list(
+        await session.execute(
+            select(MessageTemplate.property_id, MessageTemplate.subject, MessageTemplate.body).where(
+                MessageTemplate.org_id == org_id,
+                MessageTemplate.key == key,
+                MessageTemplate.channel == channel,
+                (MessageTemplate.property_id == property_id) | MessageTemplate.property_id.is_(None),
+            )
+        )
+    )
+    rows.sort(key=lambda row: row.property_id is None)
+    if rows:
+        return rows[0].subject, rows[0].body
+    return templates.DEFAULTS.get((key, channel))
+
+
+async def best_channel(session: AsyncSession, org_id: uuid.UUID, contact: Contact) -> str:
+    """SMS when the renter has a phone that may be texted, else email, else whatever they have."""
+    for channel, address in (("sms", contact.primary_phone), ("email", contact.primary_email)):
+        if address and not await is_opted_out(session, org_id, channel, contact=contact, address=address):
+            return channel
+    return "sms" if contact.primary_phone else "email"
+
+
+async def queue_message(
+    session: AsyncSession,
+    *,
+    lead: Lead,
+    channel: str | None = None,
+    template: str | None = None,
+    body: str | None = None,
+    subject: str | None = None,
+    kind: str,
+    reason: str,
+    rule: dict[str, Any] | None = None,
+    idempotency_key: str,
+    not_before: datetime | None = None,
+    created_by_id: uuid.UUID | None = None,
+    variables: dict[str, str] | None = None,
+) -> OutboundMessage:
+    """Decide and write one message to the renter of `lead`; the send job is queued after commit."""
+    assert kind in KINDS, kind
+    existing = await _by_key(session, lead.org_id, idempotency_key)
+    if existing is not None:
+        return existing  # the same decision again: one message
+    now = clock.now()
+    ctx = await load_context(session, lead)
+    channel = channel or await best_channel(session, lead.org_id, ctx.contact)
+    to_address = ctx.contact.primary_phone if channel == "sms" else ctx.contact.primary_email
+    values = template_values(ctx, variables)
+    if template is not None and body is None:
+        found = await find_template(session, lead.org_id, lead.property_id, template, channel)
+        if found is not None:
+            subject = subject if subject is not None else found[0]
+            body = found[1]
+    text = templates.render(body, values)
+    subject_text = templates.render(subject, values) if channel == "email" else None
+    if channel == "email" and not subject_text:
+        subject_text = f"{values['property_name']}"
+
+    status, why, warning = "queued", reason, None
+    suppressed = await _suppression(session, ctx, channel, to_address, text, kind, template)
+    if suppressed is not None:
+        status, why = "suppressed", suppressed
+    elif channel == "sms" and kind == "proactive":
+        wanted = max(now, not_before) if not_before else now
+        allowed = next_allowed(wanted, ctx.timezone, ctx.settings.quiet_hours if ctx.settings else None)
+        not_before = allowed if allowed > now else None
+    elif channel == "sms" and kind == "human" and is_quiet(now, ctx.timezone, _quiet(ctx)):
+        warning = "quiet_hours"
+    headers = email_headers(ctx, channel) if channel == "email" else {}
+    message, inserted = await _insert(
+        session,
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        contact_id=lead.contact_id,
+        user_id=None,
+        channel=channel,
+        kind=kind,
+        status=status,
+        reason=why,
+        template=template,
+        rule=rule,
+        idempotency_key=idempotency_key,
+        to_address=to_address,
+        subject=subject_text,
+        body=text,
+        headers=headers,
+        warning=warning,
+        not_before=not_before,
+        created_by_id=created_by_id,
+        now=now,
+    )
+    if inserted:  # ours, not a concurrent twin's
+        add_event(
+            session,
+            lead,
+            EventType.message_suppressed if status == "suppressed" else EventType.message_queued,
+            actor_type="user" if created_by_id else "system",
+            actor_id=created_by_id,
+            channel=channel,
+            data=message_data(message),
+        )
+        log.info("messaging.decided", message_id=str(message.id), lead_id=str(lead.id), status=status, reason=why)
+    return message
+
+
+def _quiet(ctx: LeadContext) -> dict[str, Any] | None:
+    return ctx.settings.quiet_hours if ctx.settings else None
+
+
+async def _suppression(
+    session: AsyncSession,
+    ctx: LeadContext,
+    channel: str,
+    to_address: str | None,
+    text: str,
+    kind: str,
+    template: str | None,
+) -> str | None:
+    if not to_address:
+        return "no_address"
+    if not text.strip():
+        return "empty_body"
+    if await is_opted_out(session, ctx.lead.org_id, channel, contact=ctx.contact, address=to_address):
+        return "opted_out"
+    if kind in AUTOMATED and ctx.lead.automation_paused_at is not None and template not in PAUSE_EXEMPT_TEMPLATES:
+        return f"automation_paused: {ctx.lead.automation_paused_reason or 'paused'}"
+    if kind == "proactive" and ctx.lead.status in CLOSED:
+        return "lead_closed"
+    return None
+
+
+def email_headers(ctx: LeadContext, channel: str) -> dict[str, str]:
+    """Reply-To the organization's inbound address (the renter's answer comes back through email intake);
+    Message-ID is added at send time from our message id, so a reply's In-Reply-To finds the lead."""
+    headers: dict[str, str] = {}
+    reply_to = (ctx.prop.inbound_alias if ctx.prop else None) or (ctx.settings.inbound_email if ctx.settings else None)
+    if reply_to:
+        headers["Reply-To"] = reply_to
+    return headers
+
+
+async def _by_key(session: AsyncSession, org_id: uuid.UUID, key: str) -> OutboundMessage | None:
+    return await session.scalar(
+        select(OutboundMessage).where(OutboundMessage.org_id == org_id, OutboundMessage.idempotency_key == key)
+    )
+
+
+async def _insert(session: AsyncSession, *, now: datetime, **values: Any) -> tuple[OutboundMessage, bool]:
+    """INSERT … ON CONFLICT DO NOTHING: two racing deciders with one key make one row."""
+    message_id = uuid.uuid4()
+    status = values["status"]
+    stamps = {"queued_at": now} if status == "queued" else {"suppressed_at": now}
+    inserted = await session.scalar(
+        insert(OutboundMessage)
+        .values(id=message_id, direction="outbound", created_at=now, updated_at=now, **stamps, **values)
+        .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
+        .returning(OutboundMessage.id)
+    )
+    message = await _by_key(session, values["org_id"], values["idempotency_key"])
+    assert message is not None
+    if inserted is not None and status == "queued" and (message.not_before is None or message.not_before <= now):
+        enqueue_send(session, message.id)
+    return message, inserted is not None
+
+
+def enqueue_send(session: AsyncSession, message_id: uuid.UUID) -> None:
+    from shared.queue import enqueue_after_commit
+
+    enqueue_after_commit(session, "send_message", str(message_id), job_id=f"send:{message_id}")
+
+
+async def queue_staff_email(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    user: User,
+    lead_id: uuid.UUID | None,
+    subject: str,
+    body: str,
+    idempotency_key: str,
+    reason: str,
+) -> OutboundMessage:
+    """A notification email to a staff member, through the same outbox (no renter consent applies)."""
+    existing = await _by_key(session, org_id, idempotency_key)
+    if existing is not None:
+        return existing
+    message, _ = await _insert(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        contact_id=None,
+        user_id=user.id,
+        channel="email",
+        kind="notification",
+        status="queued" if user.email else "suppressed",
+        reason=reason if user.email else "no_address",
+        template=None,
+        rule=None,
+        idempotency_key=idempotency_key,
+        to_address=user.email,
+        subject=subject,
+        body=body,
+        headers={},
+        warning=None,
+        not_before=None,
+        created_by_id=None,
+        now=clock.now(),
+    )
+    return message
+
+
+async def suppress_pending(
+    session: AsyncSession, lead_id: uuid.UUID, *, reason: str, kinds: tuple[str, ...] = ("proactive",)
+) -> int:
+    """Cancel this lead's queued messages of these kinds (a renter's reply cancels the follow-up)."""
+    now = clock.now()
+    rows = (
+        await session.scalars(
+            update(OutboundMessage)
+            .where(
+                OutboundMessage.lead_id == lead_id,
+                OutboundMessage.status == "queued",
+                OutboundMessage.kind.in_(kinds),
+                OutboundMessage.user_id.is_(None),
+            )
+            .values(status="suppressed", reason=reason, suppressed_at=now, updated_at=now)
+            .returning(OutboundMessage)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if rows:
+        lead = await session.get(Lead, lead_id)
+        if lead is not None:
+            for message in rows:
+                add_event(
+                    session, lead, EventType.message_suppressed, channel=message.channel, data=message_data(message)
+                )
+    return len(rows)
+
+
+def message_data(message: OutboundMessage) -> dict[str, Any]:
+    """What the timeline shows about a message (never the address)."""
+    return {
+        "message_id": str(message.id),
+        "channel": message.channel,
+        "direction": message.direction,
+        "kind": message.kind,
+        "status": message.status,
+        "reason": message.reason,
+        "template": message.template,
+        "rule": message.rule,
+        "warning": message.warning,
+        "not_before": message.not_before.isoformat() if message.not_before else None,
+    }
+
+
+async def provider_for(session: AsyncSession, org_id: uuid.UUID, channel: str) -> MessagingProvider | None:
+    return await session.get(MessagingProvider, (org_id, channel))
+
+
+async def erase_messages(
+    session: AsyncSession, org_id: uuid.UUID, contact_ids: list[uuid.UUID], lead_ids: list[uuid.UUID]
+) -> None:
+    """Erasure on request: message texts and addresses go (queued ones are suppressed first); the rows, their
+    states and times stay for the counts. Consent records stay: an opt-out is what keeps the number quiet."""
+    now = clock.now()
+    mine = (OutboundMessage.org_id == org_id) & (
+        OutboundMessage.contact_id.in_(contact_ids) | OutboundMessage.lead_id.in_(lead_ids)
+    )
+    await session.execute(
+        update(OutboundMessage)
+        .where(mine, OutboundMessage.status == "queued")
+        .values(status="suppressed", reason="erased", suppressed_at=now)
+    )
+    await session.execute(
+        update(OutboundMessage)
+        .where(mine)
+        .values(body="", subject=None, to_address=None, headers={}, error_message=None, updated_at=now)
+    )
+    await session.execute(
+        update(Notification)
+        .where(Notification.org_id == org_id, Notification.lead_id.in_(lead_ids))
+        .values(title="(erased)", body="", data={}, updated_at=now)
+    )

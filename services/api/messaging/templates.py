@@ -1,0 +1,126 @@
+"""Message templates: `{{ variable }}` placeholders, built-in defaults, and SMS segment counting.
+
+Templates are plain text with a closed set of variables, so a typo is a 422 naming the variable at save
+time instead of a renter reading "Hi {{frist_name}}". SMS length follows GSM 03.38: a body written only in
+the GSM-7 alphabet takes 160 septets in one segment (153 per segment when split, extension characters count
+twice); anything else is UCS-2 with 70 UTF-16 units (67 when split).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shared.errors import ValidationFailed
+
+VARIABLES = (
+    "first_name",
+    "last_name",
+    "property_name",
+    "unit",
+    "tour_time",
+    "application_link",
+    "agent_name",
+    "organization_name",
+    "help_text",
+    "unsubscribe_link",
+)
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+MAX_SMS_SEGMENTS = 10
+
+# Built-in texts used when the organization has no template of that key (per property, then org-wide).
+DEFAULTS: dict[tuple[str, str], tuple[str | None, str]] = {
+    ("text_back", "sms"): (
+        None,
+        "Hi {{first_name}}, sorry we missed your call about {{property_name}}! When would you like to tour?",
+    ),
+    ("acknowledgement", "sms"): (
+        None,
+        "Hi {{first_name}}, thanks for your interest in {{property_name}}. When are you hoping to move in?",
+    ),
+    ("acknowledgement", "email"): (
+        "Your inquiry about {{property_name}}",
+        "Hi {{first_name}},\n\nThanks for reaching out about {{property_name}}. When are you hoping to move in, "
+        "and when would you like to tour?\n\n{{agent_name}}",
+    ),
+    ("follow_up", "sms"): (
+        None,
+        "Hi {{first_name}}, still looking for a home? We'd love to show you {{property_name}}. Reply with a time.",
+    ),
+    ("follow_up", "email"): (
+        "Still looking? {{property_name}}",
+        "Hi {{first_name}},\n\nJust following up on {{property_name}}. Would you like to schedule a tour?\n\n"
+        "{{agent_name}}",
+    ),
+    ("sensitive_ack", "sms"): (None, "Thanks for your message. A member of our team will follow up with you shortly."),
+    ("sensitive_ack", "email"): (
+        "We received your message",
+        "Thanks for your message. A member of our team will follow up with you shortly.",
+    ),
+    ("help", "sms"): (None, "{{help_text}}"),
+    ("invite_to_apply", "email"): (
+        "You're invited to apply: {{property_name}}",
+        "Hi {{first_name}},\n\n{{agent_name}} invited you to apply for {{property_name}}. {{application_link}}\n\n"
+        "Reply to this email with any questions.",
+    ),
+}
+DEFAULT_HELP_TEXT = (
+    "{organization}: leasing messages. Reply STOP to opt out, START to opt back in. Msg&data rates may apply."
+)
+
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = set("^{}\\[~]|€\f")
+
+
+def variables_in(text: str | None) -> list[str]:
+    return list(dict.fromkeys(PLACEHOLDER.findall(text or "")))
+
+
+def check_variables(fields: dict[str, str | None]) -> None:
+    """422 naming each unknown variable and the field it is in."""
+    errors = [
+        {"field": f"body.{field}", "message": f"unknown variable '{name}'"}
+        for field, text in fields.items()
+        for name in variables_in(text)
+        if name not in VARIABLES
+    ]
+    if errors:
+        names = ", ".join(sorted({e["message"].split("'")[1] for e in errors}))
+        raise ValidationFailed(f"Unknown template variable: {names}.", errors=errors)
+
+
+def render(text: str | None, values: dict[str, str]) -> str:
+    if text is None:
+        return ""
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), text)
+
+
+@dataclass(frozen=True, slots=True)
+class SmsLength:
+    encoding: str  # gsm7 | ucs2
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    segments: int
+
+
+def sms_length(body: str) -> SmsLength:
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in body):
+        units = sum(2 if ch in GSM7_EXTENSION else 1 for ch in body)
+        single, multi, encoding = 160, 153, "gsm7"
+    else:
+        units = len(body.encode("utf-16-le")) // 2
+        single, multi, encoding = 70, 67, "ucs2"
+    segments = 0 if units == 0 else 1 if units <= single else -(-units // multi)
+    return SmsLength(encoding, units, segments)
+
+
+def check_sms_length(body: str, field: str = "body.body") -> SmsLength:
+    length = sms_length(body)
+    if length.segments > MAX_SMS_SEGMENTS:
+        raise ValidationFailed(
+            f"The SMS is {length.segments} segments ({length.encoding}); the limit is {MAX_SMS_SEGMENTS}.",
+            errors=[{"field": field, "message": f"{length.segments} {length.encoding} segments"}],
+        )
+    return length
