@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     webhook_secret_grace_hours: float = Field(
         24.0, alias="GUESTCARD_WEBHOOK_SECRET_GRACE_HOURS", description="a rotated secret keeps signing this long"
     )
+    # tours/units: an open lead untouched this many days counts as aged, so a matching unit reactivates it
+    reactivation_after_days: int = Field(30, alias="GUESTCARD_REACTIVATION_AFTER_DAYS", ge=1)
 
     def api_base_url(self) -> str:
         return self.api_url or f"http://{self.host}:{self.port}"

@@ -85,6 +85,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.tours.router import router as tours_router
     from services.api.webhooks.router import events_router
     from services.api.webhooks.router import router as webhooks_router
+    from services.api.units.router import router as units_router
 
     return [
         mits_router,  # before leads_router: /v1/leads/mits must not be read as a lead id
@@ -109,4 +110,5 @@ def _domain_routers() -> list[APIRouter]:
         webhooks_router,
         events_router,
         import_batches_router,
+        units_router,
     ]

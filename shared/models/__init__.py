@@ -17,7 +17,8 @@ from shared.models.signal_application import SignalApplication
 from shared.models.status_label import StatusLabel
 from shared.models.task import Task
 from shared.models.team import PropertyTeamMember
-from shared.models.tour import Tour
+from shared.models.tour import Tour, TourBlackout, TourChange, TourSettings
+from shared.models.unit import FloorPlan, LeadReactivation, Unit
 from shared.models.user import User
 from shared.models.webhook import StreamEvent, StreamHead, WebhookDelivery, WebhookEndpoint
 
@@ -33,10 +34,12 @@ __all__ = [
     "ContactPairDecision",
     "ImportBatch",
     "ImportRow",
+    "FloorPlan",
     "InboundMessage",
     "Integration",
     "Lead",
     "LeadEvent",
+    "LeadReactivation",
     "Merge",
     "Organization",
     "Property",
@@ -49,6 +52,10 @@ __all__ = [
     "StreamHead",
     "Task",
     "Tour",
+    "TourBlackout",
+    "TourChange",
+    "TourSettings",
+    "Unit",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
