@@ -47,7 +47,7 @@ async def test_twenty_concurrent_bookings_of_one_slot_make_one_tour(
     assert refused["clash"]["tour_id"] == winner["id"]
     assert refused["errors"][0]["field"] == "body.starts_at"
     nearest = [slot["starts_at_local"] for slot in refused["nearest_slots"]]
-    # 10:00 is taken for 30 minutes + 15 buffer: 09:00, 09:30 (ends 10:00 + buffer overlaps? yes) ...
+    # 10:00 holds the agent until 10:45 (30 min + 15 buffer), so 09:30 and 10:30 are taken too
     assert nearest == ["2026-06-03T09:00:00-05:00", "2026-06-03T11:00:00-05:00", "2026-06-03T11:30:00-05:00"]
     async with sessionmaker() as session:
         count = await session.scalar(
@@ -204,3 +204,39 @@ async def test_another_organizations_property_is_404(
 
 def test_dates_used_above_are_what_they_claim() -> None:
     assert date(2026, 11, 1).weekday() == 6  # US DST ends on the first Sunday of November 2026
+
+
+async def test_patch_reschedules_into_a_clash_get_409_and_self_guided_tours_exclude_each_other(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock
+) -> None:
+    property_id = await make_property(client, org, "America/New_York")
+    agent = await add_agent(sessionmaker, org, property_id, every_day("09:00", "17:00"))
+    stranger = await add_agent(sessionmaker, org, await make_property(client, org, "UTC", name="Other"), None)
+    leads = await insert_leads(
+        sessionmaker, org.org_id, 4, start=clock.now() - timedelta(days=1), property_id=uuid.UUID(property_id)
+    )
+    first = await client.post(f"/v1/leads/{leads[0]}/tours", json={"slot": "2026-06-03T10:00:00"}, headers=org.headers)
+    second = await client.post(f"/v1/leads/{leads[1]}/tours", json={"slot": "2026-06-03T12:00:00"}, headers=org.headers)
+    assert (first.json()["agent_id"], second.json()["agent_id"]) == (str(agent), str(agent))
+    clash = await client.patch(
+        f"/v1/tours/{second.json()['id']}", json={"starts_at": "2026-06-03T10:15:00"}, headers=org.headers
+    )
+    assert clash.status_code == 409
+    assert clash.json()["clash"]["tour_id"] == first.json()["id"]
+    moved = await client.patch(
+        f"/v1/tours/{second.json()['id']}", json={"starts_at": "2026-06-03T11:00:00"}, headers=org.headers
+    )
+    assert moved.status_code == 200, moved.text
+    not_on_team = await client.post(
+        f"/v1/leads/{leads[2]}/tours",
+        json={"starts_at": "2026-06-03T15:00:00", "agent_id": str(stranger)},
+        headers=org.headers,
+    )
+    assert (not_on_team.status_code, not_on_team.json()["errors"][0]["field"]) == (422, "body.agent_id")
+    guided = {"slot": "2026-06-03T15:00:00", "tour_type": "self_guided"}
+    one = await client.post(f"/v1/leads/{leads[2]}/tours", json=guided, headers=org.headers)
+    assert one.status_code == 201, one.text
+    assert one.json()["agent_id"] is None
+    two = await client.post(f"/v1/leads/{leads[3]}/tours", json=guided, headers=org.headers)
+    assert two.status_code == 409
+    assert two.json()["nearest_slots"][0]["agent_ids"] == []

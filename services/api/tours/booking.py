@@ -162,9 +162,20 @@ async def place(
         agents = await slotting.team(session, prop, rules)
         if agents:
             return await _team_placement(
-                session, org_id, prop, rules, agents, starts_at, tour_type, agent_id, preferred, now, field,
-                agent_field, exclude,
-            )  # fmt: skip
+                session,
+                org_id,
+                prop,
+                rules,
+                agents,
+                starts_at,
+                tour_type,
+                agent_id,
+                preferred,
+                now,
+                field,
+                agent_field,
+                exclude,
+            )
     if tour_type == TourType.self_guided:
         return Placement(None, ends_at, ends_at + buffer)
     return Placement(agent_id or preferred, ends_at, ends_at + buffer)
@@ -235,16 +246,27 @@ async def _team_placement(
 
 
 async def flush_or_conflict(
-    session: AsyncSession, tour: Tour, prop: Property | None, now: datetime, field: str, *, new: bool
+    session: AsyncSession,
+    tour: Tour,
+    prop: Property | None,
+    now: datetime,
+    field: str,
+    *,
+    new: bool,
+    changes: dict[str, Any] | None = None,
 ) -> None:
-    """Write the tour inside a savepoint; the exclusion constraint's refusal (a racing booking that won)
-    becomes the same 409 as the pre-check's."""
-    # captured first: a rolled-back savepoint expires what it changed
-    values = (tour.org_id, tour.agent_id, tour.property_id, tour.starts_at, tour.busy_until, tour.id)
-    tour_type = TourType(tour.tour_type)
+    """Write the tour (new, or with `changes` applied) inside a savepoint; the exclusion constraint's refusal
+    (a racing booking that won) becomes the same 409 as the pre-check's. The savepoint opens before the
+    tour changes, so opening it never flushes the change outside the try."""
+    await session.flush()
     savepoint = await session.begin_nested()
     if new:
         session.add(tour)
+    for name, value in (changes or {}).items():
+        setattr(tour, name, value)
+    # captured before the flush: a rolled-back savepoint expires what it changed
+    values = (tour.org_id, tour.agent_id, tour.property_id, tour.starts_at, tour.busy_until, tour.id)
+    tour_type = TourType(tour.tour_type)
     try:
         await session.flush()
     except IntegrityError as error:

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import select
 
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep, StateDep
 from services.api.leads.deps import LeadDep, LockedLeadDep
@@ -34,7 +35,7 @@ from services.api.tours.schemas import (
 from shared import clock
 from shared.enums import Role, TourStatus, TourType
 from shared.errors import NotFound
-from shared.models import Property, Tour
+from shared.models import Property, Tour, User
 from shared.service_token import resolve_secret_key
 
 router = APIRouter(tags=["tours"])
@@ -60,6 +61,14 @@ async def create_tour(lead: LockedLeadDep, body: TourCreate, principal: Principa
 @router.get("/v1/leads/{lead_id}/tours", response_model=list[TourOut])
 async def lead_tours(lead: LeadDep, session: SessionDep) -> list[TourOut]:
     return [await _out(session, tour) for tour in await service.lead_tours(session, lead)]
+
+
+@router.get("/v1/tours/{tour_id}.ics", response_class=Response, responses={200: {"content": {"text/calendar": {}}}})
+async def tour_ics(tour_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Response:
+    """The tour as an iCalendar file, for confirmations and reminders. (Declared before GET /v1/tours/{id},
+    whose path parameter would otherwise take "<id>.ics".)"""
+    body = await calendar.tour_ics(session, principal.org_id, tour_id)
+    return Response(body, media_type=ICS, headers={"Content-Disposition": f'attachment; filename="tour-{tour_id}.ics"'})
 
 
 @router.get("/v1/tours/{tour_id}", response_model=TourDetail)
@@ -89,13 +98,6 @@ async def reschedule_tour(
 async def cancel_tour(tour_id: uuid.UUID, body: TourCancel, principal: PrincipalDep, session: SessionDep) -> TourOut:
     update = TourUpdate(status=TourStatus.canceled, reason=body.reason)
     return await _out(session, await service.update_tour(session, principal, tour_id, update))
-
-
-@router.get("/v1/tours/{tour_id}.ics", response_class=Response, responses={200: {"content": {"text/calendar": {}}}})
-async def tour_ics(tour_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Response:
-    """The tour as an iCalendar file, for confirmations and reminders."""
-    body = await calendar.tour_ics(session, principal.org_id, tour_id)
-    return Response(body, media_type=ICS, headers={"Content-Disposition": f'attachment; filename="tour-{tour_id}.ics"'})
 
 
 @router.get("/v1/properties/{property_id}/tour-slots", response_model=TourSlots)
@@ -172,9 +174,8 @@ async def calendar_link(
     """A subscribable URL for the user's tours (their own; managers and admins: anyone's)."""
     if principal.user_id != user_id and principal.role not in (Role.admin, Role.manager):
         raise NotFound("User not found.")
-    from services.api.leads.refs import ensure_user
-
-    await ensure_user(session, principal.org_id, user_id, "path.user_id")
+    if await session.scalar(select(User.id).where(User.id == user_id, User.org_id == principal.org_id)) is None:
+        raise NotFound("User not found.")
     token = calendar.feed_token(resolve_secret_key(state.settings), principal.org_id, user_id)
     base = (state.settings.public_url or "").rstrip("/")
     return CalendarLink(url=f"{base}/v1/users/{user_id}/calendar.ics?token={token}", token=token)

@@ -127,10 +127,26 @@ async def create_tour(session: AsyncSession, principal: Principal, lead: Lead, b
         updated_at=now,
     )
     await flush_or_conflict(session, tour, prop, now, field, new=True)
-    session.add(_change(tour, "booked", principal, now, to_starts_at=starts_at, to_agent_id=tour.agent_id,
-                        to_status=TourStatus.scheduled))  # fmt: skip
-    add_event(session, lead, EventType.tour_booked, occurred_at=now, actor_type="user", actor_id=principal.user_id,
-              data=tour_data(tour))  # fmt: skip
+    session.add(
+        _change(
+            tour,
+            "booked",
+            principal,
+            now,
+            to_starts_at=starts_at,
+            to_agent_id=tour.agent_id,
+            to_status=TourStatus.scheduled,
+        )
+    )
+    add_event(
+        session,
+        lead,
+        EventType.tour_booked,
+        occurred_at=now,
+        actor_type="user",
+        actor_id=principal.user_id,
+        data=tour_data(tour),
+    )
     # the pipeline knows a booking as tour_scheduled (forward to tour_booked, never backward)
     await record_touch(session, principal, lead, EventType.tour_scheduled, now, data=tour_data(tour))
     await session.flush()
@@ -231,17 +247,44 @@ async def reschedule(
     before = (tour.starts_at, tour.agent_id)
     if (new_start, placement.agent_id, tour_type.value) == (*before, tour.tour_type):
         return
-    tour.starts_at, tour.ends_at, tour.busy_until = new_start, placement.ends_at, placement.busy_until
-    tour.agent_id, tour.tour_type = placement.agent_id, tour_type
-    tour.sequence += 1
-    tour.updated_at = now
-    await flush_or_conflict(session, tour, prop, now, field, new=False)
-    session.add(_change(tour, "rescheduled", principal, now, from_starts_at=before[0], to_starts_at=new_start,
-                        from_agent_id=before[1], to_agent_id=tour.agent_id, reason=reason))  # fmt: skip
-    data = {**tour_data(tour), "from_starts_at": before[0].isoformat(),
-            "from_agent_id": str(before[1]) if before[1] else None, "reason": reason}  # fmt: skip
-    add_event(session, lead, EventType.tour_rescheduled, occurred_at=now, actor_type="user",
-              actor_id=principal.user_id, data=data)  # fmt: skip
+    changes = {
+        "starts_at": new_start,
+        "ends_at": placement.ends_at,
+        "busy_until": placement.busy_until,
+        "agent_id": placement.agent_id,
+        "tour_type": tour_type.value,
+        "sequence": tour.sequence + 1,
+        "updated_at": now,
+    }
+    await flush_or_conflict(session, tour, prop, now, field, new=False, changes=changes)
+    session.add(
+        _change(
+            tour,
+            "rescheduled",
+            principal,
+            now,
+            from_starts_at=before[0],
+            to_starts_at=new_start,
+            from_agent_id=before[1],
+            to_agent_id=tour.agent_id,
+            reason=reason,
+        )
+    )
+    data = {
+        **tour_data(tour),
+        "from_starts_at": before[0].isoformat(),
+        "from_agent_id": str(before[1]) if before[1] else None,
+        "reason": reason,
+    }
+    add_event(
+        session,
+        lead,
+        EventType.tour_rescheduled,
+        occurred_at=now,
+        actor_type="user",
+        actor_id=principal.user_id,
+        data=data,
+    )
     touch(lead)
     await run_rules(session, lead, EventType.tour_rescheduled, now, data=tour_data(tour))  # the automation's turn
 
@@ -267,20 +310,39 @@ async def set_status(
             f"The tour starts at {tour.starts_at.isoformat()}; it can't be {target} before then.",
             errors=[{"field": "body.status", "message": "only after the start time"}],
         )
+    changes: dict[str, Any] = {"status": target.value, "sequence": tour.sequence + 1, "updated_at": now}
     if target == TourStatus.scheduled:
         _refuse_closed(lead, "book a tour")
-        tour.canceled_at, tour.cancel_reason = None, None
-    tour.status = target
+        changes.update(canceled_at=None, cancel_reason=None)
     if target == TourStatus.canceled:
-        tour.canceled_at, tour.cancel_reason = now, reason
-    tour.sequence += 1
-    tour.updated_at = now
+        changes.update(canceled_at=now, cancel_reason=reason)
     if target == TourStatus.scheduled:
-        await flush_or_conflict(session, tour, prop, now, "body.status", new=False)
-    session.add(_change(tour, target.value, principal, now, from_status=previous, to_status=target, reason=reason,
-                        from_starts_at=tour.starts_at, to_agent_id=tour.agent_id))  # fmt: skip
-    add_event(session, lead, _STATUS_EVENTS[target], occurred_at=now, actor_type="user", actor_id=principal.user_id,
-              data={**tour_data(tour), "from": previous.value, "reason": reason})  # fmt: skip
+        await flush_or_conflict(session, tour, prop, now, "body.status", new=False, changes=changes)
+    else:
+        for name, value in changes.items():
+            setattr(tour, name, value)
+    session.add(
+        _change(
+            tour,
+            target.value,
+            principal,
+            now,
+            from_status=previous,
+            to_status=target,
+            reason=reason,
+            from_starts_at=tour.starts_at,
+            to_agent_id=tour.agent_id,
+        )
+    )
+    add_event(
+        session,
+        lead,
+        _STATUS_EVENTS[target],
+        occurred_at=now,
+        actor_type="user",
+        actor_id=principal.user_id,
+        data={**tour_data(tour), "from": previous.value, "reason": reason},
+    )
     touch(lead)
     if target == TourStatus.completed:
         await _advance_to_toured(session, principal, lead, now)

@@ -70,9 +70,13 @@ async def add_blackout(
     if ends_at <= starts_at:
         raise invalid("body.ends_at", "must be after starts_at")
     row = TourBlackout(
-        id=uuid.uuid4(), org_id=org_id, property_id=property_id, starts_at=starts_at, ends_at=ends_at,
+        id=uuid.uuid4(),
+        org_id=org_id,
+        property_id=property_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
         reason=body.reason,
-    )  # fmt: skip
+    )
     session.add(row)
     await session.flush()
     return row

@@ -59,9 +59,14 @@ async def load_rules(session: AsyncSession, prop: Property) -> Rules:
     )
     if row is None:
         return Rules(
-            timedelta(minutes=30), timedelta(minutes=15), timedelta(minutes=30), timedelta(minutes=60),
-            ALL_TYPES, DEFAULT_HOURS, DEFAULT_HOURS,
-        )  # fmt: skip
+            timedelta(minutes=30),
+            timedelta(minutes=15),
+            timedelta(minutes=30),
+            timedelta(minutes=60),
+            ALL_TYPES,
+            DEFAULT_HOURS,
+            DEFAULT_HOURS,
+        )
     default = WorkingHours.model_validate(row.default_hours) if row.default_hours else DEFAULT_HOURS
     return Rules(
         length=timedelta(minutes=row.length_minutes),
