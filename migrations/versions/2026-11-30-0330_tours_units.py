@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("rent", sa.Integer(), nullable=True),
         sa.Column("available_on", sa.Date(), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("available_since", TS, nullable=True),
         *_stamps(),
         sa.UniqueConstraint("org_id", "property_id", "number"),
         sa.CheckConstraint("rent IS NULL OR rent >= 0", name="ck_units_rent_nonnegative"),
@@ -79,6 +80,7 @@ def upgrade() -> None:
     op.create_index("ix_units_org_id", "units", ["org_id"])
     op.create_index("ix_units_property_id_status", "units", ["property_id", "status"])
     op.create_index("ix_units_floor_plan_id", "units", ["floor_plan_id"])
+    op.create_index("ix_units_org_id_available_since", "units", ["org_id", "available_since"])
 
     op.create_table(
         "lead_reactivations",

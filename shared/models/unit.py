@@ -44,6 +44,7 @@ class Unit(IdMixin, OrgMixin, TimestampMixin, Base):
         CheckConstraint("status IN ('available', 'on_notice', 'leased', 'down')", name="status_known"),
         Index("ix_units_property_id_status", "property_id", "status"),
         Index("ix_units_floor_plan_id", "floor_plan_id"),
+        Index("ix_units_org_id_available_since", "org_id", "available_since"),
     )
 
     property_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("properties.id", ondelete="CASCADE"))
@@ -52,6 +53,9 @@ class Unit(IdMixin, OrgMixin, TimestampMixin, Base):
     rent: Mapped[int | None] = mapped_column(Integer)
     available_on: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="available")
+    # when the unit last became available (added as available, or moved to available): the daily digest
+    # of newly available units reads it
+    available_since: Mapped[datetime | None]
 
 
 class LeadReactivation(IdMixin, OrgMixin, Base):

@@ -240,3 +240,31 @@ async def test_patch_reschedules_into_a_clash_get_409_and_self_guided_tours_excl
     two = await client.post(f"/v1/leads/{leads[3]}/tours", json=guided, headers=org.headers)
     assert two.status_code == 409
     assert two.json()["nearest_slots"][0]["agent_ids"] == []
+
+
+async def test_the_database_itself_refuses_overlapping_tours_of_one_agent(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock
+) -> None:
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    property_id = await make_property(client, org, "America/New_York")
+    agent = await add_agent(sessionmaker, org, property_id, None)
+    [lead_id] = await insert_leads(sessionmaker, org.org_id, start=clock.now(), property_id=uuid.UUID(property_id))
+    start = datetime(2026, 6, 3, 14, 0, tzinfo=UTC)
+
+    def row(offset_minutes: int, status: str = "scheduled") -> dict[str, object]:
+        at = start + timedelta(minutes=offset_minutes)
+        return {
+            "id": uuid.uuid4(), "org_id": org.org_id, "lead_id": lead_id, "property_id": uuid.UUID(property_id),
+            "agent_id": agent, "starts_at": at, "ends_at": at + timedelta(minutes=30),
+            "busy_until": at + timedelta(minutes=45), "status": status, "tour_type": "in_person",
+        }  # fmt: skip
+
+    async with sessionmaker() as session, session.begin():
+        await session.execute(insert(Tour).values(row(0)))
+        await session.execute(insert(Tour).values(row(20, "canceled")))  # canceled tours don't hold the agent
+        await session.execute(insert(Tour).values(row(45)))  # starts when the first one's buffer ends
+    with pytest.raises(IntegrityError, match="ex_tours_agent_busy"):
+        async with sessionmaker() as session, session.begin():
+            await session.execute(insert(Tour).values(row(40)))

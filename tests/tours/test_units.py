@@ -235,3 +235,27 @@ async def test_adding_an_available_unit_reactivates_too(
     )
     unit = await _unit(client, org, plan, number="7")
     assert unit["reactivated_lead_ids"] == [str(lead_id)]
+
+
+async def test_the_digest_selection_lists_units_that_became_available_and_match(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock
+) -> None:
+    from services.api.units.digest import newly_available_matches
+
+    property_id = await make_property(client, org, "America/New_York")
+    plan = await _plan(client, org, property_id, bedrooms=2, rent_min=1500)
+    small = await _plan(client, org, property_id, name="Small", bedrooms=0, rent_min=900)
+    await _unit(client, org, plan, number="old")  # available before the digest window
+    clock.advance(days=1)
+    since = clock.now()
+    fresh = await _unit(client, org, plan, number="new", status="down")
+    await client.patch(f"/v1/units/{fresh['id']}", json={"status": "available"}, headers=org.headers)
+    await _unit(client, org, small, number="studio")  # new, but not what the renter wants
+    [lead_id] = await insert_leads(
+        sessionmaker, org.org_id, start=since, property_id=uuid.UUID(property_id), bedrooms=2, unit_digest_opt_in=True
+    )
+    clock.advance(hours=1)
+    async with sessionmaker() as session:
+        lead = await session.get_one(Lead, lead_id)
+        found = await newly_available_matches(session, lead, since, clock.now())
+    assert [match.unit.number for match in found] == ["new"]

@@ -77,6 +77,7 @@ class UnitOut(BaseModel):
     rent: int | None
     available_on: date | None
     status: UnitStatus
+    available_since: datetime | None = Field(None, description="when it last became available")
     created_at: datetime
     updated_at: datetime
 

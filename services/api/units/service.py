@@ -118,6 +118,8 @@ async def create_unit(
 ) -> tuple[Unit, list[uuid.UUID]]:
     plan = await _plan_for_unit(session, org_id, body.floor_plan_id)
     unit = Unit(id=uuid.uuid4(), org_id=org_id, property_id=plan.property_id, **body.model_dump())
+    if unit.status == UnitStatus.available:
+        unit.available_since = clock.now()
     await _unique_number(session, unit)
     session.add(unit)
     await session.flush()
@@ -148,11 +150,16 @@ async def update_unit(
         if plan.property_id != unit.property_id:
             raise invalid("body.floor_plan_id", "a floor plan of another property")
     apply_patch(unit, changes, not_nullable=("floor_plan_id", "number", "status"))
+    became_available = unit.status == UnitStatus.available and previous != UnitStatus.available
+    if became_available:
+        unit.available_since = clock.now()
+    elif unit.status != UnitStatus.available:
+        unit.available_since = None
     await _unique_number(session, unit)
     unit.updated_at = clock.now()
     await session.flush()
     reactivated: list[uuid.UUID] = []
-    if unit.status == UnitStatus.available and previous != UnitStatus.available:
+    if became_available:
         plan = await _plan_for_unit(session, org_id, unit.floor_plan_id)
         reactivated = await reactivate_for_unit(session, unit, plan, days=reactivation_days, now=clock.now())
     return unit, reactivated
