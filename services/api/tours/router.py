@@ -6,7 +6,6 @@ The paths that existed before (POST/GET /v1/leads/{id}/tours, PATCH /v1/tours/{i
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -14,6 +13,7 @@ from sqlalchemy import select
 
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep, StateDep
 from services.api.leads.deps import LeadDep, LockedLeadDep
+from services.api.leads.docs import problem_doc
 from services.api.properties.service import get_property
 from services.api.tours import calendar, service, setup, slots
 from services.api.tours.booking import local_iso
@@ -32,6 +32,7 @@ from services.api.tours.schemas import (
     TourSlots,
     TourUpdate,
 )
+from services.api.types import IsoDate
 from shared import clock
 from shared.enums import Role, TourStatus, TourType
 from shared.errors import NotFound
@@ -50,7 +51,9 @@ async def _out(session: SessionDep, tour: Tour) -> TourOut:
     return out
 
 
-@router.post("/v1/leads/{lead_id}/tours", response_model=TourOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/v1/leads/{lead_id}/tours", response_model=TourOut, status_code=status.HTTP_201_CREATED, responses=problem_doc(409)
+)
 async def create_tour(lead: LockedLeadDep, body: TourCreate, principal: PrincipalDep, session: SessionDep) -> TourOut:
     """Book a tour with a `slot` (from tour-slots) or a `starts_at` and optional `agent_id`. The database
     refuses double booking; a clash is a 409 naming it and the nearest free slots. `tour_booked` goes on the
@@ -79,14 +82,14 @@ async def get_tour(tour_id: uuid.UUID, principal: PrincipalDep, session: Session
     return TourDetail.model_validate({**base, "history": await service.history(session, tour)})
 
 
-@router.patch("/v1/tours/{tour_id}", response_model=TourOut)
+@router.patch("/v1/tours/{tour_id}", response_model=TourOut, responses=problem_doc(409))
 async def update_tour(tour_id: uuid.UUID, body: TourUpdate, principal: PrincipalDep, session: SessionDep) -> TourOut:
     """`completed` (after the start time) moves the lead to toured when that is forward; canceled / no_show
     are logged; a new starts_at or agent_id is a reschedule (same checks as booking)."""
     return await _out(session, await service.update_tour(session, principal, tour_id, body))
 
 
-@router.post("/v1/tours/{tour_id}/reschedule", response_model=TourOut)
+@router.post("/v1/tours/{tour_id}/reschedule", response_model=TourOut, responses=problem_doc(409))
 async def reschedule_tour(
     tour_id: uuid.UUID, body: TourReschedule, principal: PrincipalDep, session: SessionDep
 ) -> TourOut:
@@ -94,7 +97,7 @@ async def reschedule_tour(
     return await _out(session, await service.update_tour(session, principal, tour_id, update))
 
 
-@router.post("/v1/tours/{tour_id}/cancel", response_model=TourOut)
+@router.post("/v1/tours/{tour_id}/cancel", response_model=TourOut, responses=problem_doc(409))
 async def cancel_tour(tour_id: uuid.UUID, body: TourCancel, principal: PrincipalDep, session: SessionDep) -> TourOut:
     update = TourUpdate(status=TourStatus.canceled, reason=body.reason)
     return await _out(session, await service.update_tour(session, principal, tour_id, update))
@@ -105,7 +108,7 @@ async def tour_slots(
     property_id: uuid.UUID,
     principal: PrincipalDep,
     session: SessionDep,
-    date: Annotated[date, Query(description="local date in the property's timezone")],
+    date: Annotated[IsoDate, Query(description="local date in the property's timezone")],
     type: Annotated[TourType, Query(description="in_person, self_guided or virtual")] = TourType.in_person,
     agent_id: uuid.UUID | None = None,
 ) -> TourSlots:

@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from services.api.types import IsoDateTime
 from shared.enums import TourStatus, TourType
 from shared.working_hours import WorkingHours
 
@@ -20,8 +21,8 @@ class _Body(BaseModel):
 
 
 class TourCreate(_Body):
-    starts_at: datetime | None = Field(None, description=f"the tour's start. {NAIVE_RULE}")
-    slot: datetime | None = Field(
+    starts_at: IsoDateTime | None = Field(None, description=f"the tour's start. {NAIVE_RULE}")
+    slot: IsoDateTime | None = Field(
         None, description="a `starts_at` from GET /v1/properties/{id}/tour-slots; the agent is chosen (owner first)"
     )
     tour_type: TourType = TourType.in_person
@@ -32,7 +33,7 @@ class TourCreate(_Body):
 
 class TourUpdate(_Body):
     status: TourStatus | None = Field(None, description="completed and no_show only after the start time")
-    starts_at: datetime | None = Field(None, description=f"reschedule. {NAIVE_RULE}")
+    starts_at: IsoDateTime | None = Field(None, description=f"reschedule. {NAIVE_RULE}")
     tour_type: TourType | None = None
     agent_id: uuid.UUID | None = None
     unit_id: uuid.UUID | None = None
@@ -41,7 +42,7 @@ class TourUpdate(_Body):
 
 
 class TourReschedule(_Body):
-    starts_at: datetime = Field(description=NAIVE_RULE)
+    starts_at: IsoDateTime = Field(description=NAIVE_RULE)
     agent_id: uuid.UUID | None = Field(None, description="default: the same agent")
     reason: str | None = Field(None, max_length=2000)
 
@@ -108,10 +109,10 @@ class TourSlots(BaseModel):
 
 
 class TourSettingsIn(_Body):
-    length_minutes: int = Field(30, ge=5, le=480)
-    buffer_minutes: int = Field(15, ge=0, le=240, description="kept free after each tour")
-    interval_minutes: int = Field(30, ge=5, le=240, description="slots start every this many minutes")
-    min_notice_minutes: int = Field(60, ge=0, le=60 * 24 * 14)
+    length_minutes: StrictInt = Field(30, ge=5, le=480)
+    buffer_minutes: StrictInt = Field(15, ge=0, le=240, description="kept free after each tour")
+    interval_minutes: StrictInt = Field(30, ge=5, le=240, description="slots start every this many minutes")
+    min_notice_minutes: StrictInt = Field(60, ge=0, le=60 * 24 * 14)
     tour_types: list[TourType] = Field(default_factory=lambda: list(TourType), min_length=1)
     default_hours: WorkingHours | None = Field(
         None, description="hours of team members without their own, and of the office; default 09:00-18:00 daily"
@@ -124,8 +125,8 @@ class TourSettingsOut(TourSettingsIn):
 
 
 class BlackoutIn(_Body):
-    starts_at: datetime = Field(description=NAIVE_RULE)
-    ends_at: datetime = Field(description=NAIVE_RULE)
+    starts_at: IsoDateTime = Field(description=NAIVE_RULE)
+    ends_at: IsoDateTime = Field(description=NAIVE_RULE)
     reason: str | None = Field(None, max_length=200)
 
 

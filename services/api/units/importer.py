@@ -69,7 +69,15 @@ def read_rows(raw: bytes) -> list[dict[str, str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-    reader = csv.reader(io.StringIO(text))
+    try:
+        return _rows(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as error:
+        raise ValidationFailed(
+            "The CSV could not be read.", errors=[{"field": "body", "message": str(error)}]
+        ) from None
+
+
+def _rows(reader: Any) -> list[dict[str, str]]:
     header = next(reader, None)
     if not header or "number" not in [_canonical(h) for h in header]:
         raise ValidationFailed(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep, StateDep
 from services.api.leads.deps import LeadDep, LockedLeadDep
+from services.api.leads.docs import problem_doc
 from services.api.leads.service import touch
 from services.api.units import importer, ranking, service
 from services.api.units.schemas import (
@@ -33,7 +34,10 @@ MAX_BYTES = 5 * 1024 * 1024
 
 
 @router.post(
-    "/v1/properties/{property_id}/floor-plans", response_model=FloorPlanOut, status_code=status.HTTP_201_CREATED
+    "/v1/properties/{property_id}/floor-plans",
+    response_model=FloorPlanOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_doc(409),
 )
 async def create_floor_plan(
     property_id: uuid.UUID, body: FloorPlanCreate, principal: ManagerDep, session: SessionDep
@@ -52,20 +56,20 @@ async def get_floor_plan(plan_id: uuid.UUID, principal: PrincipalDep, session: S
     return FloorPlanOut.model_validate(await service.get_floor_plan(session, principal.org_id, plan_id))
 
 
-@router.patch("/v1/floor-plans/{plan_id}", response_model=FloorPlanOut)
+@router.patch("/v1/floor-plans/{plan_id}", response_model=FloorPlanOut, responses=problem_doc(409))
 async def update_floor_plan(
     plan_id: uuid.UUID, body: FloorPlanUpdate, principal: ManagerDep, session: SessionDep
 ) -> FloorPlanOut:
     return FloorPlanOut.model_validate(await service.update_floor_plan(session, principal.org_id, plan_id, body))
 
 
-@router.delete("/v1/floor-plans/{plan_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/v1/floor-plans/{plan_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_doc(409))
 async def delete_floor_plan(plan_id: uuid.UUID, principal: ManagerDep, session: SessionDep) -> Response:
     await service.delete_floor_plan(session, principal.org_id, plan_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/v1/units", response_model=UnitWriteOut, status_code=status.HTTP_201_CREATED)
+@router.post("/v1/units", response_model=UnitWriteOut, status_code=status.HTTP_201_CREATED, responses=problem_doc(409))
 async def create_unit(body: UnitCreate, principal: ManagerDep, session: SessionDep, state: StateDep) -> UnitWriteOut:
     """Add a unit. An available unit reactivates the aged leads it matches (see docs/tours.md)."""
     unit, reactivated = await service.create_unit(
@@ -134,7 +138,7 @@ async def get_unit(unit_id: uuid.UUID, principal: PrincipalDep, session: Session
     return UnitOut.model_validate(await service.get_unit(session, principal.org_id, unit_id))
 
 
-@router.patch("/v1/units/{unit_id}", response_model=UnitWriteOut)
+@router.patch("/v1/units/{unit_id}", response_model=UnitWriteOut, responses=problem_doc(409))
 async def update_unit(
     unit_id: uuid.UUID, body: UnitUpdate, principal: ManagerDep, session: SessionDep, state: StateDep
 ) -> UnitWriteOut:

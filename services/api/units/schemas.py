@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
+from services.api.types import IsoDate
 from shared.enums import PetPolicy, UnitStatus
 
 
@@ -14,22 +15,22 @@ class _Body(BaseModel):
 
 class FloorPlanCreate(_Body):
     name: str = Field(min_length=1, max_length=100)
-    bedrooms: int = Field(ge=0, le=20, description="0 = studio")
-    bathrooms: float | None = Field(None, ge=0, le=20)
-    sqft: int | None = Field(None, gt=0, le=100_000)
-    rent_min: int | None = Field(None, ge=0, le=1_000_000, description="whole dollars a month")
-    rent_max: int | None = Field(None, ge=0, le=1_000_000)
+    bedrooms: StrictInt = Field(ge=0, le=20, description="0 = studio")
+    bathrooms: StrictFloat | None = Field(None, ge=0, le=20)
+    sqft: StrictInt | None = Field(None, gt=0, le=100_000)
+    rent_min: StrictInt | None = Field(None, ge=0, le=1_000_000, description="whole dollars a month")
+    rent_max: StrictInt | None = Field(None, ge=0, le=1_000_000)
     pet_policy: PetPolicy = PetPolicy.case_by_case
     pet_notes: str | None = Field(None, max_length=2000)
 
 
 class FloorPlanUpdate(_Body):
     name: str | None = Field(None, min_length=1, max_length=100)
-    bedrooms: int | None = Field(None, ge=0, le=20)
-    bathrooms: float | None = Field(None, ge=0, le=20)
-    sqft: int | None = Field(None, gt=0, le=100_000)
-    rent_min: int | None = Field(None, ge=0, le=1_000_000)
-    rent_max: int | None = Field(None, ge=0, le=1_000_000)
+    bedrooms: StrictInt | None = Field(None, ge=0, le=20)
+    bathrooms: StrictFloat | None = Field(None, ge=0, le=20)
+    sqft: StrictInt | None = Field(None, gt=0, le=100_000)
+    rent_min: StrictInt | None = Field(None, ge=0, le=1_000_000)
+    rent_max: StrictInt | None = Field(None, ge=0, le=1_000_000)
     pet_policy: PetPolicy | None = None
     pet_notes: str | None = Field(None, max_length=2000)
 
@@ -54,16 +55,16 @@ class FloorPlanOut(BaseModel):
 class UnitCreate(_Body):
     floor_plan_id: uuid.UUID = Field(description="the unit's floor plan; the unit belongs to that plan's property")
     number: str = Field(min_length=1, max_length=32)
-    rent: int | None = Field(None, ge=0, le=1_000_000, description="asking rent; null = the plan's rent_min")
-    available_on: date | None = Field(None, description="first move-in day; null = now")
+    rent: StrictInt | None = Field(None, ge=0, le=1_000_000, description="asking rent; null = the plan's rent_min")
+    available_on: IsoDate | None = Field(None, description="first move-in day; null = now")
     status: UnitStatus = UnitStatus.available
 
 
 class UnitUpdate(_Body):
     floor_plan_id: uuid.UUID | None = None
     number: str | None = Field(None, min_length=1, max_length=32)
-    rent: int | None = Field(None, ge=0, le=1_000_000)
-    available_on: date | None = None
+    rent: StrictInt | None = Field(None, ge=0, le=1_000_000)
+    available_on: IsoDate | None = None
     status: UnitStatus | None = None
 
 
@@ -138,5 +139,5 @@ class MatchingUnits(BaseModel):
 
 
 class CriteriaFlags(_Body):
-    match_portfolio: bool | None = Field(None, description="match and reactivate across every property")
-    unit_digest_opt_in: bool | None = Field(None, description="the renter asked for a daily digest of new units")
+    match_portfolio: StrictBool | None = Field(None, description="match and reactivate across every property")
+    unit_digest_opt_in: StrictBool | None = Field(None, description="the renter asked for a daily digest of new units")
