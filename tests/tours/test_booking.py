@@ -227,6 +227,12 @@ async def test_patch_reschedules_into_a_clash_get_409_and_self_guided_tours_excl
         f"/v1/tours/{second.json()['id']}", json={"starts_at": "2026-06-03T11:00:00"}, headers=org.headers
     )
     assert moved.status_code == 200, moved.text
+    clock.set(datetime(2026, 6, 3, 16, 0, tzinfo=UTC))
+    whole = {**moved.json(), "status": "completed"}  # the whole object sent back: only the status changes
+    sent = {k: whole[k] for k in ("status", "starts_at", "tour_type", "agent_id", "notes")}
+    done = await client.patch(f"/v1/tours/{second.json()['id']}", json=sent, headers=org.headers)
+    assert done.status_code == 200, done.text
+    clock.set(datetime(2026, 6, 2, 18, 0, tzinfo=UTC))
     not_on_team = await client.post(
         f"/v1/leads/{leads[2]}/tours",
         json={"starts_at": "2026-06-03T15:00:00", "agent_id": str(stranger)},

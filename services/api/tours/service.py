@@ -188,6 +188,13 @@ async def update_tour(session: AsyncSession, principal: Principal, tour_id: uuid
     if changes.get("notes") is not None:
         tour.notes = changes["notes"]
     moves = {k: changes[k] for k in ("starts_at", "agent_id", "tour_type") if changes.get(k) is not None}
+    # values sent back unchanged (a client PATCHing the whole object) are not a reschedule
+    if "starts_at" in moves and read_time(moves["starts_at"], prop, "body.starts_at") == tour.starts_at:
+        del moves["starts_at"]
+    if moves.get("agent_id") == tour.agent_id:
+        moves.pop("agent_id", None)
+    if moves.get("tour_type") == tour.tour_type:
+        moves.pop("tour_type", None)
     target = TourStatus(changes["status"]) if changes.get("status") is not None else None
     reason = changes.get("reason")
     if target is not None and target != TourStatus(tour.status):
