@@ -38,6 +38,7 @@ from shared.enums import Role, TourStatus, TourType
 from shared.errors import NotFound
 from shared.models import Property, Tour, User
 from shared.service_token import resolve_secret_key
+from shared.working_hours import zone
 
 router = APIRouter(tags=["tours"])
 ICS = "text/calendar; charset=utf-8"
@@ -108,7 +109,9 @@ async def tour_slots(
     property_id: uuid.UUID,
     principal: PrincipalDep,
     session: SessionDep,
-    date: Annotated[IsoDate, Query(description="local date in the property's timezone")],
+    date: Annotated[
+        IsoDate | None, Query(description="local date in the property's timezone; default: today there")
+    ] = None,
     type: Annotated[TourType, Query(description="in_person, self_guided or virtual")] = TourType.in_person,
     agent_id: uuid.UUID | None = None,
 ) -> TourSlots:
@@ -116,10 +119,11 @@ async def tour_slots(
     time and minimum notice."""
     prop = await get_property(session, principal.org_id, property_id)
     rules = await slots.load_rules(session, prop)
-    found = await slots.free_slots(session, prop, date, type, clock.now(), agent_id=agent_id, rules=rules)
+    day = date or clock.now().astimezone(zone(prop.timezone)).date()
+    found = await slots.free_slots(session, prop, day, type, clock.now(), agent_id=agent_id, rules=rules)
     return TourSlots(
         property_id=prop.id,
-        date=date,
+        date=day,
         timezone=prop.timezone,
         tour_type=type,
         length_minutes=int(rules.length.total_seconds() // 60),
@@ -191,8 +195,11 @@ async def calendar_feed(
     user_id: uuid.UUID,
     session: SessionDep,
     state: StateDep,
-    token: Annotated[str, Query(description="from GET /v1/users/{id}/calendar-link")],
+    token: Annotated[str | None, Query(description="from GET /v1/users/{id}/calendar-link")] = None,
 ) -> Response:
-    """The user's tours as an iCalendar feed. No API key: the signed token in the URL is the credential."""
+    """The user's tours as an iCalendar feed. No API key: the signed token in the URL is the credential
+    (without one, or with a bad one, the calendar is not found)."""
+    if not token:
+        raise NotFound("Calendar not found.")
     org_id = calendar.read_feed_token(resolve_secret_key(state.settings), token, user_id)
     return Response(await calendar.feed_ics(session, org_id, user_id), media_type=ICS)
