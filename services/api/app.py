@@ -83,9 +83,9 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.status_labels.router import router as status_labels_router
     from services.api.tasks.router import router as tasks_router
     from services.api.tours.router import router as tours_router
+    from services.api.units.router import router as units_router
     from services.api.webhooks.router import events_router
     from services.api.webhooks.router import router as webhooks_router
-    from services.api.units.router import router as units_router
 
     return [
         mits_router,  # before leads_router: /v1/leads/mits must not be read as a lead id
