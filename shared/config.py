@@ -76,6 +76,8 @@ class Settings(BaseSettings):
         alias="GUESTCARD_MESSAGING_DEFAULT_PROVIDER",
         description="provider of a channel an organization has not configured: record (sends nothing) or none",
     )
+    # tours/units: an open lead untouched this many days counts as aged, so a matching unit reactivates it
+    reactivation_after_days: int = Field(30, alias="GUESTCARD_REACTIVATION_AFTER_DAYS", ge=1)
 
     def api_base_url(self) -> str:
         return self.api_url or f"http://{self.host}:{self.port}"

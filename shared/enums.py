@@ -241,3 +241,19 @@ class ConsentState(StrEnum):
     unknown = "unknown"
     opted_in = "opted_in"
     opted_out = "opted_out"
+
+
+# tours and units (issue #12)
+class UnitStatus(StrEnum):
+    available = "available"
+    on_notice = "on_notice"
+    leased = "leased"
+    down = "down"
+
+
+class PetPolicy(StrEnum):
+    allowed = "allowed"
+    cats_only = "cats_only"
+    dogs_only = "dogs_only"
+    case_by_case = "case_by_case"
+    not_allowed = "not_allowed"

@@ -91,6 +91,7 @@ def _domain_routers() -> list[APIRouter]:
     from services.api.status_labels.router import router as status_labels_router
     from services.api.tasks.router import router as tasks_router
     from services.api.tours.router import router as tours_router
+    from services.api.units.router import router as units_router
     from services.api.webhooks.router import events_router
     from services.api.webhooks.router import router as webhooks_router
 
@@ -121,4 +122,5 @@ def _domain_routers() -> list[APIRouter]:
         owner_links_router,
         metrics_sources_router,
         messaging_router,
+        units_router,
     ]

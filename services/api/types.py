@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -25,3 +25,13 @@ IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 def uuid_or(*words: str) -> str:
     """A query pattern: a UUID or one of `words` (e.g. `none`, `me`)."""
     return "^(" + "|".join([*map(re.escape, words), UUID_PATTERN]) + ")$"
+
+
+def _iso_date_only(value: Any) -> Any:
+    """pydantic's lax mode reads `0` as a Unix time for a date too; the schema promises an ISO 8601 date."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 date, e.g. 2026-06-01")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]

@@ -28,7 +28,8 @@ from shared.models.signal_application import SignalApplication
 from shared.models.status_label import StatusLabel
 from shared.models.task import Task
 from shared.models.team import PropertyTeamMember
-from shared.models.tour import Tour
+from shared.models.tour import Tour, TourBlackout, TourChange, TourSettings
+from shared.models.unit import FloorPlan, LeadReactivation, Unit
 from shared.models.user import User
 from shared.models.webhook import StreamEvent, StreamHead, WebhookDelivery, WebhookEndpoint
 
@@ -44,6 +45,7 @@ __all__ = [
     "Contact",
     "ContactIdentity",
     "ContactPairDecision",
+    "FloorPlan",
     "ImportBatch",
     "ImportRow",
     "InboundMessage",
@@ -52,6 +54,7 @@ __all__ = [
     "LeadCollaborator",
     "LeadEvent",
     "LeadOffer",
+    "LeadReactivation",
     "Merge",
     "MessageTemplate",
     "MessagingProvider",
@@ -75,6 +78,10 @@ __all__ = [
     "StreamHead",
     "Task",
     "Tour",
+    "TourBlackout",
+    "TourChange",
+    "TourSettings",
+    "Unit",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, SmallInteger, String, Text, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, SmallInteger, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -99,3 +99,7 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     reached_rank: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     # bumped on every write; the ETag of PATCH/If-Match
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # saved unit criteria (tours/units): match units of every property of the organization, not only the
+    # lead's; receive the daily digest of newly available matching units
+    match_portfolio: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    unit_digest_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")

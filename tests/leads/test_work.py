@@ -6,6 +6,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.clock import FakeClock
 from shared.models import Lead
 from tests.conftest import OrgFixture
 from tests.leads.helpers import get_lead, insert_leads, insert_property
@@ -54,10 +55,10 @@ async def test_outbound_call_is_the_first_response(
 
 
 async def test_tours_move_the_lead_forward(
-    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
-    [lead_id] = await insert_leads(sessionmaker, org.org_id)
-    starts = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    [lead_id] = await insert_leads(sessionmaker, org.org_id, start=clock.now() - timedelta(days=1))
+    starts = (clock.now() + timedelta(days=1)).isoformat()
     booked = await client.post(
         f"/v1/leads/{lead_id}/tours", json={"starts_at": starts, "tour_type": "virtual"}, headers=org.headers
     )
@@ -67,15 +68,19 @@ async def test_tours_move_the_lead_forward(
     assert (await get_lead(client, org.headers, lead_id)).json()["status"] == "tour_booked"
     listed = await client.get(f"/v1/leads/{lead_id}/tours", headers=org.headers)
     assert [item["id"] for item in listed.json()] == [tour["id"]]
+    early = await client.patch(f"/v1/tours/{tour['id']}", json={"status": "completed"}, headers=org.headers)
+    assert early.status_code == 409  # not before the start time
+    clock.advance(days=1, minutes=1)
     done = await client.patch(f"/v1/tours/{tour['id']}", json={"status": "completed"}, headers=org.headers)
     assert done.status_code == 200, done.text
     assert (await get_lead(client, org.headers, lead_id)).json()["status"] == "toured"
     second = await client.post(f"/v1/leads/{lead_id}/tours", json={"starts_at": starts}, headers=org.headers)
+    assert second.status_code == 201, second.text
     assert (await get_lead(client, org.headers, lead_id)).json()["status"] == "toured"  # not backward
     no_show = await client.patch(f"/v1/tours/{second.json()['id']}", json={"status": "no_show"}, headers=org.headers)
     assert no_show.json()["status"] == "no_show"
     types = await _types(client, org, lead_id)
-    assert {"tour_scheduled", "tour_completed", "tour_no_show"} <= set(types)
+    assert {"tour_booked", "tour_completed", "tour_no_show"} <= set(types)
 
 
 async def test_tasks_lifecycle_and_filters(

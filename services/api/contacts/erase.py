@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.messaging.outbox import erase_messages
 from shared import clock
 from shared.errors import NotFound
-from shared.models import Contact, ContactIdentity, InboundMessage, Lead, Merge, ReviewItem, Task, Tour
+from shared.models import Contact, ContactIdentity, InboundMessage, Lead, Merge, ReviewItem, Task, Tour, TourChange
 
 # timeline payload keys that carry no personal data and that metrics and the pipeline read
 KEPT_EVENT_KEYS = (
@@ -98,7 +98,14 @@ async def erase_contact(session: AsyncSession, org_id: uuid.UUID, contact_id: uu
     await session.execute(
         update(Task).where(Task.org_id == org_id, Task.lead_id.in_(lead_ids)).values(description=None)
     )
-    await session.execute(update(Tour).where(Tour.org_id == org_id, Tour.lead_id.in_(lead_ids)).values(notes=None))
+    await session.execute(
+        update(Tour).where(Tour.org_id == org_id, Tour.lead_id.in_(lead_ids)).values(notes=None, cancel_reason=None)
+    )
+    # tours' history: the free-text reasons given for a cancel or reschedule
+    their_tours = select(Tour.id).where(Tour.org_id == org_id, Tour.lead_id.in_(lead_ids))
+    await session.execute(
+        update(TourChange).where(TourChange.org_id == org_id, TourChange.tour_id.in_(their_tours)).values(reason=None)
+    )
     await session.execute(
         _SCRUB_EVENTS,
         {

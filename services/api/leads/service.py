@@ -193,13 +193,11 @@ def _set_next_action(lead: Lead, value: dict[str, Any] | None, diff: dict[str, d
 
 async def _flush_unique(session: AsyncSession) -> None:
     """A property change can collide with the contact's other open lead for that property."""
-    savepoint = await session.begin_nested()
-    try:
-        await session.flush()
+    try:  # begin_nested() flushes pending changes itself, so the collision can surface there too
+        async with session.begin_nested():
+            await session.flush()
     except IntegrityError as error:
-        await savepoint.rollback()
         raise Conflict("This contact already has an open lead for that property.") from error
-    await savepoint.commit()
 
 
 async def change_status(session: AsyncSession, principal: Principal, lead: Lead, body: StatusChange) -> None:
