@@ -1,8 +1,10 @@
 """The one seam between the engine's decisions and the outside world (messages, notifications).
 
-On this branch a decision is recorded in the automation log and nothing else. The integrator points
-`send` at `services.api.messaging.outbox.queue_message` and `notify` at `services.api.messaging.notify.notify`
-(same keyword arguments), keeping the log entry: tests read the decisions from the log.
+Every decision is recorded in the automation log (the "why"). Proactive steps (tour reminders, the
+reactivation sequence, application reminders, no-show and after-tour follow-ups) are then written to the
+messaging outbox, which owns consent, quiet hours, pauses and the send. The first replies to a renter's own
+touch (text-back, acknowledgement, tour-request answers) are sent by messaging's intake bridge
+(`messaging/rules_bridge.py`), so they are logged here and not queued twice.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.automation import log
+from services.api.messaging.outbox import queue_message
 from shared import clock
 from shared.models import Lead
 
@@ -66,6 +69,20 @@ async def send(
             **(data or {}),
         },
     )
+    if kind == "proactive":
+        await queue_message(
+            session,
+            lead=lead,
+            channel=channel,
+            template=template,
+            body=body,
+            subject=subject,
+            kind=kind,
+            reason=reason,
+            rule={"id": rule.id, "version": rule.version, "scope": rule.scope} if rule else None,
+            idempotency_key=f"automation:{idempotency_key}",
+            not_before=not_before,
+        )
     return entry.id
 
 

@@ -21,6 +21,7 @@ from services.api.messaging.consent import record_consent
 from services.api.messaging.notify import lead_watchers, notify
 from services.api.messaging.outbox import queue_message, suppress_pending
 from services.api.messaging.sensitive import detect
+from services.api.review.service import record_review_item_created
 from shared import clock
 from shared.enums import Channel, EventType, LeadStatus, ReviewStatus
 from shared.identity import identity_keys
@@ -202,6 +203,7 @@ async def _sensitive(
         reasons=[reason],
     )
     session.add(item)
+    record_review_item_created(session, item)
     add_event(session, lead, EventType.sensitive_conversation, data={**reason, "review_item_id": str(item.id)})
     await notify(
         session,

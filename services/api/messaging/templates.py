@@ -58,6 +58,63 @@ DEFAULTS: dict[tuple[str, str], tuple[str | None, str]] = {
         "Thanks for your message. A member of our team will follow up with you shortly.",
     ),
     ("help", "sms"): (None, "{{help_text}}"),
+    # the automation engine's proactive steps (docs/automation.md)
+    ("tour_reminder_24h", "sms"): (
+        None,
+        "Hi {{first_name}}, a reminder: your tour of {{property_name}} is {{tour_time}}. Please bring a photo ID.",
+    ),
+    ("tour_reminder_24h", "email"): (
+        "Your tour of {{property_name}} is tomorrow",
+        "Hi {{first_name}},\n\nA reminder: your tour of {{property_name}} is {{tour_time}}. Please bring a photo ID."
+        "\n\n{{agent_name}}",
+    ),
+    ("tour_reminder_2h", "sms"): (None, "Hi {{first_name}}, see you soon at {{property_name}}: tour {{tour_time}}."),
+    ("tour_reminder_2h", "email"): (
+        "See you soon at {{property_name}}",
+        "Hi {{first_name}},\n\nYour tour of {{property_name}} is {{tour_time}}. See you soon!\n\n{{agent_name}}",
+    ),
+    ("tour_follow_up_apply", "sms"): (
+        None,
+        "Thanks for touring {{property_name}}, {{first_name}}! Ready to apply? {{application_link}}",
+    ),
+    ("tour_follow_up_apply", "email"): (
+        "Thanks for touring {{property_name}}",
+        "Hi {{first_name}},\n\nThanks for touring {{property_name}}. When you are ready, you can apply here: "
+        "{{application_link}}\n\n{{agent_name}}",
+    ),
+    ("tour_reschedule_offer", "sms"): (
+        None,
+        "Hi {{first_name}}, sorry we missed you at {{property_name}}. Would you like to pick a new tour time?",
+    ),
+    ("tour_reschedule_offer", "email"): (
+        "Let's find another tour time",
+        "Hi {{first_name}},\n\nSorry we missed you at {{property_name}}. Reply with a time that suits you and we'll "
+        "set up a new tour.\n\n{{agent_name}}",
+    ),
+    ("reactivation_1", "sms"): (None, "Hi {{first_name}}, still looking for a home? {{property_name}} has openings."),
+    ("reactivation_1", "email"): (
+        "Still looking? {{property_name}}",
+        "Hi {{first_name}},\n\nAre you still looking? {{property_name}} has homes available.\n\n{{agent_name}}",
+    ),
+    ("reactivation_2", "sms"): (None, "Hi {{first_name}}, want to see {{property_name}} this week? Reply with a time."),
+    ("reactivation_2", "email"): (
+        "A tour this week?",
+        "Hi {{first_name}},\n\nWould you like to see {{property_name}} this week? Reply with a time.\n\n{{agent_name}}",
+    ),
+    ("reactivation_3", "sms"): (None, "Hi {{first_name}}, last check-in from {{property_name}}: still interested?"),
+    ("reactivation_3", "email"): (
+        "Still interested in {{property_name}}?",
+        "Hi {{first_name}},\n\nA last check-in: are you still interested in {{property_name}}?\n\n{{agent_name}}",
+    ),
+    ("application_missing_steps", "sms"): (
+        None,
+        "Hi {{first_name}}, your application for {{property_name}} is almost done: {{application_link}}",
+    ),
+    ("application_missing_steps", "email"): (
+        "Finish your application for {{property_name}}",
+        "Hi {{first_name}},\n\nYour application for {{property_name}} still has a few steps left: "
+        "{{application_link}}\n\n{{agent_name}}",
+    ),
     ("invite_to_apply", "email"): (
         "You're invited to apply: {{property_name}}",
         "Hi {{first_name}},\n\n{{agent_name}} invited you to apply for {{property_name}}. {{application_link}}\n\n"

@@ -1,8 +1,7 @@
 """The one way owners tells managers something (everyone declined an offer, an SLA breach).
 
-Messaging's `services/api/messaging/notify.py::notify` (feed + email) is not on this branch yet: for now the
-people who would be told are returned, and the caller records them on its timeline event (`notified`). The
-integrator points the body of `tell_managers` at messaging's notify; callers stay as they are.
+Through messaging's `notify` (a feed entry and/or an email per each manager's preferences); the people told
+are returned, and the caller records them on its timeline event (`notified`).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.messaging.notify import notify
 from shared.enums import Role
 from shared.logging import get_logger
 from shared.models import Lead, PropertyTeamMember, User
@@ -46,5 +46,8 @@ async def tell_managers(
 ) -> list[uuid.UUID]:
     """Tell the lead's managers; returns who was told (record it on the timeline event as `notified`)."""
     user_ids = await manager_ids(session, lead)
+    await notify(
+        session, org_id=lead.org_id, user_ids=user_ids, kind=kind, lead_id=lead.id, title=title, body=body, data=data
+    )
     log.info("owners.managers_told", lead_id=str(lead.id), kind=kind, count=len(user_ids))
     return user_ids

@@ -48,6 +48,7 @@ FROM_TIMELINE: dict[str, str] = {
     EventType.status_changed: LEAD_STATUS_CHANGED,
     EventType.owner_changed: LEAD_ASSIGNED,
     EventType.owner_assigned: LEAD_ASSIGNED,
+    EventType.lead_claimed: LEAD_ASSIGNED,  # a pool claim assigns the lead too
     EventType.merged: LEAD_MERGED,
     EventType.tour_scheduled: TOUR_BOOKED,  # the booking as the tours endpoints write it today
     EventType.tour_booked: TOUR_BOOKED,  # the acting half's name for it

@@ -1,14 +1,14 @@
 """Telling an endpoint's owner that it was disabled.
 
-One function for the integrator to point at the messaging helper's `services/api/messaging/notify.py::
-notify(...)` once both land. Until then the notice is an entry on the organization's own event stream
-(`webhook_endpoint.disabled`, a feed the owner's tools already read) and a log line.
+An entry on the organization's own event stream (`webhook_endpoint.disabled`), and a notification (feed and/or
+email, per preferences) to the person who created the endpoint.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.messaging.notify import notify
 from services.api.webhooks.catalog import ENDPOINT_DISABLED
 from services.api.webhooks.outbox import record_event
 from shared import clock
@@ -30,4 +30,15 @@ async def notify_endpoint_disabled(session: AsyncSession, endpoint: WebhookEndpo
             "owner_id": str(endpoint.created_by_id) if endpoint.created_by_id else None,
         },
     )
+    if endpoint.created_by_id is not None:
+        await notify(
+            session,
+            org_id=endpoint.org_id,
+            user_ids=[endpoint.created_by_id],
+            kind="webhook_disabled",
+            lead_id=None,
+            title="A webhook endpoint was disabled",
+            body=f"Deliveries to {endpoint.url} kept failing, so the endpoint was disabled. Fix it and re-enable it.",
+            data={"endpoint_id": str(endpoint.id), "reason": endpoint.disabled_reason},
+        )
     log.warning("webhooks.endpoint_disabled", endpoint_id=str(endpoint.id), org_id=str(endpoint.org_id))
