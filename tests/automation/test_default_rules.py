@@ -6,9 +6,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from shared.clock import FakeClock
 from shared.config import Settings
+from shared.models import OutboundMessage
 from tests.automation.helpers import (
     SessionMaker,
     add_agent,
@@ -147,6 +149,20 @@ async def test_tour_booked_makes_the_tour_the_next_step_and_reminds_24h_and_2h_b
     clock.advance(hours=22)
     await drain(settings, sessionmaker)
     assert sent(await decisions(sessionmaker, lead_id=lead.id))[-1] == "tour_reminder_2h"
+    # the decisions reached the outbox: rows to the renter, rendered, in order
+    async with sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(OutboundMessage.template, OutboundMessage.kind, OutboundMessage.body)
+                .where(OutboundMessage.lead_id == lead.id, OutboundMessage.template.like("tour_reminder%"))
+                .order_by(OutboundMessage.created_at)
+            )
+        ).all()
+    assert [(row.template, row.kind) for row in rows] == [
+        ("tour_reminder_24h", "proactive"),
+        ("tour_reminder_2h", "proactive"),
+    ]
+    assert all("tour" in row.body and "{{" not in row.body for row in rows)
 
 
 async def test_toured_follows_up_with_the_application_link(
