@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.imports.service import RowError, _describe  # one row-error shape for every CSV import
 from services.api.properties.service import get_property
 from services.api.units import service
 from services.api.units.schemas import UnitCreate, UnitUpdate
@@ -52,12 +53,6 @@ class UnitImportReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     unit_ids: list[uuid.UUID] = field(default_factory=list)
     reactivated_lead_ids: list[uuid.UUID] = field(default_factory=list)
-
-
-class RowError(Exception):
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field_name, self.message = field_name, message
 
 
 def _canonical(name: str) -> str | None:
@@ -202,19 +197,3 @@ async def _row(
         session, org_id, existing, UnitUpdate(**values), reactivation_days=reactivation_days
     )
     return False, unit.id, reactivated
-
-
-def _describe(number: int, error: Exception) -> list[dict[str, Any]]:
-    if isinstance(error, RowError):
-        return [{"row": number, "field": error.field_name, "message": error.message}]
-    if isinstance(error, ValidationError):
-        return [
-            {"row": number, "field": ".".join(str(p) for p in item["loc"]) or "row", "message": item["msg"]}
-            for item in error.errors()
-        ]
-    assert isinstance(error, DomainError)
-    items = error.errors or [{"field": "row", "message": error.detail}]
-    return [
-        {"row": number, "field": str(i.get("field", "row")).removeprefix("body."), "message": i.get("message")}
-        for i in items
-    ]
