@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
 from services.api.review import queue
+from shared.enums import ReviewStatus
 
 router = APIRouter(prefix="/v1/review-items", tags=["identity"])
 
@@ -51,14 +52,14 @@ class ResolveRequest(BaseModel):
 async def list_review_items(
     principal: PrincipalDep,
     session: SessionDep,
-    status: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[list[ReviewStatus] | None, Query(description="one or more; default open")] = None,
     kind: str | None = None,
     contact_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> ReviewPage:
     items, next_cursor = await queue.list_items(
-        session, principal.org_id, status or ["open"], kind, contact_id, limit, cursor
+        session, principal.org_id, [str(s) for s in status] if status else ["open"], kind, contact_id, limit, cursor
     )
     counts = await queue.counts(session, principal.org_id)
     return ReviewPage(
