@@ -125,3 +125,20 @@ async def test_an_archived_property_is_gone_from_the_working_set_until_restored(
     assert (await client.get(url, headers=org.headers)).json()["is_archived"] is False
     strict = await client.patch(url, headers=org.headers, json={"is_archived": 0})
     assert strict.status_code == 422  # a boolean, not a number
+
+
+async def test_clearing_a_required_field_is_a_422_naming_it_and_changes_nothing(
+    client: httpx.AsyncClient, org: OrgFixture
+) -> None:
+    created = await client.post(
+        "/v1/properties", json={"name": "Birch Flats", "timezone": "America/Denver"}, headers=org.headers
+    )
+    property_id = created.json()["id"]
+    refused = await client.patch(
+        f"/v1/properties/{property_id}", json={"name": None, "city": "Boulder"}, headers=org.headers
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert [error["field"] for error in refused.json()["errors"]] == ["body.name"]
+    unchanged = (await client.get(f"/v1/properties/{property_id}", headers=org.headers)).json()
+    assert (unchanged["name"], unchanged["city"]) == ("Birch Flats", None)
