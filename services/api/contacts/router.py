@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from services.api.contacts import erase, service
+from services.api.contacts import edit, erase, service
 from services.api.contacts.schemas import ContactOut
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
 from services.api.owners.scope import lead_scope
@@ -17,6 +17,21 @@ router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
 @router.get("/{contact_id}", response_model=ContactOut)
 async def get_contact(contact_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> ContactOut:
+    scope = await lead_scope(session, principal)
+    return await service.get_contact(session, principal.org_id, contact_id, scope=scope)
+
+
+@router.patch("/{contact_id}", response_model=ContactOut)
+async def update_contact(
+    contact_id: uuid.UUID, body: edit.ContactUpdate, principal: PrincipalDep, session: SessionDep
+) -> ContactOut:
+    """Correct the renter's name, set a new primary email or phone, or detach a wrong one.
+
+    A new email or phone is checked by the same rule as intake (placeholders, relays, blocklist: 422 naming the
+    field) and becomes an identity, so the renter's next message matches this contact. If another contact
+    already holds it, the answer is 409 with `existing_contact_id`: merge the two instead.
+    """
+    await edit.update_contact(session, principal, contact_id, body)
     scope = await lead_scope(session, principal)
     return await service.get_contact(session, principal.org_id, contact_id, scope=scope)
 
