@@ -57,7 +57,7 @@ class LeadOffer(IdMixin, OrgMixin, TimestampMixin, Base):
     __tablename__ = "lead_offers"
     __table_args__ = (
         Index("ix_lead_offers_due", "expires_at", postgresql_where=text("status = 'pending'")),
-        Index("uq_lead_offers_pending_lead", "lead_id", unique=True, postgresql_where=text("status = 'pending'")),
+        Index("uq_lead_offers_pending_lead", "org_id", "lead_id", unique=True, postgresql_where=text("status = 'pending'")),
         Index("ix_lead_offers_user_id_status", "user_id", "status"),
         Index("ix_lead_offers_lead_id", "lead_id"),
     )
@@ -78,7 +78,7 @@ class LeadCollaborator(IdMixin, OrgMixin, TimestampMixin, Base):
 
     __tablename__ = "lead_collaborators"
     __table_args__ = (
-        Index("uq_lead_collaborators_lead_user", "lead_id", "user_id", unique=True),
+        Index("uq_lead_collaborators_lead_user", "org_id", "lead_id", "user_id", unique=True),
         Index("ix_lead_collaborators_user_id", "user_id"),
     )
 
@@ -91,7 +91,7 @@ class SlaTimer(IdMixin, OrgMixin, TimestampMixin, Base):
 
     __tablename__ = "sla_timers"
     __table_args__ = (
-        Index("uq_sla_timers_lead_id", "lead_id", unique=True),
+        Index("uq_sla_timers_lead_id", "org_id", "lead_id", unique=True),
         Index("ix_sla_timers_due", "due_at", postgresql_where=text("status = 'pending'")),
     )
 

@@ -77,7 +77,7 @@ class WebhookDelivery(IdMixin, OrgMixin, TimestampMixin, Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        Index("uq_webhook_deliveries_endpoint_id_event_id", "endpoint_id", "event_id", unique=True),
+        Index("uq_webhook_deliveries_endpoint_id_event_id", "org_id", "endpoint_id", "event_id", unique=True),
         Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
         Index(
             "ix_webhook_deliveries_lead_order",
