@@ -59,7 +59,7 @@ _FAN_OUT = text(
     FROM stream_events AS e
     JOIN webhook_endpoints AS w ON w.org_id = e.org_id AND w.enabled AND e.type = ANY(w.events)
     WHERE e.id = ANY(CAST(:ids AS uuid[]))
-    ON CONFLICT (endpoint_id, event_id) DO NOTHING
+    ON CONFLICT (org_id, endpoint_id, event_id) DO NOTHING
     """
 )
 
