@@ -38,7 +38,7 @@ class ScheduledAction(IdMixin, OrgMixin, TimestampMixin, Base):
     )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))  # sequence_step | time_rule
+    kind: Mapped[str] = mapped_column(String(16))  # sequence_step | time_rule | review_sla
     rule_id: Mapped[str] = mapped_column(String(64))
     rule_version: Mapped[int] = mapped_column(Integer)
     rule_scope: Mapped[str] = mapped_column(String(64))

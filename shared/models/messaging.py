@@ -92,6 +92,7 @@ class MessagingSettings(TimestampMixin, Base):
     inbound_email: Mapped[str | None] = mapped_column(String(320))
     quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # shared.working_hours document
     sensitive_sla_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    application_url: Mapped[str | None] = mapped_column(String(2000))  # the default {{application_link}}
 
 
 class MessageTemplate(IdMixin, OrgMixin, TimestampMixin, Base):

@@ -28,4 +28,5 @@ class Property(IdMixin, OrgMixin, TimestampMixin, Base):
     phone_numbers: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     listing_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     inbound_alias: Mapped[str | None] = mapped_column(String(320))
+    application_url: Mapped[str | None] = mapped_column(String(2000))  # {{application_link}}; else the org's
     is_archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")

@@ -67,3 +67,12 @@ async def steps(sessionmaker: SessionMaker, lead_id: Any) -> list[ScheduledActio
     async with sessionmaker() as session:
         query = select(ScheduledAction).where(ScheduledAction.lead_id == uuid.UUID(str(lead_id)))
         return list((await session.scalars(query.order_by(ScheduledAction.due_at, ScheduledAction.step))).all())
+
+
+APPLY_URL = "https://apply.example/org-default"
+
+
+async def set_application_url(client: httpx.AsyncClient, org: OrgFixture, url: str = APPLY_URL) -> None:
+    """The organization's default application link (templates with {{application_link}} need one)."""
+    response = await client.put("/v1/messaging/settings", json={"application_url": url}, headers=org.headers)
+    assert response.status_code == 200, response.text

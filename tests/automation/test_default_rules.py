@@ -12,12 +12,14 @@ from shared.clock import FakeClock
 from shared.config import Settings
 from shared.models import OutboundMessage
 from tests.automation.helpers import (
+    APPLY_URL,
     SessionMaker,
     add_agent,
     decisions,
     drain,
     lead_row,
     sent,
+    set_application_url,
     signal,
     steps,
     tasks,
@@ -169,6 +171,7 @@ async def test_toured_follows_up_with_the_application_link(
     client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock
 ) -> None:
     agent = await add_agent(sessionmaker, org)
+    await set_application_url(client, org)
     out = await signal(client, org, email="toured@example.com")
     tour = await client.post(
         f"/v1/leads/{out['lead_id']}/tours",
@@ -186,6 +189,13 @@ async def test_toured_follows_up_with_the_application_link(
         agent,
     )
     assert sent(await decisions(sessionmaker, lead_id=lead.id))[-1] == "tour_follow_up_apply"
+    async with sessionmaker() as session:
+        [message] = await session.scalars(
+            select(OutboundMessage).where(
+                OutboundMessage.lead_id == lead.id, OutboundMessage.template == "tour_follow_up_apply"
+            )
+        )
+    assert APPLY_URL in message.body and message.status == "queued"
 
 
 async def test_no_show_offers_to_reschedule(
@@ -252,6 +262,7 @@ async def test_application_started_reminds_of_missing_steps_until_submitted(
     client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, settings: Settings, clock: FakeClock
 ) -> None:
     agent = await add_agent(sessionmaker, org)
+    await set_application_url(client, org)
     out = await signal(client, org, email="apply@example.com", event="application", channel="web")
     lead = await lead_row(sessionmaker, out["lead_id"])
     assert (lead.status, lead.next_action_type, lead.next_action_due_at, lead.next_action_owner_id) == (

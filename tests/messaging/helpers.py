@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.intake.signatures import twilio_signature
 from services.intake.worker import build_worker
 from shared.config import Settings
-from shared.models import InboundMessage, Lead, OutboundMessage
+from shared.models import InboundMessage, Lead, OutboundMessage, ScheduledAction
 from tests.conftest import OrgFixture
 from tests.intake.test_intake_support import PUBLIC_URL, SECRETS, set_secrets
 
@@ -100,3 +100,12 @@ async def setup_org(client: httpx.AsyncClient, org: OrgFixture) -> None:
         headers=org.headers,
     )
     assert response.status_code == 201, response.text
+
+
+async def follow_up_steps(sessionmaker: async_sessionmaker[AsyncSession], lead_id: Any) -> list[ScheduledAction]:
+    """The automation engine's "follow up a day after the inquiry" steps of a lead."""
+    async with sessionmaker() as session:
+        query = select(ScheduledAction).where(
+            ScheduledAction.lead_id == uuid.UUID(str(lead_id)), ScheduledAction.sequence == "inquiry_follow_up"
+        )
+        return list((await session.scalars(query.order_by(ScheduledAction.due_at))).all())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import services.api.messaging.jobs as jobs
+from services.api.automation.jobs import drain_scheduled_actions
 from services.api.intake.signatures import twilio_signature
 from shared.clock import FakeClock
 from shared.clock import now as clock_now
@@ -25,6 +26,7 @@ from tests.intake.test_intake_support import PUBLIC_URL
 from tests.messaging.conftest import use_smtp, use_twilio
 from tests.messaging.fakes import AUTH_TOKEN, FakeTwilio, SmtpSink
 from tests.messaging.helpers import (
+    follow_up_steps,
     inbound,
     lead_of,
     messages_of,
@@ -64,7 +66,7 @@ async def test_missed_call_gets_a_text_back_in_the_same_job_run(
         "sms",
         "outbound",
         "sent",
-        "text_back",
+        "missed_call_text_back",  # the automation engine's first reply (rule missed_call_text_back)
         "reply",
     )
     assert item["provider_message_id"] == sent["sid"] and item["sent_at"] is not None
@@ -91,22 +93,34 @@ async def test_missed_call_gets_a_text_back_in_the_same_job_run(
 
 
 async def test_a_renter_reply_cancels_the_queued_follow_up_with_the_reason(
-    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession], clock: FakeClock
+    client: httpx.AsyncClient,
+    org: OrgFixture,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    msg_settings: Settings,
+    clock: FakeClock,
 ) -> None:
+    """The follow-up a day later is the automation engine's sequence step (time is data): the renter's
+    answer suppresses it with the reason, and it never reaches the outbox."""
     first = await post_signal(client, envelope(org.org_id, email="reply@example.com", phone="+12065550191"))
-    follow_up = [m for m in await messages_of(sessionmaker, first["lead_id"]) if m.template == "follow_up"]
-    assert [(m.status, m.kind) for m in follow_up] == [("queued", "proactive")]
+    follow_up = await follow_up_steps(sessionmaker, first["lead_id"])
+    assert [(s.status, s.due_at) for s in follow_up] == [("pending", clock.now() + timedelta(days=1))]
     clock.advance(hours=2)
     await post_signal(
         client,
         envelope(org.org_id, phone="+12065550191", event="sms_inbound", channel="sms", source="sms", message="Yes!"),
     )
-    [cancelled] = [m for m in await messages_of(sessionmaker, first["lead_id"]) if m.template == "follow_up"]
+    [cancelled] = await follow_up_steps(sessionmaker, first["lead_id"])
     assert (cancelled.status, cancelled.reason) == ("suppressed", "renter_replied")
-    listed = (await client.get(f"/v1/leads/{first['lead_id']}/messages", headers=org.headers)).json()
-    assert {"status": "suppressed", "reason": "renter_replied"}.items() <= next(
-        i for i in listed["items"] if i["template"] == "follow_up"
-    ).items()
+    log = (await client.get(f"/v1/leads/{first['lead_id']}/automation-log", headers=org.headers)).json()
+    assert any(
+        entry["outcome"] == "suppressed"
+        and entry["reason"] == "renter_replied"
+        and entry["rule_id"] == "inquiry_follow_up"
+        for entry in log["items"]
+    ), log
+    clock.advance(days=2)
+    await drain_scheduled_actions({"sessionmaker": sessionmaker, "settings": msg_settings, "redis": None})
+    assert [m for m in await messages_of(sessionmaker, first["lead_id"]) if m.template == "follow_up"] == []
 
 
 async def test_stop_suppresses_every_later_sms_and_start_allows_again(
@@ -217,7 +231,7 @@ async def test_a_section_8_question_gets_only_the_neutral_acknowledgement_and_a_
     # automation stays off until a person resolves the item
     await post_twilio(client, org, "twilio/voice", missed_call(phone))
     await run_worker(msg_settings, service_api)
-    [text_back] = [m for m in await messages_of(sessionmaker, lead.id) if m.template == "text_back"]
+    [text_back] = [m for m in await messages_of(sessionmaker, lead.id) if m.template == "missed_call_text_back"]
     assert text_back.status == "suppressed"
     assert text_back.reason == "automation_paused: sensitive_conversation"
     resolved = await client.post(

@@ -76,7 +76,7 @@ async def test_consent_by_agent_and_import_and_the_record_provider(
 ) -> None:
     first = await post_signal(client, envelope(org.org_id, email="agent@example.com", phone="+12065550180"))
     await run_worker(msg_settings, service_api)
-    [ack] = [m for m in await messages_of(sessionmaker, first["lead_id"]) if m.template == "acknowledgement"]
+    [ack] = [m for m in await messages_of(sessionmaker, first["lead_id"]) if m.template == "ils_reply"]
     assert (ack.channel, ack.status, ack.provider) == ("sms", "sent", "record")  # no provider set: record
     changed = await client.post(
         f"/v1/contacts/{first['contact_id']}/consent",
@@ -107,7 +107,7 @@ async def test_consent_by_agent_and_import_and_the_record_provider(
     async with sessionmaker() as session:
         rows = list(await session.scalars(select(OutboundMessage).where(OutboundMessage.lead_id == second["lead_id"])))
     assert {(m.template, m.status, m.reason) for m in rows if m.user_id is None} >= {
-        ("acknowledgement", "suppressed", "opted_out")
+        ("ils_reply", "suppressed", "opted_out")
     }
 
 

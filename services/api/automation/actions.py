@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.automation import effects, scheduler
+from services.api.automation import effects, log, scheduler
 from services.api.automation.conditions import next_question
 from services.api.automation.effects import RuleStamp
 from services.api.automation.schemas import (
@@ -27,8 +27,11 @@ from services.api.automation.schemas import (
     StartSequence,
     StopSequences,
 )
+from services.api.messaging.outbox import missing_application_link
+from services.api.messaging.sensitive import detect
+from services.api.messaging.templates import QUESTIONS
 from shared.enums import LeadStatus, NextActionType, TaskStatus
-from shared.models import AutomationLog, Lead, Task, Tour
+from shared.models import AutomationLog, Lead, LeadEvent, Task, Tour
 
 if TYPE_CHECKING:
     from services.api.automation.evaluate import Ctx
@@ -36,6 +39,12 @@ if TYPE_CHECKING:
 OUTREACH = frozenset({"send_template", "start_sequence"})
 PAUSED = "automation_paused"
 DUPLICATE = "duplicate_touch"
+SENSITIVE = "sensitive_conversation"
+NO_LINK = "no_application_link"
+NO_LINK_DETAIL = "the template needs {{application_link}}: set the property's or the organization's application_url"
+HUMAN_REVIEW = "human_review"
+COVERED = "_covered_by"  # set while a rule runs when its first reply was covered by an earlier one
+RENTER_WORDS = frozenset({"inquiry", "question", "tour_request", "sms_in", "email_in", "reply"})
 
 
 def source_of(ctx: Ctx, stamp: RuleStamp, log_id: uuid.UUID, note: str | None = None) -> dict[str, Any]:
@@ -53,6 +62,8 @@ def source_of(ctx: Ctx, stamp: RuleStamp, log_id: uuid.UUID, note: str | None = 
 
 async def run_action(ctx: Ctx, stamp: RuleStamp, action: Any, log_id: uuid.UUID) -> dict[str, Any]:
     if action.type in OUTREACH and ctx.lead.automation_paused_at is not None:
+        if isinstance(action, SendTemplate) and action.kind == "reply":
+            await _paused_reply(ctx, stamp, action)
         return {"type": action.type, "outcome": "skipped", "reason": PAUSED}
     handler = _HANDLERS[action.type]
     result: dict[str, Any] = await handler(ctx, stamp, action, log_id)
@@ -161,39 +172,16 @@ async def _send_template(ctx: Ctx, stamp: RuleStamp, action: SendTemplate, log_i
         return {"outcome": "skipped", "reason": "no_reachable_channel", "template": action.template}
     key = f"auto:{lead.id}:{stamp.id}:{ctx.data.get('event_key') or ctx.now.isoformat()}"
     decision: dict[str, Any] = {"template": action.template, "channel": channel, "kind": action.kind}
-    if action.first_reply and ctx.book.settings.duplicate_window_minutes > 0:
-        await _lock_renter(session, lead.contact_id)
-        covering = (
-            await session.execute(
-                select(AutomationLog.id, AutomationLog.data["idempotency_key"].astext, AutomationLog.lead_id)
-                .where(
-                    AutomationLog.contact_id == lead.contact_id,
-                    AutomationLog.org_id == lead.org_id,
-                    AutomationLog.action == effects.SEND,
-                    AutomationLog.outcome == "decided",
-                    AutomationLog.data["first_reply"].astext == "true",
-                    AutomationLog.occurred_at >= await _duplicate_window(ctx),
-                )
-                .order_by(AutomationLog.occurred_at)
-                .limit(1)
-            )
-        ).first()
-        if covering is not None:
-            covered_by = {"log_id": str(covering[0]), "idempotency_key": covering[1], "lead_id": str(covering[2])}
-            from services.api.automation import log
-
-            log.write(
-                session,
-                lead,
-                trigger=ctx.trigger,
-                outcome="suppressed",
-                now=ctx.now,
-                rule=stamp,
-                action=effects.SEND,
-                reason=DUPLICATE,
-                data={**decision, "idempotency_key": key, "covered_by": covered_by},
-            )
-            return {"outcome": "suppressed", "reason": DUPLICATE, **decision, "covered_by": covered_by}
+    if action.first_reply:
+        hit = await _sensitive_touch(ctx)
+        if hit is not None:  # messaging answers with the neutral acknowledgement and hands it to a person
+            return {"outcome": "skipped", "reason": SENSITIVE, "category": hit, **decision}
+        covered = await _covering_reply(ctx, stamp, decision, key)
+        if covered is not None:
+            ctx.data[COVERED] = covered
+            return {"outcome": "suppressed", "reason": DUPLICATE, **decision, "covered_by": covered}
+    if await missing_application_link(session, lead, action.template, channel):
+        return {"outcome": "skipped", "reason": NO_LINK, **decision, "detail": NO_LINK_DETAIL}
     extra: dict[str, Any] = {"first_reply": action.first_reply, "log_id": str(log_id)}
     question = next_question(lead)
     if question is not None:
@@ -209,11 +197,92 @@ async def _send_template(ctx: Ctx, stamp: RuleStamp, action: SendTemplate, log_i
         idempotency_key=key,
         trigger=ctx.trigger,
         data=extra,
+        variables={"question": QUESTIONS[question]},
     )
     return {"outcome": "done", **decision, "idempotency_key": key, "decision_id": str(decision_id), **extra}
 
 
+async def _covering_reply(ctx: Ctx, stamp: RuleStamp, decision: dict[str, Any], key: str) -> dict[str, str] | None:
+    """One renter, one conversation: the first reply decided for this renter inside the window (any lead,
+    any property) covers this one; the suppression is logged naming it."""
+    lead, session = ctx.lead, ctx.session
+    if ctx.book.settings.duplicate_window_minutes <= 0:
+        return None
+    await _lock_renter(session, lead.contact_id)
+    covering = (
+        await session.execute(
+            select(AutomationLog.id, AutomationLog.data["idempotency_key"].astext, AutomationLog.lead_id)
+            .where(
+                AutomationLog.contact_id == lead.contact_id,
+                AutomationLog.org_id == lead.org_id,
+                AutomationLog.action == effects.SEND,
+                AutomationLog.outcome == "decided",
+                AutomationLog.data["first_reply"].astext == "true",
+                AutomationLog.occurred_at >= await _duplicate_window(ctx),
+            )
+            .order_by(AutomationLog.occurred_at)
+            .limit(1)
+        )
+    ).first()
+    if covering is None:
+        return None
+    covered_by = {"log_id": str(covering[0]), "idempotency_key": covering[1], "lead_id": str(covering[2])}
+    log.write(
+        session,
+        lead,
+        trigger=ctx.trigger,
+        outcome="suppressed",
+        now=ctx.now,
+        rule=stamp,
+        action=effects.SEND,
+        reason=DUPLICATE,
+        data={**decision, "idempotency_key": key, "covered_by": covered_by},
+    )
+    return covered_by
+
+
+async def _sensitive_touch(ctx: Ctx) -> str | None:
+    """The category when the renter's message that triggered this is sensitive (a person answers it)."""
+    event_key = ctx.data.get("event_key")
+    if not event_key or ctx.trigger.split("+")[-1] not in RENTER_WORDS:
+        return None
+    try:
+        inbound_id = uuid.UUID(str(event_key))
+    except ValueError:
+        return None
+    rows = await ctx.session.scalars(
+        select(LeadEvent.data).where(LeadEvent.lead_id == ctx.lead.id, LeadEvent.inbound_id == inbound_id)
+    )
+    text = " ".join(str(part) for data in rows for part in (data.get("subject"), data.get("message")) if part)
+    hit = detect(text)
+    return hit.category if hit is not None else None
+
+
+async def _paused_reply(ctx: Ctx, stamp: RuleStamp, action: SendTemplate) -> None:
+    """A reply a paused lead does not get is still a row in the outbox, suppressed with the pause's reason."""
+    channel = best_channel(ctx, action.channel)
+    if channel is None:
+        return
+    await effects.record_unsent(
+        ctx.session,
+        lead=ctx.lead,
+        channel=channel,
+        template=action.template,
+        kind=action.kind,
+        reason=f"rule {stamp.id} v{stamp.version}",
+        rule=stamp,
+        idempotency_key=f"auto:{ctx.lead.id}:{stamp.id}:{ctx.data.get('event_key') or ctx.now.isoformat()}",
+    )
+
+
 async def _start_sequence(ctx: Ctx, stamp: RuleStamp, action: StartSequence, log_id: uuid.UUID) -> dict[str, Any]:
+    if ctx.data.get(COVERED):  # the reply that covered this touch brings its own follow-up
+        return {
+            "outcome": "suppressed",
+            "reason": DUPLICATE,
+            "sequence": action.sequence,
+            "covered_by": ctx.data[COVERED],
+        }
     bound = ctx.book.sequences.get(action.sequence)
     if bound is None:
         return {"outcome": "skipped", "reason": f"unknown sequence {action.sequence}"}
@@ -267,23 +336,36 @@ async def _notify(ctx: Ctx, stamp: RuleStamp, action: Notify, log_id: uuid.UUID)
         lead=ctx.lead,
         rule=stamp,
         trigger=ctx.trigger,
+        key=f"rule:{stamp.id}:{ctx.lead.id}:{ctx.data.get('event_key') or ctx.now.isoformat()}",
     )
     return {"outcome": "done", "user_ids": [str(owner)]}
 
 
 async def _human_review(ctx: Ctx, stamp: RuleStamp, action: HumanReview, log_id: uuid.UUID) -> dict[str, Any]:
-    """People outrank automation: pause it, hand the next step to a person now, tell them."""
+    """People outrank automation: a review item a person resolves, automation paused until then, the next
+    step a person's, now, and they are told."""
+    from services.api.automation.review import open_review
+
     lead = ctx.lead
+    item_id, created = await open_review(ctx.session, lead, reason=action.reason, rule=stamp, now=ctx.now)
     if lead.automation_paused_at is None:
         lead.automation_paused_at = ctx.now
-        lead.automation_paused_reason = action.reason[:64]
-    stopped = await scheduler.suppress_sequences(ctx, "human_review")
+        lead.automation_paused_reason = HUMAN_REVIEW
+    stopped = await scheduler.suppress_sequences(ctx, HUMAN_REVIEW)
     lead.next_action_type = NextActionType.review.value
     lead.next_action_due_at = ctx.now
     lead.next_action_owner_id = await ctx.owner()
     lead.next_action_source = source_of(ctx, stamp, log_id)
-    await _notify(ctx, stamp, Notify(type="notify", title="A lead needs a person", body=action.reason), log_id)
-    return {"outcome": "done", "reason": action.reason, "suppressed_steps": stopped}
+    if created:
+        body = f"{action.reason}. Automation is paused for this lead until the review item is resolved."
+        await _notify(ctx, stamp, Notify(type="notify", title="A lead needs a person", body=body), log_id)
+    return {
+        "outcome": "done",
+        "reason": action.reason,
+        "review_item_id": str(item_id),
+        "review_item_created": created,
+        "suppressed_steps": stopped,
+    }
 
 
 async def cancel_rule_tasks(ctx: Ctx, rules: list[str] | None) -> int:

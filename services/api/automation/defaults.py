@@ -25,6 +25,10 @@ def _send(template: str, *, kind: str = "reply", channel: str = "best", first: b
     return {"type": "send_template", "template": template, "kind": kind, "channel": channel, "first_reply": first}
 
 
+def _follow_up() -> dict[str, Any]:
+    return {"type": "start_sequence", "sequence": "inquiry_follow_up"}
+
+
 def _event(event: str) -> dict[str, Any]:
     return {"type": "event", "event": event}
 
@@ -57,7 +61,7 @@ _RULES: list[dict[str, Any]] = [
         "name": "Website form: acknowledge and ask the next qualifying question",
         "trigger": _event("inquiry"),
         "conditions": {"channel": ["web"], "status": _EARLY},
-        "actions": [_send("web_form_ack", first=True), _next("reply", 15)],
+        "actions": [_send("web_form_ack", first=True), _next("reply", 15), _follow_up()],
     },
     # ILS inquiry → source recorded, the lead in the property's pipeline (intake does both), a reply
     {
@@ -65,7 +69,7 @@ _RULES: list[dict[str, Any]] = [
         "name": "ILS inquiry: reply",
         "trigger": _event("inquiry"),
         "conditions": {"channel": ["ils", "email"], "status": _EARLY},
-        "actions": [_send("ils_reply", first=True), _next("reply", 5)],
+        "actions": [_send("ils_reply", first=True), _next("reply", 5), _follow_up()],
     },
     {
         "id": "inquiry_other",
@@ -75,11 +79,18 @@ _RULES: list[dict[str, Any]] = [
         "actions": [_next("reply", 5)],
     },
     {
+        "id": "inquiry_text_ack",
+        "name": "Inquiry by text or another channel: acknowledge",
+        "trigger": _event("inquiry"),
+        "conditions": {"channel": ["sms", "other"], "status": _EARLY},
+        "actions": [_send("inquiry_ack", first=True), _follow_up()],
+    },
+    {
         "id": "question",
-        "name": "Question: reply",
+        "name": "Question: acknowledge, a person answers",
         "trigger": _event("question"),
         "conditions": {"status": _EARLY},
-        "actions": [_next("reply", 5)],
+        "actions": [_send("question_ack", first=True), _next("reply", 5)],
     },
     {
         "id": "sms_in",
@@ -251,6 +262,10 @@ _RULES: list[dict[str, Any]] = [
 ]
 
 _SEQUENCES: dict[str, Any] = {
+    "inquiry_follow_up": {
+        "name": "Inquiry follow-up: a day later, unless the renter answered",
+        "steps": [{"after_minutes": DAY, "grace_minutes": DAY, "actions": [_send("follow_up", kind="proactive")]}],
+    },
     "reactivation": {
         "name": "Reactivation: day 1, 3, 7",
         "steps": [
@@ -262,7 +277,7 @@ _SEQUENCES: dict[str, Any] = {
                 "actions": [_send("reactivation_3", kind="proactive"), _next("call", 0)],
             },
         ],
-    }
+    },
 }
 
 DEFAULTS = RuleSetDocument.model_validate(

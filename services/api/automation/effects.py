@@ -1,10 +1,9 @@
 """The one seam between the engine's decisions and the outside world (messages, notifications).
 
-Every decision is recorded in the automation log (the "why"). Proactive steps (tour reminders, the
-reactivation sequence, application reminders, no-show and after-tour follow-ups) are then written to the
-messaging outbox, which owns consent, quiet hours, pauses and the send. The first replies to a renter's own
-touch (text-back, acknowledgement, tour-request answers) are sent by messaging's intake bridge
-(`messaging/rules_bridge.py`), so they are logged here and not queued twice.
+Every decision is recorded in the automation log (the "why"), then written to messaging: a message to the
+outbox (which owns consent, quiet hours, pauses and the send), a notification to messaging's notify. The
+first replies to a renter's touch go this way too, so the engine's "one renter, one conversation" decision
+is what governs what the renter receives.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.automation import log
+from services.api.messaging import notify as messaging_notify
 from services.api.messaging.outbox import queue_message
 from shared import clock
 from shared.models import Lead
@@ -47,6 +47,7 @@ async def send(
     not_before: datetime | None = None,
     trigger: str = "",
     data: dict[str, Any] | None = None,
+    variables: dict[str, str] | None = None,
 ) -> uuid.UUID:
     """Decide one outbound message (messaging's outbox owns consent, quiet hours and the actual send)."""
     entry = log.write(
@@ -69,21 +70,46 @@ async def send(
             **(data or {}),
         },
     )
-    if kind == "proactive":
-        await queue_message(
-            session,
-            lead=lead,
-            channel=channel,
-            template=template,
-            body=body,
-            subject=subject,
-            kind=kind,
-            reason=reason,
-            rule={"id": rule.id, "version": rule.version, "scope": rule.scope} if rule else None,
-            idempotency_key=f"automation:{idempotency_key}",
-            not_before=not_before,
-        )
+    await queue_message(
+        session,
+        lead=lead,
+        channel=channel,
+        template=template,
+        body=body,
+        subject=subject,
+        kind=kind,
+        reason=reason,
+        rule={"id": rule.id, "version": rule.version, "scope": rule.scope} if rule else None,
+        idempotency_key=f"automation:{idempotency_key}",
+        not_before=not_before,
+        variables=variables,
+    )
     return entry.id
+
+
+async def record_unsent(
+    session: AsyncSession,
+    *,
+    lead: Lead,
+    channel: str,
+    template: str,
+    kind: str,
+    reason: str,
+    rule: RuleStamp,
+    idempotency_key: str,
+) -> None:
+    """A message automation would have sent but the lead is paused: the outbox keeps it as suppressed, with
+    the pause as its reason (no "decided" entry: nothing was decided to go out)."""
+    await queue_message(
+        session,
+        lead=lead,
+        channel=channel,
+        template=template,
+        kind=kind,
+        reason=reason,
+        rule={"id": rule.id, "version": rule.version, "scope": rule.scope},
+        idempotency_key=f"automation:{idempotency_key}",
+    )
 
 
 async def notify(
@@ -99,17 +125,29 @@ async def notify(
     lead: Lead | None = None,
     rule: RuleStamp | None = None,
     trigger: str = "",
+    key: str | None = None,
 ) -> None:
-    if lead is None:
-        return
-    log.write(
+    """Tell people (a feed entry and/or an email each, per their preferences); `key` makes a repeat a no-op."""
+    if lead is not None:
+        log.write(
+            session,
+            lead,
+            trigger=trigger,
+            outcome="decided",
+            now=clock.now(),
+            rule=rule,
+            action=NOTIFY,
+            reason=kind,
+            data={"user_ids": [str(user) for user in user_ids], "title": title, "body": body, **(data or {})},
+        )
+    await messaging_notify.notify(
         session,
-        lead,
-        trigger=trigger,
-        outcome="decided",
-        now=clock.now(),
-        rule=rule,
-        action=NOTIFY,
-        reason=kind,
-        data={"user_ids": [str(user) for user in user_ids], "title": title, "body": body, **(data or {})},
+        org_id=org_id,
+        user_ids=user_ids,
+        kind=kind,
+        lead_id=lead_id,
+        title=title,
+        body=body,
+        data=data,
+        key=key,
     )

@@ -192,6 +192,7 @@ def _matches(bound: BoundRule, kind: str, name: str) -> bool:
 async def run_rule(ctx: Ctx, bound: BoundRule, scheduled_action_id: uuid.UUID | None = None) -> bool:
     """One rule: skipped (disabled, a condition failed) or fired; either way one log entry. Returns fired."""
     rule, stamp = bound.rule, bound.stamp
+    ctx.data.pop(actions.COVERED, None)
     if not rule.enabled:
         log.write(
             ctx.session,

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.automation import actions, log
+from services.api.automation import actions, log, review
 from services.api.automation.evaluate import CLOSED, Ctx, close_out, ensure_invariant, make_ctx, run_rule
 from services.api.automation.scheduler import SEQUENCE_STEP, _stamp_of
 from services.api.automation.schemas import Action, TimeAnchor, TimeTrigger
@@ -80,6 +80,10 @@ async def process_one(session: AsyncSession, action_id: uuid.UUID, lead_id: uuid
         return 0
     ctx = await make_ctx(session, lead, now, data={"event_key": str(row.id)})
     ctx.trigger = f"sequence:{row.sequence}:{row.step}" if row.kind == SEQUENCE_STEP else f"time:{row.rule_id}"
+    if row.kind == review.REVIEW_SLA:  # a person owes the renter an answer, paused or closed alike
+        status, reason, data = await review.run_sla(ctx, row)
+        _settle(ctx, row, status, reason, data)
+        return 1
     late = now - row.due_at
     if late > timedelta(seconds=row.grace_seconds):
         _settle(

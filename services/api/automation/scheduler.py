@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 SEQUENCE_STEP = "sequence_step"
 TIME_RULE = "time_rule"
+REVIEW_SLA = "review_sla"  # services/api/automation/review.py
 
 # which triggers move which anchor
 TOUCH_TRIGGERS = frozenset(
@@ -98,7 +99,8 @@ async def suppress_sequences(ctx: Ctx, reason: str, sequence: str | None = None)
 
 
 async def suppress_all(ctx: Ctx, reason: str) -> int:
-    return len(await _suppress(ctx, reason))
+    """A closed lead's steps end; a review item's SLA does not (a person still owes the renter an answer)."""
+    return len(await _suppress(ctx, reason, ScheduledAction.kind != REVIEW_SLA))
 
 
 async def start_sequence(ctx: Ctx, name: str, bound: BoundSequence, stamp: RuleStamp) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def template_values(ctx: LeadContext, extra: dict[str, str] | None = None) -> di
         "property_name": ctx.prop.name if ctx.prop else ctx.org.name,
         "unit": ctx.lead.unit_type or "",
         "tour_time": "",
-        "application_link": "",
+        "application_link": application_link(ctx),
         "agent_name": ctx.owner.name if ctx.owner else ctx.org.name,
         "organization_name": ctx.org.name,
         "help_text": help_text(ctx.org, ctx.settings),
@@ -92,6 +92,25 @@ def template_values(ctx: LeadContext, extra: dict[str, str] | None = None) -> di
     }
     values.update(extra or {})
     return values
+
+
+def application_link(ctx: LeadContext) -> str:
+    """The property's application URL, else the organization's default, else nothing (the step is not sent)."""
+    return (
+        (ctx.prop.application_url if ctx.prop else None)
+        or (ctx.settings.application_url if ctx.settings else None)
+        or ""
+    )
+
+
+async def missing_application_link(session: AsyncSession, lead: Lead, template: str, channel: str) -> bool:
+    """True when this template, as it would be chosen for the lead, needs an application link nobody has set."""
+    found = await find_template(session, lead.org_id, lead.property_id, template, channel)
+    if found is None or "application_link" not in templates.variables_in(f"{found[0] or ''} {found[1]}"):
+        return False
+    prop = await session.get(Property, lead.property_id) if lead.property_id else None
+    settings = await session.get(MessagingSettings, lead.org_id)
+    return not ((prop.application_url if prop else None) or (settings.application_url if settings else None))
 
 
 async def find_template(
@@ -111,6 +130,11 @@ async def find_template(
     rows.sort(key=lambda row: row.property_id is None)
     if rows:
         return rows[0].subject, rows[0].body
+    legacy = templates.LEGACY_KEYS.get(key)
+    if legacy is not None and (key, channel) in templates.DEFAULTS:
+        customized = await find_template(session, org_id, property_id, legacy, channel)
+        if customized is not None and customized != templates.DEFAULTS.get((legacy, channel)):
+            return customized
     return templates.DEFAULTS.get((key, channel))
 
 
@@ -153,6 +177,7 @@ async def queue_message(
         if found is not None:
             subject = subject if subject is not None else found[0]
             body = found[1]
+    needs_link = "application_link" in templates.variables_in(f"{subject or ''} {body or ''}")
     text = templates.render(body, values)
     subject_text = templates.render(subject, values) if channel == "email" else None
     if channel == "email" and not subject_text:
@@ -160,6 +185,8 @@ async def queue_message(
 
     status, why, warning = "queued", reason, None
     suppressed = await _suppression(session, ctx, channel, to_address, text, kind, template)
+    if suppressed is None and needs_link and not values["application_link"]:
+        suppressed = "no_application_link"
     if suppressed is not None:
         status, why = "suppressed", suppressed
     elif channel == "sms" and kind == "proactive":

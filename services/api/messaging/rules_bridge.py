@@ -1,10 +1,11 @@
-"""The one place the current next-action rules act through the outbox and notifications.
+"""What messaging itself does with a renter's touch, after the automation engine has decided the replies.
 
-Called right after `apply_rules` in the intake apply path (services/api/signals/service.py). The automation
-engine (services/api/automation/) will replace this bridge with its actions; until then it does what the
-domain texts ask: a missed call gets an SMS text-back at once, a web/ILS inquiry an acknowledgement (and a
-follow-up a day later that a reply cancels), a tour request or question notifies the owner and the landlord,
-STOP/START/HELP feed the consent ledger, and a sensitive message goes to a person.
+Called right after `apply_rules` in the intake apply path (services/api/signals/service.py). The first replies
+(text-back, acknowledgement, tour-request answers, the follow-up a day later) are the engine's
+(services/api/automation/, through its effects seam), so "one renter, one conversation" governs them. Here:
+STOP/START/HELP feed the consent ledger, a renter's message cancels queued follow-ups, a sensitive message
+goes to a person (neutral acknowledgement, review item with an SLA, automation paused), and the owner and the
+landlord hear of new leads, tour requests and questions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.automation.review import schedule_sla
 from services.api.leads.events import add_event
 from services.api.messaging.consent import record_consent
 from services.api.messaging.notify import lead_watchers, notify
@@ -39,7 +41,6 @@ RENTER_WORDS = frozenset(
         EventType.tour_request,
     }
 )
-FOLLOW_UP_AFTER = timedelta(days=1)
 PAUSE_REASON = "sensitive_conversation"
 OUR_MESSAGE_ID = re.compile(r"<?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})@", re.IGNORECASE)
 
@@ -95,38 +96,6 @@ async def after_signal(
     if hit is not None:
         await _sensitive(session, lead, signal, inbound_id, hit.category, hit.phrase)
         return
-    if event_type == EventType.missed_call and phone:
-        await queue_message(
-            session,
-            lead=lead,
-            channel="sms",
-            template="text_back",
-            kind="reply",
-            reason="missed call text-back",
-            rule=_rule("missed_call_text_back"),
-            idempotency_key=f"text_back:{inbound_id}",
-        )
-    elif event_type in (EventType.inquiry, EventType.question, EventType.tour_request):
-        await queue_message(
-            session,
-            lead=lead,
-            template="acknowledgement",
-            kind="reply",
-            reason=f"acknowledge {event_type}",
-            rule=_rule("inquiry_acknowledgement"),
-            idempotency_key=f"ack:{lead.id}",
-        )
-        if lead_created and event_type == EventType.inquiry:
-            await queue_message(
-                session,
-                lead=lead,
-                template="follow_up",
-                kind="proactive",
-                reason="no answer a day after the inquiry",
-                rule=_rule("inquiry_follow_up"),
-                idempotency_key=f"follow_up:{lead.id}:1",
-                not_before=clock.now() + FOLLOW_UP_AFTER,
-            )
     await _notify_staff(session, lead, event_type, signal, inbound_id, lead_created)
 
 
@@ -204,6 +173,7 @@ async def _sensitive(
     )
     session.add(item)
     record_review_item_created(session, item)
+    await schedule_sla(session, lead, item, due, now)
     add_event(session, lead, EventType.sensitive_conversation, data={**reason, "review_item_id": str(item.id)})
     await notify(
         session,

@@ -99,6 +99,12 @@ class MessagingSettingsIn(BaseModel):
         None, description="when proactive SMS may go out (WorkingHours document); default 09:00–20:00 daily"
     )
     sensitive_sla_minutes: int = Field(60, ge=1, le=10080)
+    application_url: str | None = Field(
+        None,
+        max_length=2000,
+        pattern=r"^https?://\S+$",
+        description="the default {{application_link}} (a property's own application_url wins)",
+    )
 
 
 class MessagingSettingsOut(MessagingSettingsIn):

@@ -24,6 +24,7 @@ VARIABLES = (
     "organization_name",
     "help_text",
     "unsubscribe_link",
+    "question",
 )
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MAX_SMS_SEGMENTS = 10
@@ -58,6 +59,53 @@ DEFAULTS: dict[tuple[str, str], tuple[str | None, str]] = {
         "Thanks for your message. A member of our team will follow up with you shortly.",
     ),
     ("help", "sms"): (None, "{{help_text}}"),
+    # the automation engine's first replies (services/api/automation/defaults.py)
+    ("missed_call_text_back", "sms"): (
+        None,
+        "Hi {{first_name}}, sorry we missed your call about {{property_name}}! When would you like to tour?",
+    ),
+    ("web_form_ack", "sms"): (None, "Hi {{first_name}}, thanks for your interest in {{property_name}}. {{question}}"),
+    ("web_form_ack", "email"): (
+        "Your inquiry about {{property_name}}",
+        "Hi {{first_name}},\n\nThanks for reaching out about {{property_name}}. {{question}}\n\n{{agent_name}}",
+    ),
+    ("ils_reply", "sms"): (None, "Hi {{first_name}}, thanks for your interest in {{property_name}}. {{question}}"),
+    ("ils_reply", "email"): (
+        "Your inquiry about {{property_name}}",
+        "Hi {{first_name}},\n\nThanks for reaching out about {{property_name}}. {{question}}\n\n{{agent_name}}",
+    ),
+    ("inquiry_ack", "sms"): (None, "Hi {{first_name}}, thanks for your interest in {{property_name}}. {{question}}"),
+    ("inquiry_ack", "email"): (
+        "Your inquiry about {{property_name}}",
+        "Hi {{first_name}},\n\nThanks for reaching out about {{property_name}}. {{question}}\n\n{{agent_name}}",
+    ),
+    ("question_ack", "sms"): (
+        None,
+        "Hi {{first_name}}, thanks for your question about {{property_name}}. {{agent_name}} will answer shortly.",
+    ),
+    ("question_ack", "email"): (
+        "Your question about {{property_name}}",
+        "Hi {{first_name}},\n\nThanks for your question about {{property_name}}. We will answer shortly.\n\n"
+        "{{agent_name}}",
+    ),
+    ("tour_request_confirm", "sms"): (
+        None,
+        "Hi {{first_name}}, thanks for asking to tour {{property_name}}. We'll confirm {{tour_time}} shortly.",
+    ),
+    ("tour_request_confirm", "email"): (
+        "Your tour of {{property_name}}",
+        "Hi {{first_name}},\n\nThanks for asking to tour {{property_name}}. We'll confirm {{tour_time}} shortly."
+        "\n\n{{agent_name}}",
+    ),
+    ("tour_request_pick_time", "sms"): (
+        None,
+        "Hi {{first_name}}, thanks for asking to tour {{property_name}}! What day and time suit you?",
+    ),
+    ("tour_request_pick_time", "email"): (
+        "Your tour of {{property_name}}",
+        "Hi {{first_name}},\n\nThanks for asking to tour {{property_name}}. What day and time suit you?\n\n"
+        "{{agent_name}}",
+    ),
     # the automation engine's proactive steps (docs/automation.md)
     ("tour_reminder_24h", "sms"): (
         None,
@@ -120,6 +168,26 @@ DEFAULTS: dict[tuple[str, str], tuple[str | None, str]] = {
         "Hi {{first_name}},\n\n{{agent_name}} invited you to apply for {{property_name}}. {{application_link}}\n\n"
         "Reply to this email with any questions.",
     ),
+}
+# an organization's template saved under the key the messaging bridge used before the engine sent first
+# replies still answers for the engine's key (its own template of the new key wins)
+LEGACY_KEYS: dict[str, str] = {
+    "missed_call_text_back": "text_back",
+    "web_form_ack": "acknowledgement",
+    "ils_reply": "acknowledgement",
+    "inquiry_ack": "acknowledgement",
+    "question_ack": "acknowledgement",
+    "tour_request_confirm": "acknowledgement",
+    "tour_request_pick_time": "acknowledgement",
+}
+# the most valuable qualifying question not answered yet, as the renter reads it ({{question}})
+QUESTIONS: dict[str | None, str] = {
+    "move_in_date": "When are you hoping to move in?",
+    "bedrooms": "How many bedrooms are you looking for?",
+    "budget": "What monthly budget do you have in mind?",
+    "pets": "Will any pets be moving in with you?",
+    "tour_time": "When would you like to come for a tour?",
+    None: "When would you like to come for a tour?",
 }
 DEFAULT_HELP_TEXT = (
     "{organization}: leasing messages. Reply STOP to opt out, START to opt back in. Msg&data rates may apply."

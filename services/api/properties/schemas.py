@@ -28,6 +28,9 @@ def _phones(values: list[str], country: str = "US") -> list[str]:
     return result
 
 
+URL = r"^https?://\S+$"
+
+
 class PropertyBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -44,6 +47,9 @@ class PropertyCreate(PropertyBase):
     phone_numbers: list[str] = Field(default_factory=list, description="tracking and office numbers, any format")
     listing_ids: list[str] = Field(default_factory=list, description="ids ILS feeds use for this property")
     inbound_alias: str | None = Field(None, max_length=320, description="email address ILS alerts are sent to")
+    application_url: str | None = Field(
+        None, max_length=2000, pattern=URL, description="{{application_link}} in templates (else the org's default)"
+    )
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -70,6 +76,7 @@ class PropertyUpdate(PropertyBase):
     phone_numbers: list[str] | None = None
     listing_ids: list[str] | None = None
     inbound_alias: str | None = Field(None, max_length=320)
+    application_url: str | None = Field(None, max_length=2000, pattern=URL)
     is_archived: StrictBool | None = None
 
     @field_validator("timezone")
@@ -98,6 +105,7 @@ class PropertyOut(BaseModel):
     phone_numbers: list[str]
     listing_ids: list[str]
     inbound_alias: str | None
+    application_url: str | None
     is_archived: bool
     created_at: datetime
     updated_at: datetime

@@ -17,6 +17,9 @@ from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.models import ContactPairDecision, ReviewItem
 from shared.repositories.identities import ordered_pair
 
+# items a person resolves by answering the renter (automation resumes); the rest are duplicates to decide
+PERSON_KINDS = frozenset({"sensitive_conversation", "automation_review"})
+
 
 async def list_items(
     session: AsyncSession,
@@ -81,7 +84,7 @@ async def resolve(
     item = await get_item(session, org_id, item_id, lock=True)
     if item.status != ReviewStatus.open:
         raise Conflict(f"This review item is already {item.status}.")
-    if item.kind == "sensitive_conversation" or action == "resolve":
+    if item.kind in PERSON_KINDS or action == "resolve":
         return await _resolve_sensitive(session, item, action, note, actor_id)
     people = [cid for cid in dict.fromkeys([item.contact_id, *item.candidate_contact_ids]) if cid is not None]
     if len(people) < 2:
@@ -131,16 +134,24 @@ async def resolve(
 async def _resolve_sensitive(
     session: AsyncSession, item: ReviewItem, action: str, note: str | None, actor_id: uuid.UUID | None
 ) -> ReviewItem:
-    """A person took the sensitive conversation over: the item is resolved and the lead's automation resumes."""
+    """A person took the conversation over (sensitive, or handed over by a rule): the item is resolved and the
+    lead's automation resumes."""
+    from services.api.automation.review import resume
     from services.api.messaging.rules_bridge import resolve_sensitive
 
-    if item.kind != "sensitive_conversation" or action != "resolve":
-        raise Conflict("A sensitive conversation is resolved with action `resolve`; a duplicate with merge/keep_apart.")
+    if item.kind not in PERSON_KINDS or action != "resolve":
+        raise Conflict(
+            "A sensitive conversation or an automation review is resolved with action `resolve`; "
+            "a duplicate with merge/keep_apart."
+        )
     item.status = ReviewStatus.resolved
     item.resolution = action
     item.resolution_note = note
     item.resolved_by_id = actor_id
     item.resolved_at = clock.now()
-    await resolve_sensitive(session, item)
+    if item.kind == "sensitive_conversation":
+        await resolve_sensitive(session, item)
+    else:
+        await resume(session, item, item.resolved_at)
     await session.flush()
     return item

@@ -41,7 +41,8 @@ class ReviewPage(BaseModel):
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["merge", "keep_apart", "resolve"] = Field(
-        description="merge / keep_apart for a possible duplicate; resolve for a sensitive conversation"
+        description="merge / keep_apart for a possible duplicate; "
+        "resolve for a sensitive conversation or an automation review"
     )
     survivor_id: uuid.UUID | None = Field(None, description="merge: the contact that stays (default: the item's)")
     field_choices: dict[str, Literal["survivor", "merged"]] = Field(default_factory=dict)
