@@ -15,9 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.automation import log
 from services.api.automation.effects import RuleStamp, notify
 from services.api.automation.scheduler import REVIEW_SLA
-from services.api.leads.events import add_event
 from services.api.review.service import record_review_item_created
-from shared.enums import EventType, ReviewStatus
+from shared.enums import ReviewStatus
 from shared.models import Lead, ReviewItem, ScheduledAction
 
 if TYPE_CHECKING:
@@ -137,16 +136,4 @@ async def run_sla(ctx: Ctx, row: ScheduledAction) -> tuple[str, str | None, dict
         key=f"sla_breach:{item.id}",
     )
     notified = [str(user) for user in user_ids]
-    add_event(
-        ctx.session,
-        lead,
-        EventType.sla_breached,
-        occurred_at=ctx.now,
-        data={
-            "review_item_id": str(item.id),
-            "kind": item.kind,
-            "sla_due_at": row.due_at.isoformat(),
-            "notified": notified,
-        },
-    )
     return "done", None, {"review_item_id": str(item.id), "notified": notified}

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.automation.merge import after_merge
 from services.api.leads.events import add_event
 from services.api.merges.snapshot import restore_rows, snapshot_rows
 from shared import clock
@@ -106,6 +107,14 @@ async def merge_contacts(
     )
     session.add(merge)
     await session.flush()
+    await after_merge(
+        session,
+        survivor_id=survivor_id,
+        merged_lead_ids=merged_lead_ids,
+        folded_lead_ids=[uuid.UUID(lead_id) for lead_id in folded],
+        merge_id=merge.id,
+        now=now,
+    )
     for lead in await session.scalars(select(Lead).where(Lead.contact_id == survivor_id)):
         add_event(
             session,
