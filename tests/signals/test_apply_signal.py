@@ -52,8 +52,8 @@ async def test_new_renter_gets_contact_lead_touch_and_next_action(
     assert (lead.status, lead.temperature, lead.source, lead.bedrooms) == ("new", "hot", "zillow", 2)
     assert lead.next_action_type == "reply"
     assert lead.next_action_due_at is not None
-    # the acknowledgement and its follow-up are queued on the timeline too (messaging)
-    assert types == ["created", "inquiry", "message_queued", "message_queued"]
+    # the reply is queued on the timeline too; its follow-up a day later is the automation's sequence
+    assert types == ["created", "inquiry", "message_queued", "sequence_started"]
 
 
 async def test_same_signal_twice_changes_nothing(
@@ -65,7 +65,7 @@ async def test_same_signal_twice_changes_nothing(
         version = (await session.get_one(Lead, uuid.UUID(first["lead_id"]))).version
     second = await post_signal(client, body)
     assert second == first
-    assert await _count(sessionmaker, LeadEvent, lead_id=uuid.UUID(first["lead_id"])) == 4  # + 2 messages queued
+    assert await _count(sessionmaker, LeadEvent, lead_id=uuid.UUID(first["lead_id"])) == 4  # + reply queued, follow-up started
     async with sessionmaker() as session:
         assert (await session.get_one(Lead, uuid.UUID(first["lead_id"]))).version == version
 

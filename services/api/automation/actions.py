@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.automation import effects, log, scheduler
+from services.api.automation import effects, scheduler
 from services.api.automation.conditions import next_question
 from services.api.automation.effects import RuleStamp
 from services.api.automation.schemas import (
@@ -70,11 +70,15 @@ async def run_action(ctx: Ctx, stamp: RuleStamp, action: Any, log_id: uuid.UUID)
     return {"type": action.type, **result}
 
 
+def clear_next_action(lead: Lead, source: dict[str, Any] | None) -> None:
+    lead.next_action_type = lead.next_action_due_at = lead.next_action_owner_id = None
+    lead.next_action_source = source
+
+
 async def _set_next_action(ctx: Ctx, stamp: RuleStamp, action: SetNextAction, log_id: uuid.UUID) -> dict[str, Any]:
     lead = ctx.lead
     if action.action == NextActionType.none:
-        lead.next_action_type = lead.next_action_due_at = lead.next_action_owner_id = None
-        lead.next_action_source = source_of(ctx, stamp, log_id)
+        clear_next_action(lead, source_of(ctx, stamp, log_id))
         return {"outcome": "done", "action": None}
     base = ctx.now
     if action.due_relative_to == "tour_start":
@@ -227,12 +231,8 @@ async def _covering_reply(ctx: Ctx, stamp: RuleStamp, decision: dict[str, Any], 
     if covering is None:
         return None
     covered_by = {"log_id": str(covering[0]), "idempotency_key": covering[1], "lead_id": str(covering[2])}
-    log.write(
-        session,
-        lead,
-        trigger=ctx.trigger,
-        outcome="suppressed",
-        now=ctx.now,
+    ctx.record(
+        "suppressed",
         rule=stamp,
         action=effects.SEND,
         reason=DUPLICATE,

@@ -19,7 +19,7 @@ from services.api.automation import log
 from services.api.messaging import notify as messaging_notify
 from services.api.messaging.outbox import queue_message
 from shared import clock
-from shared.models import Lead
+from shared.models import AutomationLog, Lead
 
 SEND = "send_template"
 NOTIFY = "notify"
@@ -30,6 +30,28 @@ class RuleStamp:
     id: str
     version: int
     scope: str
+
+
+def _decided(
+    session: AsyncSession,
+    lead: Lead,
+    trigger: str,
+    rule: RuleStamp | None,
+    action: str,
+    reason: str,
+    data: dict[str, Any],
+) -> AutomationLog:
+    return log.write(
+        session,
+        lead,
+        trigger=trigger,
+        outcome="decided",
+        now=clock.now(),
+        rule=rule,
+        action=action,
+        reason=reason,
+        data=data,
+    )
 
 
 async def send(
@@ -50,16 +72,14 @@ async def send(
     variables: dict[str, str] | None = None,
 ) -> uuid.UUID:
     """Decide one outbound message (messaging's outbox owns consent, quiet hours and the actual send)."""
-    entry = log.write(
+    entry = _decided(
         session,
         lead,
-        trigger=trigger,
-        outcome="decided",
-        now=clock.now(),
-        rule=rule,
-        action=SEND,
-        reason=reason,
-        data={
+        trigger,
+        rule,
+        SEND,
+        reason,
+        {
             "template": template,
             "channel": channel,
             "kind": kind,
@@ -70,7 +90,7 @@ async def send(
             **(data or {}),
         },
     )
-    await queue_message(
+    await _outbox(
         session,
         lead=lead,
         channel=channel,
@@ -79,12 +99,21 @@ async def send(
         subject=subject,
         kind=kind,
         reason=reason,
-        rule={"id": rule.id, "version": rule.version, "scope": rule.scope} if rule else None,
-        idempotency_key=f"automation:{idempotency_key}",
+        rule=rule,
+        idempotency_key=idempotency_key,
         not_before=not_before,
         variables=variables,
     )
     return entry.id
+
+
+async def _outbox(session: AsyncSession, *, rule: RuleStamp | None, idempotency_key: str, **fields: Any) -> None:
+    await queue_message(
+        session,
+        rule={"id": rule.id, "version": rule.version, "scope": rule.scope} if rule else None,
+        idempotency_key=f"automation:{idempotency_key}",
+        **fields,
+    )
 
 
 async def record_unsent(
@@ -100,15 +129,15 @@ async def record_unsent(
 ) -> None:
     """A message automation would have sent but the lead is paused: the outbox keeps it as suppressed, with
     the pause as its reason (no "decided" entry: nothing was decided to go out)."""
-    await queue_message(
+    await _outbox(
         session,
         lead=lead,
         channel=channel,
         template=template,
         kind=kind,
         reason=reason,
-        rule={"id": rule.id, "version": rule.version, "scope": rule.scope},
-        idempotency_key=f"automation:{idempotency_key}",
+        rule=rule,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -129,17 +158,8 @@ async def notify(
 ) -> None:
     """Tell people (a feed entry and/or an email each, per their preferences); `key` makes a repeat a no-op."""
     if lead is not None:
-        log.write(
-            session,
-            lead,
-            trigger=trigger,
-            outcome="decided",
-            now=clock.now(),
-            rule=rule,
-            action=NOTIFY,
-            reason=kind,
-            data={"user_ids": [str(user) for user in user_ids], "title": title, "body": body, **(data or {})},
-        )
+        people = {"user_ids": [str(user) for user in user_ids], "title": title, "body": body}
+        _decided(session, lead, trigger, rule, NOTIFY, kind, {**people, **(data or {})})
     await messaging_notify.notify(
         session,
         org_id=org_id,

@@ -24,7 +24,7 @@ from services.api.automation.effects import RuleStamp
 from services.api.automation.rules import BoundRule, RuleBook, label_plan, load_book
 from services.api.automation.schemas import EventTrigger, StatusTrigger
 from shared.enums import EventType, LeadStatus, LostReason, NextActionType, Role
-from shared.models import Contact, Lead, User
+from shared.models import AutomationLog, Contact, Lead, User
 
 CLOSED = frozenset({LeadStatus.lost, LeadStatus.leased})
 ALIASES = {EventType.tour_scheduled.value: EventType.tour_booked.value}
@@ -77,6 +77,12 @@ class Ctx:
     depth: int = 0
     fallback_owner: uuid.UUID | None = None
     fallback_loaded: bool = False
+
+    def record(self, outcome: str, *, rule: Any = None, **fields: Any) -> AutomationLog:
+        """One automation-log entry for this lead, at this evaluation's time and trigger."""
+        return log.write(
+            self.session, self.lead, trigger=self.trigger, outcome=outcome, now=self.now, rule=rule, **fields
+        )
 
     async def owner(self) -> uuid.UUID | None:
         if self.lead.owner_id is not None:
@@ -193,39 +199,14 @@ async def run_rule(ctx: Ctx, bound: BoundRule, scheduled_action_id: uuid.UUID | 
     """One rule: skipped (disabled, a condition failed) or fired; either way one log entry. Returns fired."""
     rule, stamp = bound.rule, bound.stamp
     ctx.data.pop(actions.COVERED, None)
-    if not rule.enabled:
-        log.write(
-            ctx.session,
-            ctx.lead,
-            trigger=ctx.trigger,
-            outcome="skipped",
-            now=ctx.now,
-            rule=stamp,
-            reason="disabled",
-            scheduled_action_id=scheduled_action_id,
-        )
-        return False
-    failed = await failed_condition(ctx, rule.conditions)
-    if failed is not None:
-        log.write(
-            ctx.session,
-            ctx.lead,
-            trigger=ctx.trigger,
-            outcome="skipped",
-            now=ctx.now,
-            rule=stamp,
-            reason=failed,
-            scheduled_action_id=scheduled_action_id,
-        )
+    skipped = "disabled" if not rule.enabled else await failed_condition(ctx, rule.conditions)
+    if skipped is not None:
+        ctx.record("skipped", rule=stamp, reason=skipped, scheduled_action_id=scheduled_action_id)
         return False
     log_id = uuid.uuid4()
     results = [await actions.run_action(ctx, stamp, action, log_id) for action in rule.actions]
-    log.write(
-        ctx.session,
-        ctx.lead,
-        trigger=ctx.trigger,
-        outcome="fired",
-        now=ctx.now,
+    ctx.record(
+        "fired",
         rule=stamp,
         scheduled_action_id=scheduled_action_id,
         data={"name": rule.name, "actions": results},
@@ -238,18 +219,10 @@ async def close_out(ctx: Ctx, reason: str) -> None:
     """A closed lead has no next action, no pending steps and no open rule tasks."""
     await scheduler.suppress_all(ctx, reason)
     canceled = await actions.cancel_rule_tasks(ctx, None)
-    lead = ctx.lead
-    had = lead.next_action_type
-    lead.next_action_type = None
-    lead.next_action_due_at = None
-    lead.next_action_owner_id = None
-    lead.next_action_source = None
-    log.write(
-        ctx.session,
-        lead,
-        trigger=ctx.trigger,
-        outcome="fired",
-        now=ctx.now,
+    had = ctx.lead.next_action_type
+    actions.clear_next_action(ctx.lead, None)
+    ctx.record(
+        "fired",
         rule=INVARIANT,
         reason=reason,
         data={"closed": reason, "canceled_tasks": canceled, "cleared_next_action": had},
@@ -277,12 +250,8 @@ async def ensure_invariant(ctx: Ctx) -> None:
         log_id = uuid.uuid4()
         if "type" in changed:
             lead.next_action_source = actions.source_of(ctx, INVARIANT, log_id, "no rule set a next action")
-        log.write(
-            ctx.session,
-            lead,
-            trigger=ctx.trigger,
-            outcome="fired",
-            now=ctx.now,
+        ctx.record(
+            "fired",
             rule=INVARIANT,
             reason="every open lead has a next action, a due time and an owner",
             data=changed,

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.automation import actions, log, review
+from services.api.automation import actions, review
 from services.api.automation.evaluate import CLOSED, Ctx, close_out, ensure_invariant, make_ctx, run_rule
 from services.api.automation.scheduler import SEQUENCE_STEP, _stamp_of
 from services.api.automation.schemas import Action, TimeAnchor, TimeTrigger
@@ -115,12 +115,8 @@ def _settle(
     row.reason = reason
     row.processed_at = ctx.now
     row.updated_at = ctx.now
-    log.write(
-        ctx.session,
-        ctx.lead,
-        trigger=ctx.trigger,
-        outcome=status,
-        now=ctx.now,
+    ctx.record(
+        status,
         rule=_stamp_of(row),
         action=row.kind,
         reason=reason,

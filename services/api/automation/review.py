@@ -9,12 +9,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.automation import log
 from services.api.automation.effects import RuleStamp, notify
-from services.api.automation.scheduler import REVIEW_SLA
+from services.api.automation.scheduler import REVIEW_SLA, insert_once
 from services.api.review.service import record_review_item_created
 from shared.enums import ReviewStatus
 from shared.models import Lead, ReviewItem, ScheduledAction
@@ -85,26 +84,16 @@ async def resume(session: AsyncSession, item: ReviewItem, now: datetime) -> None
 
 async def schedule_sla(session: AsyncSession, lead: Lead, item: ReviewItem, due_at: datetime, now: datetime) -> None:
     """The review item's SLA as a timed step (time is data): at `due_at`, still open → the managers are told."""
-    await session.flush()
-    await session.execute(
-        insert(ScheduledAction)
-        .values(
-            id=uuid.uuid4(),
-            org_id=lead.org_id,
-            lead_id=lead.id,
-            kind=REVIEW_SLA,
-            rule_id=f"{item.kind}_sla",
-            rule_version=1,
-            rule_scope="default",
-            payload={"review_item_id": str(item.id)},
-            due_at=due_at,
-            grace_seconds=int(SLA_GRACE.total_seconds()),
-            idempotency_key=f"sla:{item.id}",
-            status="pending",
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
+    await insert_once(
+        session,
+        lead,
+        kind=REVIEW_SLA,
+        stamp=RuleStamp(f"{item.kind}_sla", 1, "default"),
+        payload={"review_item_id": str(item.id)},
+        due_at=due_at,
+        grace_seconds=int(SLA_GRACE.total_seconds()),
+        idempotency_key=f"sla:{item.id}",
+        now=now,
     )
 
 

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.automation import log
 from services.api.automation.effects import RuleStamp
 from services.api.automation.schemas import TimeAnchor, TimeTrigger
 from services.api.leads.events import add_event
 from shared.enums import EventType
-from shared.models import ScheduledAction
+from shared.models import Lead, ScheduledAction
 
 if TYPE_CHECKING:
     from services.api.automation.evaluate import Ctx
@@ -66,12 +66,8 @@ async def _suppress(ctx: Ctx, reason: str, *conditions: Any, status: str = "supp
         )
     ).all()
     for row in rows:
-        log.write(
-            ctx.session,
-            ctx.lead,
-            trigger=ctx.trigger,
-            outcome=status,
-            now=ctx.now,
+        ctx.record(
+            status,
             rule=_stamp_of(row),
             action=row.kind,
             reason=reason,
@@ -209,25 +205,51 @@ async def schedule_time_rules(ctx: Ctx, anchor: TimeAnchor, at: datetime, ref: s
         due = at + timedelta(minutes=trigger.after_minutes)
         if due < ctx.now:
             continue  # the moment already passed when the anchor was set (a tour booked for in an hour)
-        statement = (
-            insert(ScheduledAction)
-            .values(
-                id=uuid.uuid4(),
-                org_id=lead.org_id,
-                lead_id=lead.id,
-                kind=TIME_RULE,
-                rule_id=bound.rule.id,
-                rule_version=bound.stamp.version,
-                rule_scope=bound.stamp.scope,
-                payload={"anchor": anchor.value, "anchor_ref": ref, "anchor_at": at.isoformat(), **extra},
-                due_at=due,
-                grace_seconds=trigger.grace_minutes * 60,
-                idempotency_key=f"time:{lead.id}:{bound.rule.id}:{ref}"[:200],
-                status="pending",
-                created_at=ctx.now,
-                updated_at=ctx.now,
-            )
-            .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
+        await insert_once(
+            ctx.session,
+            lead,
+            kind=TIME_RULE,
+            stamp=bound.stamp,
+            payload={"anchor": anchor.value, "anchor_ref": ref, "anchor_at": at.isoformat(), **extra},
+            due_at=due,
+            grace_seconds=trigger.grace_minutes * 60,
+            idempotency_key=f"time:{lead.id}:{bound.rule.id}:{ref}"[:200],
+            now=ctx.now,
         )
-        await ctx.session.flush()  # a Core insert does not autoflush: the lead row must exist first
-        await ctx.session.execute(statement)
+
+
+async def insert_once(
+    session: AsyncSession,
+    lead: Lead,
+    *,
+    kind: str,
+    stamp: RuleStamp,
+    payload: dict[str, Any],
+    due_at: datetime,
+    grace_seconds: int,
+    idempotency_key: str,
+    now: datetime,
+) -> None:
+    """A pending row, once per idempotency key (a second decision of the same step is a no-op)."""
+    statement = (
+        insert(ScheduledAction)
+        .values(
+            id=uuid.uuid4(),
+            org_id=lead.org_id,
+            lead_id=lead.id,
+            kind=kind,
+            rule_id=stamp.id,
+            rule_version=stamp.version,
+            rule_scope=stamp.scope,
+            payload=payload,
+            due_at=due_at,
+            grace_seconds=grace_seconds,
+            idempotency_key=idempotency_key,
+            status="pending",
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
+    )
+    await session.flush()  # a Core insert does not autoflush: the lead row must exist first
+    await session.execute(statement)
