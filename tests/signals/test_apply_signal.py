@@ -65,7 +65,7 @@ async def test_same_signal_twice_changes_nothing(
         version = (await session.get_one(Lead, uuid.UUID(first["lead_id"]))).version
     second = await post_signal(client, body)
     assert second == first
-    assert await _count(sessionmaker, LeadEvent, lead_id=uuid.UUID(first["lead_id"])) == 4  # + reply queued, follow-up started
+    assert await _count(sessionmaker, LeadEvent, lead_id=uuid.UUID(first["lead_id"])) == 4  # + reply, follow-up
     async with sessionmaker() as session:
         assert (await session.get_one(Lead, uuid.UUID(first["lead_id"]))).version == version
 
