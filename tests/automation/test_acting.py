@@ -347,3 +347,29 @@ async def test_an_invitation_without_a_link_is_held_back_with_the_reason(
     assert [(m.status, APPLY_URL in m.body) for m in rows] == [("suppressed", False), ("queued", True)]
     async with sessionmaker() as session:
         assert await session.scalar(select(Lead.id).where(Lead.org_id == org.org_id).limit(1)) is not None
+
+
+async def test_a_text_inquiry_and_a_question_get_their_first_reply_and_a_person_answers(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock
+) -> None:
+    agent = await add_agent(sessionmaker, org)
+    texted = await signal(
+        client, org, phone="+17038684101", event="inquiry", channel="sms", source="sms", message="Still available?"
+    )
+    [ack] = await _outbox(sessionmaker, lead_id=texted["lead_id"], kind="reply")
+    assert (ack.template, ack.channel, ack.rule["id"] if ack.rule else None) == (
+        "inquiry_ack",
+        "sms",
+        "inquiry_text_ack",
+    )
+    assert "When are you hoping to move in?" in ack.body
+    assert [s.sequence for s in await steps(sessionmaker, texted["lead_id"]) if s.sequence] == ["inquiry_follow_up"]
+    asked = await signal(client, org, email="asks@example.com", event="question", message="Is parking included?")
+    [answer] = await _outbox(sessionmaker, lead_id=asked["lead_id"], kind="reply")
+    assert (answer.template, answer.channel) == ("question_ack", "email")
+    lead = await lead_row(sessionmaker, asked["lead_id"])
+    assert (lead.next_action_type, lead.next_action_due_at, lead.next_action_owner_id) == (
+        "reply",
+        clock.now() + timedelta(minutes=5),
+        agent,
+    )

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from shared.clock import FakeClock
 from shared.config import Settings
-from shared.models import AutomationLog, Lead, Task
+from shared.models import AutomationLog, Lead, OutboundMessage, Task
 from tests.automation.helpers import SessionMaker, add_agent, decisions, drain, lead_row, sent, signal, steps
 from tests.conftest import OrgFixture
 from tests.leads.helpers import insert_property
@@ -53,6 +53,16 @@ async def test_ils_email_web_form_and_missed_call_within_5_minutes_get_one_reply
             )
         )
     assert len(call_tasks) == 1
+    async with sessionmaker() as session:  # what the renter receives: the one reply, in the outbox
+        outbox = list(
+            await session.scalars(
+                select(OutboundMessage).where(
+                    OutboundMessage.contact_id == uuid.UUID(ils["contact_id"]), OutboundMessage.kind == "reply"
+                )
+            )
+        )
+    assert [(m.lead_id, m.template, m.status) for m in outbox] == [(uuid.UUID(ils["lead_id"]), "ils_reply", "queued")]
+    assert outbox[0].idempotency_key == f"automation:{replies[0].data['idempotency_key']}"
     # the later touches are on the timeline all the same
     timeline = (await client.get(f"/v1/leads/{ils['lead_id']}/timeline", headers=org.headers)).json()["items"]
     assert {"inquiry", "missed_call"} <= {item["type"] for item in timeline}
