@@ -1,7 +1,7 @@
 """application url: per property, with the organization's default in messaging settings
 
 Revision ID: x11a
-Revises: t12
+Revises: c16
 Create Date: 2026-11-30 07:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "x11a"
-down_revision: str | None = "t12"
+down_revision: str | None = "c16"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
