@@ -57,7 +57,9 @@ class LeadOffer(IdMixin, OrgMixin, TimestampMixin, Base):
     __tablename__ = "lead_offers"
     __table_args__ = (
         Index("ix_lead_offers_due", "expires_at", postgresql_where=text("status = 'pending'")),
-        Index("uq_lead_offers_pending_lead", "org_id", "lead_id", unique=True, postgresql_where=text("status = 'pending'")),
+        Index(
+            "uq_lead_offers_pending_lead", "org_id", "lead_id", unique=True, postgresql_where=text("status = 'pending'")
+        ),
         Index("ix_lead_offers_user_id_status", "user_id", "status"),
         Index("ix_lead_offers_lead_id", "lead_id"),
     )
