@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.api.deps import ManagerDep, PrincipalDep, SessionDep
+from services.api.deps import ManagerDep, SessionDep
 from shared.errors import NotFound
 from shared.models import BlocklistEntry
 from shared.normalize.email import normalize_email
@@ -53,7 +53,7 @@ class BlocklistOut(BaseModel):
 
 
 @router.get("", response_model=list[BlocklistOut])
-async def list_entries(principal: PrincipalDep, session: SessionDep) -> list[BlocklistOut]:
+async def list_entries(principal: ManagerDep, session: SessionDep) -> list[BlocklistOut]:
     rows = await session.scalars(
         select(BlocklistEntry)
         .where(BlocklistEntry.org_id == principal.org_id)

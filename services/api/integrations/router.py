@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.api.deps import AdminDep, PrincipalDep, SessionDep
+from services.api.deps import AdminDep, ManagerDep, SessionDep
 from shared.errors import NotFound
 from shared.models import Integration
 
@@ -43,7 +43,7 @@ class IntegrationList(BaseModel):
 
 
 @router.get("", response_model=IntegrationList)
-async def list_integrations(principal: PrincipalDep, session: SessionDep) -> IntegrationList:
+async def list_integrations(principal: ManagerDep, session: SessionDep) -> IntegrationList:
     """Providers with a secret set (only those; an absent provider is not configured)."""
     rows = (
         await session.execute(

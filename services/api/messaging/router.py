@@ -101,7 +101,7 @@ def _provider_out(row: MessagingProvider) -> ProviderOut:
 
 
 @router.get("/v1/integrations/messaging/{channel}", response_model=ProviderOut, tags=["integrations"])
-async def get_messaging_provider(channel: ChannelName, principal: PrincipalDep, session: SessionDep) -> ProviderOut:
+async def get_messaging_provider(channel: ChannelName, principal: ManagerDep, session: SessionDep) -> ProviderOut:
     """The channel's sender without its secrets (404: not configured, the `record` provider sends nothing)."""
     for row in await service.list_providers(session, principal.org_id):
         if row.channel == channel:
