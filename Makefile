@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-browser lint typecheck format openapi openapi-check bench migrate clean
+.PHONY: install run test test-browser lint typecheck format openapi openapi-check access-doc bench migrate clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ openapi: install
 
 openapi-check: install
 	$(BIN)/guestcard openapi --check
+
+# docs/access.md from the role matrix in services/api/access.py (tests/security/test_role_matrix.py checks both)
+access-doc: install
+	$(BIN)/python -m services.api.access > docs/access.md
 
 migrate: install
 	$(BIN)/guestcard migrate

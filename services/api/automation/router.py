@@ -20,6 +20,7 @@ from services.api.automation.schemas import (
 )
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
 from services.api.leads.deps import LeadDep, LockedLeadDep
+from services.api.owners.scope import ensure_in_scope
 
 router = APIRouter(prefix="/v1/automation", tags=["automation"])
 lead_router = APIRouter(prefix="/v1/leads", tags=["automation"])
@@ -52,6 +53,8 @@ async def put_rules(
 @router.post("/rules/test", response_model=RuleTestResult)
 async def test_rules(body: RuleTestRequest, principal: PrincipalDep, session: SessionDep) -> RuleTestResult:
     """Dry run: what the rules would do for a sample event (on a given lead or a sample one). Changes nothing."""
+    if body.lead_id is not None:
+        await ensure_in_scope(session, principal, body.lead_id)  # another agent's lead: 404
     return await service.test_rules(session, principal, body)
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
 from services.api.inbound import service
 from services.api.inbound.schemas import InboundDetail, InboundPage, InboundSummary, ReplayAccepted
+from services.api.owners.scope import lead_scope
 from services.api.types import IsoDateTime
 from shared.enums import InboundKind, InboundStatus
 
@@ -28,6 +29,7 @@ async def list_inbound(
     received_from: Annotated[IsoDateTime | None, Query(description="inclusive")] = None,
     received_to: Annotated[IsoDateTime | None, Query(description="exclusive")] = None,
 ) -> InboundPage:
+    """Deliveries, newest first. An agent sees those that became leads in its scope (docs/owners.md)."""
     rows, next_cursor = await service.list_inbound(
         session,
         principal.org_id,
@@ -38,6 +40,7 @@ async def list_inbound(
         source=source,
         received_from=received_from,
         received_to=received_to,
+        scope=await lead_scope(session, principal),
     )
     return InboundPage(items=[InboundSummary.model_validate(row) for row in rows], next_cursor=next_cursor)
 
@@ -45,7 +48,8 @@ async def list_inbound(
 @router.get("/{inbound_id}", response_model=InboundDetail)
 async def get_inbound(inbound_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> InboundDetail:
     """Status, reason and outcome; the body is shown only as `body_size` (it holds personal data)."""
-    return InboundDetail.model_validate(await service.get_inbound(session, principal.org_id, inbound_id))
+    scope = await lead_scope(session, principal)  # an agent: deliveries that became its leads
+    return InboundDetail.model_validate(await service.get_inbound(session, principal.org_id, inbound_id, scope))
 
 
 @router.post("/{inbound_id}/replay", status_code=status.HTTP_202_ACCEPTED, response_model=ReplayAccepted)

@@ -6,10 +6,12 @@ import time
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlalchemy.sql.elements import ColumnElement
 
+from services.api.owners.scope import about_lead_in_scope
 from services.api.pagination import decode_cursor, encode_cursor
 from shared.enums import InboundStatus
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -17,11 +19,19 @@ from shared.models import InboundMessage
 from shared.queue import enqueue_after_commit
 
 
-async def get_inbound(session: AsyncSession, org_id: uuid.UUID, inbound_id: uuid.UUID) -> InboundMessage:
+def _in_scope(org_id: uuid.UUID, scope: ColumnElement[bool] | None) -> ColumnElement[bool]:
+    """A delivery follows the lead it became (services.api.owners.scope); one that became none is ops' alone."""
+    condition = about_lead_in_scope(org_id, scope, InboundMessage.lead_id)
+    return true() if condition is None else condition
+
+
+async def get_inbound(
+    session: AsyncSession, org_id: uuid.UUID, inbound_id: uuid.UUID, scope: ColumnElement[bool] | None = None
+) -> InboundMessage:
     row = await session.scalar(
         select(InboundMessage)
         .options(defer(InboundMessage.body))
-        .where(InboundMessage.id == inbound_id, InboundMessage.org_id == org_id)
+        .where(InboundMessage.id == inbound_id, InboundMessage.org_id == org_id, _in_scope(org_id, scope))
     )
     if row is None:
         raise NotFound("Inbound message not found.")
@@ -39,12 +49,13 @@ async def list_inbound(
     source: str | None,
     received_from: datetime | None,
     received_to: datetime | None,
+    scope: ColumnElement[bool] | None = None,
 ) -> tuple[list[InboundMessage], str | None]:
     """Newest first on (received_at, id), the order of ix_inbound_messages_org_id_received_at."""
     query = (
         select(InboundMessage)
         .options(defer(InboundMessage.body), defer(InboundMessage.signal), defer(InboundMessage.match))
-        .where(InboundMessage.org_id == org_id)
+        .where(InboundMessage.org_id == org_id, _in_scope(org_id, scope))
     )
     if status is not None:
         query = query.where(InboundMessage.status == status.value)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
 from services.api.merges import service
+from services.api.owners.scope import lead_scope
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -54,7 +55,8 @@ async def merge_contacts(
 
 @router.get("/merges/{merge_id}", response_model=MergeOut)
 async def get_merge(merge_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> MergeOut:
-    return MergeOut.model_validate(await service.get_merge(session, principal.org_id, merge_id))
+    scope = await lead_scope(session, principal)
+    return MergeOut.model_validate(await service.get_merge(session, principal.org_id, merge_id, scope=scope))
 
 
 @router.post("/merges/{merge_id}/undo", response_model=MergeOut)

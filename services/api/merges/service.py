@@ -14,10 +14,12 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.automation.merge import after_merge
 from services.api.leads.events import add_event
 from services.api.merges.snapshot import restore_rows, snapshot_rows
+from services.api.owners.scope import contact_ids_in
 from shared import clock
 from shared.enums import ConsentState, EventType, LeadStatus, LostReason, ReviewStatus, Temperature
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -185,8 +187,18 @@ async def _events_follow_their_leads(session: AsyncSession, lead_ids: list[uuid.
         )
 
 
-async def get_merge(session: AsyncSession, org_id: uuid.UUID, merge_id: uuid.UUID, lock: bool = False) -> Merge:
+async def get_merge(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    merge_id: uuid.UUID,
+    lock: bool = False,
+    scope: ColumnElement[bool] | None = None,
+) -> Merge:
+    """`scope` (the caller's lead scope): a merge is seen by whoever sees a lead of either person."""
     query = select(Merge).where(Merge.id == merge_id, Merge.org_id == org_id)
+    if scope is not None:
+        people = contact_ids_in(org_id, scope)
+        query = query.where(Merge.survivor_id.in_(people) | Merge.merged_id.in_(people))
     if lock:
         query = query.with_for_update()
     merge = await session.scalar(query)

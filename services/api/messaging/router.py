@@ -43,6 +43,7 @@ from services.api.messaging.schemas import (
     TwilioConfig,
 )
 from services.api.messaging.templates import VARIABLES
+from services.api.owners.scope import ensure_contact_in_scope, ensure_in_scope
 from shared import clock
 from shared.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from shared.models import MessageTemplate, MessagingProvider, MessagingSettings, NotificationPreference, Organization
@@ -229,6 +230,8 @@ async def preview_template(
 ) -> PreviewOut:
     """The rendered text (from a lead, or placeholders), and for SMS its encoding and segment count."""
     item = await service.get_template(session, principal.org_id, template_id)
+    if body.lead_id is not None:
+        await ensure_in_scope(session, principal, body.lead_id)  # another agent's renter: 404
     return PreviewOut(**await service.template_preview(session, principal.org_id, item, body.lead_id, body.variables))
 
 
@@ -237,6 +240,7 @@ async def preview_template(
 async def get_consent(contact_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> ConsentOut:
     """Latest state per channel and every opt-in / opt-out with its source (sms_keyword, unsubscribe_link,
     agent, import)."""
+    await ensure_contact_in_scope(session, principal, contact_id)
     return ConsentOut.model_validate(await service.consent_view(session, principal.org_id, contact_id))
 
 
@@ -245,6 +249,7 @@ async def change_consent(
     contact_id: uuid.UUID, body: ConsentChange, principal: PrincipalDep, session: SessionDep
 ) -> ConsentOut:
     """An agent records what the renter told them."""
+    await ensure_contact_in_scope(session, principal, contact_id)
     await service.agent_consent(
         session, principal.org_id, contact_id, body.channel, body.state, body.note, principal.user_id
     )

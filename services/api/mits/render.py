@@ -14,6 +14,7 @@ from xml.etree import ElementTree as ET
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.leads.queries import lead_select, row_to_out
 from services.api.leads.schemas import LeadOut
@@ -98,9 +99,15 @@ def prospect(parent: ET.Element, lead: LeadOut, property_ref: str | None, commen
         _sub(event, "TransactionSource", TRANSACTION_SOURCES.get(lead.source, lead.source))
 
 
-async def render_leads(session: AsyncSession, org_id: uuid.UUID, lead_ids: list[uuid.UUID]) -> bytes:
-    """One LeadManagement document with a Prospect per lead, in the order asked; a missing id is a 404."""
-    rows = (await session.execute(lead_select(org_id).where(Lead.id.in_(lead_ids)))).mappings().all()
+async def render_leads(
+    session: AsyncSession, org_id: uuid.UUID, lead_ids: list[uuid.UUID], scope: ColumnElement[bool] | None = None
+) -> bytes:
+    """One LeadManagement document with a Prospect per lead, in the order asked; a missing id is a 404, and so
+    is one outside `scope` (the caller's lead scope, services.api.owners.scope)."""
+    query = lead_select(org_id).where(Lead.id.in_(lead_ids))
+    if scope is not None:
+        query = query.where(scope)
+    rows = (await session.execute(query)).mappings().all()
     leads = {row["id"]: row_to_out(row) for row in rows}
     missing = [str(lead_id) for lead_id in lead_ids if lead_id not in leads]
     if missing:

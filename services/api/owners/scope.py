@@ -3,14 +3,17 @@
 Admins and managers: every lead of the organization. Agents: the leads they own, the leads they collaborate
 on, and the unowned leads (the pool) of the properties whose team they are on; the organization setting
 `agents_see_all` gives agents everything. Outside the scope is a 404, exactly like another organization's lead.
+Rows about a lead (an inbound delivery, a review item) follow their lead; rows about a person (a contact, its
+consent, a merge) are in scope when one of that person's leads is.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import exists, false, select
+from sqlalchemy import Select, exists, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.auth.service import Principal
@@ -55,3 +58,40 @@ async def lead_in_scope(session: AsyncSession, principal: Principal, lead_id: uu
 async def ensure_in_scope(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> None:
     if not await lead_in_scope(session, principal, lead_id):
         raise NotFound("Lead not found.")
+
+
+def lead_ids_in(org_id: uuid.UUID, condition: ColumnElement[bool]) -> Select[uuid.UUID]:
+    """The ids of the leads in a scope, for `<row>.lead_id.in_(…)`."""
+    return select(Lead.id).where(Lead.org_id == org_id, condition)
+
+
+def contact_ids_in(org_id: uuid.UUID, condition: ColumnElement[bool]) -> Select[uuid.UUID]:
+    """The people with at least one lead in a scope."""
+    return select(Lead.contact_id).where(Lead.org_id == org_id, condition)
+
+
+def about_lead_in_scope(
+    org_id: uuid.UUID,
+    condition: ColumnElement[bool] | None,
+    lead_id: InstrumentedAttribute[uuid.UUID | None],
+    contact_id: InstrumentedAttribute[uuid.UUID | None] | None = None,
+) -> ColumnElement[bool] | None:
+    """A condition on a row that names a lead (and, when it names none, a contact): None = no limit.
+
+    A row with a lead follows that lead only, not the renter's other leads: a sensitive conversation on one
+    agent's lead is not shown to the agent of the same renter's lead at another property."""
+    if condition is None:
+        return None
+    by_lead = lead_id.in_(lead_ids_in(org_id, condition))
+    if contact_id is None:
+        return by_lead
+    return by_lead | (lead_id.is_(None) & contact_id.in_(contact_ids_in(org_id, condition)))
+
+
+async def ensure_contact_in_scope(session: AsyncSession, principal: Principal, contact_id: uuid.UUID) -> None:
+    """A 404 unless one of the person's leads is in the caller's scope."""
+    condition = await lead_scope(session, principal)
+    if condition is None:
+        return
+    if await session.scalar(contact_ids_in(principal.org_id, condition).where(Lead.contact_id == contact_id)) is None:
+        raise NotFound("Contact not found.")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, true, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.merges.service import merge_contacts
+from services.api.owners.scope import about_lead_in_scope
 from services.api.pagination import decode_cursor, encode_cursor
 from shared import clock
 from shared.enums import ReviewStatus
@@ -29,8 +31,12 @@ async def list_items(
     contact_id: uuid.UUID | None,
     limit: int,
     cursor: str | None,
+    scope: ColumnElement[bool] | None = None,
 ) -> tuple[list[ReviewItem], str | None]:
-    query = select(ReviewItem).where(ReviewItem.org_id == org_id, ReviewItem.status.in_(statuses))
+    """`scope`: the caller's lead scope (services.api.owners.scope); an item follows its lead, else its contact."""
+    query = select(ReviewItem).where(
+        ReviewItem.org_id == org_id, ReviewItem.status.in_(statuses), _in_scope(org_id, scope)
+    )
     if kind:
         query = query.where(ReviewItem.kind == kind)
     if contact_id:
@@ -53,17 +59,27 @@ async def list_items(
     return rows[:limit], next_cursor
 
 
-async def counts(session: AsyncSession, org_id: uuid.UUID) -> dict[str, int]:
-    rows = await session.execute(
-        select(ReviewItem.status, func.count()).where(ReviewItem.org_id == org_id).group_by(ReviewItem.status)
-    )
+def _in_scope(org_id: uuid.UUID, scope: ColumnElement[bool] | None) -> ColumnElement[bool]:
+    condition = about_lead_in_scope(org_id, scope, ReviewItem.lead_id, ReviewItem.contact_id)
+    return true() if condition is None else condition
+
+
+async def counts(session: AsyncSession, org_id: uuid.UUID, scope: ColumnElement[bool] | None = None) -> dict[str, int]:
+    query = select(ReviewItem.status, func.count()).where(ReviewItem.org_id == org_id, _in_scope(org_id, scope))
+    rows = await session.execute(query.group_by(ReviewItem.status))
     result = {status.value: 0 for status in ReviewStatus}
     result.update({status: int(count) for status, count in rows})
     return result
 
 
-async def get_item(session: AsyncSession, org_id: uuid.UUID, item_id: uuid.UUID, lock: bool = False) -> ReviewItem:
-    query = select(ReviewItem).where(ReviewItem.id == item_id, ReviewItem.org_id == org_id)
+async def get_item(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    item_id: uuid.UUID,
+    lock: bool = False,
+    scope: ColumnElement[bool] | None = None,
+) -> ReviewItem:
+    query = select(ReviewItem).where(ReviewItem.id == item_id, ReviewItem.org_id == org_id, _in_scope(org_id, scope))
     item = await session.scalar(query.with_for_update() if lock else query)
     if item is None:
         raise NotFound("Review item not found.")
@@ -80,8 +96,9 @@ async def resolve(
     field_choices: dict[str, str],
     note: str | None,
     actor_id: uuid.UUID | None,
+    scope: ColumnElement[bool] | None = None,
 ) -> ReviewItem:
-    item = await get_item(session, org_id, item_id, lock=True)
+    item = await get_item(session, org_id, item_id, lock=True, scope=scope)
     if item.status != ReviewStatus.open:
         raise Conflict(f"This review item is already {item.status}.")
     if item.kind in PERSON_KINDS or action == "resolve":

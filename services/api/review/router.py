@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
+from services.api.owners.scope import lead_scope
 from services.api.review import queue
 from shared.enums import ReviewStatus
 
@@ -35,7 +36,7 @@ class ReviewItemOut(BaseModel):
 class ReviewPage(BaseModel):
     items: list[ReviewItemOut]
     next_cursor: str | None
-    counts: dict[str, int] = Field(description="items per status in the organization")
+    counts: dict[str, int] = Field(description="items per status in the organization (an agent: in its scope)")
 
 
 class ResolveRequest(BaseModel):
@@ -59,10 +60,13 @@ async def list_review_items(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> ReviewPage:
+    """Agents see the items about leads in their scope (an item without a lead: about a person with one)."""
+    scope = await lead_scope(session, principal)
+    statuses = [str(s) for s in status] if status else ["open"]
     items, next_cursor = await queue.list_items(
-        session, principal.org_id, [str(s) for s in status] if status else ["open"], kind, contact_id, limit, cursor
+        session, principal.org_id, statuses, kind, contact_id, limit, cursor, scope=scope
     )
-    counts = await queue.counts(session, principal.org_id)
+    counts = await queue.counts(session, principal.org_id, scope)
     return ReviewPage(
         items=[ReviewItemOut.model_validate(item) for item in items], next_cursor=next_cursor, counts=counts
     )
@@ -70,7 +74,8 @@ async def list_review_items(
 
 @router.get("/{item_id}", response_model=ReviewItemOut)
 async def get_review_item(item_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> ReviewItemOut:
-    return ReviewItemOut.model_validate(await queue.get_item(session, principal.org_id, item_id))
+    scope = await lead_scope(session, principal)
+    return ReviewItemOut.model_validate(await queue.get_item(session, principal.org_id, item_id, scope=scope))
 
 
 @router.post("/{item_id}/resolve", response_model=ReviewItemOut)
@@ -87,5 +92,6 @@ async def resolve_review_item(
         field_choices=dict(body.field_choices),
         note=body.note,
         actor_id=principal.user_id,
+        scope=await lead_scope(session, principal),
     )
     return ReviewItemOut.model_validate(item)

@@ -71,6 +71,7 @@ async def lead_tours(lead: LeadDep, session: SessionDep) -> list[TourOut]:
 async def tour_ics(tour_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Response:
     """The tour as an iCalendar file, for confirmations and reminders. (Declared before GET /v1/tours/{id},
     whose path parameter would otherwise take "<id>.ics".)"""
+    await service.get_tour(session, principal.org_id, tour_id, principal)  # outside the caller's scope: 404
     body = await calendar.tour_ics(session, principal.org_id, tour_id)
     return Response(body, media_type=ICS, headers={"Content-Disposition": f'attachment; filename="tour-{tour_id}.ics"'})
 
