@@ -9,11 +9,13 @@ reach the handler and not only its scope check.
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.access import MATRIX, Caller, Gate, allowed, render
@@ -22,6 +24,9 @@ from tests.owners.helpers import person, property_with_team
 from tests.security.walk import Operation, operations, seed
 
 REFUSED = {401, 403}
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+API_KEYS = {Caller.agent, Caller.manager, Caller.admin}
+CONVERTER = re.compile(r"{(\w+):\w+}")
 # where the credential is a path segment, a wrong one is an unknown URL: 404 (docs/intake.md) refuses too
 IN_PATH = {"intake_key"}
 # run after the rest: they take away what later routes address (an archive, a revoked key, a moved lead)
@@ -34,7 +39,7 @@ def _order(operation: Operation) -> tuple[bool, str]:
     return operation.method == "DELETE" or operation.key in LAST, operation.key
 
 
-async def test_every_route_answers_exactly_the_callers_the_matrix_declares(
+async def test_every_route_answers_exactly_the_callers_the_matrix_declares_and_every_write_is_audited(
     client: httpx.AsyncClient,
     fastapi_app: Any,
     app_state: Any,
@@ -58,7 +63,7 @@ async def test_every_route_answers_exactly_the_callers_the_matrix_declares(
         Caller.admin: org.api_key,
     }
     spec = fastapi_app.openapi()
-    walked, problems = set(), []
+    walked, problems, written = set(), [], set()
     for operation in sorted(operations(fastapi_app), key=_order):
         who = MATRIX.get(operation.key)
         if who is None:
@@ -74,6 +79,8 @@ async def test_every_route_answers_exactly_the_callers_the_matrix_declares(
             headers = {"If-Match": "*"} | ({"Authorization": f"Bearer {secret}"} if secret else {})
             answer = await client.request(operation.method, operation.url(values), headers=headers, json=body)
             answers[caller] = answer.status_code
+            if operation.method in WRITES and caller in API_KEYS and answer.is_success:
+                written.add(operation.key)
             if answer.status_code >= 500:
                 problems.append(f"{operation.key} as {caller.value}: {answer.status_code} {answer.text[:160]}")
             if operation.key == "POST /v1/intake-key/rotate" and answer.status_code == 200:
@@ -91,6 +98,14 @@ async def test_every_route_answers_exactly_the_callers_the_matrix_declares(
     assert not stale, f"matrix entries for routes the app does not have: {sorted(stale)}"
     assert len(walked) >= 150
     assert not problems, "\n".join(problems)
+    # issue 14: GET /v1/audit is who changed what, for every write through the API
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            text("SELECT DISTINCT method, route FROM audit_entries WHERE org_id = :org"), {"org": org.org_id}
+        )
+        audited = {method + " " + CONVERTER.sub(r"{\1}", route) for method, route in rows}
+    assert len(written) >= 40
+    assert not written - audited, f"writes that left no audit entry: {sorted(written - audited)}"
 
 
 def test_docs_render_the_matrix() -> None:
