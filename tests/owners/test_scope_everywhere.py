@@ -164,3 +164,41 @@ async def test_tour_files_mits_consent_previews_and_dry_runs_follow_the_scope(
     assert mine.status_code == 200, mine.text
 
     assert (await client.get("/v1/audit", headers=amy.headers)).status_code == 403  # managers' record
+
+
+async def test_naming_another_agents_renter_neither_writes_to_nor_shows_their_lead(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock
+) -> None:
+    amy, bob, _amys, bobs = await _two_agents(client, org, sessionmaker)
+    lead = await lead_row(sessionmaker, bobs)
+    email = (await client.get(f"/v1/leads/{bobs}", headers=bob.headers)).json()["email"]
+    before = (await client.get(f"/v1/leads/{bobs}/timeline", headers=bob.headers)).json()
+
+    attach = await client.post(
+        "/v1/leads",
+        params={"on_duplicate": "attach"},
+        json={"email": email, "property_id": str(lead.property_id), "first_name": "Amy's", "bedrooms": 3},
+        headers=amy.headers,
+    )
+    assert attach.status_code == 409, attach.text
+    assert email not in attach.text and "Amy's" not in attach.text
+    assert attach.json()["errors"][0]["field"] == "body.email"
+    invite = await client.post(
+        "/v1/leads/invitations", json={"emails": [email], "property_id": str(lead.property_id)}, headers=amy.headers
+    )
+    assert invite.status_code == 409 and invite.json()["errors"][0]["field"] == "body.emails.0"
+    assert (await client.get(f"/v1/leads/{bobs}/timeline", headers=bob.headers)).json() == before
+    assert (await lead_row(sessionmaker, bobs)).bedrooms is None
+
+    # the lead's own agent (and a manager) still attach and invite as before
+    mine = await client.post(
+        "/v1/leads",
+        params={"on_duplicate": "attach"},
+        json={"email": email, "property_id": str(lead.property_id), "bedrooms": 3},
+        headers=bob.headers,
+    )
+    assert mine.status_code == 200 and mine.json()["id"] == str(bobs) and mine.json()["bedrooms"] == 3
+    invited = await client.post(
+        "/v1/leads/invitations", json={"emails": [email], "property_id": str(lead.property_id)}, headers=org.headers
+    )
+    assert invited.status_code == 200 and invited.json()["items"][0]["lead_id"] == str(bobs)

@@ -15,6 +15,7 @@ from services.api.leads.refs import ensure_property, ensure_user
 from services.api.leads.schemas import LeadCreate
 from services.api.leads.service import run_rules, touch
 from services.api.owners.assignment import set_owner
+from services.api.owners.scope import ensure_reused_lead_in_scope
 from shared import clock
 from shared.blocklist import blocked_identities
 from shared.enums import ContactKind, EventType, LeadStatus, Role
@@ -105,6 +106,8 @@ async def create_lead(
     fields = body.model_dump(exclude_none=True, exclude=_CONTACT_KEYS | {"property_id"})
     fields.update(kind=kind, source=source, latest_source=source)
     lead, created = await open_lead_for(session, org_id, contact_id, body.property_id, fields)
+    if not created:
+        await ensure_reused_lead_in_scope(session, principal, lead.id, "body.email" if body.email else "body.phone")
     now = clock.now()
     actor: dict[str, Any] = {"actor_type": "user", "actor_id": principal.user_id, "source": source}
     if created:

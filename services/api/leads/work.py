@@ -14,6 +14,7 @@ from services.api.leads.refs import ensure_property
 from services.api.leads.service import record_touch, run_rules, touch
 from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResult, NoteCreate
 from services.api.messaging import rules_bridge
+from services.api.owners.scope import ensure_reused_lead_in_scope
 from shared import clock
 from shared.blocklist import blocked_identities
 from shared.enums import ActivityDirection, ActivityKind, Channel, ContactKind, EventType
@@ -109,6 +110,8 @@ async def invite(session: AsyncSession, principal: Principal, body: InvitationRe
                 contact_id = uuid.UUID(error.extra["existing_contact_id"])
         defaults = {"source": INVITATION_SOURCE, "latest_source": INVITATION_SOURCE, "kind": ContactKind.tenant}
         lead, created = await open_lead_for(session, org_id, contact_id, body.property_id, defaults)
+        if not created:
+            await ensure_reused_lead_in_scope(session, principal, lead.id, f"body.emails.{body.emails.index(email)}")
         actor: dict[str, Any] = {"actor_type": "user", "actor_id": principal.user_id}
         if created:
             add_event(session, lead, EventType.created, occurred_at=now, source=INVITATION_SOURCE, data={}, **actor)

@@ -7,15 +7,17 @@ from fastapi import APIRouter, status
 from services.api.deps import PrincipalDep, SessionDep
 from services.api.leads import work
 from services.api.leads.deps import LeadDep, LockedLeadDep
+from services.api.leads.docs import problem_doc
 from services.api.leads.schemas import TimelineEvent
 from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResponse, NoteCreate
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 
-@router.post("/invitations", response_model=InvitationResponse)
+@router.post("/invitations", response_model=InvitationResponse, responses=problem_doc(409))
 async def invite(body: InvitationRequest, principal: PrincipalDep, session: SessionDep) -> InvitationResponse:
-    """Invite renters to apply: each email becomes (or reuses) its open lead; `invitation_sent` on each."""
+    """Invite renters to apply: each email becomes (or reuses) its open lead; `invitation_sent` on each.
+    An agent naming a renter whose open lead here is another agent's gets a 409 and nothing is sent."""
     return InvitationResponse(items=await work.invite(session, principal, body))
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.auth.service import Principal
 from shared.enums import Role
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.models import Lead, LeadCollaborator, Organization, PropertyTeamMember
 
 
@@ -95,3 +95,15 @@ async def ensure_contact_in_scope(session: AsyncSession, principal: Principal, c
         return
     if await session.scalar(contact_ids_in(principal.org_id, condition).where(Lead.contact_id == contact_id)) is None:
         raise NotFound("Contact not found.")
+
+
+async def ensure_reused_lead_in_scope(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID, field: str
+) -> None:
+    """Adding or inviting a renter whose open lead here is outside the caller's scope: a 409 and nothing written
+    (else an agent could write to, and read back, another agent's lead by naming its renter's email)."""
+    if not await lead_in_scope(session, principal, lead_id):
+        raise Conflict(
+            "This renter already has an open lead at this property, and it is not yours; ask a manager.",
+            errors=[{"field": field, "message": "the renter's open lead here is another agent's"}],
+        )
