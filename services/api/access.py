@@ -8,8 +8,10 @@ which rows an allowed agent then sees is the owners' scope (`services.api.owners
 
 from __future__ import annotations
 
+import copy
 import sys
 from enum import StrEnum
+from typing import Any
 
 
 class Caller(StrEnum):
@@ -30,11 +32,11 @@ class Gate(StrEnum):
 
 Who = frozenset[Caller] | Gate
 
-KEYS: Who = frozenset({Caller.agent, Caller.manager, Caller.admin})  # any API key; agents see their scope
-MANAGERS: Who = frozenset({Caller.manager, Caller.admin})
-ADMINS: Who = frozenset({Caller.admin})
-SERVICE: Who = frozenset({Caller.service})
-INTAKE: Who = frozenset({Caller.intake})
+KEYS: frozenset[Caller] = frozenset({Caller.agent, Caller.manager, Caller.admin})  # any API key; agents see their scope
+MANAGERS: frozenset[Caller] = frozenset({Caller.manager, Caller.admin})
+ADMINS: frozenset[Caller] = frozenset({Caller.admin})
+SERVICE: frozenset[Caller] = frozenset({Caller.service})
+INTAKE: frozenset[Caller] = frozenset({Caller.intake})
 PUBLIC: Who = Gate.public
 LINK: Who = Gate.link
 
@@ -220,6 +222,23 @@ def allowed(who: Who, caller: Caller) -> bool:
     if who is Gate.link:
         return False
     return caller in who
+
+
+def document_refusals(spec: dict[str, Any]) -> dict[str, Any]:
+    """Add the 403 to every operation some API key is refused by role, so the contract names it (idempotent)."""
+    for path, operations in spec.get("paths", {}).items():
+        for method, operation in operations.items():
+            who = MATRIX.get(f"{method.upper()} {path}")
+            if not isinstance(who, frozenset) or not who & KEYS or who >= KEYS:
+                continue
+            responses = operation.setdefault("responses", {})
+            if "403" not in responses and "401" in responses:
+                refusal = copy.deepcopy(responses["401"])
+                refusal["description"] = "The API key's role may not do this: " + ", ".join(
+                    caller.value for caller in Caller if caller in who
+                )
+                responses["403"] = refusal
+    return spec
 
 
 def render() -> str:

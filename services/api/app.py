@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from services.api import health
+from services.api.access import document_refusals
 from services.api.auth.router import router as auth_router
 from services.api.metrics.dashboard import router as dashboard_router
 from services.api.metrics.prometheus import router as prometheus_router
@@ -62,6 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard_router)  # GET /dashboard (HTML, not in the OpenAPI document)
     for router in [auth_router, properties_router, *_domain_routers()]:
         app.include_router(router, responses=PROBLEM_RESPONSES)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return document_refusals(generate())  # the role matrix's 403s, in the contract
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

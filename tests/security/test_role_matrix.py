@@ -85,6 +85,9 @@ async def test_every_route_answers_exactly_the_callers_the_matrix_declares_and_e
                 problems.append(f"{operation.key} as {caller.value}: {answer.status_code} {answer.text[:160]}")
             if operation.key == "POST /v1/intake-key/rotate" and answer.status_code == 200:
                 intake_key = answer.json()["intake_key"]  # the intake caller keeps its (new) key
+        documented = (operation.spec or {}).get("responses", {})
+        if operation.spec and 403 in answers.values() and "403" not in documented:
+            problems.append(f"{operation.key}: answers 403, and openapi.yaml does not say so")
         if who is Gate.link:
             if len(set(answers.values())) != 1 or not 400 <= answers[Caller.admin] < 500:
                 problems.append(f"{operation.key}: an API key changes a link route's answer: {answers}")
