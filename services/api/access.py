@@ -164,6 +164,7 @@ MATRIX: dict[str, Who] = {
     "POST /o/{token}": LINK,
     # contacts, identity, privacy
     "GET /v1/contacts/{contact_id}": KEYS,
+    "PATCH /v1/contacts/{contact_id}": KEYS,  # correcting a renter's name, email or phone
     "DELETE /v1/contacts/{contact_id}": MANAGERS,  # erasure on request: irreversible
     "POST /v1/contacts/{contact_id}/merge": MANAGERS,
     "GET /v1/merges/{merge_id}": KEYS,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.auth.service import Principal
 from services.api.contacts.resolution import claim_identities, lock_identity_keys
 from services.api.leads.events import add_event
-from services.api.owners.scope import lead_scope
+from services.api.owners.scope import ensure_contact_in_scope
 from shared.blocklist import blocked_identities
 from shared.enums import EventType
 from shared.errors import Conflict, DuplicateContact, NotFound, ValidationFailed
@@ -99,13 +99,7 @@ async def _editable_contact(session: AsyncSession, principal: Principal, contact
     )
     if contact is None:
         raise NotFound("Contact not found.")
-    scope = await lead_scope(session, principal)
-    if scope is not None:
-        visible = await session.scalar(
-            select(Lead.id).where(Lead.org_id == principal.org_id, Lead.contact_id == contact.id, scope).limit(1)
-        )
-        if visible is None:
-            raise NotFound("Contact not found.")
+    await ensure_contact_in_scope(session, principal, contact.id)
     if contact.erased_at is not None:
         raise Conflict("This contact was erased; its personal data cannot be edited.")
     if contact.merged_into_id is not None:
