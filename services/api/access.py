@@ -252,6 +252,8 @@ def render() -> str:
         "every route of the app with each caller and fails on any difference, or on a route missing here.",
         "`yes` = the route answers this caller (agents then see only their scope: docs/owners.md); `-` = 401/403.",
         "`link`: the credential is in the URL (a signed token) or a provider's signature; no API key opens it.",
+        "A role-gated operation declares its 403 in openapi.yaml (`document_refusals`); the intake URL answers an",
+        "unknown intake key with 404 (docs/intake.md).",
         "",
         "| route | " + " | ".join(c.value for c in callers) + " |",
         "|---|" + "---|" * len(callers),

@@ -3,8 +3,9 @@
 `services/api/access.py` declares who may call each route. Allowed means the route answers the caller with
 anything but 401/403 (a 404 for an id outside an agent's scope is allowed: the scope is tested in
 tests/owners); refused means 401 or 403. A route without an entry fails here, so a new route must say who may
-call it. The caller's lead is the agent's own, at a property whose team the agent is on, so an agent's calls
-reach the handler and not only its scope check.
+call it. The same walk proves that every write an API key made left an audit entry, that no key, token or
+provider secret reached a log line, and that openapi.yaml names every 403. The walk's lead is the agent's
+own, at a property whose team the agent is on, so an agent's calls reach the handler, not only its scope check.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -45,6 +47,7 @@ async def test_every_route_answers_exactly_the_callers_the_matrix_declares_and_e
     app_state: Any,
     org: OrgFixture,
     sessionmaker: async_sessionmaker[AsyncSession],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     manager = await person(client, org, "Mona Manager", "manager")
     agent = await person(client, org, "Avery Agent", "agent")
@@ -54,6 +57,9 @@ async def test_every_route_answers_exactly_the_callers_the_matrix_declares_and_e
     assert lead["owner_id"] == str(agent.id), "the walk's lead must be the agent's own"
     spare = await client.post("/v1/api-keys", headers=org.headers, json={"name": "spare", "role": "agent"})
     ids |= {"key_id": spare.json()["id"], "user_id": str(agent.id)}  # revoke a spare key; edit the agent
+    provider_secret = f"walk-provider-secret-{uuid.uuid4().hex}"
+    put = await client.put("/v1/integrations/callrail", headers=org.headers, json={"signing_secret": provider_secret})
+    assert put.status_code == 204
     intake_key = org.intake_key
     bearer = {
         Caller.none: None,
@@ -62,6 +68,8 @@ async def test_every_route_answers_exactly_the_callers_the_matrix_declares_and_e
         Caller.manager: manager.headers["Authorization"].removeprefix("Bearer "),
         Caller.admin: org.api_key,
     }
+    secrets = {provider_secret, intake_key, *(value for value in bearer.values() if value)}
+    capfd.readouterr()  # only what the walk logs
     spec = fastapi_app.openapi()
     walked, problems, written = set(), [], set()
     for operation in sorted(operations(fastapi_app), key=_order):
@@ -85,6 +93,7 @@ async def test_every_route_answers_exactly_the_callers_the_matrix_declares_and_e
                 problems.append(f"{operation.key} as {caller.value}: {answer.status_code} {answer.text[:160]}")
             if operation.key == "POST /v1/intake-key/rotate" and answer.status_code == 200:
                 intake_key = answer.json()["intake_key"]  # the intake caller keeps its (new) key
+                secrets.add(intake_key)
         documented = (operation.spec or {}).get("responses", {})
         if operation.spec and 403 in answers.values() and "403" not in documented:
             problems.append(f"{operation.key}: answers 403, and openapi.yaml does not say so")
@@ -97,6 +106,9 @@ async def test_every_route_answers_exactly_the_callers_the_matrix_declares_and_e
             if allowed(who, caller) == (status in refused):
                 want = "allowed" if allowed(who, caller) else "refused"
                 problems.append(f"{operation.key} as {caller.value}: {status}, declared {want}")
+    out, err = capfd.readouterr()
+    logged = [secret[:12] + "…" for secret in secrets if secret in out or secret in err]
+    assert not logged, f"secrets in the log: {logged}"  # issue 14: never in a response or a log
     stale = set(MATRIX) - walked
     assert not stale, f"matrix entries for routes the app does not have: {sorted(stale)}"
     assert len(walked) >= 150
