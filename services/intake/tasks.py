@@ -46,3 +46,11 @@ CRON_JOBS.append(metrics_compact)
 # messaging (services/api/messaging/jobs.py): outbox sends; deferred / lost / stuck messages
 JOBS += [send_message]
 CRON_JOBS += [send_due_messages]
+
+# units: the daily digest of newly available matching units, decided every 15 minutes for renters whose
+# local morning it is (services/api/units/digest_job.py)
+from arq.cron import cron  # noqa: E402
+
+from services.api.units.digest_job import send_unit_digests  # noqa: E402
+
+CRON_JOBS.append(cron(send_unit_digests, minute={0, 15, 30, 45}, second=0))

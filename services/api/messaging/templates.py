@@ -25,6 +25,10 @@ VARIABLES = (
     "help_text",
     "unsubscribe_link",
     "question",
+    # the unit digest (services/api/units/digest_job.py): its newly available matching units, and a signed link
+    # that stops only the digest
+    "unit_list",
+    "digest_stop_link",
 )
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MAX_SMS_SEGMENTS = 10
@@ -167,6 +171,19 @@ DEFAULTS: dict[tuple[str, str], tuple[str | None, str]] = {
         "You're invited to apply: {{property_name}}",
         "Hi {{first_name}},\n\n{{agent_name}} invited you to apply for {{property_name}}. {{application_link}}\n\n"
         "Reply to this email with any questions.",
+    ),
+    # the daily digest of newly available matching units (docs/tours.md); the send job appends the one-click
+    # unsubscribe link to every renter email, and SMS carries STOP
+    ("unit_digest", "email"): (
+        "New homes that match your search: {{property_name}}",
+        "Hi {{first_name}},\n\nThese homes became available since our last update and match what you are "
+        "looking for:\n\n{{unit_list}}\n\nReply to this email to ask a question or book a tour.\n\n{{agent_name}}\n\n"
+        "You get this daily update because you asked for it. To stop only this update: {{digest_stop_link}}",
+    ),
+    ("unit_digest", "sms"): (
+        None,
+        "Hi {{first_name}}, new at {{property_name}} for your search: {{unit_list}}. Reply to tour. Reply STOP to "
+        "opt out.",
     ),
 }
 # an organization's template saved under the key the messaging bridge used before the engine sent first

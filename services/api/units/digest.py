@@ -1,13 +1,10 @@
 """The daily digest of newly available matching units, for renters who opted in (`leads.unit_digest_opt_in`).
 
-What is built: the selection. `newly_available_matches(session, lead, since, until)` returns the units that
+Selection: `newly_available_matches(session, lead, since, until)` returns the units that
 became available in [since, until) (`units.available_since`) on the lead's property (or portfolio-wide when
 the lead opted into `match_portfolio`) and that `matching.score` calls matched, best first.
 
-TODO (needs the messaging outbox, built by another helper): a daily cron job that, per organization, takes
-the open or nurture leads with `unit_digest_opt_in`, an email and consent, and automation not paused, and
-queues ONE outbox message per lead and day (idempotency key `unit-digest:<lead_id>:<local date>`) listing
-`newly_available_matches(lead, now - 24 h, now)`; nothing is queued when the list is empty.
+The sending (one outbox message per renter and local morning) is `digest_job.py`.
 """
 
 from __future__ import annotations

@@ -6,12 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep, StateDep
 from services.api.leads.deps import LeadDep, LockedLeadDep
 from services.api.leads.docs import problem_doc
 from services.api.leads.service import touch
-from services.api.units import importer, ranking, service
+from services.api.units import digest_job, importer, ranking, service
 from services.api.units.schemas import (
     CriteriaFlags,
     FloorPlanCreate,
@@ -154,6 +155,20 @@ async def update_unit(
 @router.delete("/v1/units/{unit_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_unit(unit_id: uuid.UUID, principal: ManagerDep, session: SessionDep) -> Response:
     await service.delete_unit(session, principal.org_id, unit_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/v1/unit-digest/stop/{token}", response_class=HTMLResponse, tags=["consent"])
+async def stop_unit_digest_page(token: str, state: StateDep, session: SessionDep) -> HTMLResponse:
+    """The link in every unit digest email: one visit stops the digest (other messages keep coming)."""
+    await digest_job.stop_digest(session, state.settings, token)
+    return HTMLResponse("<!doctype html><title>Stopped</title><p>You will receive no more daily unit updates.</p>")
+
+
+@router.post("/v1/unit-digest/stop/{token}", status_code=status.HTTP_204_NO_CONTENT, tags=["consent"])
+async def stop_unit_digest(token: str, state: StateDep, session: SessionDep) -> Response:
+    """The same, for a client that POSTs."""
+    await digest_job.stop_digest(session, state.settings, token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
