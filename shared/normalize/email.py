@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import unquote
 
 from email_validator import EmailNotValidError, validate_email
@@ -66,7 +67,14 @@ def normalize_email(raw: object) -> str | None:
     """Lowercased, syntax-checked address (plus tags kept), or None."""
     if raw is None or isinstance(raw, bool | int | float):
         return None
-    text = _strip_mailto(unicodedata.normalize("NFKC", str(raw)).strip())
+    return _normalize_email_text(str(raw))
+
+
+@lru_cache(maxsize=16_384)
+def _normalize_email_text(raw: str) -> str | None:
+    """Memoized: a pure function of the text, and the same address is normalized several times per record
+    (the lead body, then its identity key; an import row, then its match)."""
+    text = _strip_mailto(unicodedata.normalize("NFKC", raw).strip())
     match = _ADDR_IN_ANGLES.search(text)
     if match:
         # `addr<mailto:addr>` (plain-text renderings of links): the scheme comes off after the brackets

@@ -9,6 +9,7 @@ phone merges two strangers.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import unquote
 
 import phonenumbers
@@ -61,6 +62,19 @@ def is_anonymous(raw: object) -> bool:
 
 def normalize_phone(raw: object, default_region: str = "US") -> tuple[str | None, str | None]:
     """Return (E.164, extension) or (None, None) when the value is not a real, valid number."""
+    if isinstance(raw, str):
+        return _normalize_phone_text(raw, default_region)
+    return _normalize_phone(raw, default_region)
+
+
+@lru_cache(maxsize=16_384)
+def _normalize_phone_text(raw: str, default_region: str) -> tuple[str | None, str | None]:
+    """Memoized for text (a pure function of it): a record's phone is normalized for the body, then again
+    for its identity key."""
+    return _normalize_phone(raw, default_region)
+
+
+def _normalize_phone(raw: object, default_region: str) -> tuple[str | None, str | None]:
     text = _clean(raw)
     if text is None or is_anonymous(text):
         return None, None

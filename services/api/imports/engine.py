@@ -37,17 +37,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.contacts.resolution import lock_identity_keys
 from services.api.imports.presets import PRESETS, field_for
 from services.api.imports.service import RowError, _describe, _lead_body, _owners, _properties
-from services.api.leads.events import add_event, add_status_event
 from services.api.leads.pipeline import apply_status
 from services.api.leads.schemas import LeadCreate
 from services.api.review.service import DuplicateQuestion, open_duplicate_reviews
+from services.api.webhooks.outbox import timeline_stream_rows
 from shared import clock
 from shared.blocklist import blocked_identities
 from shared.enums import ContactKind, EventType, IdentityKind, LeadStatus, LostReason, MatchVerdict
 from shared.errors import DomainError, ValidationFailed
 from shared.identity import IdentityKeys, identity_keys
 from shared.matching import decide, kept_apart_pair, name_needed_for
-from shared.models import Contact, ContactIdentity, ImportRow, Lead
+from shared.models import Contact, ContactIdentity, ImportRow, Lead, LeadEvent, StreamEvent
 from shared.repositories.identities import prefer_email_owner
 from shared.schemas.signal import SignalContact
 
@@ -203,7 +203,10 @@ def plan_row(run: Run, number: int, row: dict[str, str]) -> Plan:
     if status == LeadStatus.lost:
         given = (row.get("lost_reason") or "").strip().lower().replace(" ", "_")
         plan.lost_reason = given if given in set(LostReason) else LostReason.other
-    plan.keys = identity_keys(SignalContact(email=body.email, phone=body.phone), run.blocked)
+    # from the raw values LeadCreate just normalized: the memoized normalizers answer without a second parse
+    # (the keys are the same: normalizing a normalized value changes nothing)
+    raw_email, raw_phone = (row.get("email") if body.email else None), (row.get("phone") if body.phone else None)
+    plan.keys = identity_keys(SignalContact(email=raw_email, phone=raw_phone), run.blocked)
     return plan
 
 
@@ -233,6 +236,24 @@ def _extras(row: dict[str, str]) -> dict[str, Any]:
     return extras
 
 
+@dataclass(slots=True)
+class LeadRef:
+    """What a timeline row needs of a lead; the chunk's leads are written as Core rows, not ORM objects."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    contact_id: uuid.UUID
+    property_id: uuid.UUID | None
+
+
+@dataclass
+class _Writes:
+    """The chunk's rows, each table written with one multi-row INSERT."""
+
+    leads: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
 @dataclass
 class _Row:
     """One row's decision, applied after the chunk's contacts exist."""
@@ -242,7 +263,7 @@ class _Row:
     reasons: list[str]
     contact_id: uuid.UUID
     contact_created: bool
-    lead: Lead | None = None
+    lead: LeadRef | None = None
     lead_created: bool = False
     claimed: list[Key] = field(default_factory=list)
     review_candidates: list[uuid.UUID] = field(default_factory=list)
@@ -305,16 +326,16 @@ async def process_chunk(session: AsyncSession, run: Run, raw_rows: list[dict[str
             names[contact_id] = (first_name, last_name)
     known = list(set(owner_of.values()))
     apart: set[frozenset[uuid.UUID]] = set()
-    open_leads: dict[tuple[uuid.UUID, uuid.UUID | None], Lead] = {}
+    open_leads: dict[tuple[uuid.UUID, uuid.UUID | None], LeadRef] = {}
     if known:
         apart = {frozenset(pair) for pair in await session.execute(_PAIRS_SQL, {"org_id": org_id, "ids": known})}
-        for lead in await session.scalars(
-            select(Lead)
+        for lead_id, contact_id, property_id in await session.execute(
+            select(Lead.id, Lead.contact_id, Lead.property_id)
             .where(Lead.org_id == org_id, Lead.contact_id.in_(known))
             .where(Lead.status.notin_([LeadStatus.lost, LeadStatus.leased]))
             .with_for_update()
         ):
-            open_leads[(lead.contact_id, lead.property_id)] = lead
+            open_leads[(contact_id, property_id)] = LeadRef(lead_id, org_id, contact_id, property_id)
 
     decided: list[_Row] = []
     new_contacts: list[dict[str, Any]] = []
@@ -369,15 +390,14 @@ async def process_chunk(session: AsyncSession, run: Run, raw_rows: list[dict[str
             decided.append(row)
 
     if new_contacts:
-        await session.execute(insert(Contact), new_contacts)
+        await _write(session, Contact, new_contacts)
     if new_identities:
-        await session.execute(
-            pg_insert(ContactIdentity).on_conflict_do_nothing(index_elements=["org_id", "kind", "value"]),
-            new_identities,
-        )
+        await _write(session, ContactIdentity, new_identities, skip_conflicts=("org_id", "kind", "value"))
+    writes = _Writes()
     for row in decided:
-        _apply(session, run, row, open_leads, now)
-    await session.flush()
+        _apply(run, row, open_leads, now, writes)
+    if writes.leads:
+        await _write(session, Lead, writes.leads)
     asking = [row for row in decided if row.review_candidates]
     answers = await open_duplicate_reviews(
         session,
@@ -392,19 +412,18 @@ async def process_chunk(session: AsyncSession, run: Run, raw_rows: list[dict[str
         assert row.lead is not None
         row.review_item_id = review_item_id
         if review_item_id is not None:
-            event = add_event(
-                session,
-                row.lead,
-                EventType.match,
-                occurred_at=now,
-                source="import",
-                data={"review_item_id": str(review_item_id), "reasons": row.reasons, "import_id": str(run.batch_id)},
-            )
-            row.event_ids.append(event.id)
+            data = {"review_item_id": str(review_item_id), "reasons": row.reasons, "import_id": str(run.batch_id)}
+            row.event_ids.append(_event(writes, row.lead, EventType.match, now, data, source="import"))
+    if writes.events:
+        await _write(session, LeadEvent, writes.events)
+        streams = timeline_stream_rows(session, writes.events)
+        if streams:
+            await _write(session, StreamEvent, streams)
     for row in decided:
         run.note(row.outcome, row.plan.number, row.reasons)
-    await session.execute(
-        insert(ImportRow),
+    await _write(
+        session,
+        ImportRow,
         [
             {
                 "id": uuid.uuid4(),
@@ -424,6 +443,21 @@ async def process_chunk(session: AsyncSession, run: Run, raw_rows: list[dict[str
             for row in decided
         ],
     )
+
+
+async def _write(
+    session: AsyncSession, model: Any, rows: list[dict[str, Any]], skip_conflicts: tuple[str, ...] = ()
+) -> None:
+    """Rows as multi-row INSERTs (up to 1,000 rows each). RETURNING is what makes SQLAlchemy batch the VALUES
+    (insertmanyvalues); without it asyncpg runs one statement per row, and every statement fires the
+    statement-level triggers (contacts' search_text, metrics rollups) once more."""
+    table = model.__table__
+    statement = (
+        pg_insert(table).on_conflict_do_nothing(index_elements=list(skip_conflicts))
+        if skip_conflicts
+        else insert(table)
+    )
+    await session.execute(statement.returning(table.c.id), rows)
 
 
 def _identity(run: Run, contact_id: uuid.UUID, key: Key, now: Any) -> dict[str, Any]:
@@ -471,69 +505,117 @@ def _new_contact(
     return contact_id
 
 
+_NEW_LEAD_DEFAULTS: dict[str, Any] = {
+    "status": LeadStatus.new,
+    "temperature": "hot",
+    "preferred_tour_times": [],
+    "reached_rank": 0,
+    "version": 1,
+    "lost_reason": None,
+    "lost_reason_text": None,
+    "closed_at": None,
+    "next_action_type": None,
+    "next_action_due_at": None,
+}
+_STATUS_FIELDS = tuple(_NEW_LEAD_DEFAULTS)
+
+
+def _lead_values(run: Run, row: _Row, body: LeadCreate, now: Any) -> dict[str, Any]:
+    """A new lead as Core values, every row with the same keys (one multi-row INSERT)."""
+    source = body.source or "import"
+    values: dict[str, Any] = {
+        **_NEW_LEAD_DEFAULTS,
+        "id": uuid.uuid4(),
+        "org_id": run.org_id,
+        "contact_id": row.contact_id,
+        "property_id": body.property_id,
+        "kind": body.kind or ContactKind.tenant,
+        "source": source,
+        "sub_source": body.sub_source,
+        "latest_source": source,
+        "owner_id": body.owner_id,
+        "move_in_date": body.move_in_date,
+        "move_in_text": body.move_in_text,
+        "bedrooms": body.bedrooms,
+        "bathrooms": body.bathrooms,
+        "budget_min": body.budget_min,
+        "budget_max": body.budget_max,
+        "pets": body.pets,
+        "pets_text": body.pets_text,
+        "unit_type": body.unit_type,
+        "lease_length_months": body.lease_length_months,
+        "occupants": body.occupants,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return values
+
+
+def _event(
+    writes: _Writes,
+    lead: LeadRef,
+    type: str,
+    now: Any,
+    data: dict[str, Any],
+    *,
+    actor_type: str = "system",
+    actor_id: uuid.UUID | None = None,
+    source: str | None = None,
+) -> uuid.UUID:
+    """One timeline row, as `add_event` writes it (its stream row follows from it when the chunk is written)."""
+    event_id = uuid.uuid4()
+    writes.events.append(
+        {
+            "id": event_id,
+            "org_id": lead.org_id,
+            "lead_id": lead.id,
+            "contact_id": lead.contact_id,
+            "type": type,
+            "occurred_at": now,
+            "actor_type": actor_type,
+            "actor_id": actor_id,
+            "source": source,
+            "channel": None,
+            "property_id": lead.property_id,
+            "inbound_id": None,
+            "data": data,
+        }
+    )
+    return event_id
+
+
 def _apply(
-    session: AsyncSession, run: Run, row: _Row, open_leads: dict[tuple[uuid.UUID, uuid.UUID | None], Lead], now: Any
+    run: Run, row: _Row, open_leads: dict[tuple[uuid.UUID, uuid.UUID | None], LeadRef], now: Any, writes: _Writes
 ) -> None:
     plan, body = row.plan, row.plan.body
     assert body is not None
-    actor: dict[str, Any] = {"actor_type": "user", "actor_id": run.user_id, "source": "import", "occurred_at": now}
+    actor: dict[str, Any] = {"actor_type": "user", "actor_id": run.user_id, "source": "import"}
     stamp = {"import_id": str(run.batch_id), "row": plan.number}
     existing = open_leads.get((row.contact_id, body.property_id))
     if existing is not None:
         row.lead = existing
     else:
-        source = body.source or "import"
-        lead = Lead(
-            id=uuid.uuid4(),
-            org_id=run.org_id,
-            contact_id=row.contact_id,
-            property_id=body.property_id,
-            kind=body.kind or ContactKind.tenant,
-            status=LeadStatus.new,
-            temperature="hot",
-            source=source,
-            sub_source=body.sub_source,
-            latest_source=source,
-            owner_id=body.owner_id,
-            move_in_date=body.move_in_date,
-            move_in_text=body.move_in_text,
-            bedrooms=body.bedrooms,
-            bathrooms=body.bathrooms,
-            budget_min=body.budget_min,
-            budget_max=body.budget_max,
-            pets=body.pets,
-            pets_text=body.pets_text,
-            unit_type=body.unit_type,
-            lease_length_months=body.lease_length_months,
-            occupants=body.occupants,
-            preferred_tour_times=[],
-            reached_rank=0,
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(lead)
+        values = _lead_values(run, row, body, now)
+        lead = LeadRef(values["id"], run.org_id, row.contact_id, body.property_id)
         row.lead, row.lead_created = lead, True
-        add_event(session, lead, EventType.created, data={**stamp, "imported": True}, **actor)
+        writes.leads.append(values)
+        _event(writes, lead, EventType.created, now, {**stamp, "imported": True}, **actor)
         if plan.status is not None and plan.status != LeadStatus.new:
-            previous = apply_status(lead, plan.status, now, plan.lost_reason)
+            # the pipeline's own rule on a transient lead (never added to the session), copied back to the values
+            transient = Lead(**{key: values[key] for key in _STATUS_FIELDS})
+            previous = apply_status(transient, plan.status, now, plan.lost_reason)
             if plan.status == LeadStatus.lost:
-                lead.lost_reason = plan.lost_reason
-            add_status_event(
-                session,
-                lead,
-                previous,
-                occurred_at=now,
-                actor_type="user",
-                actor_id=run.user_id,
-                reason="imported",
-                source="import",
-            )
-        if lead.status not in (LeadStatus.lost, LeadStatus.leased):
+                transient.lost_reason = plan.lost_reason
+            values.update({key: getattr(transient, key) for key in _STATUS_FIELDS})
+            data = {"from": str(previous), "to": str(transient.status), "reason": "imported", "cause": None}
+            _event(writes, lead, "status_changed", now, data, **actor)
+        if values["status"] not in (LeadStatus.lost, LeadStatus.leased):
             open_leads[(row.contact_id, body.property_id)] = lead
     if plan.notes:
-        event = add_event(session, row.lead, EventType.note, data={**stamp, "body": plan.notes[:5000]}, **actor)
-        row.event_ids.append(event.id)
+        assert row.lead is not None
+        row.event_ids.append(
+            _event(writes, row.lead, EventType.note, now, {**stamp, "body": plan.notes[:5000]}, **actor)
+        )
 
 
 Progress = Callable[[Run, int], Awaitable[None]]

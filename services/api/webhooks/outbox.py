@@ -28,23 +28,63 @@ def record_timeline_event(session: AsyncSession, event: LeadEvent) -> None:
     public_type = FROM_TIMELINE.get(event.type)
     if public_type is None:
         return
-    facts: dict[str, Any] = {
-        "timeline_event_id": str(event.id),
-        "timeline_type": event.type,
-        "actor": {"type": event.actor_type, "id": str(event.actor_id) if event.actor_id else None},
-        "source": event.source,
-        "channel": event.channel,
-        "data": event.data,
-    }
     record_event(
         session,
         event.org_id,
         public_type,
         lead_id=event.lead_id,
         occurred_at=event.occurred_at,
-        data=facts,
+        data=_facts(event.id, event.type, event.actor_type, event.actor_id, event.source, event.channel, event.data),
         source_event_id=event.id,
     )
+
+
+def _facts(
+    event_id: uuid.UUID,
+    type: str,
+    actor_type: str,
+    actor_id: uuid.UUID | None,
+    source: str | None,
+    channel: str | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "timeline_event_id": str(event_id),
+        "timeline_type": type,
+        "actor": {"type": actor_type, "id": str(actor_id) if actor_id else None},
+        "source": source,
+        "channel": channel,
+        "data": data,
+    }
+
+
+def timeline_stream_rows(session: AsyncSession, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`record_timeline_event` for bulk writers that INSERT timeline rows as Core values (the CSV import):
+    the stream rows of the mapped ones, as values for one multi-row INSERT, and the publish job asked for."""
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "org_id": event["org_id"],
+            "type": FROM_TIMELINE[event["type"]],
+            "lead_id": event["lead_id"],
+            "source_event_id": event["id"],
+            "occurred_at": event["occurred_at"],
+            "data": _facts(
+                event["id"],
+                event["type"],
+                event["actor_type"],
+                event["actor_id"],
+                event["source"],
+                event["channel"],
+                event["data"],
+            ),
+        }
+        for event in events
+        if event["type"] in FROM_TIMELINE
+    ]
+    if rows:
+        _ask_publisher(session)
+    return rows
 
 
 def record_event(
@@ -69,6 +109,10 @@ def record_event(
             data=data,
         )
     )
+    _ask_publisher(session)
+
+
+def _ask_publisher(session: AsyncSession) -> None:
     pending = session.info.get(PENDING_JOBS_KEY, [])
     if not any(job.job_id == PUBLISH_JOB_ID for job in pending):
         enqueue_after_commit(session, PUBLISH_JOB, job_id=PUBLISH_JOB_ID)
