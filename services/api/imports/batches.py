@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 
 from sqlalchemy import delete, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.api.imports.engine import CHUNK, Progress, Run, process_chunk, read_file, start_run
+from services.api.imports.engine import CHUNK, Progress, Run, planned_chunks, process_chunk, read_file, start_run
 from services.api.imports.presets import FIELDS, PRESETS
 from shared import clock
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -152,20 +153,22 @@ async def run_batch(
             async with sessionmaker() as session:
                 transaction = await session.begin()
                 try:
-                    for index, chunk in enumerate(chunks):
-                        await process_chunk(session, run, chunk, 2 + index * CHUNK)  # row 1 is the header
-                        await _report(sessionmaker, run, batch_id, progress, total)
+                    async with aclosing(planned_chunks(run, chunks, 2, CHUNK)) as planned:  # row 1: header
+                        async for plans in planned:
+                            await process_chunk(session, run, plans)
+                            await _report(sessionmaker, run, batch_id, progress, total)
                 finally:
                     await transaction.rollback()
                     take_pending_jobs(session)
         else:
-            for index, chunk in enumerate(chunks):
-                async with sessionmaker() as session:
-                    async with session.begin():
-                        await process_chunk(session, run, chunk, 2 + index * CHUNK)
-                    if send_jobs is not None:
-                        await send_jobs(take_pending_jobs(session))
-                await _report(sessionmaker, run, batch_id, progress, total)
+            async with aclosing(planned_chunks(run, chunks, 2, CHUNK)) as planned:
+                async for plans in planned:
+                    async with sessionmaker() as session:
+                        async with session.begin():
+                            await process_chunk(session, run, plans)
+                        if send_jobs is not None:
+                            await send_jobs(take_pending_jobs(session))
+                    await _report(sessionmaker, run, batch_id, progress, total)
     except Exception as error:
         log.exception("imports.failed", import_id=str(batch_id))
         await _save_progress(

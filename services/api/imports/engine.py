@@ -19,12 +19,13 @@ Imported leads are history: next-action rules and automation do not run for them
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,12 +289,35 @@ _PAIRS_SQL = text(
 )
 
 
-async def process_chunk(session: AsyncSession, run: Run, raw_rows: list[dict[str, str]], first_number: int) -> None:
+def plan_chunk(run: Run, raw_rows: list[dict[str, str]], first_number: int) -> list[Plan]:
+    """Normalize a chunk's rows: pure CPU on what the run read at its start, so it may run in a thread."""
+    return [plan_row(run, first_number + offset, row) for offset, row in enumerate(raw_rows)]
+
+
+async def planned_chunks(
+    run: Run, chunks: list[list[dict[str, str]]], first_number: int, size: int
+) -> AsyncIterator[list[Plan]]:
+    """Each chunk's plans, the next chunk normalized in a thread while the caller writes this one: the
+    database works on one core while Python normalizes on the other (the GIL is free while we wait)."""
+    pending: asyncio.Future[list[Plan]] | None = None
+    try:
+        for index, chunk in enumerate(chunks):
+            plans = await pending if pending is not None else plan_chunk(run, chunk, first_number + index * size)
+            pending = None
+            if index + 1 < len(chunks):
+                start = first_number + (index + 1) * size
+                pending = asyncio.ensure_future(asyncio.to_thread(plan_chunk, run, chunks[index + 1], start))
+            yield plans
+    finally:
+        if pending is not None:
+            await asyncio.wait([pending])  # never leave a thread writing into a run that is over
+
+
+async def process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> None:
     org_id = run.org_id
     now = clock.now()
     # one import at a time per organization: a second one waits, then sees the first one's row keys
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"import:{org_id}", 0))))
-    plans = [plan_row(run, first_number + offset, row) for offset, row in enumerate(raw_rows)]
     done_before = set(
         await session.scalars(
             select(ImportRow.row_key).where(ImportRow.org_id == org_id, ImportRow.row_key.in_([p.key for p in plans]))
