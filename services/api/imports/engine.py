@@ -25,13 +25,14 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from nameparser.config import CONSTANTS
 from pydantic import ValidationError
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -296,7 +297,7 @@ def plan_chunk(run: Run, raw_rows: list[dict[str, str]], first_number: int) -> l
 
 async def planned_chunks(
     run: Run, chunks: list[list[dict[str, str]]], first_number: int, size: int
-) -> AsyncIterator[list[Plan]]:
+) -> AsyncGenerator[list[Plan], None]:
     """Each chunk's plans, the next chunk normalized in a thread while the caller writes this one: the
     database works on one core while Python normalizes on the other (the GIL is free while we wait)."""
     pending: asyncio.Future[list[Plan]] | None = None
@@ -472,16 +473,53 @@ async def process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> N
 async def _write(
     session: AsyncSession, model: Any, rows: list[dict[str, Any]], skip_conflicts: tuple[str, ...] = ()
 ) -> None:
-    """Rows as multi-row INSERTs (up to 1,000 rows each). RETURNING is what makes SQLAlchemy batch the VALUES
-    (insertmanyvalues); without it asyncpg runs one statement per row, and every statement fires the
-    statement-level triggers (contacts' search_text, metrics rollups) once more."""
+    """Write a chunk's rows of one table, in the chunk's transaction.
+
+    COPY on the session's own connection: it skips SQL parameters altogether (a 500-row VALUES statement
+    has ~15,000 of them to render, bind and plan) and fires the same triggers, row and statement level, as an
+    INSERT. Values go through each column's SQLAlchemy bind processor first, so JSON and custom types are
+    serialized exactly as an INSERT would. A write that must skip conflicts (identities) stays an INSERT …
+    ON CONFLICT DO NOTHING, RETURNING so SQLAlchemy batches it into multi-row VALUES: without it asyncpg
+    runs one statement per row, and every statement fires the statement triggers (search_text) again.
+    """
+    if not rows:
+        return
     table = model.__table__
-    statement = (
-        pg_insert(table).on_conflict_do_nothing(index_elements=list(skip_conflicts))
-        if skip_conflicts
-        else insert(table)
-    )
-    await session.execute(statement.returning(table.c.id), rows)
+    if skip_conflicts:
+        statement = pg_insert(table).on_conflict_do_nothing(index_elements=list(skip_conflicts))
+        await session.execute(statement.returning(table.c.id), rows)
+        return
+    connection = await session.connection()
+    dialect = connection.dialect
+    given = list(rows[0])
+    columns = [table.c[name] for name in given]
+    filled: dict[str, Any] = {}  # Python-side defaults: an INSERT would compute them, COPY must be told
+    for column in table.columns:
+        default = column.default
+        if column.name in rows[0] or default is None:
+            continue
+        if getattr(default, "is_scalar", False):
+            filled[column.name] = default.arg  # type: ignore[attr-defined]
+        elif getattr(default, "is_callable", False):
+            filled[column.name] = default.arg(None)  # type: ignore[attr-defined]
+    columns += [table.c[name] for name in filled]
+    processors = [
+        (index, processor)
+        for index, column in enumerate(columns)
+        if (processor := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    fixed = list(filled.values())
+    pick = itemgetter(*given)
+    records = []
+    for row in rows:
+        values = [*pick(row), *fixed] if len(given) > 1 else [row[given[0]], *fixed]
+        for index, processor in processors:
+            if values[index] is not None:
+                values[index] = processor(values[index])
+        records.append(tuple(values))
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    await raw.copy_records_to_table(table.name, records=records, columns=[column.name for column in columns])
 
 
 def _identity(run: Run, contact_id: uuid.UUID, key: Key, now: Any) -> dict[str, Any]:
