@@ -12,8 +12,9 @@ runs exactly the code of the real run and the two agree):
    new lead for them); a conflict → a review item (services/api/review/service.py), never a silent attach:
    a phone that belongs to someone with another name makes a new person without that phone, an email and a
    phone of two different people attach to the email's owner;
-5. write set-based: contacts and identities as multi-row INSERTs, leads and timeline events through the ORM
-   (events through `add_event`, so each has its outbox row), one INSERT of `import_rows`.
+5. write set-based, one statement per table: COPY for contacts, leads, timeline events (with the stream rows
+   `add_event` would add), import rows; identities as INSERT … ON CONFLICT DO NOTHING; review items through
+   the review service. Step 1 of the next chunk runs in a thread meanwhile (`planned_chunks`).
 Imported leads are history: next-action rules and automation do not run for them.
 """
 
