@@ -47,10 +47,8 @@ CRON_JOBS.append(metrics_compact)
 JOBS += [send_message]
 CRON_JOBS += [send_due_messages]
 
-# units: the daily digest of newly available matching units, decided every 15 minutes for renters whose
+# units: the daily digest of newly available matching units, decided each quarter hour for renters whose
 # local morning it is (services/api/units/digest_job.py)
-from arq.cron import cron  # noqa: E402
+from services.api.units.digest_job import unit_digests  # noqa: E402
 
-from services.api.units.digest_job import send_unit_digests  # noqa: E402
-
-CRON_JOBS.append(cron(send_unit_digests, minute={0, 15, 30, 45}, second=0))
+CRON_JOBS.append(unit_digests)

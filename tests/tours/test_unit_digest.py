@@ -4,6 +4,7 @@ stop link hold."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.messaging.consent import record_consent
 from services.api.messaging.jobs import send_message
-from services.api.units.digest_job import send_unit_digests
+from services.api.units.digest_job import send_unit_digests, unit_digests
 from shared.clock import FakeClock
 from shared.config import Settings
 from shared.models import Lead, OutboundMessage
@@ -83,9 +84,13 @@ async def test_one_digest_a_morning_with_what_is_new_since_the_last_one_sent_onc
     await send_unit_digests(ctx)  # 14:00 in New York: not the morning
     assert await _digests(sessionmaker, everyone) == []
 
+    clock.set(datetime(2026, 6, 3, 13, 7, tzinfo=UTC))  # 09:07 in New York: the cron decides on quarter hours
+    assert await unit_digests(ctx) == 0
+    assert await _digests(sessionmaker, everyone) == []
     clock.set(datetime(2026, 6, 3, 13, 30, tzinfo=UTC))  # 09:30 in New York
+    # twin runs at once (two workers), then again (arq may run a cron twice): one message
+    assert sorted(await asyncio.gather(unit_digests(ctx), unit_digests(ctx))) == [0, 1]
     await send_unit_digests(ctx)
-    await send_unit_digests(ctx)  # a twin run (arq may run a cron twice, or two workers): nothing more
     [digest] = await _digests(sessionmaker, everyone)
     assert (digest.lead_id, digest.channel, digest.status, digest.kind) == (renter, "email", "queued", "proactive")
     assert digest.idempotency_key.endswith(":2026-06-03")

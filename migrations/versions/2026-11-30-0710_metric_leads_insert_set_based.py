@@ -1,8 +1,8 @@
 """metrics: the leads INSERT rollup trigger per statement (transition table) instead of per row
 
 Revision ID: i15a
-Revises: c16
-Create Date: 2026-11-30 06:10:00
+Revises: x11a
+Create Date: 2026-11-30 07:10:00
 
 The per-row trigger of x13 runs a plpgsql function and five single-row INSERTs into metric_count_deltas for
 every lead: ~1.2-1.8 ms a lead on the shared 2-core host, against ~0.07 ms for the lead row itself. A
@@ -19,7 +19,7 @@ from pathlib import Path
 from alembic import op
 
 revision: str = "i15a"
-down_revision: str | None = "c16"
+down_revision: str | None = "x11a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
