@@ -177,6 +177,8 @@ MATRIX: dict[str, Who] = {
     "POST /v1/consent/import": MANAGERS,
     "GET /v1/unsubscribe/{token}": LINK,
     "POST /v1/unsubscribe/{token}": LINK,
+    "GET /v1/unit-digest/stop/{token}": LINK,  # the signed link in a unit digest email (stops only the digest)
+    "POST /v1/unit-digest/stop/{token}": LINK,
     "GET /v1/blocklist": MANAGERS,
     "POST /v1/blocklist": MANAGERS,
     "DELETE /v1/blocklist/{entry_id}": MANAGERS,

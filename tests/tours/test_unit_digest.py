@@ -89,7 +89,7 @@ async def test_one_digest_a_morning_with_what_is_new_since_the_last_one_sent_onc
     assert await _digests(sessionmaker, everyone) == []
     clock.set(datetime(2026, 6, 3, 13, 30, tzinfo=UTC))  # 09:30 in New York
     # twin runs at once (two workers), then again (arq may run a cron twice): one message
-    assert sorted(await asyncio.gather(unit_digests(ctx), unit_digests(ctx))) == [0, 1]
+    await asyncio.gather(unit_digests(ctx), unit_digests(ctx))  # (counts include other tests' organizations)
     await send_unit_digests(ctx)
     [digest] = await _digests(sessionmaker, everyone)
     assert (digest.lead_id, digest.channel, digest.status, digest.kind) == (renter, "email", "queued", "proactive")
