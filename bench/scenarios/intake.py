@@ -4,8 +4,9 @@ guestcard side: 1 uvicorn API process + 1 arq worker process (what `guestcard ru
 real PostgreSQL and Redis. The bench POSTs N unique web-form submissions with bounded concurrency and polls
 the inbox until every row left `received`; leads/s = N / (last row done - first request sent). Then it checks
 integrity: every request 2xx, N inbound rows all `processed`, N distinct leads, nothing failed.
-Floor: raw asyncpg on a pool writing, per lead, the rows guestcard wrote per lead in this run (counted per
-table) in guestcard's number of write transactions (counted by transaction ids consumed).
+Floor (issue #16): raw asyncpg on 16 connections writing the rows a lead needs (inbound, contact, 2
+identities, lead, 1 event) in one transaction per lead: the physical limit, not a replay of guestcard's shape.
+guestcard's own rows and write transactions per lead are still measured and reported beside it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ import asyncpg
 from bench.cpu import CpuMeter
 from bench.env import Guestcard, asyncpg_dsn, create_database, running
 from bench.harness import Metric, Report, Stat, console, ratios
-from bench.load import DEFAULT_PROFILE, DEFAULT_WRITE_TX, Floor, Sender, create_org, current_xid, row_profile, run_pool
+from bench.load import (
+    DEFAULT_PROFILE,
+    DEFAULT_WRITE_TX,
+    FLOOR_PROFILE,
+    FLOOR_WRITE_TX,
+    Floor,
+    Sender,
+    create_org,
+    current_xid,
+    row_profile,
+    run_pool,
+)
 from bench.load import web_form as payload
 from bench.scenarios.base import NOT_ON_MAIN, Context
 
@@ -29,7 +41,7 @@ TITLE = "Intake throughput (webhook → lead with next action)"
 LEADS = {"quick": 500, "full": 5_000}
 WARMUP = 100
 CONCURRENCY = 32
-FLOOR_CONNECTIONS = 8
+FLOOR_CONNECTIONS = 16
 DATABASE = "guestcard_bench_intake"
 
 
@@ -49,7 +61,7 @@ async def run(context: Context, report: Report) -> None:
             if available:
                 assert intake is not None
                 await guestcard_round(pool, url, guestcard.base_url, intake, WARMUP, "warmup")
-            await floor_round(pool, url, profile, write_tx, WARMUP, "warmup")
+            await floor_round(pool, url, WARMUP, "warmup")
             for index in range(context.n_rounds):
                 if available:
                     assert intake is not None
@@ -63,7 +75,7 @@ async def run(context: Context, report: Report) -> None:
                         gc_rates.append(result["leads_per_s"])
                         profile, write_tx = result["profile"], result["write_tx"]
                         checks.append(result)
-                floor_rates.append(await floor_round(pool, url, profile, write_tx, count, f"r{index}"))
+                floor_rates.append(await floor_round(pool, url, count, f"r{index}"))
                 console.print(
                     f"  round {index + 1}: guestcard {gc_rates[-1] if gc_rates else 0:,.0f} leads/s, "
                     f"floor {floor_rates[-1]:,.0f} leads/s"
@@ -79,9 +91,12 @@ async def run(context: Context, report: Report) -> None:
             guestcard=Stat.of(gc_rates) if gc_rates else None,
             floor=Stat.of(floor_rates),
             ratio=ratio,
-            target="≥ 0.25× floor, no error/lost/dup",
-            passed=(ratio.median >= 0.25 and clean) if ratio else None,
-            note=f"floor = raw asyncpg, {FLOOR_CONNECTIONS} connections, {write_tx} write tx/lead, rows/lead {profile}",
+            target="≥ 0.15× floor (aim 0.2×), no error/lost/dup",
+            passed=(ratio.median >= 0.15 and clean) if ratio else None,
+            note=(
+                f"floor = raw asyncpg, {FLOOR_CONNECTIONS} connections, {FLOOR_WRITE_TX} write tx/lead, rows/lead "
+                f"{FLOOR_PROFILE}; guestcard spent {write_tx} write tx/lead, rows/lead {profile}"
+            ),
         )
     )
     report.details.update(leads_per_round=count, concurrency=CONCURRENCY, write_tx_per_lead=write_tx)
@@ -172,11 +187,9 @@ async def wait_done(pool: asyncpg.Pool, org_id: uuid.UUID, count: int, limit_s: 
     return False, time.perf_counter()
 
 
-async def floor_round(
-    pool: asyncpg.Pool, url: str, profile: dict[str, float], write_tx: int, count: int, label: str
-) -> float:
+async def floor_round(pool: asyncpg.Pool, url: str, count: int, label: str) -> float:
     org = await create_org(url, f"bench floor {label}")
-    floor = Floor(uuid.UUID(org["org_id"]), profile, write_tx)
+    floor = Floor(uuid.UUID(org["org_id"]), FLOOR_PROFILE, FLOOR_WRITE_TX)
     run_id = uuid.uuid4().hex[:8]
     started = time.perf_counter()
 
