@@ -38,8 +38,8 @@ from services.api.contacts.resolution import lock_identity_keys
 from services.api.imports.presets import PRESETS, field_for
 from services.api.imports.service import RowError, _describe, _lead_body, _owners, _properties
 from services.api.leads.events import add_event, add_status_event
-from services.api.leads.pipeline import apply_status
 from services.api.leads.schemas import LeadCreate
+from services.api.leads.status import apply_status
 from services.api.review.service import DuplicateQuestion, open_duplicate_reviews
 from shared import clock
 from shared.blocklist import blocked_identities

@@ -20,11 +20,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.intake import signatures
-from services.intake.parsers.common import decode_multipart, media_type
-from services.intake.parsers.keys import delivery_key
 from shared import clock
+from shared.delivery_keys import delivery_key
 from shared.enums import InboundKind
 from shared.errors import PayloadTooLarge, Unauthorized, Unavailable
+from shared.formdata import decode_multipart, media_type
 from shared.models import InboundMessage, Integration
 from shared.queue import enqueue_after_commit
 
