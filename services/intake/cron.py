@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock
@@ -28,18 +28,28 @@ async def sweep_inbound(ctx: dict[str, Any]) -> int:
     settings = ctx["settings"]
     sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
     cutoff = clock.now() - timedelta(seconds=settings.inbound_sweep_after_seconds)
-    async with sessionmaker() as session:
+    async with sessionmaker() as session, session.begin():
+        found = (
+            select(InboundMessage.id)
+            .where(
+                InboundMessage.status == InboundStatus.received.value,
+                InboundMessage.received_at <= cutoff,
+                # untouched for as long: a job still retrying (backoff < the grace period) is left alone
+                InboundMessage.updated_at <= cutoff,
+            )
+            .order_by(InboundMessage.received_at)
+            .limit(SWEEP_BATCH)
+            .with_for_update(key_share=True, skip_locked=True)
+            .scalar_subquery()
+        )
+        # a lease left by a worker that died is cleared, so the job queued now can claim the row
         rows = (
             await session.execute(
-                select(InboundMessage.id, InboundMessage.attempts)
-                .where(
-                    InboundMessage.status == InboundStatus.received.value,
-                    InboundMessage.received_at <= cutoff,
-                    # untouched for as long: a job still retrying (backoff < the grace period) is left alone
-                    InboundMessage.updated_at <= cutoff,
-                )
-                .order_by(InboundMessage.received_at)
-                .limit(SWEEP_BATCH)
+                update(InboundMessage)
+                .where(InboundMessage.id.in_(found))
+                .values(claimed_until=None, updated_at=InboundMessage.updated_at)
+                .returning(InboundMessage.id, InboundMessage.attempts)
+                .execution_options(synchronize_session=False)
             )
         ).all()
     queued = 0

@@ -26,6 +26,8 @@ from shared.schemas.signal import SignalResult
 log = get_logger(__name__)
 
 MAX_TRIES = 8
+# rows one job claims and hands to the API in one request (issue #16); ctx["intake_batch"] overrides
+INTAKE_BATCH = 50
 
 
 def backoff_seconds(job_try: int) -> float:
@@ -51,7 +53,7 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: str) -> str:
     row_id = uuid.UUID(inbound_id)
     cache = ctx.setdefault("org_config_cache", {})
     async with sessionmaker() as session, session.begin():
-        rows = await pipeline.claim(session, row_id)
+        rows = await pipeline.claim(session, row_id, int(ctx.get("intake_batch", INTAKE_BATCH)))
         if not rows:
             log.info("intake.inbound_skipped", inbound_id=inbound_id, outcome="not_received")
             return "skipped"
@@ -95,6 +97,8 @@ async def _retry_or_fail(
     """Within the budget: raise Retry (rows stay `received`). Past it: the rows fail with the reason."""
     tries = int(ctx.get("job_try", 1))
     if tries < int(ctx.get("max_tries", MAX_TRIES)):
+        async with sessionmaker() as session, session.begin():
+            await pipeline.release(session, [item.inbound_id for item in items])
         for item in items:
             log.warning("intake.api_unavailable", **item.bound, job_try=tries, error=error)
         raise retry_later(ctx)

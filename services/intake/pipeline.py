@@ -12,9 +12,10 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.matching import match_signal
@@ -52,11 +53,36 @@ class OrgConfig:
 
 # Core, not ORM-enabled statements: the ORM cost a tenth of the worker's CPU on the hot path
 INBOX: Table = InboundMessage.__table__  # type: ignore[assignment]
-CLAIM = (
+# How long a claim keeps other jobs off a row. Longer than a batch can take (the HTTP timeout is 10 s); a
+# worker that dies leaves its rows to the sweep, which clears the lease of every row it queues again.
+LEASE = timedelta(seconds=60)
+# The job's own row, then up to `:more` other rows of the same organization still `received`, oldest first;
+# rows another job holds (row lock or live lease) are skipped, never waited for.
+CLAIM_BATCH = text(
+    """
+    WITH own AS (
+        SELECT id, org_id FROM inbound_messages
+        WHERE id = :row_id AND status = 'received' AND (claimed_until IS NULL OR claimed_until < :now)
+        FOR NO KEY UPDATE SKIP LOCKED
+    ), more AS (
+        SELECT m.id FROM inbound_messages AS m, own
+        WHERE m.org_id = own.org_id AND m.status = 'received' AND m.id <> own.id
+          AND (m.claimed_until IS NULL OR m.claimed_until < :now)
+        ORDER BY m.received_at
+        LIMIT :more
+        FOR NO KEY UPDATE OF m SKIP LOCKED
+    )
+    UPDATE inbound_messages AS i
+    SET attempts = i.attempts + 1, claimed_until = :lease, updated_at = :now
+    FROM (SELECT id FROM own UNION ALL SELECT id FROM more) AS claimed
+    WHERE i.id = claimed.id
+    RETURNING i.*
+    """
+)
+RELEASE = (
     update(INBOX)
-    .where(INBOX.c.id == bindparam("row_id"), INBOX.c.status == InboundStatus.received.value)
-    .values(attempts=INBOX.c.attempts + 1)
-    .returning(*INBOX.c)
+    .where(INBOX.c.id == func.any(bindparam("row_ids")), INBOX.c.status == InboundStatus.received.value)
+    .values(claimed_until=None)
 )
 
 
@@ -121,10 +147,19 @@ class Prepared:
     status: str | None = None  # set when finished without the API (ignored, failed at parse)
 
 
-async def claim(session: AsyncSession, inbound_id: uuid.UUID) -> list[Row[Any]]:
-    """The rows this job works on (attempts + 1); none when the row is no longer `received`."""
-    row = (await session.execute(CLAIM, {"row_id": inbound_id})).first()
-    return [row] if row is not None else []
+async def claim(session: AsyncSession, inbound_id: uuid.UUID, batch: int = 1) -> list[Row[Any]]:
+    """The rows this job works on (attempts + 1, leased), oldest first, its own row among them; none when
+    its own row is no longer `received` or another job holds it (that job finishes it)."""
+    now = clock.now()
+    params = {"row_id": inbound_id, "now": now, "lease": now + LEASE, "more": max(0, batch - 1)}
+    rows = list((await session.execute(CLAIM_BATCH, params)).all())
+    return sorted(rows, key=lambda row: (row.received_at, row.id))
+
+
+async def release(session: AsyncSession, inbound_ids: list[uuid.UUID]) -> None:
+    """Give rows back (they stay `received`): the retry of this job, or any other job, may claim them."""
+    if inbound_ids:
+        await session.execute(RELEASE, {"row_ids": inbound_ids})
 
 
 async def prepare(cache: dict[uuid.UUID, Any], session: AsyncSession, rows: list[Row[Any]]) -> list[Prepared]:
@@ -178,7 +213,7 @@ async def _prepare_one(
 
 
 def outcome_values(inbound_id: uuid.UUID, status: InboundStatus, **values: Any) -> dict[str, Any]:
-    return {"row_id": inbound_id, "status": status.value, "processed_at": clock.now(), **values}
+    return {"row_id": inbound_id, "status": status.value, "processed_at": clock.now(), "claimed_until": None, **values}
 
 
 def applied_values(item: Prepared, result: SignalResult) -> dict[str, Any]:

@@ -208,7 +208,7 @@ async def test_sweep_requeues_only_rows_left_received_past_the_grace_period(
     stuck = await received(client, org, INQUIRY.name)
     fresh = await received(client, org, NEWSLETTER.name)
     done = await received(client, org, GARBAGE.name)
-    await process_inbound(job_ctx(settings, sessionmaker, api), done)
+    await process_inbound(job_ctx(settings, sessionmaker, api, intake_batch=1), done)  # that row alone
     old = datetime.now(UTC) - timedelta(seconds=settings.inbound_sweep_after_seconds + 5)
     async with sessionmaker() as session, session.begin():
         await session.execute(
@@ -305,3 +305,23 @@ def test_resolve_property_order_and_archived() -> None:
     assert resolve_property(signal(listing_id="ZL-9"), props) is None
     assert resolve_property(signal(listing_id="nope", name="Nope"), props) is None
     assert InboundKind.email.value == "email"
+
+
+async def test_one_job_claims_the_organizations_received_rows_and_hands_them_off_as_one_batch(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    first = await received(client, org, INQUIRY.name)
+    others = [await received(client, org, NEWSLETTER.name), await received(client, org, GARBAGE.name)]
+    requests: list[int] = []
+    answer = api.answer
+
+    def counted(envelopes: list[dict[str, Any]]) -> httpx.Response:
+        requests.append(len(envelopes))
+        return answer(envelopes)
+
+    api.answer = counted
+    assert await process_inbound(job_ctx(settings, sessionmaker, api), first) == "processed"
+    assert requests == [1]  # the one signal among them, in one request; the other two ended at the parse
+    assert {(await row(sessionmaker, other)).status for other in others} == {"ignored", "failed"}
+    for other in others:  # their own jobs find nothing left to do
+        assert await process_inbound(job_ctx(settings, sessionmaker, api), other) == "skipped"

@@ -213,7 +213,7 @@ async def test_killing_the_worker_mid_batch_loses_nothing(
     killer = KillAfter(service_api, org.org_id, limit=5)
     worker = build_worker(
         settings,
-        ctx={"api": killer, "owns_api": False},
+        ctx={"api": killer, "owns_api": False, "intake_batch": 4},  # small batches: several handoffs to kill in
         burst=True,
         cron_jobs=[],
         poll_delay=0.01,
