@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from typing import Any
@@ -31,13 +32,16 @@ from bench.load import (
     Sender,
     create_org,
     current_xid,
+    mixed_delivery,
     row_profile,
     run_pool,
+    set_twilio_token,
+    web_form_delivery,
 )
-from bench.load import web_form as payload
+from bench.load import web_form as form_body
 from bench.scenarios.base import NOT_ON_MAIN, Context
 
-TITLE = "Intake throughput (webhook → lead with next action)"
+TITLE = "Intake throughput (webhook → lead with next action): web forms, and a web form / Twilio SMS / ILS email mix"
 LEADS = {"quick": 500, "full": 5_000}
 WARMUP = 100
 CONCURRENCY = 32
@@ -52,6 +56,7 @@ async def run(context: Context, report: Report) -> None:
     count = LEADS[context.mode]
     pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=FLOOR_CONNECTIONS, max_size=FLOOR_CONNECTIONS)
     gc_rates: list[float] = []
+    mix_rates: list[float] = []
     floor_rates: list[float] = []
     profile, write_tx = dict(DEFAULT_PROFILE), DEFAULT_WRITE_TX
     checks: list[dict[str, Any]] = []
@@ -75,30 +80,51 @@ async def run(context: Context, report: Report) -> None:
                         gc_rates.append(result["leads_per_s"])
                         profile, write_tx = result["profile"], result["write_tx"]
                         checks.append(result)
+                        mixed = await guestcard_round(
+                            pool,
+                            url,
+                            guestcard.base_url,
+                            intake,
+                            count,
+                            f"mix{index}",
+                            guestcard.component_pids(),
+                            mix=True,
+                        )
+                        mix_rates.append(mixed["leads_per_s"])
+                        checks.append(mixed)
                 floor_rates.append(await floor_round(pool, url, count, f"r{index}"))
                 console.print(
-                    f"  round {index + 1}: guestcard {gc_rates[-1] if gc_rates else 0:,.0f} leads/s, "
-                    f"floor {floor_rates[-1]:,.0f} leads/s"
+                    f"  round {index + 1}: guestcard web form {gc_rates[-1] if gc_rates else 0:,.0f} leads/s, "
+                    f"mix {mix_rates[-1] if mix_rates else 0:,.0f} leads/s, floor {floor_rates[-1]:,.0f} leads/s"
                 )
     finally:
         await pool.close()
     clean = bool(checks) and all(check["clean"] for check in checks)
-    ratio = ratios(gc_rates, floor_rates) if gc_rates else None
-    report.add(
-        Metric(
-            name=f"intake, {count:,} leads/round",
-            unit="leads/s",
-            guestcard=Stat.of(gc_rates) if gc_rates else None,
-            floor=Stat.of(floor_rates),
-            ratio=ratio,
-            target="≥ 0.15× floor (aim 0.2×), no error/lost/dup",
-            passed=(ratio.median >= 0.15 and clean) if ratio else None,
-            note=(
-                f"floor = raw asyncpg, {FLOOR_CONNECTIONS} connections, {FLOOR_WRITE_TX} write tx/lead, rows/lead "
-                f"{FLOOR_PROFILE}; guestcard spent {write_tx} write tx/lead, rows/lead {profile}"
-            ),
+    for label, rates in (
+        (f"intake web form, {count:,} leads/round", gc_rates),
+        (f"intake mix, {count:,} leads/round", mix_rates),
+    ):
+        ratio = ratios(rates, floor_rates) if rates else None
+        report.add(
+            Metric(
+                name=label,
+                unit="leads/s",
+                guestcard=Stat.of(rates) if rates else None,
+                floor=Stat.of(floor_rates),
+                ratio=ratio,
+                target="≥ 0.15× floor (aim 0.2×), no error/lost/dup",
+                passed=(ratio.median >= 0.15 and clean) if ratio else None,
+                note=(
+                    f"floor = raw asyncpg, {FLOOR_CONNECTIONS} connections, {FLOOR_WRITE_TX} write tx/lead, rows/lead "
+                    f"{FLOOR_PROFILE}; guestcard (web form) spent {write_tx} write tx/lead, rows/lead {profile}"
+                    + (
+                        "; mix = web form, Twilio SMS (signed), raw Apartments.com email in turn"
+                        if "mix" in label
+                        else ""
+                    )
+                ),
+            )
         )
-    )
     report.details.update(leads_per_round=count, concurrency=CONCURRENCY, write_tx_per_lead=write_tx)
     report.details.update(rows_per_lead=profile, checks=checks)
     if not available and not report.reason:
@@ -108,11 +134,26 @@ async def run(context: Context, report: Report) -> None:
 
 
 async def guestcard_round(
-    pool: asyncpg.Pool, url: str, base_url: str, intake: str, count: int, label: str, pids: dict[int, str] | None = None
+    pool: asyncpg.Pool,
+    url: str,
+    base_url: str,
+    intake: str,
+    count: int,
+    label: str,
+    pids: dict[int, str] | None = None,
+    mix: bool = False,
 ) -> dict[str, Any]:
     org = await create_org(url, f"bench intake {label}")
     org_id = uuid.UUID(org["org_id"])
-    path = intake.replace("{intake_key}", org["intake_key"]).replace("{kind}", "web-form")
+    path = intake.replace("{intake_key}", org["intake_key"])
+    if mix:
+        await set_twilio_token(base_url, org["api_key"])
+    else:
+        path = path.replace("{kind}", "web-form")
+
+    def payload(serial: int, run: str) -> Any:
+        return mixed_delivery(serial, run, base_url, path) if mix else web_form_delivery(serial, run)
+
     run_id = uuid.uuid4().hex[:8]
     async with pool.acquire() as connection:
         xid_before = await current_xid(connection)
@@ -160,6 +201,7 @@ async def guestcard_round(
         problems.append("timed out")
     return {
         "label": label,
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         "leads_per_s": count / elapsed,
         "seconds": round(elapsed, 2),
         "write_tx": max(1, round((xid_after - xid_before) / count)),
@@ -194,7 +236,7 @@ async def floor_round(pool: asyncpg.Pool, url: str, count: int, label: str) -> f
     started = time.perf_counter()
 
     async def work(connection: asyncpg.Connection, serial: int) -> None:
-        await floor.one(connection, payload(serial, run_id))
+        await floor.one(connection, form_body(serial, run_id))
 
     await run_pool(pool, count, work)
     return count / (time.perf_counter() - started)
