@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from services.intake.client import build_api_client
+from services.intake.jobs import HANDOFFS_IN_FLIGHT
 from shared import crypto
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_sessionmaker
@@ -21,6 +23,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     # shared by every job of this process: arq hands each job a shallow copy of this dict
     ctx.setdefault("org_config_cache", {})
+    ctx.setdefault("handoff_gate", asyncio.Semaphore(HANDOFFS_IN_FLIGHT))
     if "api" not in ctx:
         ctx["api"] = build_api_client(settings)
 

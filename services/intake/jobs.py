@@ -28,6 +28,9 @@ log = get_logger(__name__)
 MAX_TRIES = 8
 # rows one job claims and hands to the API in one request (issue #16); ctx["intake_batch"] overrides
 INTAKE_BATCH = 50
+# batches in flight per worker process: more only queue up inside the API's CPU and time out there; a job
+# waits for its turn before it claims, so the rows stay claimable by whoever runs first
+HANDOFFS_IN_FLIGHT = 4
 
 
 def backoff_seconds(job_try: int) -> float:
@@ -49,6 +52,14 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: str) -> str:
 
     Returns the status of `inbound_id`'s row (or "skipped" when it was no longer `received`).
     """
+    gate = ctx.get("handoff_gate")
+    if gate is None:
+        return await _process(ctx, inbound_id)
+    async with gate:
+        return await _process(ctx, inbound_id)
+
+
+async def _process(ctx: dict[str, Any], inbound_id: str) -> str:
     sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
     row_id = uuid.UUID(inbound_id)
     cache = ctx.setdefault("org_config_cache", {})

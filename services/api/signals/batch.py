@@ -1,8 +1,10 @@
 """Apply a batch of signals in one transaction, one savepoint per signal, so a bad one fails alone.
 
-Locks first, for the whole batch, in one order every writer uses: the inbound-id locks (idempotency), then
-every renter's identity-key locks sorted by name (the order `contacts.resolution.lock_identity_keys`
-uses), so two batches, or a batch and a manual add, cannot deadlock each other. Each signal's own
+Locks first, for the whole batch, in one order every writer uses: the organization's batch lock (one batch
+per organization at a time: a renter reached through two different keys in two batches would otherwise
+lock the same contact row in opposite orders), the inbound-id locks (idempotency), then every renter's
+identity-key locks sorted by name (the order `contacts.resolution.lock_identity_keys` uses), so two
+batches, or a batch and a manual add, cannot deadlock each other. Each signal's own
 re-locking inside `apply_signal` then finds its locks already held. The unique constraints stay the last
 word: a violation rolls back that signal's savepoint and answers 500 for it, so the worker retries it.
 """
@@ -26,6 +28,9 @@ log = get_logger(__name__)
 LOCK_BATCH_SQL = text(
     "SELECT count(*) FROM ("
     " SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM"
+    " (SELECT unnest(CAST(:orgs AS text[])) AS k ORDER BY 1) AS o"
+    " UNION ALL"
+    " SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM"
     " (SELECT unnest(CAST(:inbound AS text[])) AS k ORDER BY 1) AS i"
     " UNION ALL"
     " SELECT pg_advisory_xact_lock(hashtextextended(k, 42)) FROM"
@@ -34,8 +39,9 @@ LOCK_BATCH_SQL = text(
 )
 
 
-def lock_names(envelopes: list[SignalEnvelope]) -> tuple[list[str], list[str]]:
+def lock_names(envelopes: list[SignalEnvelope]) -> tuple[list[str], list[str], list[str]]:
     """Every lock the batch can need. Keys without the blocklist: a superset of what each signal locks."""
+    orgs = sorted({f"signals-batch:{envelope.org_id}" for envelope in envelopes})
     inbound = sorted({str(envelope.inbound_id) for envelope in envelopes})
     keys = sorted(
         {
@@ -44,13 +50,13 @@ def lock_names(envelopes: list[SignalEnvelope]) -> tuple[list[str], list[str]]:
             for kind, value in identity_keys(envelope.signal.contact).usable
         }
     )
-    return inbound, keys
+    return orgs, inbound, keys
 
 
 async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) -> list[SignalResult]:
     if len(envelopes) > 1:  # one signal locks inside apply_signal: the same order, one statement fewer
-        inbound, keys = lock_names(envelopes)
-        await session.execute(LOCK_BATCH_SQL, {"inbound": inbound, "keys": keys})
+        orgs, inbound, keys = lock_names(envelopes)
+        await session.execute(LOCK_BATCH_SQL, {"orgs": orgs, "inbound": inbound, "keys": keys})
     results: list[SignalResult] = []
     for envelope in envelopes:
         results.append(await _apply_one(session, envelope))
