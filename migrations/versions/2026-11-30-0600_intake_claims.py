@@ -4,7 +4,7 @@ A worker job claims many `received` rows at once (FOR NO KEY UPDATE SKIP LOCKED)
 other jobs skip a row under a live lease, the sweep clears the lease of a row it queues again.
 
 Revision ID: h16a
-Revises: t12
+Revises: x11a
 Create Date: 2026-11-30 06:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "h16a"
-down_revision: str | None = "t12"
+down_revision: str | None = "x11a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
