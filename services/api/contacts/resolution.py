@@ -205,7 +205,7 @@ async def find_open_lead(
         is_open_lead(),
     )
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE: see find_lead_to_touch
     return await session.scalar(query)
 
 
@@ -248,7 +248,12 @@ async def open_lead_for(
 async def find_lead_to_touch(
     session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID, property_id: uuid.UUID | None, now: datetime
 ) -> Lead | None:
-    """The contact's open lead for this property, else one lost within `REOPEN_LOST_WITHIN`; locked."""
+    """The contact's open lead for this property, else one lost within `REOPEN_LOST_WITHIN`; locked.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: a lead's key never changes here, and the weaker lock does not block
+    the KEY SHARE that a foreign key check takes (the worker's batched finish sets `inbound_messages.lead_id`
+    for many rows in one transaction; with FOR UPDATE the two could wait on each other's leads).
+    """
     same_property = Lead.property_id.is_(None) if property_id is None else Lead.property_id == property_id
     is_open = is_open_lead()
     recently_lost = (Lead.status == LeadStatus.lost) & (Lead.closed_at >= now - REOPEN_LOST_WITHIN)
@@ -258,6 +263,6 @@ async def find_lead_to_touch(
         .where(is_open | recently_lost)
         .order_by(is_open.desc(), Lead.closed_at.desc().nulls_last())
         .limit(1)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return found

@@ -344,7 +344,7 @@ async def _create_contact(
 async def _load_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
     """Lock the contact; if a merge moved it while we waited, follow to the survivor."""
     for _ in range(5):
-        contact = await session.scalar(select(Contact).where(Contact.id == contact_id).with_for_update())
+        contact = await session.scalar(select(Contact).where(Contact.id == contact_id).with_for_update(key_share=True))
         if contact is None:
             raise NotFound("Matched contact no longer exists.")
         if contact.merged_into_id is None:
