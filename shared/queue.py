@@ -6,6 +6,7 @@ is not committed, and a job lost between commit and send is recovered by the wor
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job as serialize_arq_job
+from arq.utils import timestamp_ms
+from redis.exceptions import NoScriptError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.logging import get_logger
@@ -78,15 +83,45 @@ def take_pending_jobs(session: AsyncSession) -> list[JobRequest]:
     return list(session.info.pop(PENDING_JOBS_KEY, []))
 
 
+# arq's enqueue (WATCH, EXISTS, MULTI/PSETEX/ZADD/EXEC: three round trips per job) as one script: the same
+# keys, the same dedup rule (no job while its job key or result key exists), the same payload and expiry
+ENQUEUE_SCRIPT = """
+if redis.call('exists', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('psetex', KEYS[1], ARGV[1], ARGV[2])
+redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+ENQUEUE_SHA = hashlib.sha1(ENQUEUE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+EXPIRES_MS = 86_400_000  # arq's default: a job not started within a day is dropped
+
+
 async def send_jobs(queue: ArqRedis | None, jobs: list[JobRequest], queue_name: str) -> None:
-    """Best effort: a failure here is logged, never raised; the sweep re-enqueues what was missed."""
-    if queue is None:
+    """Best effort: a failure here is logged, never raised; the sweep re-enqueues what was missed.
+
+    Every job of the unit of work goes in one pipelined round trip (one script call each).
+    """
+    if queue is None or not jobs:
         return
-    for job in jobs:
+    try:
         try:
-            await queue.enqueue_job(job.function, *job.args, _job_id=job.job_id, _queue_name=queue_name)
-        except Exception as error:
+            await _enqueue(queue, jobs, queue_name)
+        except NoScriptError:  # a Redis that restarted (or never saw the script): load it once, send again
+            await queue.script_load(ENQUEUE_SCRIPT)
+            await _enqueue(queue, jobs, queue_name)
+    except Exception as error:
+        for job in jobs:
             log.warning("queue.enqueue_failed", function=job.function, job_id=job.job_id, error=type(error).__name__)
+
+
+async def _enqueue(queue: ArqRedis, jobs: list[JobRequest], queue_name: str) -> None:
+    enqueued_ms = timestamp_ms()
+    async with queue.pipeline(transaction=False) as pipe:
+        for job in jobs:
+            payload = serialize_arq_job(job.function, job.args, {}, None, enqueued_ms, serializer=serialize_job)
+            keys = [job_key_prefix + job.job_id, result_key_prefix + job.job_id, queue_name]
+            args = [str(EXPIRES_MS), payload, str(enqueued_ms), job.job_id]
+            pipe.evalsha(ENQUEUE_SHA, len(keys), *keys, *args)  # type: ignore[arg-type]  # bytes are fine
+        await pipe.execute()
 
 
 @asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-NAMES = ["intake", "speed_to_lead", "reads", "export", "dedup", "imports", "metrics"]
+NAMES = ["intake", "speed_to_lead", "burst", "reads", "export", "dedup", "imports", "metrics"]
 
 
 def load(name: str) -> ModuleType:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-import httpx
-
+from services.intake.client import build_api_client
+from services.intake.jobs import HANDOFFS_IN_FLIGHT
 from shared import crypto
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
-from shared.service_token import resolve_service_token
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
@@ -23,12 +23,9 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     # shared by every job of this process: arq hands each job a shallow copy of this dict
     ctx.setdefault("org_config_cache", {})
+    ctx.setdefault("handoff_gate", asyncio.Semaphore(HANDOFFS_IN_FLIGHT))
     if "api" not in ctx:
-        ctx["api"] = httpx.AsyncClient(
-            base_url=settings.api_base_url(),
-            headers={"Authorization": f"Bearer {resolve_service_token(settings)}"},
-            timeout=httpx.Timeout(10.0, connect=2.0),
-        )
+        ctx["api"] = build_api_client(settings)
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -1,9 +1,8 @@
-"""process_inbound: one stored delivery → parse → resolve property → match → hand off to the API.
+"""The intake pipeline: stored deliveries → parsed, resolved, matched envelopes → outcomes written back.
 
-Idempotent: a row that is no longer `received` is done, so a second run of the same job (arq may run one
-twice, the sweep may queue it again) returns early; a second handoff of the same inbound id is absorbed by
-the API, which is idempotent on it. No transaction is held across the parse or the HTTP call: each status
-change is its own short transaction.
+Pure steps that return values: the job (jobs.py) owns sessions, the API hop (client.py) and retries.
+Idempotent: only rows still `received` are claimed and finished, so a twin run of a job, or the sweep
+queueing a row again, changes nothing; a second handoff of the same inbound id is absorbed by the API.
 """
 
 from __future__ import annotations
@@ -11,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import httpx
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Row, Table, bindparam, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.matching import match_signal
 from services.intake.parsers import Outcome, ParseContext, RawInbound, parse
@@ -26,13 +25,13 @@ from shared.blocklist import blocked_identities
 from shared.enums import InboundKind, InboundStatus
 from shared.logging import get_logger
 from shared.models import InboundMessage, Organization, Property
-from shared.schemas.signal import LeadSignal, MatchResult, PropertyHint, SignalEnvelope, SignalOutcome
+from shared.schemas.signal import LeadSignal, PropertyHint, SignalEnvelope, SignalResult
 
 log = get_logger(__name__)
 
-SIGNALS_PATH = "/v1/internal/signals"
-SWEEP_BATCH = 500
 REASON_MAX = 500
+ORG_CONFIG_TTL_SECONDS = 10.0
+INLINE_PARSE_MAX_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,31 +51,52 @@ class OrgConfig:
         )
 
 
-# Core, not an ORM-enabled UPDATE: that costs a tenth of the worker's CPU on the hot path
+# Core, not ORM-enabled statements: the ORM cost a tenth of the worker's CPU on the hot path
 INBOX: Table = InboundMessage.__table__  # type: ignore[assignment]
-CLAIM = (
+# How long a claim keeps other jobs off a row. Longer than a batch can take (the HTTP timeout is 10 s); a
+# worker that dies leaves its rows to the sweep, which clears the lease of every row it queues again.
+LEASE = timedelta(seconds=60)
+# The job's own row, then up to `:more` other rows of the same organization still `received`, oldest first;
+# rows another job holds (row lock or live lease) are skipped, never waited for.
+CLAIM_BATCH = text(
+    """
+    WITH own AS (
+        SELECT id, org_id FROM inbound_messages
+        WHERE id = :row_id AND status = 'received' AND (claimed_until IS NULL OR claimed_until < :now)
+        FOR NO KEY UPDATE SKIP LOCKED
+    ), more AS (
+        SELECT m.id FROM inbound_messages AS m, own
+        WHERE m.org_id = own.org_id AND m.status = 'received' AND m.id <> own.id
+          AND (m.claimed_until IS NULL OR m.claimed_until < :now)
+        ORDER BY m.received_at
+        LIMIT :more
+        FOR NO KEY UPDATE OF m SKIP LOCKED
+    )
+    UPDATE inbound_messages AS i
+    SET attempts = i.attempts + 1, claimed_until = :lease, updated_at = :now
+    FROM (SELECT id FROM own UNION ALL SELECT id FROM more) AS claimed
+    WHERE i.id = claimed.id
+    RETURNING i.*
+    """
+)
+RELEASE = (
     update(INBOX)
-    .where(INBOX.c.id == bindparam("row_id"), INBOX.c.status == InboundStatus.received.value)
-    .values(attempts=INBOX.c.attempts + 1)
-    .returning(*INBOX.c)
+    .where(INBOX.c.id == func.any(bindparam("row_ids")), INBOX.c.status == InboundStatus.received.value)
+    .values(claimed_until=None)
 )
 
-ORG_CONFIG_TTL_SECONDS = 10.0
-INLINE_PARSE_MAX_BYTES = 256 * 1024
 
-
-async def cached_org_config(ctx: dict[str, Any], session: AsyncSession, org_id: uuid.UUID) -> OrgConfig:
+async def cached_org_config(cache: dict[uuid.UUID, Any], session: AsyncSession, org_id: uuid.UUID) -> OrgConfig:
     """Per worker process, for a few seconds: three queries a job saved on the intake hot path.
 
     Staleness is bounded and harmless: the API re-applies the blocklist itself when it applies the signal,
     so a just-added blocklist entry is never used as identity; a just-added property number resolves within
     the TTL.
     """
-    cache: dict[uuid.UUID, tuple[float, OrgConfig]] = ctx.setdefault("org_config_cache", {})
     now = time.monotonic()
     cached = cache.get(org_id)
     if cached is not None and cached[0] > now:
-        return cached[1]
+        return cached[1]  # type: ignore[no-any-return]
     config = await load_org_config(session, org_id)
     cache[org_id] = (now + ORG_CONFIG_TTL_SECONDS, config)
     return config
@@ -115,189 +135,133 @@ def resolve_property(signal: LeadSignal | PropertyHint, properties: list[Propert
     return None
 
 
-def _max_tries(ctx: dict[str, Any]) -> int:
-    if "max_tries" in ctx:
-        return int(ctx["max_tries"])
-    from services.intake.worker import MAX_TRIES  # lazy: worker imports this module through tasks
+@dataclass(slots=True)
+class Prepared:
+    """One claimed row after parse and match: an envelope to hand off, or an outcome already final."""
 
-    return MAX_TRIES
-
-
-async def _finish(
-    sessionmaker: async_sessionmaker[AsyncSession], inbound_id: uuid.UUID, status: InboundStatus, **values: Any
-) -> bool:
-    async with sessionmaker() as session, session.begin():
-        return await _finish_in(session, inbound_id, status, **values)
+    inbound_id: uuid.UUID
+    bound: dict[str, str]
+    envelope: dict[str, Any] | None = None  # JSON-ready SignalEnvelope, dumped once
+    verdict: str | None = None
+    common: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None  # set when finished without the API (ignored, failed at parse)
 
 
-async def _finish_in(session: AsyncSession, inbound_id: uuid.UUID, status: InboundStatus, **values: Any) -> bool:
-    """Write the outcome only if the row is still `received` (a replay or a twin run may have moved it)."""
-    result = await session.execute(
-        update(INBOX)
-        .where(INBOX.c.id == inbound_id, INBOX.c.status == InboundStatus.received.value)
-        .values(status=status.value, processed_at=clock.now(), **values)
-        .returning(INBOX.c.id)
+async def claim(session: AsyncSession, inbound_id: uuid.UUID, batch: int = 1) -> list[Row[Any]]:
+    """The rows this job works on (attempts + 1, leased), oldest first, its own row among them; none when
+    its own row is no longer `received` or another job holds it (that job finishes it)."""
+    now = clock.now()
+    params = {"row_id": inbound_id, "now": now, "lease": now + LEASE, "more": max(0, batch - 1)}
+    rows = list((await session.execute(CLAIM_BATCH, params)).all())
+    return sorted(rows, key=lambda row: (row.received_at, row.id))
+
+
+async def release(session: AsyncSession, inbound_ids: list[uuid.UUID]) -> None:
+    """Give rows back (they stay `received`): the retry of this job, or any other job, may claim them."""
+    if inbound_ids:
+        await session.execute(RELEASE, {"row_ids": inbound_ids})
+
+
+async def prepare(cache: dict[uuid.UUID, Any], session: AsyncSession, rows: list[Row[Any]]) -> list[Prepared]:
+    """Parse and match each row; rows that end here (ignored, failed) are finished in the same session."""
+    prepared: list[Prepared] = []
+    finished: list[dict[str, Any]] = []
+    for row in rows:
+        config = await cached_org_config(cache, session, row.org_id)
+        item = await _prepare_one(session, row, config, finished)
+        prepared.append(item)
+    await finish(session, finished)
+    return prepared
+
+
+async def _prepare_one(
+    session: AsyncSession, row: Row[Any], config: OrgConfig, finished: list[dict[str, Any]]
+) -> Prepared:
+    bound = {"inbound_id": str(row.id), "org_id": str(row.org_id), "kind": row.kind}
+    raw = RawInbound(
+        kind=InboundKind(row.kind),
+        body=row.body,
+        content_type=row.content_type,
+        received_at=row.received_at,
+        headers=dict(row.headers or {}),
+        query=dict(row.query or {}),
     )
-    return result.first() is not None
-
-
-async def process_inbound(ctx: dict[str, Any], inbound_id: str) -> str:
-    sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
-    row_id = uuid.UUID(inbound_id)
-    # claim, parse and match in one short transaction (the parse of a webhook takes a millisecond or two);
-    # the HTTP handoff happens outside any transaction
-    async with sessionmaker() as session, session.begin():
-        row = (await session.execute(CLAIM, {"row_id": row_id})).first()
-        if row is None:
-            log.info("intake.inbound_skipped", inbound_id=inbound_id, outcome="not_received")
-            return "skipped"
-        config = await cached_org_config(ctx, session, row.org_id)
-        org_id, kind = row.org_id, row.kind
-        bound = {"inbound_id": inbound_id, "org_id": str(org_id), "kind": kind}
-        raw = RawInbound(
-            kind=InboundKind(kind),
-            body=row.body,
-            content_type=row.content_type,
-            received_at=row.received_at,
-            headers=dict(row.headers or {}),
-            query=dict(row.query or {}),
+    # parsers are pure and synchronous: a large email goes to a thread so it cannot stall the other jobs,
+    # a webhook-sized body is parsed inline (a thread hop costs more than the parse)
+    if len(raw.body) > INLINE_PARSE_MAX_BYTES:
+        result = await asyncio.to_thread(parse, raw, config.parse_context())
+    else:
+        result = parse(raw, config.parse_context())
+    if result.outcome != Outcome.signal or result.signal is None:
+        status = InboundStatus.ignored if result.outcome == Outcome.ignored else InboundStatus.failed
+        # an ignored delivery may still concern a property (anonymous missed calls are counted per property)
+        about = resolve_property(result.property, config.properties) if result.property else None
+        finished.append(
+            outcome_values(row.id, status, reason=short(result.reason), parser=result.parser, property_id=about)
         )
-        # parsers are pure and synchronous: a large email goes to a thread so it cannot stall the other jobs,
-        # a webhook-sized body is parsed inline (a thread hop costs more than the parse)
-        if len(raw.body) > INLINE_PARSE_MAX_BYTES:
-            result = await asyncio.to_thread(parse, raw, config.parse_context())
-        else:
-            result = parse(raw, config.parse_context())
-        if result.outcome != Outcome.signal or result.signal is None:
-            status = InboundStatus.ignored if result.outcome == Outcome.ignored else InboundStatus.failed
-            # an ignored delivery may still concern a property (anonymous missed calls are counted per property)
-            about = resolve_property(result.property, config.properties) if result.property else None
-            await _finish_in(
-                session, row_id, status, reason=_short(result.reason), parser=result.parser, property_id=about
-            )
-            log.info("intake.inbound_done", **bound, outcome=status.value, parser=result.parser)
-            return status.value
-        signal = result.signal
-        property_id = resolve_property(signal, config.properties)
-        if property_id is not None:
-            hint = signal.property.model_copy(update={"property_id": property_id})
-            signal = signal.model_copy(update={"property": hint})
-        match = await match_signal(session, org_id, signal, config.blocklist)
+        log.info("intake.inbound_done", **bound, outcome=status.value, parser=result.parser)
+        return Prepared(row.id, bound, status=status.value)
+    signal = result.signal
+    property_id = resolve_property(signal, config.properties)
+    if property_id is not None:
+        hint = signal.property.model_copy(update={"property_id": property_id})
+        signal = signal.model_copy(update={"property": hint})
+    match = await match_signal(session, row.org_id, signal, config.blocklist)
+    envelope = SignalEnvelope(inbound_id=row.id, org_id=row.org_id, signal=signal, match=match)
     common = {"parser": result.parser, "source": signal.source.source[:64], "property_id": property_id}
-    envelope = SignalEnvelope(inbound_id=row_id, org_id=org_id, signal=signal, match=match)
-    return await _hand_off(ctx, sessionmaker, envelope, common, bound)
+    return Prepared(row.id, bound, envelope.model_dump(mode="json"), match.verdict.value, common)
 
 
-async def _hand_off(
-    ctx: dict[str, Any],
-    sessionmaker: async_sessionmaker[AsyncSession],
-    envelope: SignalEnvelope,
-    common: dict[str, Any],
-    bound: dict[str, str],
-) -> str:
-    api: httpx.AsyncClient = ctx["api"]
-    stored = {"signal": envelope.signal.model_dump(mode="json"), "match": envelope.match.model_dump(mode="json")}
-    try:
-        response = await api.post(SIGNALS_PATH, json=envelope.model_dump(mode="json"))
-    except httpx.HTTPError as error:
-        return await _retry_or_fail(ctx, sessionmaker, envelope.inbound_id, common, bound, type(error).__name__)
-    if response.status_code >= 500:
-        return await _retry_or_fail(ctx, sessionmaker, envelope.inbound_id, common, bound, str(response.status_code))
-    if response.status_code >= 400:
-        reason = f"api refused ({response.status_code}): {_problem_detail(response)}"
-        await _finish(
-            sessionmaker, envelope.inbound_id, InboundStatus.failed, reason=_short(reason), **common, **stored
+def outcome_values(inbound_id: uuid.UUID, status: InboundStatus, **values: Any) -> dict[str, Any]:
+    return {"row_id": inbound_id, "status": status.value, "processed_at": clock.now(), "claimed_until": None, **values}
+
+
+def applied_values(item: Prepared, result: SignalResult) -> dict[str, Any]:
+    """What the API's answer for one signal writes on its row (None: not applied, the row stays)."""
+    assert item.envelope is not None
+    stored = {"signal": item.envelope["signal"], "match": item.envelope["match"]}
+    if result.status < 400 and result.outcome is not None:
+        outcome = result.outcome
+        log.info(
+            "intake.inbound_done",
+            **item.bound,
+            outcome="processed",
+            lead_id=str(outcome.lead_id),
+            verdict=item.verdict,
+            created=outcome.created,
         )
-        log.warning("intake.inbound_done", **bound, outcome="failed", status=response.status_code)
-        return InboundStatus.failed.value
-    outcome = SignalOutcome.model_validate(response.json())
-    await _finish(
-        sessionmaker,
-        envelope.inbound_id,
-        InboundStatus.processed,
-        reason=None,
-        lead_id=outcome.lead_id,
-        contact_id=outcome.contact_id,
-        **common,
-        **stored,
-    )
-    log.info(
-        "intake.inbound_done",
-        **bound,
-        outcome="processed",
-        lead_id=str(outcome.lead_id),
-        verdict=envelope.match.verdict.value,
-        created=outcome.created,
-    )
-    return InboundStatus.processed.value
+        return outcome_values(
+            item.inbound_id,
+            InboundStatus.processed,
+            reason=None,
+            lead_id=outcome.lead_id,
+            contact_id=outcome.contact_id,
+            **item.common,
+            **stored,
+        )
+    reason = f"api refused ({result.status}): {result.detail or 'no problem details'}"
+    log.warning("intake.inbound_done", **item.bound, outcome="failed", status=result.status)
+    return outcome_values(item.inbound_id, InboundStatus.failed, reason=short(reason), **item.common, **stored)
 
 
-async def _retry_or_fail(
-    ctx: dict[str, Any],
-    sessionmaker: async_sessionmaker[AsyncSession],
-    inbound_id: uuid.UUID,
-    common: dict[str, Any],
-    bound: dict[str, str],
-    error: str,
-) -> str:
-    from services.intake.tasks import retry_later  # lazy: tasks imports this module
+async def finish(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
+    """Write outcomes, only on rows still `received` (a replay or a twin run may have moved them).
 
-    tries = int(ctx.get("job_try", 1))
-    if tries < _max_tries(ctx):
-        log.warning("intake.api_unavailable", **bound, job_try=tries, error=error)
-        raise retry_later(ctx)
-    reason = f"api unavailable after {tries} tries ({error})"
-    await _finish(sessionmaker, inbound_id, InboundStatus.failed, reason=reason, **common)
-    log.error("intake.inbound_done", **bound, outcome="failed", job_try=tries, error=error)
-    return InboundStatus.failed.value
-
-
-def _problem_detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return "no problem details"
-    if isinstance(body, dict):
-        return str(body.get("detail") or body.get("title") or "no problem details")
-    return "no problem details"
-
-
-def _short(reason: str | None) -> str | None:
-    return reason[:REASON_MAX] if reason else reason
-
-
-async def sweep_inbound(ctx: dict[str, Any]) -> int:
-    """Re-queue rows still `received` after the grace period: a job lost in Redis loses nothing.
-
-    The job id carries `attempts`, so a row whose earlier sweep job already ran gets a new one, while a
-    sweep repeating before any progress is deduplicated by arq.
+    One executemany per shape of outcome (rows with the same columns), not one statement per row.
     """
-    settings = ctx["settings"]
-    sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
-    cutoff = clock.now() - timedelta(seconds=settings.inbound_sweep_after_seconds)
-    async with sessionmaker() as session:
-        rows = (
-            await session.execute(
-                select(InboundMessage.id, InboundMessage.attempts)
-                .where(
-                    InboundMessage.status == InboundStatus.received.value,
-                    InboundMessage.received_at <= cutoff,
-                    # untouched for as long: a job still retrying (backoff < the grace period) is left alone
-                    InboundMessage.updated_at <= cutoff,
-                )
-                .order_by(InboundMessage.received_at)
-                .limit(SWEEP_BATCH)
-            )
-        ).all()
-    queued = 0
-    for inbound_id, attempts in rows:
-        job = await ctx["redis"].enqueue_job(
-            "process_inbound", str(inbound_id), _job_id=f"inbound:{inbound_id}:sweep:{attempts}"
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for values in outcomes:
+        shapes[tuple(sorted(values))].append(values)
+    for columns, batch in shapes.items():
+        names = [name for name in columns if name != "row_id"]
+        statement = (
+            update(INBOX)
+            .where(INBOX.c.id == bindparam("row_id"), INBOX.c.status == InboundStatus.received.value)
+            .values({name: bindparam(f"new_{name}") for name in names})
         )
-        queued += job is not None
-    if rows:
-        log.info("intake.sweep", found=len(rows), queued=queued)
-    return queued
+        params = [{"row_id": values["row_id"], **{f"new_{name}": values[name] for name in names}} for values in batch]
+        await session.execute(statement, params)
 
 
-__all__ = ["MatchResult", "process_inbound", "resolve_property", "sweep_inbound"]
+def short(reason: str | None) -> str | None:
+    return reason[:REASON_MAX] if reason else reason

@@ -28,16 +28,19 @@ from arq.cron import CronJob, cron
 from arq.utils import poll
 from arq.worker import Function, Worker
 
+from services.intake import jobs as intake_jobs
 from services.intake.context import on_shutdown, on_startup
+from services.intake.jobs import MAX_TRIES
 from shared.config import Settings, get_settings
 from shared.logging import get_logger
 from shared.outage import is_outage, is_redis_outage, jittered_backoff
 from shared.queue import redis_settings, serialize_job
 from shared.telemetry import instrumented  # job outcomes counted in Redis for /metrics
 
+__all__ = ["MAX_TRIES", "ResilientWorker", "build_worker", "retry_on_outage"]
+
 log = get_logger(__name__)
 
-MAX_TRIES = 8
 # arq writes `<queue>:health-check` (with a TTL of interval + 1 s) from its loop; /readyz reads it
 HEALTH_CHECK_INTERVAL = 5
 REDIS_BACKOFF_CAP = 10.0
@@ -71,15 +74,13 @@ def retry_on_outage(function: Callable[..., Awaitable[Any]]) -> Callable[..., Aw
 
 
 def job_functions() -> list[Any]:
-    """Every job the intake worker runs (imported lazily so the API never imports parsers).
+    """Every job the intake worker runs.
 
-    Each entry of `tasks.JOBS` (a coroutine function, or an arq `func(...)` with its own settings) is wrapped
+    Each entry of `jobs.JOBS` (a coroutine function, or an arq `func(...)` with its own settings) is wrapped
     with `retry_on_outage`, whichever jobs other parts add.
     """
-    from services.intake import tasks
-
     jobs: list[Any] = []
-    for job in tasks.JOBS:
+    for job in intake_jobs.JOBS:
         if isinstance(job, Function):
             wrapped: Any = instrumented(retry_on_outage(job.coroutine))
             jobs.append(
@@ -99,13 +100,11 @@ def job_functions() -> list[Any]:
 
 
 def cron_jobs() -> list[Any]:
-    from services.intake import tasks
-
     return [
         dataclasses.replace(job, coroutine=instrumented(job.coroutine))
         if isinstance(job, CronJob)
         else cron(instrumented(job), second={0, 15, 30, 45}, run_at_startup=True)
-        for job in tasks.CRON_JOBS
+        for job in intake_jobs.CRON_JOBS
     ]
 
 

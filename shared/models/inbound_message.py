@@ -20,6 +20,9 @@ class InboundMessage(IdMixin, OrgMixin, TimestampMixin, Base):
         Index("ix_inbound_messages_org_id_received_at", "org_id", text("received_at DESC"), text("id DESC")),
         Index("ix_inbound_messages_stuck", "received_at", postgresql_where=text("status = 'received'")),
         Index("ix_inbound_messages_property_id", "property_id", postgresql_where=text("property_id IS NOT NULL")),
+        Index(
+            "ix_inbound_messages_org_id_received", "org_id", "received_at", postgresql_where=text("status = 'received'")
+        ),
     )
 
     kind: Mapped[str] = mapped_column(String(32))
@@ -42,3 +45,5 @@ class InboundMessage(IdMixin, OrgMixin, TimestampMixin, Base):
     # the configured property the delivery concerns, when resolved (also for ignored rows: anonymous callers)
     property_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("properties.id", ondelete="SET NULL"))
     processed_at: Mapped[datetime | None]
+    # a worker job's lease on a claimed row (issue #16 batches): other jobs skip it until then
+    claimed_until: Mapped[datetime | None]

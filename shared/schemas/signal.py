@@ -120,3 +120,16 @@ class SignalOutcome(_Model):
     created: bool
     contact_created: bool = False
     review_item_id: UUID | None = None
+
+
+class SignalResult(_Model):
+    """One item of the batch answer of POST /v1/internal/signals (a list in, a list out, same order).
+
+    `status` is what the single form would have answered: 200 with the outcome, 4xx refused (the detail
+    says why), 5xx not applied this time (retry it). Each signal is applied in its own savepoint.
+    """
+
+    inbound_id: UUID
+    status: int
+    outcome: SignalOutcome | None = None
+    detail: str | None = None

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.app import create_app
-from services.intake.pipeline import process_inbound
+from services.intake.jobs import process_inbound
 from services.intake.worker import retry_on_outage
 from shared import clock
 from shared.config import Settings
@@ -207,7 +207,7 @@ async def test_readiness_reports_the_worker_heartbeat(client: httpx.AsyncClient,
 
     from arq import func
 
-    from services.intake.tasks import heartbeat
+    from services.intake.jobs import heartbeat
     from services.intake.worker import build_worker
 
     worker = build_worker(

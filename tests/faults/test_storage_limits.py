@@ -11,8 +11,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.intake.parsers.keys import DELIVERY_KEY_MAX, delivery_key
 from shared.config import Settings
+from shared.delivery_keys import DELIVERY_KEY_MAX, delivery_key
 from shared.limits import columns_of, fit_value
 from shared.models import Contact, InboundMessage, Lead, LeadEvent
 from tests.conftest import OrgFixture

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from services.intake.parsers.keys import delivery_key
+from shared.delivery_keys import delivery_key
 from shared.enums import InboundKind
 from tests.corpus.loader import load_corpus
 

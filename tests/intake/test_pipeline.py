@@ -17,7 +17,9 @@ from arq import Retry
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.intake.pipeline import process_inbound, resolve_property, sweep_inbound
+from services.intake.cron import sweep_inbound
+from services.intake.jobs import process_inbound
+from services.intake.pipeline import resolve_property
 from services.intake.worker import MAX_TRIES
 from shared.config import Settings
 from shared.enums import InboundKind
@@ -35,22 +37,25 @@ ALIAS = "leasing@inbound.guestcard.test"
 
 
 class FakeApi:
-    """Answers POST /v1/internal/signals with whatever the test sets; records every envelope."""
+    """Answers POST /v1/internal/signals (the worker's batch form: a list) with whatever the test sets;
+    records every envelope."""
 
     def __init__(self, outcome: dict[str, Any]) -> None:
         self.calls: list[dict[str, Any]] = []
         self.outcome = outcome
-        self.answer: Callable[[dict[str, Any]], httpx.Response] = self.ok
+        self.answer: Callable[[list[dict[str, Any]]], httpx.Response] = self.ok
         self.client = httpx.AsyncClient(transport=httpx.MockTransport(self._handle), base_url="http://api.test")
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/v1/internal/signals"
-        envelope = json.loads(request.content)
-        self.calls.append(envelope)
-        return self.answer(envelope)
+        envelopes = json.loads(request.content)
+        assert isinstance(envelopes, list)
+        self.calls.extend(envelopes)
+        return self.answer(envelopes)
 
-    def ok(self, envelope: dict[str, Any]) -> httpx.Response:
-        return httpx.Response(200, json=self.outcome)
+    def ok(self, envelopes: list[dict[str, Any]]) -> httpx.Response:
+        results = [{"inbound_id": item["inbound_id"], "status": 200, "outcome": self.outcome} for item in envelopes]
+        return httpx.Response(200, json=results)
 
 
 @pytest.fixture
@@ -143,7 +148,7 @@ async def test_api_4xx_fails_with_the_problem_detail_and_is_not_retried(
 async def test_api_down_is_retried_with_backoff_then_failed_after_the_last_try(
     broken: str, client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
 ) -> None:
-    def down(_: dict[str, Any]) -> httpx.Response:
+    def down(_: list[dict[str, Any]]) -> httpx.Response:
         if broken == "connect":
             raise httpx.ConnectError("refused")
         return httpx.Response(503, json={"title": "Service unavailable", "status": 503})
@@ -203,7 +208,7 @@ async def test_sweep_requeues_only_rows_left_received_past_the_grace_period(
     stuck = await received(client, org, INQUIRY.name)
     fresh = await received(client, org, NEWSLETTER.name)
     done = await received(client, org, GARBAGE.name)
-    await process_inbound(job_ctx(settings, sessionmaker, api), done)
+    await process_inbound(job_ctx(settings, sessionmaker, api, intake_batch=1), done)  # that row alone
     old = datetime.now(UTC) - timedelta(seconds=settings.inbound_sweep_after_seconds + 5)
     async with sessionmaker() as session, session.begin():
         await session.execute(
@@ -300,3 +305,23 @@ def test_resolve_property_order_and_archived() -> None:
     assert resolve_property(signal(listing_id="ZL-9"), props) is None
     assert resolve_property(signal(listing_id="nope", name="Nope"), props) is None
     assert InboundKind.email.value == "email"
+
+
+async def test_one_job_claims_the_organizations_received_rows_and_hands_them_off_as_one_batch(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    first = await received(client, org, INQUIRY.name)
+    others = [await received(client, org, NEWSLETTER.name), await received(client, org, GARBAGE.name)]
+    requests: list[int] = []
+    answer = api.answer
+
+    def counted(envelopes: list[dict[str, Any]]) -> httpx.Response:
+        requests.append(len(envelopes))
+        return answer(envelopes)
+
+    api.answer = counted
+    assert await process_inbound(job_ctx(settings, sessionmaker, api), first) == "processed"
+    assert requests == [1]  # the one signal among them, in one request; the other two ended at the parse
+    assert {(await row(sessionmaker, other)).status for other in others} == {"ignored", "failed"}
+    for other in others:  # their own jobs find nothing left to do
+        assert await process_inbound(job_ctx(settings, sessionmaker, api), other) == "skipped"

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import services.api.intake.service as intake_service
-from services.intake.pipeline import sweep_inbound
+from services.intake.cron import sweep_inbound
 from services.intake.worker import build_worker
 from shared.config import Settings
 from shared.enums import InboundKind
@@ -171,9 +171,9 @@ class KillAfter:
         self.handoffs = 0
         self.worker: Any = None
 
-    async def post(self, url: str, json: dict[str, Any]) -> httpx.Response:
-        response = await self.real.post(url, json=json)
-        if json["org_id"] == self.org_id:
+    async def post(self, url: str, json: list[dict[str, Any]]) -> httpx.Response:
+        response = await self.real.post(url, json=json)  # the worker's batch form: a list of envelopes
+        if any(envelope["org_id"] == self.org_id for envelope in json):
             self.handoffs += 1
             if self.handoffs >= self.limit:
                 self.kill()
@@ -213,7 +213,7 @@ async def test_killing_the_worker_mid_batch_loses_nothing(
     killer = KillAfter(service_api, org.org_id, limit=5)
     worker = build_worker(
         settings,
-        ctx={"api": killer, "owns_api": False},
+        ctx={"api": killer, "owns_api": False, "intake_batch": 4},  # small batches: several handoffs to kill in
         burst=True,
         cron_jobs=[],
         poll_delay=0.01,

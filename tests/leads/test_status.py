@@ -6,7 +6,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.api.leads.pipeline import ALLOWED_TRANSITIONS, allowed_targets
+from services.api.leads.status import ALLOWED_TRANSITIONS, allowed_targets
 from shared.enums import LeadStatus
 from tests.conftest import OrgFixture
 from tests.leads.helpers import insert_leads

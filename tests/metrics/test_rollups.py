@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.leads.events import add_status_event
-from services.api.leads.pipeline import FUNNEL_RANK
+from services.api.leads.status import FUNNEL_RANK
 from services.api.metrics import queries
 from services.api.metrics.rollups import compact, disagreements, rebuild_org
 from services.api.metrics.scope import LeadScope

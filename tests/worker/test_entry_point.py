@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import services.intake.worker as worker_module
-from services.intake import tasks
+from services.intake import jobs as intake_jobs
 from services.intake.worker import HEALTH_CHECK_INTERVAL, ResilientWorker, build_worker
 from shared.config import Settings
 
@@ -26,8 +26,8 @@ def test_there_is_no_second_entry_point() -> None:
 def test_guestcard_worker_gets_every_job_and_the_settings(settings: Settings) -> None:
     worker = build_worker(settings)
     assert isinstance(worker, ResilientWorker)
-    assert set(worker.functions) >= {function.__name__ for function in tasks.JOBS}
-    assert {f"cron:{function.__name__}" for function in tasks.CRON_JOBS} <= set(worker.functions)
+    assert set(worker.functions) >= {function.__name__ for function in intake_jobs.JOBS}
+    assert {f"cron:{function.__name__}" for function in intake_jobs.CRON_JOBS} <= set(worker.functions)
     assert worker.queue_name == settings.queue_name
     assert worker.max_jobs == settings.worker_max_jobs
     assert worker.poll_delay_s == settings.worker_poll_delay
@@ -49,7 +49,9 @@ def test_jobs_given_as_arq_functions_keep_their_settings_and_get_the_outage_retr
     async def plain(ctx: dict[str, object]) -> str:
         return "ok"
 
-    monkeypatch.setattr(tasks, "JOBS", [*tasks.JOBS, func(custom, name="custom", max_tries=3, timeout=7), plain])
+    monkeypatch.setattr(
+        intake_jobs, "JOBS", [*intake_jobs.JOBS, func(custom, name="custom", max_tries=3, timeout=7), plain]
+    )
     jobs = {job.name: job for job in job_functions()}
     assert jobs["custom"].max_tries == 3 and jobs["custom"].timeout_s == 7
     assert jobs["plain"].max_tries == MAX_TRIES

@@ -9,7 +9,7 @@ import pytest
 from arq import Retry, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.intake.tasks import backoff_seconds
+from services.intake.jobs import backoff_seconds
 from services.intake.worker import build_worker
 from shared.config import Settings
 from shared.queue import create_queue, enqueue_after_commit, send_jobs, take_pending_jobs

@@ -296,7 +296,7 @@ async def _stop_sequences(ctx: Ctx, stamp: RuleStamp, action: StopSequences, log
 
 async def _move_status(ctx: Ctx, stamp: RuleStamp, action: MoveStatus, log_id: uuid.UUID) -> dict[str, Any]:
     from services.api.automation.evaluate import run
-    from services.api.leads import pipeline
+    from services.api.leads import status as lead_status
     from services.api.leads.events import add_status_event
     from shared.errors import InvalidTransition
 
@@ -305,10 +305,10 @@ async def _move_status(ctx: Ctx, stamp: RuleStamp, action: MoveStatus, log_id: u
     if ctx.depth >= 3:
         return {"outcome": "skipped", "reason": "rule chain too deep"}
     try:
-        pipeline.check_transition(current, target)
+        lead_status.check_transition(current, target)
     except InvalidTransition as error:
         return {"outcome": "skipped", "reason": error.detail}
-    pipeline.apply_status(lead, target, ctx.now, lost_reason=action.lost_reason)
+    lead_status.apply_status(lead, target, ctx.now, lost_reason=action.lost_reason)
     if target == LeadStatus.lost:
         lead.lost_reason = action.lost_reason
     lead.status_label_id = None

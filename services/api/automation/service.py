@@ -22,7 +22,7 @@ from services.api.automation.schemas import (
     RuleTestRequest,
     RuleTestResult,
 )
-from services.api.leads import pipeline
+from services.api.leads import status as lead_status
 from services.api.leads.deps import load_lead
 from shared import clock
 from shared.enums import ConsentState, NextActionType
@@ -112,7 +112,7 @@ async def test_rules(session: AsyncSession, principal: Principal, body: RuleTest
             lead = await _sample_lead(session, org_id, body)
         book = await rules.load_book(session, org_id, lead.property_id, override=override)
         if body.status is not None and body.status != lead.status:
-            pipeline.apply_status(lead, body.status, now, lost_reason="other" if body.status == "lost" else None)
+            lead_status.apply_status(lead, body.status, now, lost_reason="other" if body.status == "lost" else None)
         data = {"channel": body.channel, "source": body.source, "event_key": "dry-run"}
         ctx = await evaluate(session, lead, now, event=body.event, status=body.status, data=data, book=book)
         next_action = None

@@ -9,10 +9,10 @@ index; opening one uses the same pattern.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,6 +78,65 @@ async def claim_identities(
     return {(row.kind, row.value) for row in await session.execute(statement)}
 
 
+INSERT_CONTACT_SQL = text(
+    """
+    WITH new_contact AS (
+        INSERT INTO contacts (id, org_id, kind, full_name, first_name, last_name, primary_email, primary_phone,
+                              sms_consent, email_consent, created_at, updated_at)
+        VALUES (:id, :org_id, :kind, :full_name, :first_name, :last_name, :primary_email, :primary_phone,
+                :sms_consent, 'unknown', :now, :now)
+        RETURNING id
+    )
+    INSERT INTO contact_identities (id, org_id, contact_id, kind, value, source, created_at, updated_at)
+    SELECT gen_random_uuid(), :org_id, new_contact.id, key.kind, key.value, :source, :now, :now
+    FROM new_contact, unnest(CAST(:kinds AS text[]), CAST(:values AS text[])) AS key(kind, value)
+    ON CONFLICT (org_id, kind, value) DO NOTHING
+    RETURNING kind, value
+    """
+)
+
+
+async def insert_contact(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    identities: list[tuple[str, str]],
+    *,
+    kind: str = "tenant",
+    full_name: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    sms_consent: str = "unknown",
+    source: str | None = None,
+) -> set[tuple[str, str]]:
+    """The one way a contact is created: the contact and its identities in one statement (identities in
+    sorted order, ON CONFLICT DO NOTHING). Returns the identities it now holds; one missing from the result
+    is held by someone else (callers decide: refuse, or keep the contact and open a review)."""
+    ordered = sorted(set(identities))
+    now = clock.now()
+    rows = await session.execute(
+        INSERT_CONTACT_SQL,
+        {
+            "id": contact_id,
+            "org_id": org_id,
+            "kind": kind,
+            "full_name": full_name,
+            "first_name": first_name,
+            "last_name": last_name,
+            "primary_email": email,
+            "primary_phone": phone,
+            "sms_consent": sms_consent,
+            "now": now,
+            "source": source,
+            "kinds": [key_kind for key_kind, _ in ordered],
+            "values": [value for _, value in ordered],
+        },
+    )
+    return {(row.kind, row.value) for row in rows}
+
+
 async def create_contact(
     session: AsyncSession,
     org_id: uuid.UUID,
@@ -98,21 +157,24 @@ async def create_contact(
         else [(kind_, value) for kind_, value in (("email", email), ("phone", phone)) if value]
     )
     savepoint = await session.begin_nested()
-    contact = Contact(
-        id=uuid.uuid4(),
-        org_id=org_id,
+    contact_id = uuid.uuid4()
+    claimed = await insert_contact(
+        session,
+        org_id,
+        contact_id,
+        wanted,
         kind=kind,
         full_name=full_name,
         first_name=first_name,
         last_name=last_name,
-        primary_email=email,
-        primary_phone=phone,
+        email=email,
+        phone=phone,
+        source=source,
     )
-    session.add(contact)
-    await session.flush()
-    claimed = await claim_identities(session, org_id, contact.id, wanted, source)
     if claimed == set(wanted):
         await savepoint.commit()
+        contact = await session.get(Contact, contact_id)
+        assert contact is not None
         return contact
     await savepoint.rollback()
     owners = await find_contact_ids(session, org_id, IdentityKeys(usable=sorted(set(wanted) - claimed)))
@@ -122,6 +184,11 @@ async def create_contact(
         existing_contact_id=str(existing) if existing else None,
         contact_ids=[str(owner) for owner in owners],
     )
+
+
+def is_open_lead() -> ColumnElement[bool]:
+    """The open-lead predicate (the partial unique index's `OPEN_STATUSES_SQL`, as an expression)."""
+    return Lead.status.notin_([LeadStatus.lost, LeadStatus.leased])
 
 
 def _open_lead_key() -> list[Any]:
@@ -135,10 +202,10 @@ async def find_open_lead(
         Lead.org_id == org_id,
         Lead.contact_id == contact_id,
         Lead.property_id.is_(None) if property_id is None else Lead.property_id == property_id,
-        Lead.status.notin_([LeadStatus.lost, LeadStatus.leased]),
+        is_open_lead(),
     )
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE: see find_lead_to_touch
     return await session.scalar(query)
 
 
@@ -176,3 +243,26 @@ async def open_lead_for(
     lead = await find_open_lead(session, org_id, contact_id, property_id, lock=True)
     assert lead is not None, "an open lead must exist after insert-or-nothing"
     return lead, inserted is not None
+
+
+async def find_lead_to_touch(
+    session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID, property_id: uuid.UUID | None, now: datetime
+) -> Lead | None:
+    """The contact's open lead for this property, else one lost within `REOPEN_LOST_WITHIN`; locked.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: a lead's key never changes here, and the weaker lock does not block
+    the KEY SHARE that a foreign key check takes (the worker's batched finish sets `inbound_messages.lead_id`
+    for many rows in one transaction; with FOR UPDATE the two could wait on each other's leads).
+    """
+    same_property = Lead.property_id.is_(None) if property_id is None else Lead.property_id == property_id
+    is_open = is_open_lead()
+    recently_lost = (Lead.status == LeadStatus.lost) & (Lead.closed_at >= now - REOPEN_LOST_WITHIN)
+    found: Lead | None = await session.scalar(
+        select(Lead)
+        .where(Lead.org_id == org_id, Lead.contact_id == contact_id, same_property)
+        .where(is_open | recently_lost)
+        .order_by(is_open.desc(), Lead.closed_at.desc().nulls_last())
+        .limit(1)
+        .with_for_update(key_share=True)
+    )
+    return found

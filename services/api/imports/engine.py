@@ -40,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.contacts.resolution import lock_identity_keys
 from services.api.imports.presets import PRESETS, field_for
 from services.api.imports.service import RowError, _describe, _lead_body, _owners, _properties
-from services.api.leads.pipeline import apply_status
 from services.api.leads.schemas import LeadCreate
+from services.api.leads.status import apply_status
 from services.api.review.service import DuplicateQuestion, open_duplicate_reviews
 from services.api.webhooks.outbox import timeline_stream_rows
 from shared import clock

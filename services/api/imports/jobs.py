@@ -1,4 +1,4 @@
-"""The import job (registered in services/intake/tasks.py)."""
+"""The import job (registered in services/intake/jobs.py)."""
 
 from __future__ import annotations
 

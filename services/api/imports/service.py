@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
 from services.api.imports.columns import canonical
-from services.api.leads import pipeline
+from services.api.leads import status as lead_status
 from services.api.leads.create import create_lead
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.schemas import LeadCreate
@@ -234,11 +234,11 @@ async def _apply_row_extras(
         if status == LeadStatus.lost:
             raise RowError("status", "import lost leads with a lost reason through the status endpoint")
         try:
-            pipeline.check_transition(LeadStatus(lead.status), status)
+            lead_status.check_transition(LeadStatus(lead.status), status)
         except InvalidTransition as error:
             allowed = ", ".join(error.extra.get("allowed", []))
             raise RowError("status", f"{error.detail} Allowed from {lead.status}: {allowed}.") from error
-        previous = pipeline.apply_status(lead, status, now)
+        previous = lead_status.apply_status(lead, status, now)
         add_status_event(session, lead, previous, occurred_at=now, reason="imported", **actor)
         await run_rules(session, lead, status, now)  # the imported status decides the next step
     await session.flush()

@@ -7,6 +7,7 @@ for the worker; nothing here reads the payload beyond what a signature or the de
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -15,16 +16,15 @@ from urllib.parse import parse_qs
 
 from fastapi import Request
 from redis.asyncio import Redis
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.intake import signatures
-from services.intake.parsers.common import decode_multipart, media_type
-from services.intake.parsers.keys import delivery_key
 from shared import clock
+from shared.delivery_keys import delivery_key
 from shared.enums import InboundKind
 from shared.errors import PayloadTooLarge, Unauthorized, Unavailable
+from shared.formdata import decode_multipart, media_type
 from shared.models import InboundMessage, Integration
 from shared.queue import enqueue_after_commit
 
@@ -187,32 +187,55 @@ def compute_key(delivery: Delivery) -> str:
     return delivery_key(delivery.kind, delivery.body, delivery.content_type, delivery.headers, delivery.query)
 
 
+# One statement stores a delivery: insert it, or (a redelivery) find the first row. The fallback SELECT below
+# is only for a twin committed after this statement's snapshot was taken.
+STORE_SQL = text(
+    """
+    WITH inserted AS (
+        INSERT INTO inbound_messages (id, org_id, kind, delivery_key, content_type, headers, query, body, body_size,
+                                      received_at, status, attempts, created_at, updated_at)
+        VALUES (:id, :org_id, :kind, :key, :content_type, CAST(:headers AS jsonb), CAST(:query AS jsonb), :body,
+                :body_size, :now, 'received', 0, :now, :now)
+        ON CONFLICT (org_id, delivery_key) DO NOTHING
+        RETURNING id
+    )
+    SELECT id, true AS created FROM inserted
+    UNION ALL
+    SELECT id, false FROM inbound_messages
+    WHERE org_id = :org_id AND delivery_key = :key AND NOT EXISTS (SELECT 1 FROM inserted)
+    """
+)
+
+
 async def store(session: AsyncSession, org_id: uuid.UUID, delivery: Delivery, key: str) -> Stored:
     """Insert once per (org, delivery key); a redelivery returns the first row's id and queues nothing."""
-    new_id = uuid.uuid4()
-    inserted = await session.scalar(
-        insert(InboundMessage)
-        .values(
-            id=new_id,
-            org_id=org_id,
-            kind=delivery.kind.value,
-            delivery_key=key,
-            content_type=delivery.content_type[:200],
-            headers=dict(delivery.headers),
-            query=dict(delivery.query),
-            body=delivery.body,
-            body_size=len(delivery.body),
-            received_at=clock.now(),
-            status="received",
+    now = clock.now()
+    row = (
+        await session.execute(
+            STORE_SQL,
+            {
+                "id": uuid.uuid4(),
+                "org_id": org_id,
+                "kind": delivery.kind.value,
+                "key": key,
+                "content_type": delivery.content_type[:200],
+                "headers": json.dumps(dict(delivery.headers)),
+                "query": json.dumps(dict(delivery.query)),
+                "body": delivery.body,
+                "body_size": len(delivery.body),
+                "now": now,
+            },
         )
-        .on_conflict_do_nothing(index_elements=["org_id", "delivery_key"])
-        .returning(InboundMessage.id)
-    )
-    if inserted is not None:
-        enqueue_after_commit(session, "process_inbound", str(inserted), job_id=f"inbound:{inserted}")
-        return Stored(inserted, True)
-    existing = await session.scalar(
-        select(InboundMessage.id).where(InboundMessage.org_id == org_id, InboundMessage.delivery_key == key)
+    ).first()
+    if row is not None and row.created:
+        enqueue_after_commit(session, "process_inbound", str(row.id), job_id=f"inbound:{row.id}")
+        return Stored(row.id, True)
+    existing = (
+        row.id
+        if row is not None
+        else await session.scalar(
+            select(InboundMessage.id).where(InboundMessage.org_id == org_id, InboundMessage.delivery_key == key)
+        )
     )
     assert existing is not None  # the conflicting row exists: rows are never deleted on this path
     return Stored(existing, False)

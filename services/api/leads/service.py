@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.auth.service import Principal
-from services.api.leads import pipeline, rules
+from services.api.leads import rules
+from services.api.leads import status as lead_status
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.queries import (
     LeadFilters,
@@ -202,11 +203,11 @@ async def _flush_unique(session: AsyncSession) -> None:
 
 async def change_status(session: AsyncSession, principal: Principal, lead: Lead, body: StatusChange) -> None:
     current, target = LeadStatus(lead.status), LeadStatus(body.status)
-    pipeline.check_transition(current, target)
+    lead_status.check_transition(current, target)
     if body.status_label_id is not None:
         await ensure_status_label(session, principal.org_id, body.status_label_id, target, "body.status_label_id")
     now = clock.now()
-    pipeline.apply_status(lead, target, now, lost_reason=body.lost_reason)
+    lead_status.apply_status(lead, target, now, lost_reason=body.lost_reason)
     if target == LeadStatus.lost:
         lead.lost_reason = body.lost_reason
         lead.lost_reason_text = body.lost_reason_text
@@ -238,7 +239,7 @@ async def record_touch(
 ) -> None:
     """A staff touch (outbound call, meeting, tour booked): forward-only status move and first response;
     the rules re-evaluate the next step every time, not only when the status moved."""
-    previous = pipeline.advance_for_touch(lead, event_type, occurred_at)
+    previous = lead_status.advance_for_touch(lead, event_type, occurred_at)
     if lead.last_touch_at is None or occurred_at > lead.last_touch_at:
         lead.last_touch_at = occurred_at
     touch(lead)

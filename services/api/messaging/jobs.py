@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.leads.events import add_event, add_status_event
-from services.api.leads.pipeline import advance_for_touch
+from services.api.leads.status import advance_for_touch
 from services.api.messaging.consent import is_opted_out
 from services.api.messaging.outbox import (
     AUTOMATED,

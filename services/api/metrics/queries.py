@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.leads.pipeline import FUNNEL_RANK
+from services.api.leads.status import FUNNEL_RANK
 from services.api.metrics.scope import LeadScope
 from shared.enums import LeadStatus
 from shared.normalize import ANONYMOUS_CALLER_REASON

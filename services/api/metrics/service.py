@@ -15,7 +15,7 @@ from sqlalchemy import Select, Text, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from services.api.leads.pipeline import FUNNEL_RANK
+from services.api.leads.status import FUNNEL_RANK
 from shared.enums import LeadStatus, ReviewStatus
 from shared.models import Lead, Merge, ReviewItem, SignalApplication, User
 

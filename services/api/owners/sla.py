@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.leads.pipeline import RESPONSE_EVENTS
+from services.api.leads.status import RESPONSE_EVENTS
 from services.api.owners.config import AssignmentConfig, load_config, timezone_for
 from services.api.owners.pool import Pool, load_pool
 from shared.models import Lead, LeadEvent, SlaTimer

@@ -17,13 +17,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.contacts.resolution import (
-    REOPEN_LOST_WITHIN,
     claim_identities,
+    find_lead_to_touch,
+    insert_contact,
     lock_identity_keys,
 )
 from services.api.leads.events import add_event, add_status_event
-from services.api.leads.pipeline import advance_for_touch, apply_status
 from services.api.leads.rules import apply_rules, assign_owner_if_missing
+from services.api.leads.status import advance_for_touch, apply_status
 from services.api.messaging import rules_bridge
 from services.api.review.service import open_duplicate_review
 from services.api.signals.limits import fit_signal
@@ -300,24 +301,6 @@ def _owned_elsewhere(key: tuple[str, str], owners: dict[uuid.UUID, list[str]], c
     return any(key[0] in kinds for cid, kinds in owners.items() if cid != contact_id)
 
 
-CREATE_CONTACT_SQL = text(
-    """
-    WITH new_contact AS (
-        INSERT INTO contacts (id, org_id, kind, full_name, first_name, last_name, primary_email, primary_phone,
-                              sms_consent, email_consent, created_at, updated_at)
-        VALUES (:id, :org_id, :kind, :full_name, :first_name, :last_name, :primary_email, :primary_phone,
-                :sms_consent, 'unknown', :now, :now)
-        RETURNING id
-    )
-    INSERT INTO contact_identities (id, org_id, contact_id, kind, value, source, created_at, updated_at)
-    SELECT gen_random_uuid(), :org_id, new_contact.id, key.kind, key.value, :source, :now, :now
-    FROM new_contact, unnest(CAST(:kinds AS text[]), CAST(:values AS text[])) AS key(kind, value)
-    ON CONFLICT (org_id, kind, value) DO NOTHING
-    RETURNING kind, value
-    """
-)
-
-
 async def _create_contact(
     session: AsyncSession,
     org_id: uuid.UUID,
@@ -331,31 +314,24 @@ async def _create_contact(
     take them; a writer that didn't would surface here as an unclaimed key, which goes to review."""
     incoming = signal.contact
     contact_id = uuid.uuid4()
-    now = clock.now()
     consent = {SignalEvent.opt_out: ConsentState.opted_out, SignalEvent.opt_in: ConsentState.opted_in}.get(
         signal.event, ConsentState.unknown
     )
     full_name = incoming.full_name or " ".join(p for p in (incoming.first_name, incoming.last_name) if p) or None
-    ordered = sorted(set(keys.usable))
-    rows = await session.execute(
-        CREATE_CONTACT_SQL,
-        {
-            "id": contact_id,
-            "org_id": org_id,
-            "kind": incoming.kind.value,
-            "full_name": full_name,
-            "first_name": incoming.first_name,
-            "last_name": incoming.last_name,
-            "primary_email": keys.value("email"),
-            "primary_phone": keys.value("phone"),
-            "sms_consent": consent.value,
-            "now": now,
-            "source": signal.source.source,
-            "kinds": [kind for kind, _ in ordered],
-            "values": [value for _, value in ordered],
-        },
+    claimed = await insert_contact(
+        session,
+        org_id,
+        contact_id,
+        list(keys.usable),
+        kind=incoming.kind.value,
+        full_name=full_name,
+        first_name=incoming.first_name,
+        last_name=incoming.last_name,
+        email=keys.value("email"),
+        phone=keys.value("phone"),
+        sms_consent=consent.value,
+        source=signal.source.source,
     )
-    claimed = {(row.kind, row.value) for row in rows}
     unclaimed = set(keys.usable) - claimed
     if unclaimed:
         owners = await find_contact_ids(session, org_id, IdentityKeys(usable=sorted(unclaimed)))
@@ -368,7 +344,7 @@ async def _create_contact(
 async def _load_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
     """Lock the contact; if a merge moved it while we waited, follow to the survivor."""
     for _ in range(5):
-        contact = await session.scalar(select(Contact).where(Contact.id == contact_id).with_for_update())
+        contact = await session.scalar(select(Contact).where(Contact.id == contact_id).with_for_update(key_share=True))
         if contact is None:
             raise NotFound("Matched contact no longer exists.")
         if contact.merged_into_id is None:
@@ -401,17 +377,7 @@ async def _find_or_open_lead(
 ) -> tuple[Lead, bool]:
     """The renter's open lead for this property, else a recently lost one reopened, else a new one."""
     if not resolved.created:
-        same_property = Lead.property_id.is_(None) if property_id is None else Lead.property_id == property_id
-        is_open = Lead.status.notin_([LeadStatus.lost, LeadStatus.leased])
-        recently_lost = (Lead.status == LeadStatus.lost) & (Lead.closed_at >= now - REOPEN_LOST_WITHIN)
-        existing = await session.scalar(
-            select(Lead)
-            .where(Lead.org_id == resolved.org_id, Lead.contact_id == resolved.contact_id, same_property)
-            .where(is_open | recently_lost)
-            .order_by(is_open.desc(), Lead.closed_at.desc().nulls_last())
-            .limit(1)
-            .with_for_update()
-        )
+        existing = await find_lead_to_touch(session, resolved.org_id, resolved.contact_id, property_id, now)
         if existing is not None and existing.status != LeadStatus.lost:
             return existing, False
         if existing is not None:

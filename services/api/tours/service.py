@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
-from services.api.leads import pipeline
+from services.api.leads import status as lead_status
 from services.api.leads.deps import load_lead
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.refs import ensure_user
@@ -69,7 +69,7 @@ async def _ensure_unit(session: AsyncSession, org_id: uuid.UUID, unit_id: uuid.U
 
 
 def _refuse_closed(lead: Lead, what: str) -> None:
-    if LeadStatus(lead.status) in pipeline.CLOSED:
+    if LeadStatus(lead.status) in lead_status.CLOSED:
         raise Conflict(f"A {lead.status} lead can't {what}; reopen it first.", lead_status=lead.status)
 
 
@@ -364,12 +364,12 @@ async def _advance_to_toured(session: AsyncSession, principal: Principal, lead: 
     """A completed tour moves the lead to toured only when that is forward (never undoes an application)."""
     current = LeadStatus(lead.status)
     target = LeadStatus.toured
-    if current in pipeline.CLOSED:
+    if current in lead_status.CLOSED:
         return
-    if current != LeadStatus.nurture and pipeline.FUNNEL_RANK[current] >= pipeline.FUNNEL_RANK[target]:
+    if current != LeadStatus.nurture and lead_status.FUNNEL_RANK[current] >= lead_status.FUNNEL_RANK[target]:
         return
-    pipeline.check_transition(current, target)
-    pipeline.apply_status(lead, target, now)
+    lead_status.check_transition(current, target)
+    lead_status.apply_status(lead, target, now)
     lead.status_label_id = None
     touch(lead)
     add_status_event(

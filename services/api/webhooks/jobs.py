@@ -1,4 +1,4 @@
-"""Worker jobs of the event stream and webhooks (registered in services/intake/tasks.py).
+"""Worker jobs of the event stream and webhooks (registered in services/intake/jobs.py).
 
 `publish_events` numbers committed stream rows and fans them out to endpoints; `deliver_webhooks` sends what
 is due. Both run as a deduplicated job right after the commit that needs them and as a cron that catches up

@@ -10,15 +10,15 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
-from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs
 
 from dateutil import parser as dateutil_parser
 
 from services.intake.parsers.base import ParseError, ParseResult, RawInbound
+from shared import formdata
 from shared.enums import SignalEvent
+from shared.formdata import media_type
 from shared.identity import identity_email
 from shared.normalize import (
     caller_contact_name,
@@ -34,18 +34,6 @@ from shared.schemas.signal import PropertyHint, SignalContact
 OPT_OUT_WORDS = frozenset({"stop", "unsubscribe", "end", "quit", "stopall", "revoke", "optout", "cancel"})
 OPT_IN_WORDS = frozenset({"start", "yes", "unstop"})
 HELP_WORDS = frozenset({"help", "info"})
-
-
-def media_type(content_type: str) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def decode_charset(payload: bytes, charset: str | None) -> str:
-    """Bytes in the charset a sender declared; an unknown or malformed charset name reads as UTF-8."""
-    try:
-        return payload.decode(charset or "utf-8", errors="replace")
-    except (LookupError, ValueError):  # ValueError: a charset name with a NUL in it
-        return payload.decode("utf-8", errors="replace")
 
 
 def decode_text(body: bytes) -> str:
@@ -68,23 +56,11 @@ def decode_urlencoded(body: bytes) -> dict[str, str]:
 
 
 def decode_multipart(body: bytes, content_type: str) -> dict[str, str]:
-    """multipart/form-data fields as text (file parts are skipped; their bytes are not lead data)."""
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    message = message_from_bytes(head + body, policy=policy.compat32)
-    fields: dict[str, str] = {}
-    if not message.is_multipart():
-        raise ParseError("malformed multipart")
-    for part in message.get_payload():
-        if not isinstance(part, Message):
-            continue
-        name = part.get_param("name", header="content-disposition")
-        if not name or part.get_param("filename", header="content-disposition"):
-            continue
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            payload = b""
-        fields[str(name)] = decode_charset(payload, part.get_content_charset())
-    return fields
+    """multipart/form-data fields as text; a malformed body is a parse error (the row fails, with a reason)."""
+    try:
+        return formdata.decode_multipart(body, content_type)
+    except formdata.MalformedBody as error:
+        raise ParseError(str(error)) from error
 
 
 def decode_form(raw: RawInbound) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from bs4 import BeautifulSoup, NavigableString
 from bs4.element import Comment
 
-from services.intake.parsers.common import decode_charset
+from shared.formdata import decode_charset
 
 BLOCK_TAGS = [
     *("p", "div", "br", "tr", "td", "th", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tbody"),

@@ -1,5 +1,7 @@
 """Idempotency key of one delivery, computed in the API request before the raw payload is stored.
 
+Lives in shared/ (not the worker's parsers) so the API never imports services.intake.
+
 Cheap and total: a header lookup or a shallow decode, never a full parse, never an exception. Each key
 is prefixed with the kind so ids from two senders cannot collide; anything without a sender id falls back
 to a hash of the exact body (a redelivery of the same bytes is the same delivery).
@@ -16,8 +18,8 @@ from email.policy import compat32
 from typing import Any
 from urllib.parse import parse_qs
 
-from services.intake.parsers.common import decode_multipart, media_type
 from shared.enums import InboundKind
+from shared.formdata import decode_multipart, media_type
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 

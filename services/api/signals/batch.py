@@ -1,0 +1,81 @@
+"""Apply a batch of signals in one transaction, one savepoint per signal, so a bad one fails alone.
+
+Locks first, for the whole batch, in one order every writer uses: the organization's batch lock (one batch
+per organization at a time: a renter reached through two different keys in two batches would otherwise
+lock the same contact row in opposite orders), the inbound-id locks (idempotency), then every renter's
+identity-key locks sorted by name (the order `contacts.resolution.lock_identity_keys` uses), so two
+batches, or a batch and a manual add, cannot deadlock each other. Each signal's own
+re-locking inside `apply_signal` then finds its locks already held. The unique constraints stay the last
+word: a violation rolls back that signal's savepoint and answers 500 for it, so the worker retries it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.signals.service import apply_signal
+from shared.errors import DomainError
+from shared.identity import identity_keys
+from shared.logging import get_logger
+from shared.outage import is_outage
+from shared.queue import PENDING_JOBS_KEY
+from shared.schemas.signal import SignalEnvelope, SignalResult
+
+log = get_logger(__name__)
+
+# inbound-id locks (namespace 0, as apply_signal takes them) then identity keys (namespace 42), each sorted
+LOCK_BATCH_SQL = text(
+    "SELECT count(*) FROM ("
+    " SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM"
+    " (SELECT unnest(CAST(:orgs AS text[])) AS k ORDER BY 1) AS o"
+    " UNION ALL"
+    " SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM"
+    " (SELECT unnest(CAST(:inbound AS text[])) AS k ORDER BY 1) AS i"
+    " UNION ALL"
+    " SELECT pg_advisory_xact_lock(hashtextextended(k, 42)) FROM"
+    " (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS n"
+    ") AS taken"
+)
+
+
+def lock_names(envelopes: list[SignalEnvelope]) -> tuple[list[str], list[str], list[str]]:
+    """Every lock the batch can need. Keys without the blocklist: a superset of what each signal locks."""
+    orgs = sorted({f"signals-batch:{envelope.org_id}" for envelope in envelopes})
+    inbound = sorted({str(envelope.inbound_id) for envelope in envelopes})
+    keys = sorted(
+        {
+            f"{envelope.org_id}:{kind}:{value}"
+            for envelope in envelopes
+            for kind, value in identity_keys(envelope.signal.contact).usable
+        }
+    )
+    return orgs, inbound, keys
+
+
+async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) -> list[SignalResult]:
+    if len(envelopes) > 1:  # one signal locks inside apply_signal: the same order, one statement fewer
+        orgs, inbound, keys = lock_names(envelopes)
+        await session.execute(LOCK_BATCH_SQL, {"orgs": orgs, "inbound": inbound, "keys": keys})
+    results: list[SignalResult] = []
+    for envelope in envelopes:
+        results.append(await _apply_one(session, envelope))
+    return results
+
+
+async def _apply_one(session: AsyncSession, envelope: SignalEnvelope) -> SignalResult:
+    pending = session.info.get(PENDING_JOBS_KEY, [])
+    queued = len(pending)
+    try:
+        async with session.begin_nested():
+            outcome = await apply_signal(session, envelope)
+    except DomainError as error:
+        del session.info.get(PENDING_JOBS_KEY, [])[queued:]  # jobs of a rolled-back signal are not sent
+        return SignalResult(inbound_id=envelope.inbound_id, status=error.status, detail=error.detail)
+    except Exception as error:
+        if is_outage(error):
+            raise  # the database is away: the whole request is a 503, the worker retries the batch
+        del session.info.get(PENDING_JOBS_KEY, [])[queued:]
+        log.exception("signals.apply_failed", inbound_id=str(envelope.inbound_id), error=type(error).__name__)
+        return SignalResult(inbound_id=envelope.inbound_id, status=500, detail="not applied; retry")
+    return SignalResult(inbound_id=envelope.inbound_id, status=200, outcome=outcome)

@@ -1,0 +1,150 @@
+"""Job entry points. Each takes ids, owns its transaction, and is idempotent: arq may run a job twice.
+
+Imports point one way: worker → jobs → pipeline / client / cron. The intake job owns its sessions, the
+retry budget and what an unavailable API means; the pipeline returns values.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from arq import Retry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.api.automation.jobs import drain_scheduled_actions
+from services.api.imports.jobs import run_import
+from services.api.messaging.jobs import send_due_messages, send_message
+from services.api.owners.jobs import escalate_sla, expire_offers
+from services.api.webhooks.jobs import deliver_webhooks, publish_events
+from services.intake import client, pipeline
+from services.intake.cron import sweep_inbound
+from shared.enums import InboundStatus
+from shared.logging import get_logger
+from shared.schemas.signal import SignalResult
+
+log = get_logger(__name__)
+
+MAX_TRIES = 8
+# rows one job claims and hands to the API in one request (issue #16); ctx["intake_batch"] overrides
+INTAKE_BATCH = 50
+# batches in flight per worker process: more only queue up inside the API's CPU and time out there; a job
+# waits for its turn before it claims, so the rows stay claimable by whoever runs first
+HANDOFFS_IN_FLIGHT = 4
+
+
+def backoff_seconds(job_try: int) -> float:
+    """1, 2, 4 … capped at 5 min: a flaky API or database gets time to recover."""
+    return float(min(300, 2 ** max(0, job_try - 1)))
+
+
+async def heartbeat(ctx: dict[str, Any]) -> str:
+    """A no-op job for readiness probes and tests of the queue path."""
+    return "ok"
+
+
+def retry_later(ctx: dict[str, Any]) -> Retry:
+    return Retry(defer=backoff_seconds(int(ctx.get("job_try", 1))))
+
+
+async def process_inbound(ctx: dict[str, Any], inbound_id: str) -> str:
+    """Claim, parse and match in one short transaction; hand off outside any transaction; record outcomes.
+
+    Returns the status of `inbound_id`'s row (or "skipped" when it was no longer `received`).
+    """
+    gate = ctx.get("handoff_gate")
+    if gate is None:
+        return await _process(ctx, inbound_id)
+    async with gate:
+        return await _process(ctx, inbound_id)
+
+
+async def _process(ctx: dict[str, Any], inbound_id: str) -> str:
+    sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    row_id = uuid.UUID(inbound_id)
+    cache = ctx.setdefault("org_config_cache", {})
+    async with sessionmaker() as session, session.begin():
+        rows = await pipeline.claim(session, row_id, int(ctx.get("intake_batch", INTAKE_BATCH)))
+        if not rows:
+            log.info("intake.inbound_skipped", inbound_id=inbound_id, outcome="not_received")
+            return "skipped"
+        prepared = await pipeline.prepare(cache, session, rows)
+    statuses = {item.inbound_id: item.status for item in prepared}
+    pending = [item for item in prepared if item.envelope is not None]
+    if pending:
+        statuses |= await _hand_off(ctx, sessionmaker, pending)
+    return statuses.get(row_id) or InboundStatus.processed.value
+
+
+async def _hand_off(
+    ctx: dict[str, Any], sessionmaker: async_sessionmaker[AsyncSession], pending: list[pipeline.Prepared]
+) -> dict[uuid.UUID, str]:
+    envelopes = [item.envelope for item in pending if item.envelope is not None]
+    try:
+        results = await client.post_signals(ctx["api"], envelopes)
+    except client.ApiRefused as refused:
+        results = [
+            SignalResult(inbound_id=item.inbound_id, status=refused.status, detail=refused.detail) for item in pending
+        ]
+    except client.ApiUnavailable as error:
+        return await _retry_or_fail(ctx, sessionmaker, pending, str(error))
+    outcomes, unavailable = [], []
+    for item, result in zip(pending, results, strict=True):
+        if result.status >= 500:
+            unavailable.append(item)
+        else:
+            outcomes.append(pipeline.applied_values(item, result))
+    async with sessionmaker() as session, session.begin():
+        await pipeline.finish(session, outcomes)
+    statuses = {values["row_id"]: values["status"] for values in outcomes}
+    if unavailable:
+        statuses |= await _retry_or_fail(ctx, sessionmaker, unavailable, "500")
+    return statuses
+
+
+async def _retry_or_fail(
+    ctx: dict[str, Any], sessionmaker: async_sessionmaker[AsyncSession], items: list[pipeline.Prepared], error: str
+) -> dict[uuid.UUID, str]:
+    """Within the budget: raise Retry (rows stay `received`). Past it: the rows fail with the reason."""
+    tries = int(ctx.get("job_try", 1))
+    if tries < int(ctx.get("max_tries", MAX_TRIES)):
+        async with sessionmaker() as session, session.begin():
+            await pipeline.release(session, [item.inbound_id for item in items])
+        for item in items:
+            log.warning("intake.api_unavailable", **item.bound, job_try=tries, error=error)
+        raise retry_later(ctx)
+    reason = f"api unavailable after {tries} tries ({error})"
+    outcomes = [
+        pipeline.outcome_values(item.inbound_id, InboundStatus.failed, reason=reason, **item.common) for item in items
+    ]
+    async with sessionmaker() as session, session.begin():
+        await pipeline.finish(session, outcomes)
+    for item in items:
+        log.error("intake.inbound_done", **item.bound, outcome="failed", job_try=tries, error=error)
+    return {item.inbound_id: InboundStatus.failed.value for item in items}
+
+
+JOBS: list[Any] = [heartbeat, process_inbound]
+CRON_JOBS: list[Any] = [sweep_inbound]
+# automation: timed steps (sequences, reminders, time-triggered rules)
+CRON_JOBS += [drain_scheduled_actions]
+
+# integrations out (services/api/webhooks): after-commit jobs, and the same as crons to catch up
+JOBS += [publish_events, deliver_webhooks, run_import]
+CRON_JOBS += [publish_events, deliver_webhooks]
+# owners: offer timeouts and SLA escalation (rows with a due time, drained with SKIP LOCKED)
+CRON_JOBS += [expire_offers, escalate_sla]
+# metrics: fold rollup deltas written by triggers into metric_counts
+from services.api.metrics.rollups import metrics_compact  # noqa: E402
+
+CRON_JOBS.append(metrics_compact)
+
+# messaging (services/api/messaging/jobs.py): outbox sends; deferred / lost / stuck messages
+JOBS += [send_message]
+CRON_JOBS += [send_due_messages]
+
+# units: the daily digest of newly available matching units, decided each quarter hour for renters whose
+# local morning it is (services/api/units/digest_job.py)
+from services.api.units.digest_job import unit_digests  # noqa: E402
+
+CRON_JOBS.append(unit_digests)

@@ -1,0 +1,78 @@
+"""POST /v1/internal/signals with a list: one transaction, one savepoint per signal, sorted locks (#16)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.models import Contact, LeadEvent
+from tests.conftest import OrgFixture
+from tests.signals.helpers import SERVICE_HEADERS, envelope
+
+
+async def post_batch(client: httpx.AsyncClient, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    response = await client.post("/v1/internal/signals", json=bodies, headers=SERVICE_HEADERS)
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()
+    return results
+
+
+async def count(sessionmaker: async_sessionmaker[AsyncSession], model: Any, org_id: uuid.UUID) -> int:
+    async with sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(model.org_id == org_id)) or 0)
+
+
+async def test_a_bad_signal_fails_alone_and_the_batch_is_idempotent(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    bodies = [
+        envelope(org.org_id, email="first.batch@example.com"),
+        envelope(uuid.uuid4(), email="nobody@example.com"),  # an organization that does not exist
+        envelope(org.org_id, phone="+15125550177", first_name="Sam", last_name="Ode"),
+    ]
+    results = await post_batch(client, bodies)
+    assert [result["status"] for result in results] == [200, 404, 200]
+    assert [result["inbound_id"] for result in results] == [body["inbound_id"] for body in bodies]
+    assert results[1]["outcome"] is None and results[1]["detail"] == "Organization not found."
+    assert results[0]["outcome"]["created"] and results[2]["outcome"]["created"]
+    events = await count(sessionmaker, LeadEvent, org.org_id)
+
+    again = await post_batch(client, bodies)  # a redelivered batch: same outcomes, nothing written
+    assert [result["outcome"] for result in again] == [result["outcome"] for result in results]
+    assert await count(sessionmaker, LeadEvent, org.org_id) == events
+    assert await count(sessionmaker, Contact, org.org_id) == 2
+
+
+async def test_crossing_batches_for_the_same_renters_do_not_deadlock_and_make_one_contact_each(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    renters = [(f"cross{i}@example.com", f"+1512555{i + 300:04d}") for i in range(6)]
+
+    def batch(order: list[int], channel: int) -> list[dict[str, Any]]:
+        bodies = []
+        for index in order:
+            email, phone = renters[index]
+            fields = {"email": email, "phone": phone} if channel == 0 else {"phone": phone, "first_name": None}
+            bodies.append(envelope(org.org_id, **fields))
+        return bodies
+
+    forward, backward = list(range(6)), list(reversed(range(6)))
+    batches = [batch(forward, 0), batch(backward, 1), batch(backward, 0), batch(forward, 1)]
+    answers = await asyncio.gather(*(post_batch(client, bodies) for bodies in batches))
+    assert all(result["status"] == 200 for results in answers for result in results)
+    assert await count(sessionmaker, Contact, org.org_id) == 6
+
+
+async def test_the_single_object_form_still_answers_one_outcome(client: httpx.AsyncClient, org: OrgFixture) -> None:
+    body = envelope(org.org_id, email="single.form@example.com")
+    response = await client.post("/v1/internal/signals", json=body, headers=SERVICE_HEADERS)
+    assert response.status_code == 200 and response.json()["created"] is True
+    missing = await client.post(
+        "/v1/internal/signals", json=envelope(uuid.uuid4(), email="x@example.com"), headers=SERVICE_HEADERS
+    )
+    assert missing.status_code == 404
