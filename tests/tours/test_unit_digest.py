@@ -95,7 +95,7 @@ async def test_one_digest_a_morning_with_what_is_new_since_the_last_one_sent_onc
     assert (digest.lead_id, digest.channel, digest.status, digest.kind) == (renter, "email", "queued", "proactive")
     assert digest.idempotency_key.endswith(":2026-06-03")
     assert "- Unit 101: Two, 2 bd, $1,500/mo, available now" in digest.body
-    assert "S1" not in digest.body and "/v1/unit-digest/stop/" in digest.body
+    assert "Unit S1" not in digest.body and "/v1/unit-digest/stop/" in digest.body
 
     assert await send_message(ctx, str(digest.id)) == "sent"
     await send_message(ctx, str(digest.id))  # the send job again (arq may): settled, not resent
