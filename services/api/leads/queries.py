@@ -19,15 +19,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from services.api.leads.schemas import LeadOut, NextAction
 from services.api.pagination import decode_cursor, encode_cursor
 from shared.errors import ValidationFailed
-from shared.models import Contact, ContactIdentity, Lead, StatusLabel
+from shared.models import Contact, Lead, StatusLabel
 from shared.normalize.phone import normalize_phone
 
 LeadSort = Literal["created_at", "-created_at", "updated_at", "-updated_at"]
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{3,}$")
-_FIELD = "\n"  # what precedes every field of contacts.search_text
+_FIELD = "\n"  # what precedes every field of search_text
 _TRIGRAM = 3  # shorter text has no trigram to look up
 
-LEAD_COLUMNS = [c for c in Lead.__table__.c if c.key not in {"org_id", "status_label_id", "closed_at"}]
+LEAD_COLUMNS = [c for c in Lead.__table__.c if c.key not in {"org_id", "status_label_id", "closed_at", "search_text"}]
 
 
 @dataclass
@@ -68,8 +68,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search_contacts(q: str) -> ColumnElement[bool]:
-    """Contacts whose `search_text` (names and identities, one per line; migration 0003) matches q.
+def search_condition(q: str, column: Any = None) -> ColumnElement[bool]:
+    """Leads whose `search_text` (the contact's names and identities, one per line; migrations 0003, r16)
+    matches q.
 
     - a phone-looking q: a phone identity starts with it (E.164, "+1" assumed for bare national digits);
     - 1-2 characters: a word of a name or an identity starts with it (too short for a trigram substring);
@@ -77,8 +78,11 @@ def _search_contacts(q: str) -> ColumnElement[bool]:
 
     Every field follows a newline, so '%' + newline + prefix + '%' is "a field starts with prefix". The
     pattern goes into the SQL as a literal: the planner must see it to choose between walking leads newest
-    first (a common name) and the trigram index (a rare one); a generic prepared plan cannot.
+    first (a common name: short, and one column of the lead itself, no join) and the trigram index (a rare
+    one, then a sort of the few it finds); a generic prepared plan cannot. `column` swaps in another
+    search_text (the contacts' one, for tests that hold the two to the same answer).
     """
+    target = Lead.search_text if column is None else column
     text = q.strip()
     prefixes = _phone_prefixes(text)
     if prefixes is not None:
@@ -87,10 +91,7 @@ def _search_contacts(q: str) -> ColumnElement[bool]:
         patterns = [f"%{_FIELD}{_escape_like(text)}%", f"% {_escape_like(text)}%"]
     else:
         patterns = [f"%{_escape_like(text)}%"]
-    return or_(*[Contact.search_text.ilike(literal(p, literal_execute=True), escape="\\") for p in patterns])
-
-
-SEARCH_CANDIDATES = 2000
+    return or_(*[target.ilike(literal(p, literal_execute=True), escape="\\") for p in patterns])
 
 
 def _phone_prefixes(text: str) -> list[str] | None:
@@ -103,28 +104,6 @@ def _phone_prefixes(text: str) -> list[str] | None:
     if text.startswith("+"):
         return ["+" + digits]
     return sorted({"+1" + digits, "+" + digits})
-
-
-async def search_contact_ids(session: AsyncSession, org_id: uuid.UUID, q: str) -> list[uuid.UUID] | None:
-    """Phase one of a search: the contacts that match, or None when more than SEARCH_CANDIDATES do.
-
-    Asking which contacts match first, on the index made for it, keeps a search fast whatever the planner
-    would have guessed about a term while walking leads: a phone prefix is a range on the identity btree,
-    a name or email part is the trigram index. Only a very common term (more than the cap) falls back to
-    walking leads newest first, which is then short precisely because matches are dense.
-    """
-    text = q.strip()
-    prefixes = _phone_prefixes(text)
-    if prefixes is not None:
-        query: Select[Any] = select(ContactIdentity.contact_id).where(
-            ContactIdentity.org_id == org_id,
-            ContactIdentity.kind == "phone",
-            or_(*[ContactIdentity.value.like(_escape_like(p) + "%", escape="\\") for p in prefixes]),
-        )
-    else:
-        query = select(Contact.id).where(Contact.org_id == org_id, _search_contacts(q))
-    ids = list(dict.fromkeys(await session.scalars(query.limit(SEARCH_CANDIDATES + 1))))
-    return None if len(ids) > SEARCH_CANDIDATES else ids
 
 
 def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Select[Any]:
@@ -156,7 +135,7 @@ def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Sele
     elif f.has_next_action_overdue is False:
         conditions.append(or_(Lead.next_action_due_at.is_(None), Lead.next_action_due_at >= func.now()))
     if f.q and f.q.strip():
-        conditions.append(_search_contacts(f.q))
+        conditions.append(search_condition(f.q))
     return query.where(and_(*conditions)) if conditions else query
 
 

@@ -23,7 +23,6 @@ from services.api.leads.queries import (
     lead_select,
     next_cursor_for,
     row_to_out,
-    search_contact_ids,
 )
 from services.api.leads.refs import ensure_property, ensure_status_label, ensure_user
 from services.api.leads.schemas import LeadOut, LeadUpdate, StatusChange
@@ -53,16 +52,9 @@ async def list_leads(
     *,
     scope: ColumnElement[bool] | None = None,
 ) -> tuple[list[LeadOut], str | None]:
-    query_filters, contact_ids = filters, None
-    if filters.q and filters.q.strip():
-        contact_ids = await search_contact_ids(session, org_id, filters.q)
-        if contact_ids is not None:  # few enough: fetch their leads by contact instead of searching while walking
-            query_filters = replace(filters, q=None)
-    query = apply_filters(lead_select(org_id), org_id, query_filters)
+    query = apply_filters(lead_select(org_id), org_id, filters)
     if scope is not None:  # owners' scope: an agent's own, collaborated and pool leads
         query = query.where(scope)
-    if contact_ids is not None:
-        query = query.where(Lead.contact_id.in_(contact_ids)) if contact_ids else query.where(false())
     query = apply_order(query, filters.sort, cursor)
     rows = (await session.execute(query.limit(limit + 1))).mappings().all()
     next_cursor = next_cursor_for(rows[limit - 1], filters.sort) if len(rows) > limit else None
