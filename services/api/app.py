@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 
 from services.api import health
 from services.api.access import document_refusals
+from services.api.auth import cache as principal_cache
 from services.api.auth.router import router as auth_router
 from services.api.metrics.dashboard import router as dashboard_router
 from services.api.metrics.prometheus import router as prometheus_router
@@ -38,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (guestcard run starts embedded ones)")
         engine = make_engine(settings.database_url, settings.db_pool_size)
         queue = open_queue(settings.redis_url)  # lazy: the API starts and serves while Redis is away
+        principal_cache.configure(settings.principal_cache_seconds)
+        listener = principal_cache.start_listener(queue)
         app.state.guestcard = AppState(
             settings=settings,
             engine=engine,
@@ -48,6 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             await queue.aclose()
             await engine.dispose()
 

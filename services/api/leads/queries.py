@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.leads.schemas import LeadOut, NextAction

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -36,8 +35,13 @@ _CONTACT_FIELDS = ("first_name", "last_name")
 _OWN_EVENT_FIELDS = {"owner_id", "temperature", "property_id"}
 
 
-async def get_lead_out(session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID) -> LeadOut:
-    row = (await session.execute(lead_select(org_id).where(Lead.id == lead_id))).mappings().first()
+async def get_lead_out(
+    session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID, *, scope: ColumnElement[bool] | None = None
+) -> LeadOut:
+    query = lead_select(org_id).where(Lead.id == lead_id)
+    if scope is not None:
+        query = query.where(scope)
+    row = (await session.execute(query)).mappings().first()
     if row is None:
         raise NotFound("Lead not found.")
     return row_to_out(row)
