@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -35,19 +37,23 @@ _CONTACT_FIELDS = ("first_name", "last_name")
 _OWN_EVENT_FIELDS = {"owner_id", "temperature", "property_id"}
 
 
-async def get_lead_out(
+async def get_lead_row(
     session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID, *, scope: ColumnElement[bool] | None = None
-) -> LeadOut:
+) -> RowMapping:
     query = lead_select(org_id).where(Lead.id == lead_id)
     if scope is not None:
         query = query.where(scope)
     row = (await session.execute(query)).mappings().first()
     if row is None:
         raise NotFound("Lead not found.")
-    return row_to_out(row)
+    return row
 
 
-async def list_leads(
+async def get_lead_out(session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID) -> LeadOut:
+    return row_to_out(await get_lead_row(session, org_id, lead_id))
+
+
+async def list_lead_rows(
     session: AsyncSession,
     org_id: uuid.UUID,
     filters: LeadFilters,
@@ -55,14 +61,15 @@ async def list_leads(
     cursor: str | None,
     *,
     scope: ColumnElement[bool] | None = None,
-) -> tuple[list[LeadOut], str | None]:
+) -> tuple[Sequence[RowMapping], str | None]:
+    """A page of the list as rows (the router writes them as JSON without models) and the next cursor."""
     query = apply_filters(lead_select(org_id), org_id, filters)
     if scope is not None:  # owners' scope: an agent's own, collaborated and pool leads
         query = query.where(scope)
     query = apply_order(query, filters.sort, cursor)
     rows = (await session.execute(query.limit(limit + 1))).mappings().all()
     next_cursor = next_cursor_for(rows[limit - 1], filters.sort) if len(rows) > limit else None
-    return [row_to_out(row) for row in rows[:limit]], next_cursor
+    return rows[:limit], next_cursor
 
 
 def _jsonable(value: Any) -> Any:
