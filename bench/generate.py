@@ -241,8 +241,8 @@ WHERE i.id = c.id
 # leads.search_text (migration r16) is the contact's, copied; VACUUM FULL drops the old row versions the
 # update left behind (the secondary indexes are not there yet, so the rewrite is cheap)
 LEAD_SEARCH_TEXT_FILL = """
-UPDATE leads AS l SET search_text = c.search_text FROM contacts AS c
-WHERE c.id = l.contact_id AND l.search_text IS DISTINCT FROM c.search_text
+UPDATE leads AS l SET search_text = lead_search_text(c.search_text) FROM contacts AS c
+WHERE c.id = l.contact_id
 """
 
 

@@ -37,6 +37,8 @@ def cases(now: datetime) -> list[dict[str, Any]]:
         ("funnel cohort by owner, 365 d", "funnel", {"group_by": "owner"}, "year", "owner", "cohort"),
         ("funnel activity by month, 365 d", "funnel", {"group_by": "month", "view": "activity"}, "year", "month",
          "activity"),
+        ("funnel activity by week, 365 d", "funnel", {"group_by": "week", "view": "activity"}, "year", "week",
+         "activity"),
         ("attribution, 365 d", "attribution", {}, "year", None, "attribution"),
         ("response time, default 30 d", "response-time", {}, "month", "none", "response"),
         ("health, default 30 d", "health", {}, "month", None, "health"),

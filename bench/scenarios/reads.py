@@ -63,23 +63,42 @@ async def run(context: Context, report: Report) -> None:
                     )
     finally:
         await connection.close()
+    healthz = results["healthz (reference)"]["gc_p50"]
     for name, r in results.items():
-        for key in ("p50", "p99"):
-            ratio = ratios(r[f"gc_{key}"], r[f"raw_{key}"])
-            gc_stat = Stat.of(r[f"gc_{key}"])
-            report.add(
-                Metric(
-                    name=f"{name} {key}",
-                    unit="ms",
-                    guestcard=gc_stat,
-                    floor=Stat.of(r[f"raw_{key}"]),
-                    ratio=ratio,
-                    target="≤ 3× raw and < 50 ms" if key == "p99" and "reference" not in name else "",
-                    passed=(ratio.median <= 3 and gc_stat.median < 50)
-                    if key == "p99" and "reference" not in name
-                    else None,
-                )
+        reference = "reference" in name
+        # issue #16: p50 ≤ /healthz p50 + raw p50 + 1 ms, per round (the same minute's weather on all three)
+        overheads = [gc - hz - fl for gc, hz, fl in zip(r["gc_p50"], healthz, r["raw_p50"], strict=True)]
+        overhead = Stat.of(overheads)
+        report.add(
+            Metric(
+                name=f"{name} p50",
+                unit="ms",
+                guestcard=Stat.of(r["gc_p50"]),
+                floor=Stat.of(r["raw_p50"]),
+                ratio=ratios(r["gc_p50"], r["raw_p50"]),
+                target="" if reference else "≤ /healthz + raw + 1 ms",
+                passed=None if reference else overhead.median <= 1.0,
+                note=""
+                if reference
+                else f"above /healthz + raw: {overhead.median:+.2f} ms [{overhead.min:+.2f} to {overhead.max:+.2f}]",
             )
+        )
+        # p99 beside its own p50 (the tail), and for search also the absolute bar
+        tail = ratios(r["gc_p99"], r["gc_p50"])
+        search = name.startswith("search")
+        gc99 = Stat.of(r["gc_p99"])
+        report.add(
+            Metric(
+                name=f"{name} p99 (floor: own p50)",
+                unit="ms",
+                guestcard=gc99,
+                floor=Stat.of(r["gc_p50"]),
+                ratio=tail,
+                target="" if reference else "≤ 3× own p50" + (" and < 50 ms" if search else ""),
+                passed=None if reference else tail.median <= 3 and (not search or gc99.median < 50),
+                note="" if reference else f"raw p99 {Stat.of(r['raw_p99']).median:.2f} ms",
+            )
+        )
     report.details.update(requests_per_kind=REQUESTS[context.mode], dataset=dataset["counts"]["main"])
     report.details["cases"] = {name: [i["path"] for i in inputs[:3]] for name, inputs in cases.items()}
 
@@ -113,14 +132,15 @@ async def _raw(connection: asyncpg.Connection, org_id: uuid.UUID, inputs: list[d
 
 
 def _list(org_id: uuid.UUID, filters: Any) -> Callable[[], Any]:
-    from services.api.leads.queries import apply_filters, apply_order, lead_select
+    from services.api.leads.queries import list_statement
 
-    return lambda: apply_order(apply_filters(lead_select(org_id), org_id, filters), filters.sort, None).limit(LIMIT + 1)
+    return lambda: list_statement(org_id, filters, LIMIT, None)
 
 
 async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: int) -> dict[str, list[dict[str, Any]]]:
     """Inputs drawn from the data itself: real property ids, common and rare names, leads with timelines."""
     from services.api.leads.queries import LeadFilters, lead_select
+    from services.api.leads.timeline import EVENT_COLUMNS
     from shared.models import Lead, LeadEvent
 
     rng = random.Random(7)
@@ -165,7 +185,7 @@ async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: 
         timeline.append({
             "path": f"/v1/leads/{lead_id}/timeline",
             "params": {"limit": LIMIT},
-            "statement": (lambda lid=lead_id: __import__("sqlalchemy").select(LeadEvent)
+            "statement": (lambda lid=lead_id: __import__("sqlalchemy").select(*EVENT_COLUMNS)
                           .where(LeadEvent.lead_id == lid, LeadEvent.org_id == org_id)
                           .order_by(LeadEvent.occurred_at.desc(), LeadEvent.id.desc()).limit(LIMIT + 1)),
         })  # fmt: skip

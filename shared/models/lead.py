@@ -27,7 +27,14 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
             unique=True,
             postgresql_where=text(OPEN_STATUSES_SQL),
         ),
-        Index("ix_leads_org_id_created_at_id", "org_id", text("created_at DESC"), text("id DESC")),
+        # newest first, with the search text for a search's walk from the index alone (migration r16)
+        Index(
+            "ix_leads_org_id_created_at_id_search",
+            "org_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_include=["search_text"],
+        ),
         Index("ix_leads_org_id_updated_at_id", "org_id", text("updated_at DESC"), text("id DESC")),
         Index("ix_leads_org_id_status_created_at", "org_id", "status", text("created_at DESC")),
         Index("ix_leads_org_id_property_id_created_at", "org_id", "property_id", text("created_at DESC")),

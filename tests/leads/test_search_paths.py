@@ -110,3 +110,47 @@ async def test_the_copy_follows_renames_merges_undo_and_erasure(
     assert await _copies_disagree(sessionmaker, org.org_id) == 0
     assert await _ids(client, org, "9175550199") == []
     assert await _ids(client, org, "kimberly") == []
+
+
+async def test_a_huge_contact_is_capped_on_the_lead_and_still_found(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker
+) -> None:
+    """A btree entry holds ~2,700 bytes: the lead's copy stops at 2,000, whole characters, the rest unsaid."""
+    wide = "\U0001f600" * 150  # 600 bytes a name
+    async with sessionmaker() as session, session.begin():
+        contact_id, lead_id = uuid.uuid4(), uuid.uuid4()
+        await session.execute(
+            text(
+                "INSERT INTO contacts (id, org_id, kind, full_name, first_name, last_name) "
+                "VALUES (:id, :org, 'tenant', :full, :first, :last)"
+            ),
+            {"id": contact_id, "org": org.org_id, "full": f"Wide {wide}", "first": "Wide", "last": wide},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO contact_identities (id, org_id, contact_id, kind, value) "
+                "SELECT gen_random_uuid(), :org, :c, 'email', 'wide' || n || '@example.org' "
+                "FROM generate_series(10, 99) AS n"
+            ),
+            {"org": org.org_id, "c": contact_id},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO leads (id, org_id, contact_id, status, temperature, preferred_tour_times, version) "
+                "VALUES (:id, :org, :c, 'new', 'hot', '{}', 1)"
+            ),
+            {"id": lead_id, "org": org.org_id, "c": contact_id},
+        )
+    async with sessionmaker() as session:
+        full, copy = (
+            await session.execute(
+                text(
+                    "SELECT c.search_text, l.search_text FROM leads l JOIN contacts c ON c.id = l.contact_id "
+                    "WHERE l.id = :id"
+                ),
+                {"id": lead_id},
+            )
+        ).one()
+    assert len(full.encode()) > 2000 >= len(copy.encode()) > 1900
+    assert full.startswith(copy)
+    assert await _ids(client, org, "wide10@") == [str(lead_id)]  # the first identities are on the copy

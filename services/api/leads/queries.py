@@ -76,9 +76,9 @@ def search_condition(q: str, column: Any = None) -> ColumnElement[bool]:
     - anything else (names, emails or parts of them): a substring of any field, case-insensitive.
 
     Every field follows a newline, so '%' + newline + prefix + '%' is "a field starts with prefix". The
-    pattern goes into the SQL as a literal: the planner must see it to choose between walking leads newest
-    first (a common name: short, and one column of the lead itself, no join) and the trigram index (a rare
-    one, then a sort of the few it finds); a generic prepared plan cannot. `column` swaps in another
+    pattern goes into the SQL as a literal: the planner must see it to choose between walking the newest
+    first index, which carries search_text (a common name: short, from the index alone), and the trigram
+    index (a rare one, then a sort of the few it finds); a generic prepared plan cannot. `column` swaps in another
     search_text (the contacts' one, for tests that hold the two to the same answer).
     """
     target = Lead.search_text if column is None else column
@@ -90,7 +90,9 @@ def search_condition(q: str, column: Any = None) -> ColumnElement[bool]:
         patterns = [f"%{_FIELD}{_escape_like(text)}%", f"% {_escape_like(text)}%"]
     else:
         patterns = [f"%{_escape_like(text)}%"]
-    return or_(*[target.ilike(literal(p, literal_execute=True), escape="\\") for p in patterns])
+    # search_text is lowercase already: LIKE on the lowered pattern matches as ILIKE would, ~5× cheaper a row
+    # (lower() of a constant folds at plan time, so the planner still sees the pattern)
+    return or_(*[target.like(func.lower(literal(p, literal_execute=True)), escape="\\") for p in patterns])
 
 
 def _phone_prefixes(text: str) -> list[str] | None:
@@ -136,6 +138,28 @@ def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Sele
     if f.q and f.q.strip():
         conditions.append(search_condition(f.q))
     return query.where(and_(*conditions)) if conditions else query
+
+
+def list_statement(
+    org_id: uuid.UUID, f: LeadFilters, limit: int, cursor: str | None, scope: ColumnElement[bool] | None = None
+) -> Select[Any]:
+    """A page of the list (limit + 1 rows, to know whether there is a next page).
+
+    A search picks the page's lead ids first, from `leads` alone: newest first, that walk can be answered
+    from `ix_leads_org_id_created_at_id_search` without a heap page per lead passed over. The page's rows
+    are then read by id. Without a search the filters and order are applied to the full row directly.
+    """
+    if f.q and f.q.strip():
+        ids = select(Lead.id).where(Lead.org_id == org_id)
+        ids = apply_filters(ids, org_id, f)
+        if scope is not None:
+            ids = ids.where(scope)
+        ids = apply_order(ids, f.sort, cursor).limit(limit + 1)
+        return apply_order(lead_select(org_id).where(Lead.id.in_(ids.scalar_subquery())), f.sort, None)
+    query = apply_filters(lead_select(org_id), org_id, f)
+    if scope is not None:  # owners' scope: an agent's own, collaborated and pool leads
+        query = query.where(scope)
+    return apply_order(query, f.sort, cursor).limit(limit + 1)
 
 
 def _sort_column(sort: LeadSort) -> Any:

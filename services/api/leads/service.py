@@ -19,9 +19,8 @@ from services.api.leads import status as lead_status
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.queries import (
     LeadFilters,
-    apply_filters,
-    apply_order,
     lead_select,
+    list_statement,
     next_cursor_for,
     row_to_out,
 )
@@ -63,11 +62,8 @@ async def list_lead_rows(
     scope: ColumnElement[bool] | None = None,
 ) -> tuple[Sequence[RowMapping], str | None]:
     """A page of the list as rows (the router writes them as JSON without models) and the next cursor."""
-    query = apply_filters(lead_select(org_id), org_id, filters)
-    if scope is not None:  # owners' scope: an agent's own, collaborated and pool leads
-        query = query.where(scope)
-    query = apply_order(query, filters.sort, cursor)
-    rows = (await session.execute(query.limit(limit + 1))).mappings().all()
+    query = list_statement(org_id, filters, limit, cursor, scope)
+    rows = (await session.execute(query)).mappings().all()
     next_cursor = next_cursor_for(rows[limit - 1], filters.sort) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
