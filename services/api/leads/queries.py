@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from services.api.leads.schemas import LeadOut, NextAction
 from services.api.pagination import decode_cursor, encode_cursor
 from shared.errors import ValidationFailed
-from shared.models import Contact, Lead, StatusLabel
+from shared.models import Contact, ContactIdentity, Lead, StatusLabel
 from shared.normalize.phone import normalize_phone
 
 LeadSort = Literal["created_at", "-created_at", "updated_at", "-updated_at"]
@@ -95,6 +95,22 @@ def search_condition(q: str, column: Any = None) -> ColumnElement[bool]:
     return or_(*[target.like(func.lower(literal(p, literal_execute=True)), escape="\\") for p in patterns])
 
 
+def lead_search(org_id: uuid.UUID, q: str) -> ColumnElement[bool]:
+    """What a search filters leads by. A phone prefix is a range on the identity btree: digits share
+    trigrams so widely that the trigram index reads hundreds of false hits per prefix. Anything else is
+    the lead's own search_text (`search_condition`)."""
+    prefixes = _phone_prefixes(q.strip())
+    if prefixes is None:
+        return search_condition(q)
+    phones = select(ContactIdentity.contact_id).where(
+        ContactIdentity.org_id == org_id,
+        ContactIdentity.kind == "phone",
+        or_(*[ContactIdentity.value.like(literal(_escape_like(p) + "%", literal_execute=True), escape="\\")
+              for p in prefixes]),
+    )  # fmt: skip
+    return Lead.contact_id.in_(phones)
+
+
 def _phone_prefixes(text: str) -> list[str] | None:
     if not _PHONE_LIKE.match(text):
         return None
@@ -136,7 +152,7 @@ def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Sele
     elif f.has_next_action_overdue is False:
         conditions.append(or_(Lead.next_action_due_at.is_(None), Lead.next_action_due_at >= func.now()))
     if f.q and f.q.strip():
-        conditions.append(search_condition(f.q))
+        conditions.append(lead_search(org_id, f.q))
     return query.where(and_(*conditions)) if conditions else query
 
 

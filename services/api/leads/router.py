@@ -122,7 +122,7 @@ async def export_leads(
 @router.get("/{lead_id}", response_model=LeadOut)
 @read_only
 async def get_lead(lead_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Response:
-    """One statement: the lead as the list shows it, within the caller's scope (else 404)."""
+    # one statement: the lead as the list shows it, within the caller's scope (else 404)
     scope = await lead_scope(session, principal)
     row = await service.get_lead_row(session, principal.org_id, lead_id, scope=scope)
     return json_out.json_response(json_out.lead_dict(row), headers={"ETag": etag(row["version"])})
