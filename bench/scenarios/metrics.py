@@ -131,8 +131,10 @@ async def _raw(sessionmaker: Any, principal: Any, case: dict[str, Any], count: i
     from services.api.metrics.scope import lead_scope
 
     start, end = (datetime.fromisoformat(v) for v in case["window"])
-    rolled = queries.Filter(principal.org_id, start, end, lead_scope(principal))
-    raw = queries.Filter(principal.org_id, start, end, lead_scope(principal), raw=True)
+    async with sessionmaker() as session:
+        scope = await lead_scope(session, principal)
+    rolled = queries.Filter(principal.org_id, start, end, scope)
+    raw = queries.Filter(principal.org_id, start, end, scope, raw=True)
 
     async def answer(f: queries.Filter) -> Any:
         async with sessionmaker() as session:

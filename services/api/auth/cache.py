@@ -119,8 +119,9 @@ async def listen(redis: Redis) -> None:
         try:
             async with redis.pubsub() as pubsub:
                 await pubsub.subscribe(CHANNEL)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                while True:  # get_message's own timeout: an idle channel is not a broken one
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None and message.get("type") == "message":
                         with contextlib.suppress(ValueError, TypeError, AttributeError):
                             _apply(json.loads(message["data"]))
         except asyncio.CancelledError:
