@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             engine=engine,
             sessionmaker=make_sessionmaker(engine),
+            read_sessionmaker=make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
             queue=queue,
             service_token=resolve_service_token(settings),
         )

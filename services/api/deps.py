@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
@@ -42,10 +43,14 @@ def read_only(endpoint: _Endpoint) -> _Endpoint:
 async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit after the handler, then send the jobs it queued."""
     state = get_state(request)
-    if getattr(request.scope.get("endpoint"), "read_only", False):
-        async with state.sessionmaker() as session:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            yield session
+    if _is_read_only(request):
+        async with (state.read_sessionmaker or state.sessionmaker)() as session:
+            try:
+                yield session
+            except Exception:
+                await _rate_checked(request)  # a 429 outranks what the handler raised
+                raise
+            await _rate_checked(request)
         return
     async with state.sessionmaker() as session:
         async with session.begin():
@@ -53,6 +58,17 @@ async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
             record_write(session, request)  # reached only when the handler succeeded: same commit
         await send_jobs(state.queue, take_pending_jobs(session), state.settings.queue_name)
         await principal_cache.after_commit(session, state.queue)
+
+
+def _is_read_only(request: Request) -> bool:
+    return bool(getattr(request.scope.get("endpoint"), "read_only", False))
+
+
+async def _rate_checked(request: Request) -> None:
+    check: asyncio.Task[None] | None = getattr(request.state, "rate_check", None)
+    if check is not None:
+        request.state.rate_check = None
+        await check
 
 
 SessionDep = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
@@ -79,9 +95,14 @@ async def get_principal(
         cache.put(key_hash, principal, generation)
     request.state.principal = principal  # for the audit trail
     settings = state.settings
-    await ratelimit.check(
+    check = ratelimit.check(
         state.queue, "api", str(principal.key_id), settings.rate_limit_api_per_second, settings.rate_limit_api_burst
     )
+    if _is_read_only(request):
+        # a read has no side effect: ask Redis while the query runs, and refuse (429) before answering
+        request.state.rate_check = asyncio.ensure_future(check)
+    else:
+        await check
     return principal
 
 
