@@ -124,9 +124,11 @@ async def _http(client: httpx.AsyncClient, inputs: list[dict[str, Any]]) -> list
 async def _raw(connection: asyncpg.Connection, org_id: uuid.UUID, inputs: list[dict[str, Any]]) -> list[float]:
     timings = []
     for item in inputs:
-        sql, args = raw(item["statement"]())
+        statements = item["statement"]()
+        rendered = [raw(s) for s in (statements if isinstance(statements, list) else [statements])]
         started = time.perf_counter()
-        await connection.fetch(sql, *args)
+        for sql, args in rendered:  # a phone search is two: its contacts, then their leads
+            await connection.fetch(sql, *args)
         timings.append((time.perf_counter() - started) * 1000)
     return timings
 
@@ -135,6 +137,21 @@ def _list(org_id: uuid.UUID, filters: Any) -> Callable[[], Any]:
     from services.api.leads.queries import list_statement
 
     return lambda: list_statement(org_id, filters, LIMIT, None)
+
+
+async def _search(connection: asyncpg.Connection, org_id: uuid.UUID, q: str) -> Callable[[], Any]:
+    """The statements guestcard runs for q: a phone's contacts first (when few enough), then the list."""
+    from services.api.leads.queries import PHONE_CANDIDATES, LeadFilters, list_statement, phone_contacts
+
+    phones = phone_contacts(org_id, q)
+    if phones is None:
+        return _list(org_id, LeadFilters(q=q))
+    first = phones.limit(PHONE_CANDIDATES + 1)
+    sql, args = raw(first)
+    ids = list(dict.fromkeys(row[0] for row in await connection.fetch(sql, *args)))
+    if len(ids) > PHONE_CANDIDATES:
+        return lambda: [first, list_statement(org_id, LeadFilters(q=q), LIMIT, None)]
+    return lambda: [first, list_statement(org_id, LeadFilters(q=q, contact_ids=ids), LIMIT, None)]
 
 
 async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: int) -> dict[str, list[dict[str, Any]]]:
@@ -178,7 +195,7 @@ async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: 
         }
         for kind, q in queries.items():
             search[kind].append({"path": "/v1/leads", "params": {"q": q, "limit": LIMIT},
-                                 "statement": _list(org_id, LeadFilters(q=q))})  # fmt: skip
+                                 "statement": await _search(connection, org_id, q)})  # fmt: skip
         lead_id = lead_ids[i % len(lead_ids)]
         detail.append({"path": f"/v1/leads/{lead_id}",
                        "statement": (lambda lid=lead_id: lead_select(org_id).where(Lead.id == lid))})  # fmt: skip

@@ -154,3 +154,21 @@ async def test_a_huge_contact_is_capped_on_the_lead_and_still_found(
     assert len(full.encode()) > 2000 >= len(copy.encode()) > 1900
     assert full.startswith(copy)
     assert await _ids(client, org, "wide10@") == [str(lead_id)]  # the first identities are on the copy
+
+
+@pytest.mark.parametrize("q", ["(415) 555-01", "+1415555", "4155550103"])
+async def test_a_phone_search_answers_the_same_by_its_contacts_or_while_filtering(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, monkeypatch: pytest.MonkeyPatch, q: str
+) -> None:
+    """Few matching phones: their contacts first, then their leads. More than the cap: one statement."""
+    from services.api.leads import queries
+
+    for index in range(5):
+        await deliver(client, sessionmaker, org.org_id, phone=f"(415) 555-01{index:02d}", first_name=f"P{index}")
+    by_contacts = await _ids(client, org, q)
+    oldest_first = await _ids(client, org, q, sort="created_at")
+    monkeypatch.setattr(queries, "PHONE_CANDIDATES", 2)
+    assert await _ids(client, org, q) == by_contacts
+    assert await _ids(client, org, q, sort="created_at") == oldest_first
+    assert by_contacts == await _by_contacts(sessionmaker, org.org_id, q, oldest_first=False)
+    assert len(by_contacts) == (1 if q == "4155550103" else 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from services.api.leads.queries import (
     lead_select,
     list_statement,
     next_cursor_for,
+    phone_contact_ids,
     row_to_out,
 )
 from services.api.leads.refs import ensure_property, ensure_status_label, ensure_user
@@ -62,6 +64,10 @@ async def list_lead_rows(
     scope: ColumnElement[bool] | None = None,
 ) -> tuple[Sequence[RowMapping], str | None]:
     """A page of the list as rows (the router writes them as JSON without models) and the next cursor."""
+    if filters.q and filters.contact_ids is None:
+        contact_ids = await phone_contact_ids(session, org_id, filters.q)
+        if contact_ids is not None:
+            filters = replace(filters, contact_ids=contact_ids)
     query = list_statement(org_id, filters, limit, cursor, scope)
     rows = (await session.execute(query)).mappings().all()
     next_cursor = next_cursor_for(rows[limit - 1], filters.sort) if len(rows) > limit else None
