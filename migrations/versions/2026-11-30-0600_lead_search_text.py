@@ -1,7 +1,7 @@
 """leads.search_text: the contact's search text on the lead itself, so GET /v1/leads?q= reads one table
 
 Revision ID: r16
-Revises: x11a
+Revises: h16a
 Create Date: 2026-11-30 06:00:00
 
 A search used to match contacts and join their leads. A common term then walked leads newest first with
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "r16"
-down_revision: str | None = "x11a"
+down_revision: str | None = "h16a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

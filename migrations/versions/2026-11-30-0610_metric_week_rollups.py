@@ -158,6 +158,18 @@ LANGUAGE sql STABLE AS $$
                  f"FROM lt JOIN lead_events e ON e.lead_id = lt.id {STAGES} WHERE e.type = 'status_changed' "
                  "AND cardinality(s.st) > 0")}
 $$""",
+        # i15a's statement-level INSERT trigger on leads (transition table new_leads)
+        f"""
+CREATE OR REPLACE FUNCTION metric_leads_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO metric_count_deltas ({COLUMNS})
+  WITH lt AS (
+    SELECT l.*, COALESCE(p.timezone, o.timezone, 'UTC') AS tz
+    FROM new_leads l LEFT JOIN organizations o ON o.id = l.org_id LEFT JOIN properties p ON p.id = l.property_id
+  )
+  {_set_cohort(cohort, "lt", "lt.tz", "1", "FROM lt")};
+  RETURN NULL;
+END $$""",
     ]
 
 
