@@ -27,7 +27,8 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / ".data" / "bench"
-BENCH_DB = "guestcard_bench"
+# GUESTCARD_BENCH_DB keeps two checkouts sharing one server from rebuilding each other's dataset
+BENCH_DB = os.environ.get("GUESTCARD_BENCH_DB", "guestcard_bench")
 SERVICE_TOKEN = "bench-service-token"  # a throwaway secret of a local benchmark
 
 

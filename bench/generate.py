@@ -238,12 +238,25 @@ WHERE i.id = c.id
 """
 
 
+# leads.search_text (migration r16) is the contact's, copied; VACUUM FULL drops the old row versions the
+# update left behind (the secondary indexes are not there yet, so the rewrite is cheap)
+LEAD_SEARCH_TEXT_FILL = """
+UPDATE leads AS l SET search_text = lead_search_text(c.search_text) FROM contacts AS c
+WHERE c.id = l.contact_id
+"""
+
+
 async def fill_search_text(connection: asyncpg.Connection) -> None:
     if not await connection.fetchval("SELECT to_regproc('contact_search_text') IS NOT NULL"):
         return  # a schema before migration 0003
     started = time.perf_counter()
     await connection.execute(SEARCH_TEXT_FILL)
     console.print(f"  contacts.search_text filled in {time.perf_counter() - started:.0f} s")
+    if await connection.fetchval("SELECT to_regproc('leads_search_text_row') IS NOT NULL"):
+        started = time.perf_counter()
+        await connection.execute(LEAD_SEARCH_TEXT_FILL)
+        await connection.execute("VACUUM FULL leads")
+        console.print(f"  leads.search_text filled in {time.perf_counter() - started:.0f} s")
 
 
 async def build(url: str, size: Size) -> dict[str, Any]:

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="GUESTCARD_LOG_LEVEL")
     log_json: bool = Field(True, alias="GUESTCARD_LOG_JSON")
     db_pool_size: int = Field(10, alias="GUESTCARD_DB_POOL_SIZE")
+    # API key → principal, kept this long per API process; a revoke or deactivation drops it everywhere at once
+    # (Redis pub/sub), the TTL bounds it when Redis is away. 0 = off.
+    principal_cache_seconds: float = Field(5.0, alias="GUESTCARD_PRINCIPAL_CACHE_SECONDS")
     queue_name: str = Field("guestcard:queue", alias="GUESTCARD_QUEUE")
     worker_max_jobs: int = Field(50, alias="GUESTCARD_WORKER_MAX_JOBS")
     worker_poll_delay: float = Field(0.05, alias="GUESTCARD_WORKER_POLL_DELAY")

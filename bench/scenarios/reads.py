@@ -63,23 +63,42 @@ async def run(context: Context, report: Report) -> None:
                     )
     finally:
         await connection.close()
+    healthz = results["healthz (reference)"]["gc_p50"]
     for name, r in results.items():
-        for key in ("p50", "p99"):
-            ratio = ratios(r[f"gc_{key}"], r[f"raw_{key}"])
-            gc_stat = Stat.of(r[f"gc_{key}"])
-            report.add(
-                Metric(
-                    name=f"{name} {key}",
-                    unit="ms",
-                    guestcard=gc_stat,
-                    floor=Stat.of(r[f"raw_{key}"]),
-                    ratio=ratio,
-                    target="≤ 3× raw and < 50 ms" if key == "p99" and "reference" not in name else "",
-                    passed=(ratio.median <= 3 and gc_stat.median < 50)
-                    if key == "p99" and "reference" not in name
-                    else None,
-                )
+        reference = "reference" in name
+        # issue #16: p50 ≤ /healthz p50 + raw p50 + 1 ms, per round (the same minute's weather on all three)
+        overheads = [gc - hz - fl for gc, hz, fl in zip(r["gc_p50"], healthz, r["raw_p50"], strict=True)]
+        overhead = Stat.of(overheads)
+        report.add(
+            Metric(
+                name=f"{name} p50",
+                unit="ms",
+                guestcard=Stat.of(r["gc_p50"]),
+                floor=Stat.of(r["raw_p50"]),
+                ratio=ratios(r["gc_p50"], r["raw_p50"]),
+                target="" if reference else "≤ /healthz + raw + 1 ms",
+                passed=None if reference else overhead.median <= 1.0,
+                note=""
+                if reference
+                else f"above /healthz + raw: {overhead.median:+.2f} ms [{overhead.min:+.2f} to {overhead.max:+.2f}]",
             )
+        )
+        # p99 beside its own p50 (the tail), and for search also the absolute bar
+        tail = ratios(r["gc_p99"], r["gc_p50"])
+        search = name.startswith("search")
+        gc99 = Stat.of(r["gc_p99"])
+        report.add(
+            Metric(
+                name=f"{name} p99 (floor: own p50)",
+                unit="ms",
+                guestcard=gc99,
+                floor=Stat.of(r["gc_p50"]),
+                ratio=tail,
+                target="" if reference else "≤ 3× own p50" + (" and < 50 ms" if search else ""),
+                passed=None if reference else tail.median <= 3 and (not search or gc99.median < 50),
+                note="" if reference else f"raw p99 {Stat.of(r['raw_p99']).median:.2f} ms",
+            )
+        )
     report.details.update(requests_per_kind=REQUESTS[context.mode], dataset=dataset["counts"]["main"])
     report.details["cases"] = {name: [i["path"] for i in inputs[:3]] for name, inputs in cases.items()}
 
@@ -105,22 +124,40 @@ async def _http(client: httpx.AsyncClient, inputs: list[dict[str, Any]]) -> list
 async def _raw(connection: asyncpg.Connection, org_id: uuid.UUID, inputs: list[dict[str, Any]]) -> list[float]:
     timings = []
     for item in inputs:
-        sql, args = raw(item["statement"]())
+        statements = item["statement"]()
+        rendered = [raw(s) for s in (statements if isinstance(statements, list) else [statements])]
         started = time.perf_counter()
-        await connection.fetch(sql, *args)
+        for sql, args in rendered:  # a phone search is two: its contacts, then their leads
+            await connection.fetch(sql, *args)
         timings.append((time.perf_counter() - started) * 1000)
     return timings
 
 
 def _list(org_id: uuid.UUID, filters: Any) -> Callable[[], Any]:
-    from services.api.leads.queries import apply_filters, apply_order, lead_select
+    from services.api.leads.queries import list_statement
 
-    return lambda: apply_order(apply_filters(lead_select(org_id), org_id, filters), filters.sort, None).limit(LIMIT + 1)
+    return lambda: list_statement(org_id, filters, LIMIT, None)
+
+
+async def _search(connection: asyncpg.Connection, org_id: uuid.UUID, q: str) -> Callable[[], Any]:
+    """The statements guestcard runs for q: a phone's contacts first (when few enough), then the list."""
+    from services.api.leads.queries import PHONE_CANDIDATES, LeadFilters, list_statement, phone_contacts
+
+    phones = phone_contacts(org_id, q)
+    if phones is None:
+        return _list(org_id, LeadFilters(q=q))
+    first = phones.limit(PHONE_CANDIDATES + 1)
+    sql, args = raw(first)
+    ids = list(dict.fromkeys(row[0] for row in await connection.fetch(sql, *args)))
+    if len(ids) > PHONE_CANDIDATES:
+        return lambda: [first, list_statement(org_id, LeadFilters(q=q), LIMIT, None)]
+    return lambda: [first, list_statement(org_id, LeadFilters(q=q, contact_ids=ids), LIMIT, None)]
 
 
 async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: int) -> dict[str, list[dict[str, Any]]]:
     """Inputs drawn from the data itself: real property ids, common and rare names, leads with timelines."""
     from services.api.leads.queries import LeadFilters, lead_select
+    from services.api.leads.timeline import EVENT_COLUMNS
     from shared.models import Lead, LeadEvent
 
     rng = random.Random(7)
@@ -158,14 +195,14 @@ async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: 
         }
         for kind, q in queries.items():
             search[kind].append({"path": "/v1/leads", "params": {"q": q, "limit": LIMIT},
-                                 "statement": _list(org_id, LeadFilters(q=q))})  # fmt: skip
+                                 "statement": await _search(connection, org_id, q)})  # fmt: skip
         lead_id = lead_ids[i % len(lead_ids)]
         detail.append({"path": f"/v1/leads/{lead_id}",
                        "statement": (lambda lid=lead_id: lead_select(org_id).where(Lead.id == lid))})  # fmt: skip
         timeline.append({
             "path": f"/v1/leads/{lead_id}/timeline",
             "params": {"limit": LIMIT},
-            "statement": (lambda lid=lead_id: __import__("sqlalchemy").select(LeadEvent)
+            "statement": (lambda lid=lead_id: __import__("sqlalchemy").select(*EVENT_COLUMNS)
                           .where(LeadEvent.lead_id == lid, LeadEvent.org_id == org_id)
                           .order_by(LeadEvent.occurred_at.desc(), LeadEvent.id.desc()).limit(LIMIT + 1)),
         })  # fmt: skip

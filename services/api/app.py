@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 
 from services.api import health
 from services.api.access import document_refusals
+from services.api.auth import cache as principal_cache
 from services.api.auth.router import router as auth_router
 from services.api.metrics.dashboard import router as dashboard_router
 from services.api.metrics.prometheus import router as prometheus_router
@@ -38,16 +42,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (guestcard run starts embedded ones)")
         engine = make_engine(settings.database_url, settings.db_pool_size)
         queue = open_queue(settings.redis_url)  # lazy: the API starts and serves while Redis is away
+        principal_cache.configure(settings.principal_cache_seconds)
+        listener = principal_cache.start_listener(queue)
+        # what startup built (routes, models, compiled SQL) lives as long as the process: out of the cyclic
+        # collector's reach, a full collection walks only what requests make (the list's p99 tail)
+        gc.collect()
+        gc.freeze()
         app.state.guestcard = AppState(
             settings=settings,
             engine=engine,
             sessionmaker=make_sessionmaker(engine),
+            read_sessionmaker=make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
             queue=queue,
             service_token=resolve_service_token(settings),
         )
         try:
             yield
         finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             await queue.aclose()
             await engine.dispose()
 

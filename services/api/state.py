@@ -17,3 +17,5 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     queue: ArqRedis | None
     service_token: str
+    # the same pool without transactions (autocommit), for @read_only routes; None: use `sessionmaker`
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None

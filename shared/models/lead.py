@@ -27,7 +27,14 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
             unique=True,
             postgresql_where=text(OPEN_STATUSES_SQL),
         ),
-        Index("ix_leads_org_id_created_at_id", "org_id", text("created_at DESC"), text("id DESC")),
+        # newest first, with the search text for a search's walk from the index alone (migration r16)
+        Index(
+            "ix_leads_org_id_created_at_id_search",
+            "org_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_include=["search_text"],
+        ),
         Index("ix_leads_org_id_updated_at_id", "org_id", text("updated_at DESC"), text("id DESC")),
         Index("ix_leads_org_id_status_created_at", "org_id", "status", text("created_at DESC")),
         Index("ix_leads_org_id_property_id_created_at", "org_id", "property_id", text("created_at DESC")),
@@ -40,6 +47,13 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
             postgresql_where=text("next_action_due_at IS NOT NULL"),
         ),
         Index("ix_leads_contact_id", "contact_id"),
+        # free-text search on the lead itself (migration r16): no contact join while walking leads
+        Index(
+            "ix_leads_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
         # metrics health: open leads per property, answered from the index alone
         Index(
             "ix_leads_metrics_open",
@@ -103,3 +117,5 @@ class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
     # lead's; receive the daily digest of newly available matching units
     match_portfolio: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     unit_digest_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # the contact's search text, copied by triggers (migration r16); written by PostgreSQL only, never read back
+    search_text: Mapped[str] = mapped_column(Text, server_default=text("''"), deferred=True)

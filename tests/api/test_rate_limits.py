@@ -74,3 +74,19 @@ async def test_default_limits_let_an_ils_burst_through(client: httpx.AsyncClient
             json={"first_name": "Ana", "email": f"burst{i}@example.com", "submission_id": f"b-{i}"},
         )
         assert answer.status_code == 202, answer.text
+
+
+async def test_a_read_only_route_checks_the_limit_beside_its_query_and_still_refuses(
+    limited_pair: list[httpx.AsyncClient], org: OrgFixture
+) -> None:
+    """GET /v1/leads asks Redis while its query runs; over the limit it is a 429 all the same, also when the
+    handler itself failed (a 404 for a missing lead)."""
+    first, _ = limited_pair
+    codes = [(await first.get("/v1/leads", headers=org.headers)).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    limited = await first.get("/v1/leads", headers=org.headers)
+    assert limited.status_code == 429
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert int(limited.headers["retry-after"]) >= 1
+    missing = await first.get("/v1/leads/00000000-0000-4000-8000-000000000000", headers=org.headers)
+    assert missing.status_code == 429

@@ -157,6 +157,8 @@ async def _check_random_operations(ops: list[tuple[Any, ...]], sessionmaker: asy
             (BASE - timedelta(days=1), BASE + timedelta(days=30)),
             (BASE - timedelta(days=15), BASE + timedelta(days=40)),  # March whole: the month rollups answer
             (BASE + timedelta(hours=5), BASE + timedelta(hours=200, minutes=30)),
+            # whole local weeks (Monday to Monday) across the DST change and the month's end: week rows
+            (BASE + timedelta(days=1, hours=3), BASE + timedelta(days=26, hours=7)),
         ):
             rolled = queries.Filter(org.org_id, start, end, LeadScope())
             raw = queries.Filter(org.org_id, start, end, LeadScope(), raw=True)
@@ -170,6 +172,17 @@ async def _check_random_operations(ops: list[tuple[Any, ...]], sessionmaker: asy
             assert await queries.attribution(session, rolled) == await queries.attribution(session, raw)
         await rebuild_org(session, org.org_id)
         assert await disagreements(session, org.org_id) == []
+
+
+def test_the_week_grouping_reads_week_rows_and_the_others_month_rows() -> None:
+    f = queries.Filter(uuid.uuid4(), BASE, BASE + timedelta(days=90), LeadScope())
+    assert "'cohort_w'" in queries.cohort_facts(f, "cohort", "week")
+    assert "'act_w'" in queries.activity_facts(f, "week")
+    assert "'cohort_m'" in queries.cohort_facts(f, "cohort", "month")
+    assert "'owner_m'" in queries.cohort_facts(f, "cohort", "owner")
+    assert "_w'" not in queries.cohort_facts(f, "last", "week")  # last touch keeps no week rows: days
+    with_source = queries.Filter(uuid.uuid4(), BASE, BASE + timedelta(days=90), LeadScope(), source="zillow")
+    assert "'cohort_w'" in queries.cohort_facts(with_source, "cohort", "week")
 
 
 async def test_default_window_polling_gets_a_304(client: httpx.AsyncClient, org: OrgFixture, clock: Any) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.auth import cache as principal_cache
 from services.api.auth.keys import API_KEY_PREFIX, INTAKE_KEY_PREFIX, display_prefix, hash_secret, new_secret
 from shared import clock
 from shared.enums import Role
@@ -78,6 +79,7 @@ async def revoke_api_key(session: AsyncSession, org_id: uuid.UUID, key_id: uuid.
     if row.revoked_at is None:
         row.revoked_at = clock.now()
     await session.flush()
+    principal_cache.invalidate(session, key_ids=[row.id])
     return row
 
 

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
-from services.api.deps import PrincipalDep, SessionDep, StateDep
-from services.api.leads import create, export, service, timeline
+from services.api.deps import PrincipalDep, SessionDep, StateDep, read_only
+from services.api.leads import create, export, json_out, service, timeline
 from services.api.leads.create import OnDuplicate
-from services.api.leads.deps import IfMatch, LeadDep, LockedLeadDep, check_if_match, etag
+from services.api.leads.deps import IfMatch, LockedLeadDep, check_if_match, etag
 from services.api.leads.docs import problem_doc
 from services.api.leads.queries import LeadFilters, LeadSort
 from services.api.leads.schemas import LeadCreate, LeadOut, LeadPage, LeadUpdate, StatusChange, TimelinePage
@@ -71,16 +71,17 @@ FiltersDep = Annotated[LeadFilters, Depends(lead_filters)]
 
 
 @router.get("", response_model=LeadPage)
+@read_only
 async def list_leads(
     principal: PrincipalDep,
     session: SessionDep,
     filters: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
-) -> LeadPage:
+) -> Response:
     scope = await lead_scope(session, principal)
-    items, next_cursor = await service.list_leads(session, principal.org_id, filters, limit, cursor, scope=scope)
-    return LeadPage(items=items, next_cursor=next_cursor)
+    rows, next_cursor = await service.list_lead_rows(session, principal.org_id, filters, limit, cursor, scope=scope)
+    return json_out.page(map(json_out.lead_dict, rows), next_cursor)
 
 
 @router.post("", response_model=LeadOut, status_code=201, responses=problem_doc(409))
@@ -119,10 +120,12 @@ async def export_leads(
 
 
 @router.get("/{lead_id}", response_model=LeadOut)
-async def get_lead(lead: LeadDep, session: SessionDep, response: Response) -> LeadOut:
-    out = await service.get_lead_out(session, lead.org_id, lead.id)
-    response.headers["ETag"] = etag(out.version)
-    return out
+@read_only
+async def get_lead(lead_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Response:
+    # one statement: the lead as the list shows it, within the caller's scope (else 404)
+    scope = await lead_scope(session, principal)
+    row = await service.get_lead_row(session, principal.org_id, lead_id, scope=scope)
+    return json_out.json_response(json_out.lead_dict(row), headers={"ETag": etag(row["version"])})
 
 
 @router.patch("/{lead_id}", response_model=LeadOut, responses=problem_doc(409, 412, 428))
@@ -159,12 +162,15 @@ async def change_status(
 
 
 @router.get("/{lead_id}/timeline", response_model=TimelinePage)
+@read_only
 async def get_timeline(
-    lead: LeadDep,
+    lead_id: uuid.UUID,
+    principal: PrincipalDep,
     session: SessionDep,
     type: Annotated[list[EventType] | None, Query(description="repeatable")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,
-) -> TimelinePage:
-    items, next_cursor = await timeline.list_events(session, lead, [t.value for t in type or []], limit, cursor)
-    return TimelinePage(items=items, next_cursor=next_cursor)
+) -> Response:
+    types = [t.value for t in type or []]
+    rows, next_cursor = await timeline.list_events(session, principal, lead_id, types, limit, cursor)
+    return json_out.page(map(json_out.event_dict, rows), next_cursor)

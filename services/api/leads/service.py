@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -18,12 +20,11 @@ from services.api.leads import status as lead_status
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.queries import (
     LeadFilters,
-    apply_filters,
-    apply_order,
     lead_select,
+    list_statement,
     next_cursor_for,
+    phone_contact_ids,
     row_to_out,
-    search_contact_ids,
 )
 from services.api.leads.refs import ensure_property, ensure_status_label, ensure_user
 from services.api.leads.schemas import LeadOut, LeadUpdate, StatusChange
@@ -37,14 +38,23 @@ _CONTACT_FIELDS = ("first_name", "last_name")
 _OWN_EVENT_FIELDS = {"owner_id", "temperature", "property_id"}
 
 
-async def get_lead_out(session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID) -> LeadOut:
-    row = (await session.execute(lead_select(org_id).where(Lead.id == lead_id))).mappings().first()
+async def get_lead_row(
+    session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID, *, scope: ColumnElement[bool] | None = None
+) -> RowMapping:
+    query = lead_select(org_id).where(Lead.id == lead_id)
+    if scope is not None:
+        query = query.where(scope)
+    row = (await session.execute(query)).mappings().first()
     if row is None:
         raise NotFound("Lead not found.")
-    return row_to_out(row)
+    return row
 
 
-async def list_leads(
+async def get_lead_out(session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID) -> LeadOut:
+    return row_to_out(await get_lead_row(session, org_id, lead_id))
+
+
+async def list_lead_rows(
     session: AsyncSession,
     org_id: uuid.UUID,
     filters: LeadFilters,
@@ -52,21 +62,16 @@ async def list_leads(
     cursor: str | None,
     *,
     scope: ColumnElement[bool] | None = None,
-) -> tuple[list[LeadOut], str | None]:
-    query_filters, contact_ids = filters, None
-    if filters.q and filters.q.strip():
-        contact_ids = await search_contact_ids(session, org_id, filters.q)
-        if contact_ids is not None:  # few enough: fetch their leads by contact instead of searching while walking
-            query_filters = replace(filters, q=None)
-    query = apply_filters(lead_select(org_id), org_id, query_filters)
-    if scope is not None:  # owners' scope: an agent's own, collaborated and pool leads
-        query = query.where(scope)
-    if contact_ids is not None:
-        query = query.where(Lead.contact_id.in_(contact_ids)) if contact_ids else query.where(false())
-    query = apply_order(query, filters.sort, cursor)
-    rows = (await session.execute(query.limit(limit + 1))).mappings().all()
+) -> tuple[Sequence[RowMapping], str | None]:
+    """A page of the list as rows (the router writes them as JSON without models) and the next cursor."""
+    if filters.q and filters.contact_ids is None:
+        contact_ids = await phone_contact_ids(session, org_id, filters.q)
+        if contact_ids is not None:
+            filters = replace(filters, contact_ids=contact_ids)
+    query = list_statement(org_id, filters, limit, cursor, scope)
+    rows = (await session.execute(query)).mappings().all()
     next_cursor = next_cursor_for(rows[limit - 1], filters.sort) if len(rows) > limit else None
-    return [row_to_out(row) for row in rows[:limit]], next_cursor
+    return rows[:limit], next_cursor
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,23 +1,37 @@
-"""Reading a lead's timeline, newest first, on the (lead_id, occurred_at DESC, id DESC) index."""
+"""Reading a lead's timeline, newest first, on the (lead_id, occurred_at DESC, id DESC) index.
+
+One statement when the caller sees the whole organization: the events themselves. Whether the lead exists
+(404) is asked only when there are none; an agent's scope is checked first, as everywhere.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select, tuple_
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.auth.service import Principal
 from services.api.leads.schemas import TimelineEvent
+from services.api.owners.scope import ensure_in_scope
 from services.api.pagination import decode_cursor, encode_cursor
-from shared.errors import ValidationFailed
+from shared.enums import Role
+from shared.errors import NotFound, ValidationFailed
 from shared.models import Lead, LeadEvent
+
+# the columns the wire shows, in its order (no ORM objects: rows go straight to JSON)
+EVENT_COLUMNS = [LeadEvent.__table__.c[name] for name in TimelineEvent.model_fields]
 
 
 async def list_events(
-    session: AsyncSession, lead: Lead, types: list[str], limit: int, cursor: str | None
-) -> tuple[list[TimelineEvent], str | None]:
-    query = select(LeadEvent).where(LeadEvent.lead_id == lead.id, LeadEvent.org_id == lead.org_id)
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID, types: list[str], limit: int, cursor: str | None
+) -> tuple[Sequence[RowMapping], str | None]:
+    if principal.role not in (Role.admin, Role.manager):
+        await ensure_in_scope(session, principal, lead_id)  # outside the scope is a 404
+    query = select(*EVENT_COLUMNS).where(LeadEvent.lead_id == lead_id, LeadEvent.org_id == principal.org_id)
     if types:
         query = query.where(LeadEvent.type.in_(types))
     if cursor:
@@ -30,9 +44,14 @@ async def list_events(
             ) from error
         query = query.where(tuple_(LeadEvent.occurred_at, LeadEvent.id) < after)
     query = query.order_by(LeadEvent.occurred_at.desc(), LeadEvent.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(query)).all())
+    rows = (await session.execute(query)).mappings().all()
+    if (
+        not rows
+        and await session.scalar(select(Lead.id).where(Lead.id == lead_id, Lead.org_id == principal.org_id)) is None
+    ):
+        raise NotFound("Lead not found.")
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor([last.occurred_at.astimezone(UTC).isoformat(), str(last.id)])
-    return [TimelineEvent.model_validate(row) for row in rows[:limit]], next_cursor
+        next_cursor = encode_cursor([last["occurred_at"].astimezone(UTC).isoformat(), str(last["id"])])
+    return rows[:limit], next_cursor

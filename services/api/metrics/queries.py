@@ -128,7 +128,10 @@ BOUNDS = f"""days AS (
   SELECT d.*,
     CASE WHEN extract(day FROM d.dlo) = 1 THEN d.dlo
          ELSE (date_trunc('month', d.dlo) + interval '1 month')::date END AS mlo,
-    date_trunc('month', d.dhi)::date AS mhi
+    date_trunc('month', d.dhi)::date AS mhi,
+    CASE WHEN extract(isodow FROM d.dlo) = 1 THEN d.dlo
+         ELSE (date_trunc('week', d.dlo) + interval '7 days')::date END AS wlo,
+    date_trunc('week', d.dhi)::date AS whi
   FROM days d
 )"""
 PROPERTY = f"COALESCE(l.property_id, '{ZERO}'::uuid) AS property_id"
@@ -174,9 +177,10 @@ def _cohort_raw(f: Filter, view: str, lo: str = ":start", hi: str = ":end") -> s
     )
 
 
-def _rollup(f: Filter, view: str, month_view: str | None) -> str:
-    """Rollup rows of the local days wholly inside the window; with a month view, whole local months come
-    from it (a few rows per month) and only the other days from the day view."""
+def _rollup(f: Filter, view: str, coarse: tuple[str, str] | None) -> str:
+    """Rollup rows of the local days wholly inside the window; with a coarser view (month or week: its
+    name and grain), whole local months or weeks come from it (a few rows each) and only the other days
+    from the day view."""
     columns = "day, property_id, source, owner_id, kind, " + ", ".join(MEASURES)
     picked = ", ".join("r." + c.strip() for c in columns.split(","))
 
@@ -189,32 +193,37 @@ def _rollup(f: Filter, view: str, month_view: str | None) -> str:
 
     dlo, dhi = "(SELECT min(dlo) FROM bounds)", "(SELECT max(dhi) FROM bounds)"
     keep = "WHERE r.day >= b.dlo AND r.day < b.dhi"
-    if month_view is None:
+    if coarse is None:
         return f"SELECT {picked} FROM ({rows(view, dlo, dhi)}) r JOIN bounds b ON b.property_id = r.property_id {keep}"
-    # day rows only around the whole months: [first day, first whole month) and [after the last, last day)
-    mlo, mhi = "(SELECT max(mlo) FROM bounds)", "(SELECT GREATEST(min(mhi), max(mlo)) FROM bounds)"
-    around = f"{rows(view, dlo, mlo)} UNION ALL {rows(view, mhi, dhi)}"
-    months = rows(month_view, "(SELECT min(mlo) FROM bounds)", "(SELECT max(mhi) FROM bounds)")
+    # day rows only around the whole months (weeks): [first day, first whole one) and [after the last, last day)
+    name, grain = coarse
+    lo, hi = ("mlo", "mhi") if grain == "month" else ("wlo", "whi")
+    first, last = f"(SELECT max({lo}) FROM bounds)", f"(SELECT GREATEST(min({hi}), max({lo})) FROM bounds)"
+    around = f"{rows(view, dlo, first)} UNION ALL {rows(view, last, dhi)}"
+    whole = rows(name, f"(SELECT min({lo}) FROM bounds)", f"(SELECT max({hi}) FROM bounds)")
     return (
         f"SELECT {picked} FROM ({around}) r JOIN bounds b ON b.property_id = r.property_id {keep} "
-        "AND NOT (r.day >= b.mlo AND r.day < b.mhi) "
-        f"UNION ALL SELECT {picked} FROM ({months}) r JOIN bounds b ON b.property_id = r.property_id "
-        "WHERE r.day >= b.mlo AND r.day < b.mhi"
+        f"AND NOT (r.day >= b.{lo} AND r.day < b.{hi}) "
+        f"UNION ALL SELECT {picked} FROM ({whole}) r JOIN bounds b ON b.property_id = r.property_id "
+        f"WHERE r.day >= b.{lo} AND r.day < b.{hi}"
     )
 
 
 MONTH_VIEWS = {"cohort": ("cohort_m", "owner_m"), "last": ("last_m", None), "activity": ("act_m", "act_om")}
+# week rows (migration r16w) keep property and source, not owner: they answer the week grouping
+WEEK_VIEWS = {"cohort": "cohort_w", "activity": "act_w"}
 
 
-def month_view(f: Filter, view: str, group_by: str) -> str | None:
-    """The month rollup that can answer this grouping and these filters, if any (weeks need days; the
-    owner months keep no source, the source months no owner)."""
+def coarse_view(f: Filter, view: str, group_by: str) -> tuple[str, str] | None:
+    """The month or week rollup (name, grain) that can answer this grouping and these filters, if any. Weeks
+    straddle months, so the week grouping reads week rows; the owner months keep no source, the source
+    months no owner."""
     by_source, by_owner = MONTH_VIEWS[view]
     if group_by == "week":
-        return None
+        return (WEEK_VIEWS[view], "week") if view in WEEK_VIEWS else None
     if group_by == "owner":
-        return by_owner if f.source is None else None
-    return by_source
+        return (by_owner, "month") if by_owner and f.source is None else None
+    return (by_source, "month") if by_source else None
 
 
 def cohort_facts(f: Filter, view: str = "cohort", group_by: str = "week") -> str:
@@ -223,7 +232,7 @@ def cohort_facts(f: Filter, view: str = "cohort", group_by: str = "week") -> str
     if not f.use_rollups:
         return _cohort_raw(f, view)
     edges = _edges(f, lambda lo, hi: _cohort_raw(f, view, lo, hi), "l.created_at")
-    return _rollup(f, view, month_view(f, view, group_by)) + " UNION ALL " + edges
+    return _rollup(f, view, coarse_view(f, view, group_by)) + " UNION ALL " + edges
 
 
 def activity_facts(f: Filter, group_by: str = "week") -> str:
@@ -248,7 +257,8 @@ def activity_facts(f: Filter, group_by: str = "week") -> str:
 
     if not f.use_rollups:
         return raw()
-    return _rollup(f, "activity", month_view(f, "activity", group_by)) + " UNION ALL " + _edges(f, raw, "e.occurred_at")
+    rolled = _rollup(f, "activity", coarse_view(f, "activity", group_by))
+    return rolled + " UNION ALL " + _edges(f, raw, "e.occurred_at")
 
 
 def group_key(group_by: str) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.auth import cache as principal_cache
 from services.api.auth.service import Principal
 from services.api.leads.events import add_event
 from services.api.owners.assignment import reassign_user_leads
@@ -120,6 +121,7 @@ async def update_user(
         raise Conflict("A user with this email already exists.") from error
     moved = None
     if deactivate:
+        principal_cache.invalidate(session, user_ids=[user.id])  # a deactivated user's keys stop now
         moved = await reassign_user_leads(session, principal.org_id, user.id, now, f"{user.name} was deactivated")
     return user, moved
 

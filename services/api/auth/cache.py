@@ -1,0 +1,138 @@
+"""A short-lived API key → principal cache: one query less on every request.
+
+Entries live `ttl` seconds (settings.principal_cache_seconds; 0 turns the cache off). Whatever can stop a
+key drops its entries at once in this process and, after the commit, in every API process:
+- a key revoke drops that key;
+- a user's deactivation drops that user's keys.
+The other processes hear it through Redis pub/sub. With Redis away, the TTL bounds how long a revoked key
+still works there.
+
+Dropping is always safe. It happens twice:
+1. when the change is made;
+2. after its commit, so a request that read the key meanwhile cannot put the old answer back for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.logging import get_logger
+
+if TYPE_CHECKING:
+    from services.api.auth.service import Principal
+
+log = get_logger(__name__)
+
+CHANNEL = "guestcard:auth:invalidate"
+MAX_ENTRIES = 10_000
+_PENDING = "auth_invalidations"
+
+
+class PrincipalCache:
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self.generation = 0  # moves on every drop: an answer read from the database before it is not kept
+
+    def get(self, key_hash: str) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        if entry[0] <= self.clock():
+            self._entries.pop(key_hash, None)
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, principal: Principal, generation: int) -> None:
+        """Keep `principal`, read from the database when `generation` was current, unless a drop came since."""
+        if self.ttl <= 0 or generation != self.generation:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()  # a flood of distinct keys: start over rather than track recency
+        self._entries[key_hash] = (self.clock() + self.ttl, principal)
+
+    def drop(self, key_ids: list[uuid.UUID] | None = None, user_ids: list[uuid.UUID] | None = None) -> None:
+        self.generation += 1
+        keys, users = set(key_ids or ()), set(user_ids or ())
+        for key_hash, (_, principal) in list(self._entries.items()):
+            if principal.key_id in keys or (principal.user_id is not None and principal.user_id in users):
+                self._entries.pop(key_hash, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+
+_cache = PrincipalCache(ttl=0)
+
+
+def cache() -> PrincipalCache:
+    return _cache
+
+
+def configure(ttl: float) -> PrincipalCache:
+    _cache.ttl = ttl
+    _cache.clear()
+    return _cache
+
+
+def invalidate(
+    session: AsyncSession, *, key_ids: list[uuid.UUID] | None = None, user_ids: list[uuid.UUID] | None = None
+) -> None:
+    """Call where a key stops working: drops now, and again (everywhere) once the request commits."""
+    _cache.drop(key_ids, user_ids)
+    pending = session.info.setdefault(_PENDING, {"key_ids": [], "user_ids": []})
+    pending["key_ids"] += [str(k) for k in key_ids or ()]
+    pending["user_ids"] += [str(u) for u in user_ids or ()]
+
+
+async def after_commit(session: AsyncSession, redis: Redis | None) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    _apply(pending)
+    if redis is None:
+        return
+    try:
+        await redis.publish(CHANNEL, json.dumps(pending))
+    except Exception as error:  # the TTL still bounds the other processes
+        log.warning("auth.cache_publish_failed", error=type(error).__name__)
+
+
+def _apply(message: dict[str, list[str]]) -> None:
+    _cache.drop([uuid.UUID(k) for k in message.get("key_ids", [])], [uuid.UUID(u) for u in message.get("user_ids", [])])
+
+
+async def listen(redis: Redis) -> None:
+    """Drop what other API processes invalidated; reconnects until cancelled."""
+    while True:
+        try:
+            async with redis.pubsub() as pubsub:
+                await pubsub.subscribe(CHANNEL)
+                while True:  # get_message's own timeout: an idle channel is not a broken one
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        with contextlib.suppress(ValueError, TypeError, AttributeError):
+                            _apply(json.loads(message["data"]))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("auth.cache_listen_failed", error=type(error).__name__)
+            _cache.clear()  # we may have missed a revoke while away
+            await asyncio.sleep(1)
+
+
+def start_listener(redis: Redis | None) -> asyncio.Task[Any] | None:
+    if redis is None or _cache.ttl <= 0:
+        return None
+    return asyncio.create_task(listen(redis), name="auth-cache-listener")
