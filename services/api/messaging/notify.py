@@ -49,14 +49,28 @@ async def notify(
             )
         )
     }
+    notification_ids = {
+        user_id: uuid.uuid5(uuid.NAMESPACE_URL, f"{org_id}/{key}/{user_id}") if key else uuid.uuid4()
+        for user_id in ids
+        if user_id in users
+    }
+    # a repeat of the key is a no-op per user: one read for all of them, not one per user
+    already = (
+        set(
+            await session.scalars(
+                select(Notification.id).where(
+                    Notification.org_id == org_id, Notification.id.in_(list(notification_ids.values()))
+                )
+            )
+        )
+        if key and notification_ids
+        else set()
+    )
     created: list[Notification] = []
-    for user_id in ids:
-        user = users.get(user_id)
-        if user is None:
-            continue
+    for user_id, notification_id in notification_ids.items():
+        user = users[user_id]
         pref = prefs.get(user_id)
-        notification_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{org_id}/{key}/{user_id}") if key else uuid.uuid4()
-        if key and await session.get(Notification, notification_id) is not None:
+        if notification_id in already:
             continue
         if pref is None or pref.feed:
             item = Notification(

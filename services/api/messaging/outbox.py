@@ -279,13 +279,14 @@ async def _insert(session: AsyncSession, *, now: datetime, **values: Any) -> tup
     message_id = uuid.uuid4()
     status = values["status"]
     stamps = {"queued_at": now} if status == "queued" else {"suppressed_at": now}
+    # RETURNING the whole row: the winner needs no second read; only a loser looks the row up by its key
     inserted = await session.scalar(
         insert(OutboundMessage)
         .values(id=message_id, direction="outbound", created_at=now, updated_at=now, **stamps, **values)
         .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
-        .returning(OutboundMessage.id)
+        .returning(OutboundMessage)
     )
-    message = await _by_key(session, values["org_id"], values["idempotency_key"])
+    message = inserted if inserted is not None else await _by_key(session, values["org_id"], values["idempotency_key"])
     assert message is not None
     if inserted is not None and status == "queued" and (message.not_before is None or message.not_before <= now):
         enqueue_send(session, message.id)
@@ -309,10 +310,9 @@ async def queue_staff_email(
     idempotency_key: str,
     reason: str,
 ) -> OutboundMessage:
-    """A notification email to a staff member, through the same outbox (no renter consent applies)."""
-    existing = await _by_key(session, org_id, idempotency_key)
-    if existing is not None:
-        return existing
+    """A notification email to a staff member, through the same outbox (no renter consent applies).
+
+    A repeat of the key returns the row already there (the insert is ON CONFLICT DO NOTHING)."""
     message, _ = await _insert(
         session,
         org_id=org_id,
