@@ -116,23 +116,39 @@ async def missing_application_link(session: AsyncSession, lead: Lead, template: 
 async def find_template(
     session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None, key: str, channel: str
 ) -> tuple[str | None, str] | None:
-    """The property's template, else the organization's, else the built-in default."""
+    """The property's template, else the organization's, else the built-in default.
+
+    One read covers the key and its legacy name, and the answer is kept for the transaction (a decision
+    and its rendering ask for the same template)."""
+    cache: dict[tuple[Any, ...], tuple[str | None, str] | None] = session.info.setdefault("message_templates", {})
+    cache_key = (org_id, property_id, key, channel)
+    if cache_key not in cache:
+        cache[cache_key] = await _find_template(session, org_id, property_id, key, channel)
+    return cache[cache_key]
+
+
+async def _find_template(
+    session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None, key: str, channel: str
+) -> tuple[str | None, str] | None:
+    legacy = templates.LEGACY_KEYS.get(key) if (key, channel) in templates.DEFAULTS else None
     rows = list(
         await session.execute(
-            select(MessageTemplate.property_id, MessageTemplate.subject, MessageTemplate.body).where(
+            select(
+                MessageTemplate.key, MessageTemplate.property_id, MessageTemplate.subject, MessageTemplate.body
+            ).where(
                 MessageTemplate.org_id == org_id,
-                MessageTemplate.key == key,
+                MessageTemplate.key.in_([key, legacy] if legacy else [key]),
                 MessageTemplate.channel == channel,
                 (MessageTemplate.property_id == property_id) | MessageTemplate.property_id.is_(None),
             )
         )
     )
-    rows.sort(key=lambda row: row.property_id is None)
-    if rows:
-        return rows[0].subject, rows[0].body
-    legacy = templates.LEGACY_KEYS.get(key)
-    if legacy is not None and (key, channel) in templates.DEFAULTS:
-        customized = await find_template(session, org_id, property_id, legacy, channel)
+    rows.sort(key=lambda row: row.property_id is None)  # the property's before the organization's
+    own = [row for row in rows if row.key == key]
+    if own:
+        return own[0].subject, own[0].body
+    if legacy is not None:
+        customized = next(((row.subject, row.body) for row in rows if row.key == legacy), None)
         if customized is not None and customized != templates.DEFAULTS.get((legacy, channel)):
             return customized
     return templates.DEFAULTS.get((key, channel))
