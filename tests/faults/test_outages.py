@@ -224,6 +224,10 @@ async def test_readiness_reports_the_worker_heartbeat(client: httpx.AsyncClient,
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        # the poll loop is gone, so no job starts now; one caught mid-flight settles (maybe cancelled) here,
+        # or arq's close() would re-raise its CancelledError before removing the heartbeat
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        worker.tasks.clear()
         await worker.close()  # a clean stop removes the heartbeat at once
     response = await client.get("/readyz")
     assert response.status_code == 200
