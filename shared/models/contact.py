@@ -55,7 +55,10 @@ class ContactIdentity(IdMixin, OrgMixin, TimestampMixin, Base):
         ),
     )
 
-    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # deferrable (migration i15b): the CSV import inserts identities before their new contacts
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     kind: Mapped[str] = mapped_column(String(8))
     value: Mapped[str] = mapped_column(String(320))
     source: Mapped[str | None] = mapped_column(String(64))

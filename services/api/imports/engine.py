@@ -282,6 +282,7 @@ _OWNERS_SQL = text(
     JOIN contacts AS c ON c.id = ci.contact_id
     """
 )
+_DEFER_IDENTITY_FK = text("SET CONSTRAINTS fk_contact_identities_contact_id_contacts DEFERRED")
 _PAIRS_SQL = text(
     """
     SELECT contact_low_id, contact_high_id FROM contact_pair_decisions
@@ -415,10 +416,15 @@ async def process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> N
             row.review_candidates = [candidate.contact_id for candidate in verdict.candidates]
             decided.append(row)
 
+    # identities first, their new contacts after (the foreign key is deferrable, checked at commit): the
+    # identities trigger finds no new contact to update and the contacts row trigger computes search_text
+    # once, from the identities already there, instead of an INSERT and then an UPDATE of every new contact
     if new_contacts:
-        await _write(session, Contact, new_contacts)
+        await session.execute(_DEFER_IDENTITY_FK)
     if new_identities:
         await _write(session, ContactIdentity, new_identities, skip_conflicts=("org_id", "kind", "value"))
+    if new_contacts:
+        await _write(session, Contact, new_contacts)
     writes = _Writes()
     for row in decided:
         _apply(run, row, open_leads, now, writes)
