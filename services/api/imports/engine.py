@@ -282,6 +282,21 @@ _OWNERS_SQL = text(
     JOIN contacts AS c ON c.id = ci.contact_id
     """
 )
+# one array parameter, not an IN list of 500: the same statement text every chunk (asyncpg prepares it once)
+# and a short plan, where an expanded IN list is a new statement to parse and plan for every chunk size
+_DONE_SQL = text(
+    """
+    SELECT r.row_key FROM unnest(CAST(:keys AS text[])) AS k(row_key)
+    JOIN import_rows AS r ON r.org_id = :org_id AND r.row_key = k.row_key
+    """
+)
+_OPEN_LEADS_SQL = text(
+    """
+    SELECT id, contact_id, property_id FROM leads
+    WHERE org_id = :org_id AND contact_id = ANY(CAST(:ids AS uuid[])) AND status NOT IN ('lost', 'leased')
+    FOR UPDATE
+    """
+)
 _DEFER_IDENTITY_FK = text("SET CONSTRAINTS fk_contact_identities_contact_id_contacts DEFERRED")
 _PAIRS_SQL = text(
     """
@@ -321,11 +336,7 @@ async def process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> N
     now = clock.now()
     # one import at a time per organization: a second one waits, then sees the first one's row keys
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"import:{org_id}", 0))))
-    done_before = set(
-        await session.scalars(
-            select(ImportRow.row_key).where(ImportRow.org_id == org_id, ImportRow.row_key.in_([p.key for p in plans]))
-        )
-    )
+    done_before = set(await session.scalars(_DONE_SQL, {"org_id": org_id, "keys": [plan.key for plan in plans]}))
     todo: list[Plan] = []
     for plan in plans:
         if plan.key in done_before or plan.key in run.seen:
@@ -357,10 +368,7 @@ async def process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> N
     if known:
         apart = {frozenset(pair) for pair in await session.execute(_PAIRS_SQL, {"org_id": org_id, "ids": known})}
         for lead_id, contact_id, property_id in await session.execute(
-            select(Lead.id, Lead.contact_id, Lead.property_id)
-            .where(Lead.org_id == org_id, Lead.contact_id.in_(known))
-            .where(Lead.status.notin_([LeadStatus.lost, LeadStatus.leased]))
-            .with_for_update()
+            _OPEN_LEADS_SQL, {"org_id": org_id, "ids": known}
         ):
             open_leads[(contact_id, property_id)] = LeadRef(lead_id, org_id, contact_id, property_id)
 
