@@ -13,7 +13,8 @@ runs exactly the code of the real run and the two agree):
    a phone that belongs to someone with another name makes a new person without that phone, an email and a
    phone of two different people attach to the email's owner;
 5. write set-based, one statement per table: COPY for contacts, leads, timeline events (with the stream rows
-   `add_event` would add), import rows; identities as INSERT … ON CONFLICT DO NOTHING; review items through
+   `add_event` would add), import rows; identities as INSERT … ON CONFLICT DO NOTHING, before the new
+   contacts they name (deferred foreign key: each contact's search_text is computed once); review items through
    the review service. Step 1 of the next chunk runs in a thread meanwhile (`planned_chunks`).
 Imported leads are history: next-action rules and automation do not run for them.
 """
