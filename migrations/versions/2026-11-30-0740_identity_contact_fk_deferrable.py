@@ -1,7 +1,7 @@
 """contact_identities.contact_id: a deferrable foreign key, so a bulk writer can insert identities first
 
 Revision ID: i15b
-Revises: i15a
+Revises: r16w
 Create Date: 2026-11-30 07:40:00
 
 `contacts.search_text` (migration 0003) is computed by the contacts row trigger from the contact's identity
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "i15b"
-down_revision: str | None = "i15a"
+down_revision: str | None = "r16w"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
