@@ -61,7 +61,8 @@ async def update_contact(
             setattr(contact, field, sent[field])
             changed.append(field)
 
-    new_keys = await _new_keys(session, contact, sent)
+    primaries = await _primaries(session, contact, sent)
+    new_keys = await _new_keys(session, contact, primaries)
     if new_keys:
         await lock_identity_keys(session, org_id, IdentityKeys(usable=new_keys))
         held_elsewhere = {
@@ -78,8 +79,8 @@ async def update_contact(
             )
         await claim_identities(session, org_id, contact.id, new_keys, EDIT_SOURCE)
     for kind, column in (("email", "primary_email"), ("phone", "primary_phone")):
-        if kind in sent:
-            value = dict(new_keys).get(kind) or (await _normalized(session, contact, kind, sent[kind]))
+        if kind in primaries:
+            value = primaries[kind]
             if getattr(contact, column) != value:
                 setattr(contact, column, value)
                 changed.append(kind)
@@ -110,33 +111,35 @@ async def _editable_contact(session: AsyncSession, principal: Principal, contact
     return contact
 
 
-async def _normalized(session: AsyncSession, contact: Contact, kind: str, raw: str | None) -> str | None:
-    """The value as stored (E.164 / lowercase), or a 422 naming the field when it cannot identify anyone."""
-    if raw is None:
-        return None
+async def _primaries(session: AsyncSession, contact: Contact, sent: dict[str, object]) -> dict[str, str | None]:
+    """The sent email / phone as stored (E.164 / lowercase; None clears), or a 422 naming the field when one
+    cannot identify anyone. The blocklist and the region are read once."""
+    raws = {kind: sent[kind] for kind in ("email", "phone") if kind in sent}
+    if not any(isinstance(raw, str) for raw in raws.values()):
+        return {kind: None for kind in raws}
     blocked = await blocked_identities(session, contact.org_id)
-    if kind == "email":
-        value, why = email_identity(raw, blocked)
-    else:
-        region = await session.scalar(select(Organization.default_country).where(Organization.id == contact.org_id))
-        value, why = phone_identity(raw, blocked, region or "US")
-    if value is None:
-        raise ValidationFailed(
-            f"This {kind} cannot be used for a renter.",
-            errors=[{"field": f"body.{kind}", "message": why or f"not a valid {kind}"}],
-        )
-    return value
+    primaries: dict[str, str | None] = {}
+    for kind, raw in raws.items():
+        if raw is None:
+            primaries[kind] = None
+            continue
+        if kind == "email":
+            value, why = email_identity(raw, blocked)
+        else:
+            region = await session.scalar(select(Organization.default_country).where(Organization.id == contact.org_id))
+            value, why = phone_identity(raw, blocked, region or "US")
+        if value is None:
+            raise ValidationFailed(
+                f"This {kind} cannot be used for a renter.",
+                errors=[{"field": f"body.{kind}", "message": why or f"not a valid {kind}"}],
+            )
+        primaries[kind] = value
+    return primaries
 
 
-async def _new_keys(session: AsyncSession, contact: Contact, sent: dict[str, object]) -> list[tuple[str, str]]:
-    """Identities the edit adds: normalized primaries the contact does not hold yet."""
-    wanted = []
-    for kind in ("email", "phone"):
-        raw = sent.get(kind)
-        if isinstance(raw, str):
-            value = await _normalized(session, contact, kind, raw)
-            if value is not None:
-                wanted.append((kind, value))
+async def _new_keys(session: AsyncSession, contact: Contact, primaries: dict[str, str | None]) -> list[tuple[str, str]]:
+    """Identities the edit adds: the new primaries the contact does not hold yet."""
+    wanted = [(kind, value) for kind, value in primaries.items() if value is not None]
     if not wanted:
         return []
     held = set(
