@@ -151,6 +151,11 @@ def find_path(paths: set[str], *fragments: str) -> str | None:
     return None
 
 
+def _profile_dir_from_env() -> Path | None:
+    value = os.environ.get("GUESTCARD_BENCH_PROFILE_DIR")
+    return Path(value) if value else None
+
+
 @dataclass
 class Guestcard:
     """`guestcard run`'s layout: one uvicorn API process and one arq worker process."""
@@ -161,7 +166,8 @@ class Guestcard:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    profile_dir: Path | None = None  # set: py-spy records each process (collapsed stacks, for --profile)
+    # set (or GUESTCARD_BENCH_PROFILE_DIR): py-spy records each process as collapsed stacks
+    profile_dir: Path | None = field(default_factory=lambda: _profile_dir_from_env())
     profilers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
