@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.automation import effects, scheduler
 from services.api.automation.conditions import next_question
 from services.api.automation.effects import RuleStamp
@@ -112,8 +113,7 @@ async def _duplicate_window(ctx: Ctx) -> datetime:
 
 async def _lock_renter(session: AsyncSession, contact_id: uuid.UUID) -> None:
     """One renter's touches decide their first reply and call task one at a time, across properties."""
-    key = f"automation-renter:{contact_id}"
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+    await txmemo.advisory_lock(session, f"automation-renter:{contact_id}")
 
 
 async def _create_task(ctx: Ctx, stamp: RuleStamp, action: CreateTask, log_id: uuid.UUID) -> dict[str, Any]:

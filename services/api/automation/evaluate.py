@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.automation import actions, log, scheduler
 from services.api.automation.conditions import ContactInfo, failed_condition
 from services.api.automation.defaults import DEFAULT_SCOPE, DEFAULTS_VERSION
@@ -89,13 +90,18 @@ class Ctx:
             return self.lead.owner_id
         if not self.fallback_loaded:  # no agent to own it: a manager or admin holds the next step
             self.fallback_loaded = True
-            self.fallback_owner = await self.session.scalar(
-                select(User.id)
-                .where(User.org_id == self.lead.org_id, User.is_active.is_(True))
-                .order_by((User.role == Role.agent).desc(), (User.role == Role.manager).desc(), User.id)
-                .limit(1)
+            self.fallback_owner = await txmemo.remember(
+                self.session, ("automation.fallback_owner", self.lead.org_id), self._load_fallback_owner
             )
         return self.fallback_owner
+
+    async def _load_fallback_owner(self) -> uuid.UUID | None:
+        return await self.session.scalar(
+            select(User.id)
+            .where(User.org_id == self.lead.org_id, User.is_active.is_(True))
+            .order_by((User.role == Role.agent).desc(), (User.role == Role.manager).desc(), User.id)
+            .limit(1)
+        )
 
 
 async def load_contact(session: AsyncSession, lead: Lead, sms_consent: str | None = None) -> ContactInfo:

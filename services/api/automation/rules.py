@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.automation.defaults import DEFAULT_SCOPE, DEFAULTS, DEFAULTS_VERSION
 from services.api.automation.effects import RuleStamp
 from services.api.automation.schemas import (
@@ -109,6 +110,16 @@ async def load_book(
     override: tuple[str, RuleSetDocument] | None = None,
 ) -> RuleBook:
     scopes = [ORG_SCOPE] + ([property_scope(property_id)] if property_id else [])
+    if override is None:  # an intake batch reads each book once (services/api/txmemo.py)
+        return await txmemo.remember(
+            session, ("automation.book", org_id, property_id), lambda: _load_book(session, org_id, scopes, None)
+        )
+    return await _load_book(session, org_id, scopes, override)
+
+
+async def _load_book(
+    session: AsyncSession, org_id: uuid.UUID, scopes: list[str], override: tuple[str, RuleSetDocument] | None
+) -> RuleBook:
     stored = await latest_documents(session, org_id, scopes)
     layers: list[tuple[str, int, RuleSetDocument]] = [(DEFAULT_SCOPE, DEFAULTS_VERSION, DEFAULTS)]
     for scope in scopes:

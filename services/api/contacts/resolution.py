@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from shared import clock
 from shared.enums import LeadStatus
 from shared.errors import DuplicateContact
@@ -37,6 +38,8 @@ async def lock_identity_keys(session: AsyncSession, org_id: uuid.UUID, keys: Ide
     if not keys.usable:
         return
     names = sorted(f"{org_id}:{kind}:{value}" for kind, value in set(keys.usable))
+    if txmemo.holds_locks(session, 42, names):  # an intake batch took them all, in this order, up front
+        return
     await session.execute(
         text(
             "SELECT pg_advisory_xact_lock(hashtextextended(k, 42)) "
@@ -44,6 +47,7 @@ async def lock_identity_keys(session: AsyncSession, org_id: uuid.UUID, keys: Ide
         ),
         {"names": names},
     )
+    txmemo.note_locks(session, 42, names)
 
 
 async def claim_identities(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.leads.events import add_event
 from services.api.messaging import templates
 from services.api.messaging.consent import is_opted_out
@@ -37,6 +38,7 @@ from shared.models import (
 )
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 KINDS = ("reply", "proactive", "human", "notification")
 AUTOMATED = frozenset({"reply", "proactive"})
@@ -62,13 +64,23 @@ class LeadContext:
 
 
 async def load_context(session: AsyncSession, lead: Lead) -> LeadContext:
+    """The renter is read each time; the organization's rows once per intake batch (services/api/txmemo.py)."""
     contact = await session.get(Contact, lead.contact_id)
-    org = await session.get(Organization, lead.org_id)
+    org = await _get(session, Organization, lead.org_id)
     assert contact is not None and org is not None
-    prop = await session.get(Property, lead.property_id) if lead.property_id else None
-    settings = await session.get(MessagingSettings, lead.org_id)
-    owner = await session.get(User, lead.owner_id) if lead.owner_id else None
+    prop = await _get(session, Property, lead.property_id) if lead.property_id else None
+    settings = await messaging_settings(session, lead.org_id)
+    owner = await _get(session, User, lead.owner_id) if lead.owner_id else None
     return LeadContext(lead, contact, org, prop, settings, owner)
+
+
+async def messaging_settings(session: AsyncSession, org_id: uuid.UUID) -> MessagingSettings | None:
+    return await _get(session, MessagingSettings, org_id)
+
+
+async def _get(session: AsyncSession, model: type[T], key: uuid.UUID) -> T | None:
+    """session.get, remembered for an intake batch (an absent row too, which the identity map cannot keep)."""
+    return await txmemo.remember(session, ("messaging.get", model.__name__, key), lambda: session.get(model, key))
 
 
 def help_text(ctx_org: Organization, settings: MessagingSettings | None) -> str:
@@ -108,8 +120,8 @@ async def missing_application_link(session: AsyncSession, lead: Lead, template: 
     found = await find_template(session, lead.org_id, lead.property_id, template, channel)
     if found is None or "application_link" not in templates.variables_in(f"{found[0] or ''} {found[1]}"):
         return False
-    prop = await session.get(Property, lead.property_id) if lead.property_id else None
-    settings = await session.get(MessagingSettings, lead.org_id)
+    prop = await _get(session, Property, lead.property_id) if lead.property_id else None
+    settings = await messaging_settings(session, lead.org_id)
     return not ((prop.application_url if prop else None) or (settings.application_url if settings else None))
 
 

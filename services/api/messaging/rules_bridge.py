@@ -107,28 +107,33 @@ async def _notify_staff(
     inbound_id: uuid.UUID,
     lead_created: bool,
 ) -> None:
+    """A new lead that asks for a tour or a question is one notification (of the specific kind, standing for
+    new_lead too), not two: staff read one email per renter touch."""
     name = signal.contact.full_name or signal.contact.first_name or "A renter"
-    watchers = None
     if event_type in (EventType.tour_request, EventType.question):
-        watchers = await lead_watchers(session, lead)
         what = "asked for a tour" if event_type == EventType.tour_request else "asked a question"
+        source = signal.source.source
         await notify(
             session,
             org_id=lead.org_id,
-            user_ids=watchers,
+            user_ids=await lead_watchers(session, lead),
             kind=str(event_type),
             lead_id=lead.id,
-            title=f"{name} {what}",
+            title=f"New lead: {name} {what} ({source})" if lead_created else f"{name} {what}",
             body=(signal.message or "")[:2000] + f"\n\nLead: {lead.id}",
-            data={"inbound_id": str(inbound_id), "preferred_tour_times": signal.preferences.preferred_tour_times},
+            data={
+                "inbound_id": str(inbound_id),
+                "preferred_tour_times": signal.preferences.preferred_tour_times,
+                **({"new_lead": True, "source": source} if lead_created else {}),
+            },
             key=f"{event_type}:{inbound_id}",
+            also=("new_lead",) if lead_created else (),
         )
-    if lead_created:
-        watchers = watchers if watchers is not None else await lead_watchers(session, lead)
+    elif lead_created:
         await notify(
             session,
             org_id=lead.org_id,
-            user_ids=watchers,
+            user_ids=await lead_watchers(session, lead),
             kind="new_lead",
             lead_id=lead.id,
             title=f"New lead: {name} ({signal.source.source})",

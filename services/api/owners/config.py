@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from services.api import txmemo
 from shared.models import AssignmentSetting, Organization, Property
 from shared.working_hours import zone
 
@@ -45,6 +46,12 @@ class AssignmentConfig:
 
 
 async def load_config(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None) -> AssignmentConfig:
+    return await txmemo.remember(
+        session, ("owners.config", org_id, property_id), lambda: _load_config(session, org_id, property_id)
+    )
+
+
+async def _load_config(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None) -> AssignmentConfig:
     condition: ColumnElement[bool] = AssignmentSetting.property_id.is_(None)
     if property_id is not None:
         condition = or_(condition, AssignmentSetting.property_id == property_id)
@@ -59,6 +66,12 @@ async def load_config(session: AsyncSession, org_id: uuid.UUID, property_id: uui
 
 async def timezone_for(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None) -> ZoneInfo:
     """The property's timezone (team working hours are written in it), else the organization's."""
+    return await txmemo.remember(
+        session, ("owners.timezone", org_id, property_id), lambda: _timezone_for(session, org_id, property_id)
+    )
+
+
+async def _timezone_for(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None) -> ZoneInfo:
     if property_id is not None:
         name = await session.scalar(select(Property.timezone).where(Property.id == property_id))
         if name:

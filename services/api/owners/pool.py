@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from shared.enums import Role
 from shared.models import PropertyTeamMember, RoundRobinCursor, User
 from shared.models.lead import NO_PROPERTY
@@ -65,6 +66,13 @@ def _local(at: datetime, now: datetime, tz: ZoneInfo) -> str:
 
 
 async def load_pool(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None) -> Pool:
+    """Who may own a lead here; read once per intake batch (services/api/txmemo.py)."""
+    return await txmemo.remember(
+        session, ("owners.pool", org_id, property_id), lambda: _load_pool(session, org_id, property_id)
+    )
+
+
+async def _load_pool(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None) -> Pool:
     pool_id = property_id or uuid.UUID(NO_PROPERTY)
     if property_id is not None:
         rows = await session.execute(

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.contacts.resolution import (
     claim_identities,
     find_lead_to_touch,
@@ -88,7 +89,7 @@ class ResolvedContact:
 async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> SignalOutcome:
     fitted, truncated = fit_signal(envelope.signal)  # over-long values cut to their columns, never refused
     envelope = envelope.model_copy(update={"signal": fitted})
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(envelope.inbound_id), 0))))
+    await txmemo.advisory_lock(session, str(envelope.inbound_id))  # the batch usually holds it already
     context = await _load_context(session, envelope)  # after the lock: sees a twin's committed outcome
     if context.done is not None:
         return context.done

@@ -1,0 +1,89 @@
+"""What one intake batch transaction reads or locks once instead of once per signal (issue #16).
+
+A batch of signals (services/api/signals/batch.py) applies many renters' touches in one transaction, and
+most of what each signal reads is the organization's configuration: assignment settings, the owner pool,
+the timezone, the rule book, who watches new leads, notification preferences, messaging settings. Nothing
+a signal does changes those, so inside a batch they are read once. Outside a batch (any other request or job)
+nothing is memoized: the helpers call straight through, so a request that edits configuration and then acts
+on it in the same transaction always reads what it wrote.
+
+Advisory locks are remembered too: a transaction-scoped lock taken once is held to the end of the
+transaction, so taking it again is a wasted round trip. Locks taken inside a signal's savepoint are released
+by PostgreSQL when that savepoint rolls back, so the batch forgets them then (`signal_scope`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+MEMO_KEY = "txmemo.batch"
+LOCKS = "locks"
+T = TypeVar("T")
+
+LOCK_SQL = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, :space))")
+
+
+@contextmanager
+def batch_scope(session: AsyncSession) -> Iterator[None]:
+    """Memoize for the rest of this transaction (the caller owns it and ends it after the scope)."""
+    session.info[MEMO_KEY] = {LOCKS: set()}
+    try:
+        yield
+    finally:
+        session.info.pop(MEMO_KEY, None)
+
+
+@contextmanager
+def signal_scope(session: AsyncSession) -> Iterator[None]:
+    """One signal's savepoint: on failure its locks are gone (rolled back with it), so forget them."""
+    memo = session.info.get(MEMO_KEY)
+    before = set(memo[LOCKS]) if memo is not None else None
+    try:
+        yield
+    except BaseException:
+        if memo is not None and before is not None:
+            memo[LOCKS] = before
+        raise
+
+
+def _memo(session: AsyncSession) -> dict[Hashable, Any] | None:
+    memo: dict[Hashable, Any] | None = session.info.get(MEMO_KEY)
+    return memo
+
+
+async def remember(session: AsyncSession, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+    """`load()` once per batch for this key; every call outside a batch loads."""
+    memo = _memo(session)
+    if memo is None:
+        return await load()
+    if key in memo:
+        value: T = memo[key]
+        return value
+    value = await load()
+    memo[key] = value
+    return value
+
+
+def note_locks(session: AsyncSession, space: int, names: Iterable[str]) -> None:
+    """Locks the caller just took (in `space`, the hashtextextended seed), held to the end of the transaction."""
+    memo = _memo(session)
+    if memo is not None:
+        memo[LOCKS].update((space, name) for name in names)
+
+
+def holds_locks(session: AsyncSession, space: int, names: Iterable[str]) -> bool:
+    memo = _memo(session)
+    return memo is not None and all((space, name) in memo[LOCKS] for name in names)
+
+
+async def advisory_lock(session: AsyncSession, name: str, space: int = 0) -> None:
+    """pg_advisory_xact_lock(hashtextextended(name, space)), skipped when this batch already holds it."""
+    if holds_locks(session, space, [name]):
+        return
+    await session.execute(LOCK_SQL, {"name": name, "space": space})
+    note_locks(session, space, [name])
