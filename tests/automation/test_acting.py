@@ -341,6 +341,7 @@ async def test_an_invitation_without_a_link_is_held_back_with_the_reason(
     [held] = await _outbox(sessionmaker, org_id=org.org_id, template="invite_to_apply")
     assert (held.status, held.reason) == ("suppressed", "no_application_link")
     await set_application_url(client, org)
+    clock.advance(minutes=1)  # the outbox is read in created_at order: the second invitation comes later
     again = await client.post("/v1/leads/invitations", json={"emails": ["inv2@example.com"]}, headers=org.headers)
     assert again.status_code == 200, again.text
     rows = await _outbox(sessionmaker, org_id=org.org_id, template="invite_to_apply")

@@ -246,6 +246,9 @@ async def _sensitive_touch(ctx: Ctx) -> str | None:
     event_key = ctx.data.get("event_key")
     if not event_key or ctx.trigger.split("+")[-1] not in RENTER_WORDS:
         return None
+    if ctx.touch_text is not None:  # intake handed over the words it just recorded
+        hit = detect(ctx.touch_text)
+        return hit.category if hit is not None else None
     try:
         inbound_id = uuid.UUID(str(event_key))
     except ValueError:

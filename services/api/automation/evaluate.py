@@ -78,6 +78,7 @@ class Ctx:
     depth: int = 0
     fallback_owner: uuid.UUID | None = None
     fallback_loaded: bool = False
+    touch_text: str | None = None  # the renter's words that triggered this, when the caller has them at hand
 
     def record(self, outcome: str, *, rule: Any = None, **fields: Any) -> AutomationLog:
         """One automation-log entry for this lead, at this evaluation's time and trigger."""
@@ -128,13 +129,20 @@ async def make_ctx(
     agents: list[uuid.UUID] | None = None,
     new_lead: bool = False,
     book: RuleBook | None = None,
+    contact: ContactInfo | None = None,
+    touch_text: str | None = None,
 ) -> Ctx:
+    """`contact` and `touch_text`, when the caller has them (intake just resolved the renter and read their
+    message), save reading them back."""
     if lead in session.new:
         await session.flush()  # the log and the steps reference the lead row (no ORM relationship orders them)
     with session.no_autoflush:
         book = book or await load_book(session, lead.org_id, lead.property_id)
-    contact = await load_contact(session, lead, sms_consent)
-    return Ctx(session, lead, now, book, contact, dict(data or {}), agents=agents, new_lead=new_lead)
+    if contact is None:
+        contact = await load_contact(session, lead, sms_consent)
+    return Ctx(
+        session, lead, now, book, contact, dict(data or {}), agents=agents, new_lead=new_lead, touch_text=touch_text
+    )
 
 
 async def evaluate(
@@ -149,10 +157,21 @@ async def evaluate(
     agents: list[uuid.UUID] | None = None,
     new_lead: bool = False,
     book: RuleBook | None = None,
+    contact: ContactInfo | None = None,
+    touch_text: str | None = None,
 ) -> Ctx:
     """Evaluate an event and/or a status entered. Returns the context (its log entries are in the session)."""
     ctx = await make_ctx(
-        session, lead, now, data=data, sms_consent=sms_consent, agents=agents, new_lead=new_lead, book=book
+        session,
+        lead,
+        now,
+        data=data,
+        sms_consent=sms_consent,
+        agents=agents,
+        new_lead=new_lead,
+        book=book,
+        contact=contact,
+        touch_text=touch_text,
     )
     triggers: list[tuple[str, str]] = []
     if status is not None:

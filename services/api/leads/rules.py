@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from services.api.automation.conditions import ContactInfo
 
 from shared import clock
 from shared.enums import LeadStatus, Role
@@ -30,6 +33,8 @@ async def apply_rules(
     new_lead: bool = False,
     entered_status: bool = False,
     data: dict[str, Any] | None = None,
+    contact: ContactInfo | None = None,
+    touch_text: str | None = None,
 ) -> None:
     """Re-evaluate the lead's next step for what just happened (the automation engine decides).
 
@@ -52,6 +57,8 @@ async def apply_rules(
         sms_consent=sms_consent,
         agents=agents,
         new_lead=new_lead,
+        contact=contact,
+        touch_text=touch_text,
     )
 
 

@@ -192,9 +192,8 @@ async def queue_message(
 ) -> OutboundMessage:
     """Decide and write one message to the renter of `lead`; the send job is queued after commit."""
     assert kind in KINDS, kind
-    existing = await _by_key(session, lead.org_id, idempotency_key)
-    if existing is not None:
-        return existing  # the same decision again: one message
+    # the same decision again (same key) is answered by the insert's ON CONFLICT with the row already there:
+    # no read first, since nearly every decision is a new one
     now = clock.now()
     ctx = await load_context(session, lead)
     channel = channel or await best_channel(session, lead.org_id, ctx.contact)

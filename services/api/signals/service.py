@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import txmemo
+from services.api.automation.conditions import ContactInfo
 from services.api.contacts.resolution import (
     claim_identities,
     find_lead_to_touch,
@@ -83,6 +84,7 @@ class ResolvedContact:
     review_reasons: list[str]
     review_candidates: list[uuid.UUID]
     keys: IdentityKeys
+    info: ContactInfo  # what the engine checks before writing to the renter, known here without a read
     callback_phone: str | None = None  # the renter's phone when another contact holds it: display only
 
 
@@ -155,6 +157,8 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         new_lead=lead_created,
         entered_status=previous_status is not None,
         data={"channel": signal.channel, "source": signal.source.source, "event_key": str(envelope.inbound_id)},
+        contact=resolved.info,
+        touch_text=" ".join(part for part in (signal.subject, signal.message) if part),
     )
     await session.flush()  # the lead row exists before messages and notifications reference it
     await rules_bridge.after_signal(
@@ -293,8 +297,9 @@ async def _resolve_contact(
         held |= await claim_identities(session, org_id, contact.id, missing, signal.source.source)
     _update_contact(contact, signal, keys)
     callback = given_phone if given_phone and ("phone", given_phone) not in held else None
+    info = ContactInfo(contact.primary_email, contact.primary_phone, contact.sms_consent, contact.email_consent)
     return ResolvedContact(
-        contact.id, org_id, contact.kind, contact.sms_consent, False, reasons, candidates, keys, callback
+        contact.id, org_id, contact.kind, contact.sms_consent, False, reasons, candidates, keys, info, callback
     )
 
 
@@ -339,7 +344,8 @@ async def _create_contact(
         reasons = [*reasons, "an email or phone of this renter was claimed by another contact meanwhile"]
         candidates = [*candidates, *owners]
     callback = given_phone if given_phone and ("phone", given_phone) not in claimed else None
-    return ResolvedContact(contact_id, org_id, incoming.kind, consent, True, reasons, candidates, keys, callback)
+    info = ContactInfo(keys.value("email"), keys.value("phone"), consent, ConsentState.unknown)
+    return ResolvedContact(contact_id, org_id, incoming.kind, consent, True, reasons, candidates, keys, info, callback)
 
 
 async def _load_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
