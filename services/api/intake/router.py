@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.api import ratelimit
-from services.api.auth.service import org_for_intake_key
+from services.api.auth.service import org_id_for_intake_key
 from services.api.deps import SessionDep, StateDep
 from services.api.intake import service
 from services.api.problems import Problem
@@ -96,8 +96,8 @@ async def receive(
     body = await service.read_body(
         request, service.body_cap(inbound_kind, settings.email_max_bytes, settings.webhook_max_bytes)
     )
-    org = await org_for_intake_key(session, intake_key)
-    if org is None:
+    org_id = await org_id_for_intake_key(session, intake_key)
+    if org_id is None:
         raise NotFound("Unknown intake key.")
     if inbound_kind == InboundKind.ringcentral and "validation-token" in request.headers:
         return _ringcentral_handshake(request.headers["validation-token"])
@@ -116,23 +116,23 @@ async def receive(
     token = None
     secret = None
     if optional is not None:
-        secret = await service.signing_secret(session, org.id, optional)
+        secret = await service.signing_secret(session, org_id, optional)
         provider = optional if secret else None
     elif provider is not None:
-        secret = await service.signing_secret(session, org.id, provider)
+        secret = await service.signing_secret(session, org_id, provider)
     if provider is not None:
         try:
             token = service.verify(delivery, secret, service.now())
         except Unauthorized:
-            log.info("intake.signature_refused", org_id=str(org.id), kind=inbound_kind.value)
+            log.info("intake.signature_refused", org_id=str(org_id), kind=inbound_kind.value)
             raise
     key = service.compute_key(delivery)
     if token:
-        await service.refuse_replayed_token(state.queue, org.id, token, key)
-    stored = await service.store(session, org.id, delivery, key)
+        await service.refuse_replayed_token(state.queue, org_id, token, key)
+    stored = await service.store(session, org_id, delivery, key)
     log.info(
         "intake.stored",
-        org_id=str(org.id),
+        org_id=str(org_id),
         inbound_id=str(stored.inbound_id),
         kind=inbound_kind.value,
         created=stored.created,
