@@ -69,6 +69,15 @@ async def remember(session: AsyncSession, key: Hashable, load: Callable[[], Awai
     return value
 
 
+def slot(session: AsyncSession, key: Hashable) -> dict[Hashable, Any] | None:
+    """A dict kept for the rest of the batch under `key` (None outside a batch: the caller reads the database)."""
+    memo = _memo(session)
+    if memo is None:
+        return None
+    found: dict[Hashable, Any] = memo.setdefault(("slot", key), {})
+    return found
+
+
 def note_locks(session: AsyncSession, space: int, names: Iterable[str]) -> None:
     """Locks the caller just took (in `space`, the hashtextextended seed), held to the end of the transaction."""
     memo = _memo(session)

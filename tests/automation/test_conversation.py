@@ -15,6 +15,7 @@ from shared.models import AutomationLog, Lead, OutboundMessage, Task
 from tests.automation.helpers import SessionMaker, add_agent, decisions, drain, lead_row, sent, signal, steps
 from tests.conftest import OrgFixture
 from tests.leads.helpers import insert_property
+from tests.signals.helpers import SERVICE_HEADERS, envelope
 
 
 async def test_ils_email_web_form_and_missed_call_within_5_minutes_get_one_reply_and_one_call_task(
@@ -176,3 +177,48 @@ async def test_two_workers_draining_at_once_run_each_step_once(
     for out in leads:
         assert sent(await decisions(sessionmaker, lead_id=out["lead_id"])) == ["ils_reply", "reactivation_1"]
         assert (await lead_row(sessionmaker, out["lead_id"])).next_action_type == "reactivation"
+
+
+async def test_one_batch_carrying_a_new_renters_three_touches_gets_one_reply_and_one_call_task(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock
+) -> None:
+    """The same three doors as above, arriving in one intake batch: the first touch creates the renter (its
+    checks are answered by what the batch itself decided), the next two find them (the database answers)."""
+    await add_agent(sessionmaker, org)
+    other_property = await insert_property(sessionmaker, org.org_id, "Cedar Court")
+    email, phone = "dana.batch@example.com", "+17038683998"
+    bodies = [
+        envelope(org.org_id, email=email, phone=phone, channel="email", source="zillow"),
+        envelope(org.org_id, email=email, channel="web", source="website", property_id=other_property),
+        envelope(
+            org.org_id,
+            phone=phone,
+            event="missed_call",
+            channel="phone",
+            source="phone",
+            first_name=None,
+            last_name=None,
+        ),
+    ]
+    response = await client.post("/v1/internal/signals", json=bodies, headers=SERVICE_HEADERS)
+    assert response.status_code == 200 and [r["status"] for r in response.json()] == [200, 200, 200]
+    outcomes = [r["outcome"] for r in response.json()]
+    assert outcomes[0]["contact_created"] and len({o["contact_id"] for o in outcomes}) == 1
+    entries = await decisions(sessionmaker, contact_id=outcomes[0]["contact_id"])
+    replies = [e for e in entries if e.outcome == "decided"]
+    assert [(e.data["template"], e.lead_id) for e in replies] == [("ils_reply", uuid.UUID(outcomes[0]["lead_id"]))]
+    suppressed = [e for e in entries if e.outcome == "suppressed"]
+    assert sorted((e.rule_id, e.reason) for e in suppressed) == [  # one instant: no order between the two
+        ("missed_call_text_back", "duplicate_touch"),
+        ("web_form", "duplicate_touch"),
+    ]
+    assert all(e.data["covered_by"]["log_id"] == str(replies[0].id) for e in suppressed)
+    async with sessionmaker() as session:
+        call_tasks = list(
+            await session.scalars(
+                select(Task)
+                .join(Lead, Lead.id == Task.lead_id)
+                .where(Lead.contact_id == uuid.UUID(outcomes[0]["contact_id"]), Task.type == "call")
+            )
+        )
+    assert len(call_tasks) == 1

@@ -111,6 +111,12 @@ async def _duplicate_window(ctx: Ctx) -> datetime:
     return ctx.now - timedelta(minutes=ctx.book.settings.duplicate_window_minutes)
 
 
+def _new_renter(ctx: Ctx) -> dict[Any, Any] | None:
+    """What this batch decided for a renter created by this very touch (their whole history is in it), so the
+    "one renter, one conversation" checks need no lock and no read; None: ask the database."""
+    return txmemo.slot(ctx.session, ("renter", ctx.lead.contact_id)) if ctx.new_contact else None
+
+
 async def _lock_renter(session: AsyncSession, contact_id: uuid.UUID) -> None:
     """One renter's touches decide their first reply and call task one at a time, across properties."""
     await txmemo.advisory_lock(session, f"automation-renter:{contact_id}")
@@ -118,7 +124,12 @@ async def _lock_renter(session: AsyncSession, contact_id: uuid.UUID) -> None:
 
 async def _create_task(ctx: Ctx, stamp: RuleStamp, action: CreateTask, log_id: uuid.UUID) -> dict[str, Any]:
     lead, session = ctx.lead, ctx.session
-    if ctx.book.settings.duplicate_window_minutes > 0:
+    renter = _new_renter(ctx)
+    if ctx.book.settings.duplicate_window_minutes > 0 and renter is not None:
+        if ("task", action.task_type.value) in renter:
+            covered = {"task_id": str(renter[("task", action.task_type.value)])}
+            return {"outcome": "suppressed", "reason": DUPLICATE, "covered_by": covered}
+    elif ctx.book.settings.duplicate_window_minutes > 0:
         await _lock_renter(session, lead.contact_id)
         covering = await session.scalar(
             select(Task.id)
@@ -155,6 +166,8 @@ async def _create_task(ctx: Ctx, stamp: RuleStamp, action: CreateTask, log_id: u
         updated_at=ctx.now,
     )
     session.add(task)
+    if renter is not None:
+        renter.setdefault(("task", task.type), task.id)
     return {"outcome": "done", "task_id": str(task.id), "task_type": task.type, "due_at": due_at.isoformat()}
 
 
@@ -203,17 +216,39 @@ async def _send_template(ctx: Ctx, stamp: RuleStamp, action: SendTemplate, log_i
         data=extra,
         variables={"question": QUESTIONS[question]},
     )
+    renter = _new_renter(ctx) if action.first_reply else None
+    if renter is not None:
+        renter.setdefault("first_reply", (str(decision_id), key, str(lead.id)))
     return {"outcome": "done", **decision, "idempotency_key": key, "decision_id": str(decision_id), **extra}
 
 
 async def _covering_reply(ctx: Ctx, stamp: RuleStamp, decision: dict[str, Any], key: str) -> dict[str, str] | None:
     """One renter, one conversation: the first reply decided for this renter inside the window (any lead,
     any property) covers this one; the suppression is logged naming it."""
-    lead, session = ctx.lead, ctx.session
     if ctx.book.settings.duplicate_window_minutes <= 0:
         return None
+    renter = _new_renter(ctx)
+    if renter is not None:
+        covering = renter.get("first_reply")
+    else:
+        covering = await _covering_reply_row(ctx)
+    if covering is None:
+        return None
+    covered_by = {"log_id": str(covering[0]), "idempotency_key": covering[1], "lead_id": str(covering[2])}
+    ctx.record(
+        "suppressed",
+        rule=stamp,
+        action=effects.SEND,
+        reason=DUPLICATE,
+        data={**decision, "idempotency_key": key, "covered_by": covered_by},
+    )
+    return covered_by
+
+
+async def _covering_reply_row(ctx: Ctx) -> Any:
+    lead, session = ctx.lead, ctx.session
     await _lock_renter(session, lead.contact_id)
-    covering = (
+    return (
         await session.execute(
             select(AutomationLog.id, AutomationLog.data["idempotency_key"].astext, AutomationLog.lead_id)
             .where(
@@ -228,17 +263,6 @@ async def _covering_reply(ctx: Ctx, stamp: RuleStamp, decision: dict[str, Any], 
             .limit(1)
         )
     ).first()
-    if covering is None:
-        return None
-    covered_by = {"log_id": str(covering[0]), "idempotency_key": covering[1], "lead_id": str(covering[2])}
-    ctx.record(
-        "suppressed",
-        rule=stamp,
-        action=effects.SEND,
-        reason=DUPLICATE,
-        data={**decision, "idempotency_key": key, "covered_by": covered_by},
-    )
-    return covered_by
 
 
 async def _sensitive_touch(ctx: Ctx) -> str | None:

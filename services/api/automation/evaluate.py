@@ -79,6 +79,7 @@ class Ctx:
     fallback_owner: uuid.UUID | None = None
     fallback_loaded: bool = False
     touch_text: str | None = None  # the renter's words that triggered this, when the caller has them at hand
+    new_contact: bool = False  # the renter was created by this very touch: no earlier decision of theirs exists
 
     def record(self, outcome: str, *, rule: Any = None, **fields: Any) -> AutomationLog:
         """One automation-log entry for this lead, at this evaluation's time and trigger."""
@@ -131,6 +132,7 @@ async def make_ctx(
     book: RuleBook | None = None,
     contact: ContactInfo | None = None,
     touch_text: str | None = None,
+    new_contact: bool = False,
 ) -> Ctx:
     """`contact` and `touch_text`, when the caller has them (intake just resolved the renter and read their
     message), save reading them back."""
@@ -141,7 +143,16 @@ async def make_ctx(
     if contact is None:
         contact = await load_contact(session, lead, sms_consent)
     return Ctx(
-        session, lead, now, book, contact, dict(data or {}), agents=agents, new_lead=new_lead, touch_text=touch_text
+        session,
+        lead,
+        now,
+        book,
+        contact,
+        dict(data or {}),
+        agents=agents,
+        new_lead=new_lead,
+        touch_text=touch_text,
+        new_contact=new_contact,
     )
 
 
@@ -159,6 +170,7 @@ async def evaluate(
     book: RuleBook | None = None,
     contact: ContactInfo | None = None,
     touch_text: str | None = None,
+    new_contact: bool = False,
 ) -> Ctx:
     """Evaluate an event and/or a status entered. Returns the context (its log entries are in the session)."""
     ctx = await make_ctx(
@@ -172,6 +184,7 @@ async def evaluate(
         book=book,
         contact=contact,
         touch_text=touch_text,
+        new_contact=new_contact,
     )
     triggers: list[tuple[str, str]] = []
     if status is not None:

@@ -35,6 +35,7 @@ async def apply_rules(
     data: dict[str, Any] | None = None,
     contact: ContactInfo | None = None,
     touch_text: str | None = None,
+    new_contact: bool = False,
 ) -> None:
     """Re-evaluate the lead's next step for what just happened (the automation engine decides).
 
@@ -59,6 +60,7 @@ async def apply_rules(
         new_lead=new_lead,
         contact=contact,
         touch_text=touch_text,
+        new_contact=new_contact,
     )
 
 

@@ -158,6 +158,7 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         entered_status=previous_status is not None,
         data={"channel": signal.channel, "source": signal.source.source, "event_key": str(envelope.inbound_id)},
         contact=resolved.info,
+        new_contact=resolved.created,
         touch_text=" ".join(part for part in (signal.subject, signal.message) if part),
     )
     await session.flush()  # the lead row exists before messages and notifications reference it
