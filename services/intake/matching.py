@@ -15,7 +15,7 @@ from shared.enums import MatchVerdict
 from shared.identity import IdentityKeys, identity_keys
 from shared.matching import decide, kept_apart_pair, name_needed_for
 from shared.models import Contact
-from shared.repositories.identities import find_contact_ids, kept_apart
+from shared.repositories.identities import Owners, contact_ids_from, find_contact_ids, kept_apart
 from shared.schemas.signal import LeadSignal, MatchResult
 
 
@@ -24,11 +24,14 @@ async def match_signal(
     org_id: uuid.UUID,
     signal: LeadSignal,
     blocked: frozenset[tuple[str, str]] = frozenset(),
+    owners: Owners | None = None,
 ) -> MatchResult:
+    """`owners`: the batch's identity owners read beforehand (`find_owners_of_many`); None reads them here."""
     keys = identity_keys(signal.contact, blocked)
     if not keys.usable:
         return MatchResult(verdict=MatchVerdict.new, reasons=[*keys.notes, "no usable email or phone to match on"])
-    return await match_keys(session, org_id, keys, signal.contact.first_name, signal.contact.last_name)
+    by_contact = contact_ids_from(owners, org_id, keys) if owners is not None else None
+    return await match_keys(session, org_id, keys, signal.contact.first_name, signal.contact.last_name, by_contact)
 
 
 async def match_keys(
@@ -37,9 +40,11 @@ async def match_keys(
     keys: IdentityKeys,
     first_name: str | None = None,
     last_name: str | None = None,
+    by_contact: dict[uuid.UUID, list[str]] | None = None,
 ) -> MatchResult:
     """Read what the verdict needs, then decide with the shared rule (shared/matching.py)."""
-    by_contact = await find_contact_ids(session, org_id, keys)
+    if by_contact is None:
+        by_contact = await find_contact_ids(session, org_id, keys)
     pair = kept_apart_pair(by_contact)
     apart = pair is not None and await kept_apart(session, org_id, *pair)
     known_name = None

@@ -23,8 +23,10 @@ from services.intake.parsers import Outcome, ParseContext, RawInbound, parse
 from shared import clock
 from shared.blocklist import blocked_identities
 from shared.enums import InboundKind, InboundStatus
+from shared.identity import identity_keys
 from shared.logging import get_logger
 from shared.models import InboundMessage, Organization, Property
+from shared.repositories.identities import find_owners_of_many
 from shared.schemas.signal import LeadSignal, PropertyHint, SignalEnvelope, SignalResult
 
 log = get_logger(__name__)
@@ -164,19 +166,46 @@ async def release(session: AsyncSession, inbound_ids: list[uuid.UUID]) -> None:
 
 async def prepare(cache: dict[uuid.UUID, Any], session: AsyncSession, rows: list[Row[Any]]) -> list[Prepared]:
     """Parse and match each row; rows that end here (ignored, failed) are finished in the same session."""
-    prepared: list[Prepared] = []
     finished: list[dict[str, Any]] = []
+    parsed: list[Prepared | Parsed] = []
     for row in rows:
         config = await cached_org_config(cache, session, row.org_id)
-        item = await _prepare_one(session, row, config, finished)
-        prepared.append(item)
+        parsed.append(await _parse_one(row, config, finished))
+    # every renter of the batch looked up in one read (was one per row)
+    wanted = {
+        (item.row.org_id, kind, value)
+        for item in parsed
+        if isinstance(item, Parsed)
+        for kind, value in identity_keys(item.signal.contact, item.config.blocklist).usable
+    }
+    owners = await find_owners_of_many(session, wanted)
+    prepared: list[Prepared] = []
+    for item in parsed:
+        if isinstance(item, Prepared):
+            prepared.append(item)
+            continue
+        row, signal = item.row, item.signal
+        match = await match_signal(session, row.org_id, signal, item.config.blocklist, owners)
+        envelope = SignalEnvelope(inbound_id=row.id, org_id=row.org_id, signal=signal, match=match)
+        prepared.append(
+            Prepared(row.id, item.bound, envelope.model_dump(mode="json"), match.verdict.value, item.common)
+        )
     await finish(session, finished)
     return prepared
 
 
-async def _prepare_one(
-    session: AsyncSession, row: Row[Any], config: OrgConfig, finished: list[dict[str, Any]]
-) -> Prepared:
+@dataclass(slots=True)
+class Parsed:
+    """A row whose parse gave a signal, waiting for the batch's identity read."""
+
+    row: Row[Any]
+    config: OrgConfig
+    bound: dict[str, str]
+    signal: LeadSignal
+    common: dict[str, Any]
+
+
+async def _parse_one(row: Row[Any], config: OrgConfig, finished: list[dict[str, Any]]) -> Prepared | Parsed:
     bound = {"inbound_id": str(row.id), "org_id": str(row.org_id), "kind": row.kind}
     raw = RawInbound(
         kind=InboundKind(row.kind),
@@ -206,10 +235,8 @@ async def _prepare_one(
     if property_id is not None:
         hint = signal.property.model_copy(update={"property_id": property_id})
         signal = signal.model_copy(update={"property": hint})
-    match = await match_signal(session, row.org_id, signal, config.blocklist)
-    envelope = SignalEnvelope(inbound_id=row.id, org_id=row.org_id, signal=signal, match=match)
     common = {"parser": result.parser, "source": signal.source.source[:64], "property_id": property_id}
-    return Prepared(row.id, bound, envelope.model_dump(mode="json"), match.verdict.value, common)
+    return Parsed(row, config, bound, signal, common)
 
 
 def outcome_values(inbound_id: uuid.UUID, status: InboundStatus, **values: Any) -> dict[str, Any]:
