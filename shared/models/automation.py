@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin, utcnow
+from shared.models.base import Base, IdMixin, OrgLedMixin, OrgMixin, TimestampMixin, utcnow
 
 
 class AutomationRuleSet(IdMixin, OrgMixin, Base):
@@ -27,7 +27,7 @@ class AutomationRuleSet(IdMixin, OrgMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
 
 
-class ScheduledAction(IdMixin, OrgMixin, TimestampMixin, Base):
+class ScheduledAction(IdMixin, OrgLedMixin, TimestampMixin, Base):
     """A timed step (sequence step, reminder, time trigger): a row with a due time, drained by a cron job."""
 
     __tablename__ = "scheduled_actions"

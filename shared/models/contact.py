@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
+from shared.models.base import Base, IdMixin, OrgLedMixin, OrgMixin, TimestampMixin
 
 
 class Contact(IdMixin, OrgMixin, TimestampMixin, Base):
@@ -40,7 +40,7 @@ class Contact(IdMixin, OrgMixin, TimestampMixin, Base):
     search_text: Mapped[str] = mapped_column(Text, server_default=text("''"), deferred=True)
 
 
-class ContactIdentity(IdMixin, OrgMixin, TimestampMixin, Base):
+class ContactIdentity(IdMixin, OrgLedMixin, TimestampMixin, Base):
     """A normalized email or E.164 phone seen for a contact. Unique per organization: the dedup key."""
 
     __tablename__ = "contact_identities"

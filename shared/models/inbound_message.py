@@ -8,10 +8,10 @@ from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, Un
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
+from shared.models.base import Base, IdMixin, OrgLedMixin, TimestampMixin
 
 
-class InboundMessage(IdMixin, OrgMixin, TimestampMixin, Base):
+class InboundMessage(IdMixin, OrgLedMixin, TimestampMixin, Base):
     """A delivery exactly as received, stored before it is acknowledged; the inbox of the intake worker."""
 
     __tablename__ = "inbound_messages"

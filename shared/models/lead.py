@@ -8,13 +8,13 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, Small
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
+from shared.models.base import Base, IdMixin, OrgLedMixin, TimestampMixin
 
 OPEN_STATUSES_SQL = "status NOT IN ('lost', 'leased')"
 NO_PROPERTY = "00000000-0000-0000-0000-000000000000"
 
 
-class Lead(IdMixin, OrgMixin, TimestampMixin, Base):
+class Lead(IdMixin, OrgLedMixin, TimestampMixin, Base):
     """A contact's pursuit of one property. At most one open lead per contact and property."""
 
     __tablename__ = "leads"

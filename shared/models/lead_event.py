@@ -8,10 +8,10 @@ from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, IdMixin, OrgMixin, utcnow
+from shared.models.base import Base, IdMixin, OrgLedMixin, utcnow
 
 
-class LeadEvent(IdMixin, OrgMixin, Base):
+class LeadEvent(IdMixin, OrgLedMixin, Base):
     """Append-only timeline entry. Metrics read it, so it carries time, source, channel and property."""
 
     __tablename__ = "lead_events"

@@ -12,12 +12,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.crypto import EncryptedText
-from shared.models.base import Base, IdMixin, OrgMixin, TimestampMixin
+from shared.models.base import Base, IdMixin, OrgLedMixin, OrgMixin, TimestampMixin
 
 NO_PROPERTY = "00000000-0000-0000-0000-000000000000"
 
 
-class OutboundMessage(IdMixin, OrgMixin, TimestampMixin, Base):
+class OutboundMessage(IdMixin, OrgLedMixin, TimestampMixin, Base):
     """One SMS or email: a row first (queued | suppressed + reason), then sending → sent → delivered | failed.
 
     Written in the transaction that decided to send; sent by the worker after commit (docs/messaging.md).
