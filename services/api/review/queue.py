@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, true, tuple_
+from sqlalchemy import any_, func, select, true, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -41,7 +41,7 @@ async def list_items(
         query = query.where(ReviewItem.kind == kind)
     if contact_id:
         query = query.where(
-            (ReviewItem.contact_id == contact_id) | ReviewItem.candidate_contact_ids.any(contact_id)  # type: ignore[arg-type]
+            (ReviewItem.contact_id == contact_id) | (contact_id == any_(ReviewItem.candidate_contact_ids))
         )
     if cursor:
         created, raw_id = decode_cursor(cursor)
