@@ -196,7 +196,9 @@ class Guestcard:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self.env()
         command = [sys.executable, "-m", "services.cli"]
-        parts = {"api": [*command, "api", "--host", "127.0.0.1", "--port", str(self.port)]}
+        api = [*command, "api", "--host", "127.0.0.1", "--port", str(self.port)]
+        workers = os.environ.get("GUESTCARD_BENCH_API_WORKERS")  # A/B of one API process against several
+        parts = {"api": [*api, "--workers", workers] if workers else api}
         if worker:
             parts["worker"] = [*command, "worker"]
         for name, argv in parts.items():
