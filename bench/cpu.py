@@ -13,6 +13,8 @@ def _component(process: psutil.Process, pids: dict[int, str]) -> str:
     if process.pid in pids:
         return pids[process.pid]
     try:
+        if process.ppid() in pids:  # uvicorn's worker processes count as the API
+            return pids[process.ppid()]
         name = process.name()
     except psutil.Error:
         return "other"
