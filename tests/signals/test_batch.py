@@ -76,3 +76,18 @@ async def test_the_single_object_form_still_answers_one_outcome(client: httpx.As
         "/v1/internal/signals", json=envelope(uuid.uuid4(), email="x@example.com"), headers=SERVICE_HEADERS
     )
     assert missing.status_code == 404
+
+
+async def test_a_signal_twice_in_one_batch_is_applied_once_and_answers_the_same_outcome(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    twin = envelope(org.org_id, email="twin.batch@example.com")
+    other = envelope(org.org_id, email="other.batch@example.com")
+    results = await post_batch(client, [twin, other, twin])
+    assert [result["status"] for result in results] == [200, 200, 200]
+    assert results[0]["outcome"] == results[2]["outcome"] and results[0]["outcome"]["created"]
+    assert await count(sessionmaker, Contact, org.org_id) == 2
+    events = await count(sessionmaker, LeadEvent, org.org_id)
+    again = await post_batch(client, [other, twin])  # outcomes read up front for the whole batch
+    assert [result["outcome"] for result in again] == [results[1]["outcome"], results[0]["outcome"]]
+    assert await count(sessionmaker, LeadEvent, org.org_id) == events

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import txmemo
-from services.api.signals.service import apply_signal
+from services.api.signals.service import apply_signal, prefetch_outcomes, remember_outcome
 from shared.errors import DomainError
 from shared.identity import identity_keys
 from shared.logging import get_logger
@@ -63,6 +63,7 @@ async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) 
             await session.execute(LOCK_BATCH_SQL, {"orgs": orgs, "inbound": inbound, "keys": keys})
             txmemo.note_locks(session, 0, [*orgs, *inbound])
             txmemo.note_locks(session, 42, keys)
+            await prefetch_outcomes(session, envelopes)
         results: list[SignalResult] = []
         for envelope in envelopes:
             results.append(await _apply_one(session, envelope))
@@ -85,4 +86,5 @@ async def _apply_one(session: AsyncSession, envelope: SignalEnvelope) -> SignalR
         del session.info.get(PENDING_JOBS_KEY, [])[queued:]
         log.exception("signals.apply_failed", inbound_id=str(envelope.inbound_id), error=type(error).__name__)
         return SignalResult(inbound_id=envelope.inbound_id, status=500, detail="not applied; retry")
+    remember_outcome(session, envelope.inbound_id, outcome)  # a twin later in the batch answers the same
     return SignalResult(inbound_id=envelope.inbound_id, status=200, outcome=outcome)

@@ -229,12 +229,59 @@ CONTEXT_SQL = text(_CONTEXT_HEAD + BLOCKED_IDENTITIES_SQL)
 CONTEXT_KINDS = frozenset({"done", "org", "agent", "property"})
 
 
+DONE_MANY_SQL = text(
+    "SELECT a.inbound_id, CAST(to_jsonb(a) AS text) FROM signal_applications AS a"
+    " WHERE a.inbound_id = ANY(CAST(:inbound_ids AS uuid[])) AND a.org_id = ANY(CAST(:org_ids AS uuid[]))"
+)
+DONE_KEY = "signals.done"
+
+
+async def prefetch_outcomes(session: AsyncSession, envelopes: list[SignalEnvelope]) -> None:
+    """An intake batch reads every stored outcome at once, under the inbound-id locks it already holds; each
+    signal then finds its own (or its twin's earlier in the batch, `remember_outcome`) without a read."""
+    memo = txmemo.slot(session, DONE_KEY)
+    if memo is None:
+        return
+    rows = await session.execute(
+        DONE_MANY_SQL,
+        {
+            "inbound_ids": sorted({envelope.inbound_id for envelope in envelopes}),
+            "org_ids": sorted({envelope.org_id for envelope in envelopes}),
+        },
+    )
+    for inbound_id, record in rows:
+        memo[inbound_id] = _stored_outcome(record)
+    memo["prefetched"] = True
+
+
+def remember_outcome(session: AsyncSession, inbound_id: uuid.UUID, outcome: SignalOutcome) -> None:
+    memo = txmemo.slot(session, DONE_KEY)
+    if memo is not None:
+        memo[inbound_id] = outcome
+
+
+def _stored_outcome(record: str) -> SignalOutcome:
+    values = json.loads(record)
+    return SignalOutcome.model_validate({key: values[key] for key in SignalOutcome.model_fields})
+
+
 async def _load_context(session: AsyncSession, envelope: SignalEnvelope) -> SignalContext:
-    """A static statement: building this as SQLAlchemy constructs cost more CPU than running it."""
+    """A static statement: building this as SQLAlchemy constructs cost more CPU than running it. In a batch
+    whose outcomes were read up front, the organization's part is read once per property instead."""
+    done = txmemo.slot(session, DONE_KEY)
+    if done is not None and done.get("prefetched"):
+        if envelope.inbound_id in done:
+            return SignalContext(done[envelope.inbound_id], None, frozenset(), [])
+        key = ("signals.context", envelope.org_id, envelope.signal.property.property_id)
+        return await txmemo.remember(session, key, lambda: _read_context(session, envelope, with_done=False))
+    return await _read_context(session, envelope, with_done=True)
+
+
+async def _read_context(session: AsyncSession, envelope: SignalEnvelope, *, with_done: bool) -> SignalContext:
     rows = await session.execute(
         CONTEXT_SQL,
         {
-            "inbound_id": envelope.inbound_id,
+            "inbound_id": envelope.inbound_id if with_done else None,
             "org_id": envelope.org_id,
             "property_id": envelope.signal.property.property_id,
         },
@@ -243,9 +290,7 @@ async def _load_context(session: AsyncSession, envelope: SignalEnvelope) -> Sign
     for kind, value in rows:
         found.setdefault(str(kind), []).append(str(value))
     if "done" in found:
-        record = json.loads(found["done"][0])
-        outcome = SignalOutcome.model_validate({key: record[key] for key in SignalOutcome.model_fields})
-        return SignalContext(outcome, None, frozenset(), [])
+        return SignalContext(_stored_outcome(found["done"][0]), None, frozenset(), [])
     if "org" not in found:
         raise NotFound("Organization not found.")
     blocked = frozenset(
