@@ -6,6 +6,7 @@ is not committed, and a job lost between commit and send is recovered by the wor
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -28,11 +29,20 @@ PENDING_JOBS_KEY = "guestcard.pending_jobs"
 REDIS_SOCKET_TIMEOUT = 5.0  # a Redis that hangs (not refuses) must not hang a request
 
 
+# most items one batched job carries (`enqueue_after_commit(..., batch=...)`): a transaction that queued more
+# (the API applies up to 50 signals in one) makes several jobs, which the worker runs side by side
+BATCH_MAX = 16
+
+
 @dataclass(frozen=True, slots=True)
 class JobRequest:
     function: str
     args: tuple[Any, ...]
     job_id: str
+    # the job waits this long before it runs (a retry's backoff)
+    defer_s: float = 0.0
+    # may go out as one job of this function with the others of the unit of work that name it (see take_pending_jobs)
+    batch: str | None = None
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -74,13 +84,41 @@ def serialize_job(value: Any) -> bytes:
     return json.dumps(value, default=str).encode()
 
 
-def enqueue_after_commit(session: AsyncSession, function: str, *args: Any, job_id: str) -> None:
-    """Remember a job on the session; the unit-of-work owner sends it once the commit succeeded."""
-    session.info.setdefault(PENDING_JOBS_KEY, []).append(JobRequest(function, args, job_id))
+def enqueue_after_commit(
+    session: AsyncSession, function: str, *args: Any, job_id: str, batch: str | None = None
+) -> None:
+    """Remember a job on the session; the unit-of-work owner sends it once the commit succeeded.
+
+    `batch`: the job may instead run as part of one `batch(ctx, [first args…])` job that carries every such
+    request of this unit of work (up to BATCH_MAX each): the outbox's sends of one transaction go as one job.
+    Requests stay one per item until the commit, so dropping those of a rolled-back savepoint still works.
+    """
+    session.info.setdefault(PENDING_JOBS_KEY, []).append(JobRequest(function, args, job_id, batch=batch))
 
 
 def take_pending_jobs(session: AsyncSession) -> list[JobRequest]:
-    return list(session.info.pop(PENDING_JOBS_KEY, []))
+    """The jobs to send after commit, batchable requests merged: a batch job's id is its function and its
+    first item (a fresh row id, so the id is new and arq's dedup never refuses it); a request alone in its
+    batch goes as itself."""
+    pending = list(session.info.pop(PENDING_JOBS_KEY, []))
+    if not any(job.batch for job in pending):
+        return pending
+    jobs: list[JobRequest] = []
+    batches: dict[str, list[JobRequest]] = {}
+    for job in pending:
+        if job.batch is None:
+            jobs.append(job)
+        else:
+            batches.setdefault(job.batch, []).append(job)
+    for function, requests in batches.items():
+        for start in range(0, len(requests), BATCH_MAX):
+            chunk = requests[start : start + BATCH_MAX]
+            if len(chunk) == 1:
+                jobs.append(dataclasses.replace(chunk[0], batch=None))
+                continue
+            items = [request.args[0] for request in chunk]
+            jobs.append(JobRequest(function, (items,), job_id=f"{function}:{items[0]}"))
+    return jobs
 
 
 # arq's enqueue (WATCH, EXISTS, MULTI/PSETEX/ZADD/EXEC: three round trips per job) as one script: the same
@@ -119,7 +157,8 @@ async def _enqueue(queue: ArqRedis, jobs: list[JobRequest], queue_name: str) -> 
         for job in jobs:
             payload = serialize_arq_job(job.function, job.args, {}, None, enqueued_ms, serializer=serialize_job)
             keys = [job_key_prefix + job.job_id, result_key_prefix + job.job_id, queue_name]
-            args = [str(EXPIRES_MS), payload, str(enqueued_ms), job.job_id]
+            defer_ms = round(job.defer_s * 1000)
+            args = [str(EXPIRES_MS + defer_ms), payload, str(enqueued_ms + defer_ms), job.job_id]
             pipe.evalsha(ENQUEUE_SHA, len(keys), *keys, *args)  # type: ignore[arg-type]  # bytes are fine
         await pipe.execute()
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.automation.jobs import drain_scheduled_actions
 from services.api.imports.jobs import run_import
-from services.api.messaging.jobs import send_due_messages, send_message
+from services.api.messaging.jobs import send_due_messages, send_message, send_messages
 from services.api.owners.jobs import escalate_sla, expire_offers
 from services.api.webhooks.jobs import deliver_webhooks, publish_events
 from services.intake import client, pipeline
@@ -140,7 +140,7 @@ from services.api.metrics.rollups import metrics_compact  # noqa: E402
 CRON_JOBS.append(metrics_compact)
 
 # messaging (services/api/messaging/jobs.py): outbox sends; deferred / lost / stuck messages
-JOBS += [send_message]
+JOBS += [send_message, send_messages]
 CRON_JOBS += [send_due_messages]
 
 # units: the daily digest of newly available matching units, decided each quarter hour for renters whose

@@ -1,41 +1,52 @@
-"""Worker jobs of the outbox: send one message, drain deferred ones, reconcile stuck ones.
+"""Worker jobs of the outbox: send the messages a transaction queued, send one message, drain deferred ones,
+reconcile stuck ones.
 
-No database transaction is open while a provider is called. The `sending` state is committed before the
+Sending is three steps, for one message or a batch alike: claim (one transaction: one statement reads and
+locks the messages with what the send-time check needs, then each becomes `sending` or is settled),
+the provider calls (side by side, no transaction open), settle (one transaction). No database transaction
+is open while a provider is called. The `sending` state is committed before the
 call, so a crash after the provider's 2xx leaves a `sending` row that is resolved by asking the provider
 (Twilio: list messages to that number) before any resend (docs/messaging.md, "never twice").
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from arq import Retry
-from sqlalchemy import select
+from sqlalchemy import Select, Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.leads.events import add_event, add_status_event
 from services.api.leads.status import advance_for_touch
-from services.api.messaging.consent import is_opted_out
 from services.api.messaging.outbox import (
     AUTOMATED,
     CLOSED,
     PAUSE_EXEMPT_TEMPLATES,
     UNSUBSCRIBE_PURPOSE,
     UNSUBSCRIBE_TTL,
-    enqueue_send,
     message_data,
-    provider_for,
 )
 from services.api.messaging.providers import PROVIDERS, Accepted, Outgoing, ProviderError, Unknowable
 from services.api.messaging.quiet_hours import next_allowed
 from shared import clock
-from shared.enums import EventType
+from shared.enums import ConsentState, EventType
 from shared.logging import get_logger
-from shared.models import Contact, Lead, MessagingSettings, Organization, OutboundMessage, Property
-from shared.queue import job_transaction
+from shared.models import (
+    ConsentRecord,
+    Contact,
+    Lead,
+    MessagingProvider,
+    MessagingSettings,
+    Organization,
+    OutboundMessage,
+    Property,
+)
+from shared.queue import JobRequest, enqueue_after_commit, job_transaction, send_jobs
 from shared.service_token import resolve_secret_key
 from shared.signing import sign
 
@@ -46,6 +57,7 @@ MAX_ATTEMPTS = 10  # provider calls per message, over job retries and cron round
 STUCK_AFTER = timedelta(minutes=2)
 LOST_JOB_AFTER = timedelta(minutes=1)
 BATCH = 200
+SEND_CONCURRENCY = 16  # provider calls in flight per job (a batch job carries at most shared.queue.BATCH_MAX)
 
 
 def backoff(job_try: int) -> float:
@@ -59,30 +71,104 @@ class Plan:
     resend: bool
 
 
-async def send_message(ctx: dict[str, Any], message_id: str) -> str:
-    """Send one outbox row (idempotent: anything but queued/sending is already settled)."""
+@dataclass
+class Outcome:
+    """What the provider said, to be written in the settling transaction."""
+
+    status: str  # sent | failed | retry
+    accepted: Accepted | None = None
+    reason: str | None = None
+    error: ProviderError | None = None
+
+
+async def send_messages(ctx: dict[str, Any], message_ids: list[str]) -> dict[str, int]:
+    """The job the outbox queues after commit for the messages one transaction queued (up to BATCH_MAX):
+    claimed in one statement, sent side by side, settled in one transaction. A message that needs another try
+    gets its own `send_message` job, deferred by the backoff (the job the sweep queues too, under the same id,
+    so arq's dedup keeps the sweep from cutting the backoff short)."""
+    job_try = int(ctx.get("job_try", 1))
+    results = await _send(ctx, [uuid.UUID(message_id) for message_id in message_ids], job_try)
+    retries = [message_id for message_id, status in results.items() if status == "retry"]
+    if retries and job_try < MAX_SEND_TRIES:
+        jobs = [
+            JobRequest(
+                "send_message", (str(message_id), job_try), job_id=f"send:{message_id}", defer_s=backoff(job_try)
+            )
+            for message_id in retries
+        ]
+        await send_jobs(ctx.get("redis"), jobs, ctx["settings"].queue_name)  # lost: the sweep finds the rows
+    counts: dict[str, int] = {}
+    for status in results.values():
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+async def send_message(ctx: dict[str, Any], message_id: str, prior_tries: int = 0) -> str:
+    """Send one outbox row (idempotent: anything but queued/sending is already settled). `prior_tries`: the
+    tries a batch job made before it handed the message to this job."""
+    job_try = int(ctx.get("job_try", 1)) + prior_tries
+    key = uuid.UUID(message_id)
+    status = (await _send(ctx, [key], job_try))[key]
+    if status != "retry":
+        return status
+    if job_try >= MAX_SEND_TRIES:
+        return "retry_by_cron"
+    raise Retry(defer=backoff(job_try))
+
+
+async def _send(ctx: dict[str, Any], message_ids: list[uuid.UUID], job_try: int) -> dict[uuid.UUID, str]:
+    """Claim (one transaction), call the providers (no transaction open), settle (one transaction).
+
+    Returns each message's status, or "retry" for one whose try failed in a way that is worth repeating."""
     settings = ctx["settings"]
-    base_url = settings.twilio_api_url
     async with job_transaction(ctx) as session:
-        plan_or_state = await _claim(session, uuid.UUID(message_id), settings)
-    if isinstance(plan_or_state, str):
-        return plan_or_state
-    plan = plan_or_state
+        plans, results = await _claim(session, message_ids, settings)
+    if not plans:
+        return results
+    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def attempt(plan: Plan) -> Outcome | str:
+        async with gate:
+            return await _attempt(ctx, plan, settings.twilio_api_url, job_try)
+
+    attempted = await asyncio.gather(*(attempt(plan) for plan in plans), return_exceptions=True)
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    failure: BaseException | None = None
+    for plan, outcome in zip(plans, attempted, strict=True):
+        key = uuid.UUID(plan.outgoing.id)
+        if isinstance(outcome, BaseException):
+            failure = failure or outcome  # a database error in a resend's bookkeeping: the rest still settles
+            results.pop(key, None)
+        elif isinstance(outcome, str):
+            results[key] = outcome
+        elif outcome.status == "retry" and outcome.error is None:
+            results[key] = "retry"  # the provider could not be asked: nothing to write
+        else:
+            outcomes[key] = outcome
+    if outcomes:
+        results |= await _finish(ctx, outcomes, job_try)
+    if failure is not None:
+        raise failure
+    return results
+
+
+async def _attempt(ctx: dict[str, Any], plan: Plan, base_url: str, job_try: int) -> Outcome | str:
+    """The provider call of one claimed message (a resend asks the provider first)."""
     provider = PROVIDERS[plan.provider]
+    message_id = plan.outgoing.id
     bound = {"message_id": message_id, "provider": plan.provider}
     if plan.resend:
         try:
             found = await provider.lookup(plan.outgoing, base_url)
         except Unknowable:
-            await _finish(ctx, message_id, "failed", reason="outcome_unknown: crashed while sending")
             log.warning("messaging.outcome_unknown", **bound)
-            return "failed"
+            return Outcome("failed", reason="outcome_unknown: crashed while sending")
         except ProviderError as error:
             log.warning("messaging.lookup_failed", **bound, error=str(error))
-            raise Retry(defer=backoff(int(ctx.get("job_try", 1)))) from error
+            return Outcome("retry")
         if found is not None:
             log.info("messaging.found_at_provider", **bound)
-            return await _finish(ctx, message_id, "sent", accepted=found)
+            return Outcome("sent", accepted=found)
         async with job_transaction(ctx) as session:  # not there: a resend is safe; count the attempt
             row = await session.get(OutboundMessage, uuid.UUID(message_id), with_for_update=True)
             if row is None or row.status != "sending":
@@ -93,40 +179,160 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
     try:
         accepted = await provider.send(plan.outgoing, base_url)
     except ProviderError as error:
-        return await _failed_attempt(ctx, message_id, error, bound)
+        return _failed_attempt(error, bound, job_try)
     except Exception as error:  # a bug or an odd answer: treat as "may have been accepted", ask before resending
         log.exception("messaging.send_error", **bound)
-        unexpected = ProviderError(type(error).__name__, permanent=False, definite=False)
-        return await _failed_attempt(ctx, message_id, unexpected, bound)
-    return await _finish(ctx, message_id, "sent", accepted=accepted)
+        return _failed_attempt(ProviderError(type(error).__name__, permanent=False, definite=False), bound, job_try)
+    return Outcome("sent", accepted=accepted)
 
 
-async def _claim(session: AsyncSession, message_id: uuid.UUID, settings: Any) -> Plan | str:
-    message = await session.scalar(
-        select(OutboundMessage).where(OutboundMessage.id == message_id).with_for_update(skip_locked=True)
+def _failed_attempt(error: ProviderError, bound: dict[str, str], job_try: int) -> Outcome:
+    if error.permanent:
+        log.warning("messaging.refused", **bound, code=error.code)
+        return Outcome("failed", reason=f"provider_refused: {error}"[:200], error=error)
+    log.warning("messaging.retry", **bound, job_try=job_try, definite=error.definite, code=error.code)
+    return Outcome("retry", error=error)
+
+
+def _claim_statement() -> Select[Any]:
+    """The messages (locked, SKIP LOCKED: a row another job holds is that job's), each with its channel's
+    provider and, for a renter's message, what the send-time check needs: the lead's state and the consent
+    of the contact or address written to (the newest ledger record, else the contact's column), as
+    `consent.is_opted_out` reads it."""
+    renter = OutboundMessage.user_id.is_(None)
+    ledger = (
+        select(ConsentRecord.state)
+        .where(
+            ConsentRecord.org_id == OutboundMessage.org_id,
+            ConsentRecord.channel == OutboundMessage.channel,
+            or_(
+                ConsentRecord.contact_id == Contact.id,
+                and_(
+                    func.coalesce(OutboundMessage.to_address, "") != "",
+                    ConsentRecord.address == OutboundMessage.to_address,
+                ),
+            ),
+        )
+        .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    if message is None:
-        return "busy_or_missing"
-    if message.status not in ("queued", "sending"):
-        return message.status
+    column = case((OutboundMessage.channel == "sms", Contact.sms_consent), else_=Contact.email_consent)
+    consent = case((Lead.id.is_not(None), func.coalesce(ledger, column)))
+    return (
+        select(
+            OutboundMessage,
+            MessagingProvider,
+            Lead.id,
+            Lead.status,
+            Lead.automation_paused_at,
+            Lead.automation_paused_reason,
+            consent,
+        )
+        .outerjoin(
+            MessagingProvider,
+            (MessagingProvider.org_id == OutboundMessage.org_id)
+            & (MessagingProvider.channel == OutboundMessage.channel),
+        )
+        .outerjoin(Lead, (Lead.id == OutboundMessage.lead_id) & renter)
+        .outerjoin(Contact, (Contact.id == OutboundMessage.contact_id) & renter)
+        .where(OutboundMessage.id.in_(bindparam("ids", expanding=True)))
+        .order_by(OutboundMessage.id)
+        .with_for_update(of=OutboundMessage, skip_locked=True)
+    )
+
+
+CLAIM = _claim_statement()  # built once: a job only binds its ids
+# the columns a send moves; `_write` puts each claimed or settled row as it stands in memory, one executemany
+WRITTEN = (
+    "status",
+    "updated_at",
+    "reason",
+    "sending_at",
+    "attempts",
+    "provider",
+    "from_address",
+    "not_before",
+    "sent_at",
+    "provider_message_id",
+    "failed_at",
+    "suppressed_at",
+    "error_code",
+    "error_message",
+)
+_outbox = cast(Table, OutboundMessage.__table__)
+WRITE = (
+    _outbox.update().where(_outbox.c.id == bindparam("w_id")).values({name: bindparam(f"w_{name}") for name in WRITTEN})
+)
+
+
+async def _write(session: AsyncSession, messages: list[OutboundMessage]) -> None:
+    """The rows of these (locked) messages as they now stand in memory, in one executemany: the ORM would flush
+    them one statement each. They leave the session first, so the ORM does not write them a second time."""
+    if not messages:
+        return
+    params = [{"w_id": message.id, **{f"w_{name}": getattr(message, name) for name in WRITTEN}} for message in messages]
+    for message in messages:
+        session.expunge(message)
+    await session.execute(WRITE, params)
+
+
+async def _claim(
+    session: AsyncSession, message_ids: list[uuid.UUID], settings: Any
+) -> tuple[list[Plan], dict[uuid.UUID, str]]:
+    """Decide, for each message, in one transaction: settled already, given up, deferred, suppressed at send
+    time, or `sending` (committed before any provider call) with what the provider needs."""
+    results: dict[uuid.UUID, str] = dict.fromkeys(message_ids, "busy_or_missing")
+    plans: list[Plan] = []
+    touched: list[OutboundMessage] = []
     now = clock.now()
-    resend = message.status == "sending"
-    if message.attempts >= MAX_ATTEMPTS:
-        _settle(session, message, "failed", now, reason=f"gave_up: {message.attempts} attempts")
-        await _timeline(session, message, EventType.message_failed)
-        return "failed"
-    if not resend:
-        if message.not_before is not None and message.not_before > now:
-            return "deferred"
-        verdict = await _send_time_check(session, message, now)
-        if verdict is not None:
-            return verdict
-    provider_row = await provider_for(session, message.org_id, message.channel)
-    provider = provider_row.provider if provider_row else settings.messaging_default_provider
-    if provider not in PROVIDERS:
-        _settle(session, message, "failed", now, reason="no_provider: configure PUT /v1/integrations/messaging/…")
-        await _timeline(session, message, EventType.message_failed)
-        return "failed"
+    public = (settings.public_url or settings.api_base_url()).rstrip("/")
+    for message, provider_row, lead_id, lead_status, paused_at, paused_reason, consent in (
+        await session.execute(CLAIM, {"ids": message_ids})
+    ).all():
+        if message.status not in ("queued", "sending"):
+            results[message.id] = message.status
+            continue
+        touched.append(message)
+        message.updated_at = now
+        resend = message.status == "sending"
+        if message.attempts >= MAX_ATTEMPTS:
+            _settle(session, message, "failed", now, reason=f"gave_up: {message.attempts} attempts")
+            await _timeline(session, message, EventType.message_failed)
+            results[message.id] = "failed"
+            continue
+        if not resend:
+            if message.not_before is not None and message.not_before > now:
+                results[message.id] = "deferred"
+                continue
+            if lead_id is not None:  # a renter's message whose lead is there: consent, pause, quiet hours again
+                check = LeadCheck(lead_status, paused_at, paused_reason, consent == ConsentState.opted_out)
+                verdict = await _send_time_check(session, message, check, now)
+                if verdict is not None:
+                    results[message.id] = verdict
+                    continue
+        provider = provider_row.provider if provider_row else settings.messaging_default_provider
+        if provider not in PROVIDERS:
+            _settle(session, message, "failed", now, reason="no_provider: configure PUT /v1/integrations/messaging/…")
+            await _timeline(session, message, EventType.message_failed)
+            results[message.id] = "failed"
+            continue
+        plans.append(await _plan(session, message, provider_row, provider, resend, settings, public, now))
+        results[message.id] = "sending"
+    await _write(session, touched)
+    return plans, results
+
+
+async def _plan(
+    session: AsyncSession,
+    message: OutboundMessage,
+    provider_row: MessagingProvider | None,
+    provider: str,
+    resend: bool,
+    settings: Any,
+    public: str,
+    now: datetime,
+) -> Plan:
     if not resend:
         message.status = "sending"
         message.sending_at = now
@@ -138,7 +344,6 @@ async def _claim(session: AsyncSession, message_id: uuid.UUID, settings: Any) ->
         message.from_address = config["from_email"]
     elif provider_row is not None:
         message.from_address = config.get("from_number") or config.get("messaging_service_sid")
-    public = (settings.public_url or settings.api_base_url()).rstrip("/")
     headers, body = dict(message.headers or {}), message.body
     if message.channel == "email" and message.user_id is None:
         headers, body = await _renter_email_extras(session, message, settings, public, headers, body, now)
@@ -195,30 +400,35 @@ async def _renter_email_extras(
     return headers, f"{body}\n\n--\nTo stop these emails: {link}"
 
 
-async def _send_time_check(session: AsyncSession, message: OutboundMessage, now: datetime) -> str | None:
+@dataclass
+class LeadCheck:
+    """What the send-time check reads of a renter's lead and consent (one claim statement for the batch)."""
+
+    status: str
+    paused_at: datetime | None
+    paused_reason: str | None
+    opted_out: bool
+
+
+async def _send_time_check(
+    session: AsyncSession, message: OutboundMessage, check: LeadCheck, now: datetime
+) -> str | None:
     """Consent and pause again at send time; a proactive SMS that drifted into quiet hours waits again."""
-    if message.user_id is not None or message.lead_id is None:
-        return None  # staff notification
-    lead = await session.get(Lead, message.lead_id)
-    contact = await session.get(Contact, message.contact_id) if message.contact_id else None
-    if lead is None:
-        return None
     reason = None
-    if await is_opted_out(session, message.org_id, message.channel, contact=contact, address=message.to_address):
+    if check.opted_out:
         reason = "opted_out"
-    elif (
-        message.kind in AUTOMATED
-        and lead.automation_paused_at is not None
-        and message.template not in PAUSE_EXEMPT_TEMPLATES
-    ):
-        reason = f"automation_paused: {lead.automation_paused_reason or 'paused'}"
-    elif message.kind == "proactive" and lead.status in CLOSED:
+    elif message.kind in AUTOMATED and check.paused_at is not None and message.template not in PAUSE_EXEMPT_TEMPLATES:
+        reason = f"automation_paused: {check.paused_reason or 'paused'}"
+    elif message.kind == "proactive" and check.status in CLOSED:
         reason = "lead_closed"
     if reason is not None:
         _settle(session, message, "suppressed", now, reason=reason)
-        await _timeline(session, message, EventType.message_suppressed, lead)
+        await _timeline(session, message, EventType.message_suppressed)
         return "suppressed"
     if message.channel == "sms" and message.kind == "proactive":
+        lead = await session.get(Lead, message.lead_id)
+        if lead is None:
+            return None
         prop = await session.get(Property, lead.property_id) if lead.property_id else None
         org = await session.get(Organization, lead.org_id)
         settings = await session.get(MessagingSettings, lead.org_id)
@@ -268,37 +478,81 @@ async def _timeline(
     return lead
 
 
-async def _finish(
-    ctx: dict[str, Any],
-    message_id: str,
-    status: str,
-    *,
-    accepted: Accepted | None = None,
-    reason: str | None = None,
-    error: ProviderError | None = None,
-) -> str:
+async def _finish(ctx: dict[str, Any], outcomes: dict[uuid.UUID, Outcome], job_try: int) -> dict[uuid.UUID, str]:
+    """Settle what the providers answered, in one transaction: messages then their leads, locked in id order.
+
+    A row a status callback settled meanwhile stays as it is (both only move a message forward)."""
+    results: dict[uuid.UUID, str] = dict.fromkeys(outcomes, "missing")
     async with job_transaction(ctx) as session:
-        message = await session.get(OutboundMessage, uuid.UUID(message_id), with_for_update=True)
-        if message is None:
-            return "missing"
-        if message.status not in ("queued", "sending"):
-            return message.status  # a status callback settled it first
         now = clock.now()
-        _settle(session, message, status, now, reason=reason, accepted=accepted, error=error)
-        if status == "sent":
-            await record_response(session, message, now)
-        else:
-            await _timeline(session, message, EventType.message_failed)
-    log.info("messaging.settled", message_id=message_id, status=status)
-    return status
+        messages = (
+            await session.scalars(
+                select(OutboundMessage)
+                .where(OutboundMessage.id.in_(list(outcomes)))
+                .order_by(OutboundMessage.id)
+                .with_for_update()
+            )
+        ).all()
+        open_ = [message for message in messages if message.status in ("queued", "sending")]
+        lead_ids = sorted(
+            {
+                message.lead_id
+                for message in open_
+                if message.lead_id is not None and message.user_id is None and outcomes[message.id].status != "retry"
+            }
+        )
+        leads: dict[uuid.UUID, Lead] = {}
+        if lead_ids:
+            found = await session.scalars(select(Lead).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update())
+            leads = {lead.id: lead for lead in found}
+        for message in messages:
+            outcome = outcomes[message.id]
+            if message not in open_:
+                results[message.id] = message.status  # a status callback settled it first
+            elif outcome.status == "retry":
+                message.updated_at = now
+                results[message.id] = _retry_later(message, outcome.error)
+            else:
+                _settle(session, message, outcome.status, now, reason=outcome.reason, accepted=outcome.accepted,
+                        error=outcome.error)  # fmt: skip
+                lead = leads.get(message.lead_id) if message.lead_id else None
+                if outcome.status == "sent":
+                    await record_response(session, message, now, lead=lead)
+                else:
+                    await _timeline(session, message, EventType.message_failed, lead)
+                results[message.id] = outcome.status
+        await _write(session, open_)
+    for message_id, status in results.items():
+        log.info("messaging.settled", message_id=str(message_id), status=status, job_try=job_try)
+    return results
 
 
-async def record_response(session: AsyncSession, message: OutboundMessage, at: datetime) -> None:
-    """The timeline entry, and first response recorded twice: automated and human (plus any-kind)."""
-    lead = await _timeline(session, message, EventType.message_sent)
-    if lead is None:
+def _retry_later(message: OutboundMessage, error: ProviderError | None) -> str:
+    if message.status != "sending":
+        return message.status
+    if error is not None:
+        message.error_code = error.code
+        message.error_message = str(error)[:2000]
+        if error.definite:
+            message.status = "queued"  # surely not accepted: the retry sends without asking first
+    return "retry"
+
+
+async def record_response(
+    session: AsyncSession, message: OutboundMessage, at: datetime, lead: Lead | None = None
+) -> None:
+    """The timeline entry, and first response recorded twice: automated and human (plus any-kind).
+
+    `lead`: the message's lead, already locked by the caller (else it is read and locked here)."""
+    if message.lead_id is None or message.user_id is not None:
         return
-    await session.refresh(lead, with_for_update=True)
+    if lead is None:
+        lead = await _timeline(session, message, EventType.message_sent)
+        if lead is None:
+            return
+        await session.refresh(lead, with_for_update=True)
+    else:
+        await _timeline(session, message, EventType.message_sent, lead)
     if message.kind in AUTOMATED and lead.first_automated_response_at is None:
         lead.first_automated_response_at = at
     if message.kind == "human" and lead.first_human_response_at is None:
@@ -315,32 +569,13 @@ async def record_response(session: AsyncSession, message: OutboundMessage, at: d
     lead.updated_at = at
 
 
-async def _failed_attempt(ctx: dict[str, Any], message_id: str, error: ProviderError, bound: dict[str, str]) -> str:
-    job_try = int(ctx.get("job_try", 1))
-    if error.permanent:
-        log.warning("messaging.refused", **bound, code=error.code)
-        return await _finish(ctx, message_id, "failed", reason=f"provider_refused: {error}"[:200], error=error)
-    async with job_transaction(ctx) as session:
-        message = await session.get(OutboundMessage, uuid.UUID(message_id), with_for_update=True)
-        if message is None or message.status != "sending":
-            return message.status if message else "missing"
-        message.error_code = error.code
-        message.error_message = str(error)[:2000]
-        if error.definite:
-            message.status = "queued"  # surely not accepted: the retry sends without asking first
-    log.warning("messaging.retry", **bound, job_try=job_try, definite=error.definite, code=error.code)
-    if job_try >= MAX_SEND_TRIES:
-        return "retry_by_cron"
-    raise Retry(defer=backoff(job_try))
-
-
 async def send_due_messages(ctx: dict[str, Any]) -> int:
     """Cron: queue the send job of every message now due — deferred by quiet hours or `not_before`, whose
     job was lost, or left `sending` by a crash (its job asks the provider before any resend)."""
     async with job_transaction(ctx) as session:
         ids = await due_message_ids(session, clock.now())
-        for message_id in ids:
-            enqueue_send(session, message_id)
+        for message_id in ids:  # one job each, under the id a retry's job has: arq's dedup keeps the backoff
+            enqueue_after_commit(session, "send_message", str(message_id), job_id=f"send:{message_id}")
     return len(ids)
 
 

@@ -323,7 +323,8 @@ async def _insert(session: AsyncSession, *, now: datetime, **values: Any) -> tup
 def enqueue_send(session: AsyncSession, message_id: uuid.UUID) -> None:
     from shared.queue import enqueue_after_commit
 
-    enqueue_after_commit(session, "send_message", str(message_id), job_id=f"send:{message_id}")
+    # the sends one transaction queued go as one `send_messages` job (claimed, sent and settled together)
+    enqueue_after_commit(session, "send_message", str(message_id), job_id=f"send:{message_id}", batch="send_messages")
 
 
 async def queue_staff_email(
