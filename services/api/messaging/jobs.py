@@ -69,6 +69,7 @@ class Plan:
     outgoing: Outgoing
     provider: str
     resend: bool
+    message: OutboundMessage  # the row as claimed (out of the session): what settling writes and the timeline shows
 
 
 @dataclass
@@ -132,7 +133,7 @@ async def _send(ctx: dict[str, Any], message_ids: list[uuid.UUID], job_try: int)
             return await _attempt(ctx, plan, settings.twilio_api_url, job_try)
 
     attempted = await asyncio.gather(*(attempt(plan) for plan in plans), return_exceptions=True)
-    outcomes: dict[uuid.UUID, Outcome] = {}
+    outcomes: dict[uuid.UUID, tuple[OutboundMessage, Outcome]] = {}
     failure: BaseException | None = None
     for plan, outcome in zip(plans, attempted, strict=True):
         key = uuid.UUID(plan.outgoing.id)
@@ -144,7 +145,7 @@ async def _send(ctx: dict[str, Any], message_ids: list[uuid.UUID], job_try: int)
         elif outcome.status == "retry" and outcome.error is None:
             results[key] = "retry"  # the provider could not be asked: nothing to write
         else:
-            outcomes[key] = outcome
+            outcomes[key] = (plan.message, outcome)
     if outcomes:
         results |= await _finish(ctx, outcomes, job_try)
     if failure is not None:
@@ -175,7 +176,8 @@ async def _attempt(ctx: dict[str, Any], plan: Plan, base_url: str, job_try: int)
                 return row.status if row else "missing"
             row.attempts += 1
             row.sending_at = clock.now()
-            plan.outgoing.sending_at = row.sending_at
+            plan.outgoing.sending_at = plan.message.sending_at = row.sending_at
+            plan.message.attempts = row.attempts
     try:
         accepted = await provider.send(plan.outgoing, base_url)
     except ProviderError as error:
@@ -243,6 +245,12 @@ def _claim_statement() -> Select[Any]:
 
 
 CLAIM = _claim_statement()  # built once: a job only binds its ids
+LOCK = (
+    select(OutboundMessage.id, OutboundMessage.status)
+    .where(OutboundMessage.id.in_(bindparam("ids", expanding=True)))
+    .order_by(OutboundMessage.id)
+    .with_for_update()
+)
 # the columns a send moves; `_write` puts each claimed or settled row as it stands in memory, one executemany
 WRITTEN = (
     "status",
@@ -273,7 +281,8 @@ async def _write(session: AsyncSession, messages: list[OutboundMessage]) -> None
         return
     params = [{"w_id": message.id, **{f"w_{name}": getattr(message, name) for name in WRITTEN}} for message in messages]
     for message in messages:
-        session.expunge(message)
+        if message in session:
+            session.expunge(message)
     await session.execute(WRITE, params)
 
 
@@ -359,7 +368,7 @@ async def _plan(
         config=config,
         secrets=provider_row.secret_values() if provider_row else {},
     )
-    return Plan(outgoing, provider, resend)
+    return Plan(outgoing, provider, resend, message)
 
 
 async def _renter_email_extras(
@@ -478,49 +487,48 @@ async def _timeline(
     return lead
 
 
-async def _finish(ctx: dict[str, Any], outcomes: dict[uuid.UUID, Outcome], job_try: int) -> dict[uuid.UUID, str]:
-    """Settle what the providers answered, in one transaction: messages then their leads, locked in id order.
+async def _finish(
+    ctx: dict[str, Any], outcomes: dict[uuid.UUID, tuple[OutboundMessage, Outcome]], job_try: int
+) -> dict[uuid.UUID, str]:
+    """Settle what the providers answered, in one transaction: the rows (locked in id order; written from the
+    claimed copies, which only this job changed since), their timeline entries, their leads (locked too).
 
     A row a status callback settled meanwhile stays as it is (both only move a message forward)."""
     results: dict[uuid.UUID, str] = dict.fromkeys(outcomes, "missing")
     async with job_transaction(ctx) as session:
         now = clock.now()
-        messages = (
-            await session.scalars(
-                select(OutboundMessage)
-                .where(OutboundMessage.id.in_(list(outcomes)))
-                .order_by(OutboundMessage.id)
-                .with_for_update()
-            )
-        ).all()
-        open_ = [message for message in messages if message.status in ("queued", "sending")]
+        states: dict[uuid.UUID, str] = {
+            row[0]: row[1] for row in await session.execute(LOCK, {"ids": sorted(outcomes)})
+        }
+        open_ = [message for message, _ in outcomes.values() if states.get(message.id) in ("queued", "sending")]
         lead_ids = sorted(
             {
                 message.lead_id
                 for message in open_
-                if message.lead_id is not None and message.user_id is None and outcomes[message.id].status != "retry"
+                if message.lead_id is not None and message.user_id is None and outcomes[message.id][1].status != "retry"
             }
         )
         leads: dict[uuid.UUID, Lead] = {}
         if lead_ids:
             found = await session.scalars(select(Lead).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update())
             leads = {lead.id: lead for lead in found}
-        for message in messages:
-            outcome = outcomes[message.id]
-            if message not in open_:
-                results[message.id] = message.status  # a status callback settled it first
-            elif outcome.status == "retry":
+        for message_id, status in states.items():
+            results[message_id] = status  # a status callback settled it first (open ones are overwritten below)
+        for message in open_:
+            outcome = outcomes[message.id][1]
+            message.status = states[message.id]
+            if outcome.status == "retry":
                 message.updated_at = now
                 results[message.id] = _retry_later(message, outcome.error)
+                continue
+            _settle(session, message, outcome.status, now, reason=outcome.reason, accepted=outcome.accepted,
+                    error=outcome.error)  # fmt: skip
+            lead = leads.get(message.lead_id) if message.lead_id else None
+            if outcome.status == "sent":
+                await record_response(session, message, now, lead=lead)
             else:
-                _settle(session, message, outcome.status, now, reason=outcome.reason, accepted=outcome.accepted,
-                        error=outcome.error)  # fmt: skip
-                lead = leads.get(message.lead_id) if message.lead_id else None
-                if outcome.status == "sent":
-                    await record_response(session, message, now, lead=lead)
-                else:
-                    await _timeline(session, message, EventType.message_failed, lead)
-                results[message.id] = outcome.status
+                await _timeline(session, message, EventType.message_failed, lead)
+            results[message.id] = outcome.status
         await _write(session, open_)
     for message_id, status in results.items():
         log.info("messaging.settled", message_id=str(message_id), status=status, job_try=job_try)
