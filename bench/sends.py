@@ -5,7 +5,8 @@
 Reuses a database the intake scenario left (its leads, contacts, users and sent messages): each group clones
 one lead's outbound messages (a renter reply and the staff notification emails of that lead) as new `queued`
 rows, in one transaction per group, and enqueues their send jobs after commit the way the API does
-(`outbox.enqueue_send` + `shared.queue.send_jobs`), 16 groups in flight, or paced with `--rate N` groups/s. One `guestcard worker` process
+(`outbox.enqueue_send` + `shared.queue.send_jobs`), 16 groups in flight (or paced: `--rate N` groups/s).
+One `guestcard worker` process
 (the `record` provider) sends them. Reported per round: the worker's CPU ms per message (its CPU over the
 window minus its idle rate before the load), and commit → `sent` latency p50 / p99 / max.
 Run it from each checkout (A/B): it only uses what both sides have.
@@ -34,6 +35,10 @@ COLUMNS = (
     "org_id, lead_id, contact_id, user_id, channel, direction, kind, template, rule, to_address, subject, body, "
     "headers, warning, created_by_id"
 )
+
+
+def start(argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **options)
 
 
 def cpu(process: psutil.Process) -> float:
@@ -68,14 +73,7 @@ async def one_round(args: argparse.Namespace, dsn: str, app_url: str, redis_url:
         "GUESTCARD_SERVICE_TOKEN": "bench-sends-token-0123456789abcdef",
         "GUESTCARD_LOG_LEVEL": "WARNING",
     }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "worker"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    worker = start([sys.executable, "-m", "services.cli", "worker"], env=env, cwd=ROOT, start_new_session=True)
     conn = await asyncpg.connect(dsn)
     # the intake scenario's floor leaves `received` inbound rows the worker's sweep would chew on meanwhile
     await conn.execute("UPDATE inbound_messages SET status = 'ignored' WHERE status = 'received'")
@@ -121,11 +119,9 @@ async def one_round(args: argparse.Namespace, dsn: str, app_url: str, redis_url:
 
         spy = None
         if args.profile:
-            spy = subprocess.Popen(
+            spy = start(
                 [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(worker.pid), "--format", "raw",
                  "--rate", "200", "--output", f"{args.profile}-{label}.txt", "--nonblocking", "--gil"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
             )  # fmt: skip
         started, cpu_from = time.monotonic(), cpu(process)
         await asyncio.gather(*(send_group(i, ids) for i, ids in enumerate(groups)))
@@ -133,7 +129,8 @@ async def one_round(args: argparse.Namespace, dsn: str, app_url: str, redis_url:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             left = await conn.fetchval(
-                "SELECT count(*) FROM outbound_messages WHERE idempotency_key LIKE $1 AND status IN ('queued', 'sending')",
+                "SELECT count(*) FROM outbound_messages WHERE idempotency_key LIKE $1 "
+                "AND status IN ('queued', 'sending')",
                 f"bench-sends:{tag}:%",
             )
             if left == 0:
@@ -145,7 +142,8 @@ async def one_round(args: argparse.Namespace, dsn: str, app_url: str, redis_url:
             spy.send_signal(2)
             spy.wait(30)
         rows = await conn.fetch(
-            "SELECT id, status, extract(epoch FROM sent_at) AS sent FROM outbound_messages WHERE idempotency_key LIKE $1",
+            "SELECT id, status, extract(epoch FROM sent_at) AS sent FROM outbound_messages "
+            "WHERE idempotency_key LIKE $1",
             f"bench-sends:{tag}:%",
         )
         latencies = sorted(float(row["sent"]) - committed[row["id"]] for row in rows if row["sent"] is not None)
