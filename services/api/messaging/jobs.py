@@ -88,7 +88,7 @@ async def send_messages(ctx: dict[str, Any], message_ids: list[str]) -> dict[str
     gets its own `send_message` job, deferred by the backoff (the job the sweep queues too, under the same id,
     so arq's dedup keeps the sweep from cutting the backoff short)."""
     job_try = int(ctx.get("job_try", 1))
-    results = await _send(ctx, [uuid.UUID(message_id) for message_id in message_ids], job_try)
+    results, failure = await _send(ctx, [uuid.UUID(message_id) for message_id in message_ids], job_try)
     retries = [message_id for message_id, status in results.items() if status == "retry"]
     if retries and job_try < MAX_SEND_TRIES:
         jobs = [
@@ -98,6 +98,8 @@ async def send_messages(ctx: dict[str, Any], message_ids: list[str]) -> dict[str
             for message_id in retries
         ]
         await send_jobs(ctx.get("redis"), jobs, ctx["settings"].queue_name)  # lost: the sweep finds the rows
+    if failure is not None:
+        raise failure
     counts: dict[str, int] = {}
     for status in results.values():
         counts[status] = counts.get(status, 0) + 1
@@ -109,7 +111,10 @@ async def send_message(ctx: dict[str, Any], message_id: str, prior_tries: int = 
     tries a batch job made before it handed the message to this job."""
     job_try = int(ctx.get("job_try", 1)) + prior_tries
     key = uuid.UUID(message_id)
-    status = (await _send(ctx, [key], job_try))[key]
+    results, failure = await _send(ctx, [key], job_try)
+    if failure is not None:
+        raise failure
+    status = results[key]
     if status != "retry":
         return status
     if job_try >= MAX_SEND_TRIES:
@@ -117,15 +122,18 @@ async def send_message(ctx: dict[str, Any], message_id: str, prior_tries: int = 
     raise Retry(defer=backoff(job_try))
 
 
-async def _send(ctx: dict[str, Any], message_ids: list[uuid.UUID], job_try: int) -> dict[uuid.UUID, str]:
+async def _send(
+    ctx: dict[str, Any], message_ids: list[uuid.UUID], job_try: int
+) -> tuple[dict[uuid.UUID, str], BaseException | None]:
     """Claim (one transaction), call the providers (no transaction open), settle (one transaction).
 
-    Returns each message's status, or "retry" for one whose try failed in a way that is worth repeating."""
+    Returns each message's status, or "retry" for one whose try failed in a way that is worth repeating; and
+    the first error of a message's own bookkeeping, for the caller to raise once the others are settled."""
     settings = ctx["settings"]
     async with job_transaction(ctx) as session:
         plans, results = await _claim(session, message_ids, settings)
     if not plans:
-        return results
+        return results, None
     gate = asyncio.Semaphore(SEND_CONCURRENCY)
 
     async def attempt(plan: Plan) -> Outcome | str:
@@ -148,9 +156,7 @@ async def _send(ctx: dict[str, Any], message_ids: list[uuid.UUID], job_try: int)
             outcomes[key] = (plan.message, outcome)
     if outcomes:
         results |= await _finish(ctx, outcomes, job_try)
-    if failure is not None:
-        raise failure
-    return results
+    return results, failure
 
 
 async def _attempt(ctx: dict[str, Any], plan: Plan, base_url: str, job_try: int) -> Outcome | str:
