@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.env import Guestcard, asyncpg_dsn, create_database, running
+from bench.env import BENCH_DB, Guestcard, asyncpg_dsn, create_database, running
 from bench.harness import Metric, Report, Stat, console, ratios
 from bench.load import FLOOR_PROFILE, FLOOR_WRITE_TX, Floor, Sender, create_org, run_pool, web_form_delivery
 from bench.load import web_form as form_body
@@ -32,7 +32,7 @@ CONCURRENCY = 64
 FLOOR_CONNECTIONS = 16
 APPLY_LIMIT_S = 30.0
 ACCEPT_TARGET = 500.0
-DATABASE = "guestcard_bench_burst"
+DATABASE = f"{BENCH_DB}_burst"  # per checkout: GUESTCARD_BENCH_DB names it
 
 
 async def run(context: Context, report: Report) -> None:

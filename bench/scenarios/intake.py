@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from bench.cpu import CpuMeter
-from bench.env import Guestcard, asyncpg_dsn, create_database, running
+from bench.env import BENCH_DB, Guestcard, asyncpg_dsn, create_database, running
 from bench.harness import Metric, Report, Stat, console, ratios
 from bench.load import (
     DEFAULT_PROFILE,
@@ -46,7 +46,7 @@ LEADS = {"quick": 500, "full": 5_000}
 WARMUP = 100
 CONCURRENCY = 32
 FLOOR_CONNECTIONS = 16
-DATABASE = "guestcard_bench_intake"
+DATABASE = f"{BENCH_DB}_intake"  # per checkout: GUESTCARD_BENCH_DB names it
 
 
 async def run(context: Context, report: Report) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from bench.env import Guestcard, asyncpg_dsn, create_database, running
+from bench.env import BENCH_DB, Guestcard, asyncpg_dsn, create_database, running
 from bench.harness import Metric, Report, Stat, console, percentile, ratios
 from bench.load import (
     DEFAULT_PROFILE,
@@ -46,7 +46,7 @@ DURATION = {"quick": 10.0, "full": 60.0}
 ROUNDS = {"quick": 2, "full": 3}
 DRAIN_S = 30.0
 POLL_S = 0.01
-DATABASE = "guestcard_bench_speed"
+DATABASE = f"{BENCH_DB}_speed"  # per checkout: GUESTCARD_BENCH_DB names it
 FLOOR_CONSUMERS = 8
 
 
