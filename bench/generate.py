@@ -298,16 +298,24 @@ RANK = {status: rank for rank, status in enumerate(
 
 
 async def fill_metric_rollups(connection: asyncpg.Connection) -> None:
-    """The metrics rollups as migration x13's triggers would have kept them (they do not fire in replica mode)."""
+    """The metrics rollups as the triggers and the fold would have kept them (triggers do not fire in replica
+    mode): `guestcard metrics rebuild`'s statements, per organization."""
     if not await connection.fetchval("SELECT to_regproc('metric_recompute') IS NOT NULL"):
         return
     started = time.perf_counter()
-    from services.api.metrics.rollups import COLUMNS
+    from services.api.metrics.rollups import COLUMNS, REBUILD_SQL
 
-    await connection.execute(
-        f"INSERT INTO metric_counts ({COLUMNS}) SELECT r.* FROM organizations o "
-        "CROSS JOIN LATERAL metric_recompute(o.id) r"
-    )
+    if not await connection.fetchval("SELECT to_regproc('metric_recompute_base') IS NOT NULL"):  # before m17c
+        await connection.execute(
+            f"INSERT INTO metric_counts ({COLUMNS}) SELECT r.* FROM organizations o "
+            "CROSS JOIN LATERAL metric_recompute(o.id) r"
+        )
+    else:
+        for org_id in await connection.fetch("SELECT id FROM organizations"):
+            async with connection.transaction():
+                for statement in REBUILD_SQL:
+                    args = [org_id["id"]] if ":org" in statement else []
+                    await connection.execute(statement.replace(":org", "$1::uuid"), *args)
     console.print(f"  metric rollups built in {time.perf_counter() - started:.0f} s")
 
 

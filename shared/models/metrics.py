@@ -2,8 +2,9 @@
 
 Every write to `leads` / `lead_events` that changes what a metric counts appends signed rows to
 `metric_count_deltas` (insert-only: no hot row, no lock order, no deadlock between writers). The
-`metrics_compact` cron job folds deltas into `metric_counts`; readers sum both, so an answer is exact at
-every instant. `guestcard metrics rebuild` recomputes both from leads and events. Definitions: docs/metrics.md.
+`metrics_compact` cron job folds deltas into `metric_counts` and derives the coarse `metric_rollups`; readers
+sum rollups and deltas, so an answer is exact at every instant. `guestcard metrics rebuild` recomputes them
+from leads and events. Definitions: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", 
 class MetricCount(Base):
     """Compacted rollup: one row per key, a count per measure.
 
-    views (migration x13 lists their keys): cohort, last, activity by local day with a day's counts;
-    cohort_m, owner_m, last_m, act_m, act_om by local month (`day` is the month's first day) with fewer keys.
+    views: cohort and activity by local day, keyed by property, source, owner and kind (migration m17c; the
+    coarser levels are in metric_rollups).
     day: local to the lead's property timezone (the organization's when none); owner_id: NO_ID for none.
     """
 
@@ -64,10 +65,12 @@ class MetricCountDelta(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    view: Mapped[str] = mapped_column(String(8))
+    view: Mapped[str] = mapped_column(String(8))  # base views only: cohort, activity (migration m17c)
     day: Mapped[date] = mapped_column(Date)
+    tz: Mapped[str] = mapped_column(String(64), server_default="UTC")  # the timezone `day` is local to
     property_id: Mapped[uuid.UUID]
     source: Mapped[str] = mapped_column(String(64))
+    latest_source: Mapped[str] = mapped_column(String(64), server_default="")  # cohort rows: the last touch
     owner_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(16))
     leads: Mapped[int] = mapped_column(Integer)
@@ -82,6 +85,39 @@ class MetricCountDelta(Base):
     nurture: Mapped[int] = mapped_column(Integer)
     reopened: Mapped[int] = mapped_column(Integer)
     no_owner: Mapped[int] = mapped_column(Integer)
+
+
+class MetricRollup(Base):
+    """Coarse rollup levels, derived by the `metrics_compact` fold from the base deltas (never by a trigger).
+
+    view = `<level>.<grain>`: level s, p, o, ps, po, so (cohort), ls, lps (last touch: `source` holds the latest
+    source), as, ap, ao, aps, apo, aso (activity), keeping property (p), source (s / l) and owner (o); grain d
+    (local day), w (local ISO week, `day` its Monday), m (local month, `day` its first). `tz` is the timezone
+    those days are local to, so a level without property is still cut at each timezone's whole days.
+    """
+
+    __tablename__ = "metric_rollups"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    view: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    property_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    leads: Mapped[int] = mapped_column(BigInteger)
+    contacted: Mapped[int] = mapped_column(BigInteger)
+    qualified: Mapped[int] = mapped_column(BigInteger)
+    tour_requested: Mapped[int] = mapped_column(BigInteger)
+    tour_booked: Mapped[int] = mapped_column(BigInteger)
+    toured: Mapped[int] = mapped_column(BigInteger)
+    applied: Mapped[int] = mapped_column(BigInteger)
+    leased: Mapped[int] = mapped_column(BigInteger)
+    lost: Mapped[int] = mapped_column(BigInteger)
+    nurture: Mapped[int] = mapped_column(BigInteger)
+    reopened: Mapped[int] = mapped_column(BigInteger)
+    no_owner: Mapped[int] = mapped_column(BigInteger)
 
 
 class SourceSpend(IdMixin, OrgMixin, TimestampMixin, Base):

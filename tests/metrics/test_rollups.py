@@ -152,37 +152,88 @@ async def _check_random_operations(ops: list[tuple[Any, ...]], sessionmaker: asy
             await _apply(session, org.org_id, world, op)
     async with sessionmaker() as session, session.begin():
         assert await disagreements(session, org.org_id) == []
-        # every answer from the rollups equals the raw answer, for windows with partial local days
+        # every answer from the rollups equals the raw answer, for windows with partial local days, grouped and
+        # filtered so that every coarse level (and the fine day rows) is read
+        filters: list[dict[str, Any]] = [
+            {},
+            {"property_id": world["properties"][0]},
+            {"source": "zillow", "kind": "tenant"},
+            {"property_id": world["properties"][1], "source": "website"},
+        ]
         for start, end in (
             (BASE - timedelta(days=1), BASE + timedelta(days=30)),
             (BASE - timedelta(days=15), BASE + timedelta(days=40)),  # March whole: the month rollups answer
             (BASE + timedelta(hours=5), BASE + timedelta(hours=200, minutes=30)),
             # whole local weeks (Monday to Monday) across the DST change and the month's end: week rows
             (BASE + timedelta(days=1, hours=3), BASE + timedelta(days=26, hours=7)),
+            # no whole month; whole weeks in the partial month at the end
+            (BASE - timedelta(days=25, hours=2), BASE + timedelta(days=13, hours=3)),
         ):
-            rolled = queries.Filter(org.org_id, start, end, LeadScope())
-            raw = queries.Filter(org.org_id, start, end, LeadScope(), raw=True)
-            for group in queries.GROUPS:
-                assert await queries.funnel_cohort(session, rolled, group) == await queries.funnel_cohort(
-                    session, raw, group
-                )
-                assert await queries.funnel_activity(session, rolled, group) == await queries.funnel_activity(
-                    session, raw, group
-                )
-            assert await queries.attribution(session, rolled) == await queries.attribution(session, raw)
+            for where in filters:
+                rolled = queries.Filter(org.org_id, start, end, LeadScope(), **where)
+                raw = queries.Filter(org.org_id, start, end, LeadScope(), raw=True, **where)
+                for group in queries.GROUPS:
+                    assert await queries.funnel_cohort(session, rolled, group) == await queries.funnel_cohort(
+                        session, raw, group
+                    ), (start, end, where, group)
+                    assert await queries.funnel_activity(session, rolled, group) == await queries.funnel_activity(
+                        session, raw, group
+                    ), (start, end, where, group)
+                assert await queries.attribution(session, rolled) == await queries.attribution(session, raw)
         await rebuild_org(session, org.org_id)
         assert await disagreements(session, org.org_id) == []
 
 
-def test_the_week_grouping_reads_week_rows_and_the_others_month_rows() -> None:
-    f = queries.Filter(uuid.uuid4(), BASE, BASE + timedelta(days=90), LeadScope())
-    assert "'cohort_w'" in queries.cohort_facts(f, "cohort", "week")
-    assert "'act_w'" in queries.activity_facts(f, "week")
-    assert "'cohort_m'" in queries.cohort_facts(f, "cohort", "month")
-    assert "'owner_m'" in queries.cohort_facts(f, "cohort", "owner")
-    assert "_w'" not in queries.cohort_facts(f, "last", "week")  # last touch keeps no week rows: days
-    with_source = queries.Filter(uuid.uuid4(), BASE, BASE + timedelta(days=90), LeadScope(), source="zillow")
-    assert "'cohort_w'" in queries.cohort_facts(with_source, "cohort", "week")
+def test_each_request_reads_the_smallest_rollup_level_that_keeps_its_groups_and_filters() -> None:
+    org = uuid.uuid4()
+    f = queries.Filter(org, BASE, BASE + timedelta(days=90), LeadScope())
+    assert "'s.' || pc.grain" in queries.cohort_facts(f, "cohort", "week")
+    assert "pieces_w" in queries.cohort_facts(f, "cohort", "week")  # weeks straddle months: weeks and days
+    assert "pieces_m" in queries.cohort_facts(f, "cohort", "month")
+    assert "'as.' || pc.grain" in queries.activity_facts(f, "none")
+    assert "'o.' || pc.grain" in queries.cohort_facts(f, "cohort", "owner")
+    assert "'ls.' || pc.grain" in queries.cohort_facts(f, "last", "source")
+    with_property = queries.Filter(org, BASE, BASE + timedelta(days=90), LeadScope(), property_id=uuid.uuid4())
+    assert "'p.' || pc.grain" in queries.cohort_facts(with_property, "cohort", "week")
+    assert "'ps.' || pc.grain" in queries.cohort_facts(with_property, "cohort", "source")
+    assert "'po.' || pc.grain" in queries.cohort_facts(with_property, "cohort", "owner")
+    assert "'lps.' || pc.grain" in queries.cohort_facts(with_property, "last", "source")
+    with_source = queries.Filter(org, BASE, BASE + timedelta(days=90), LeadScope(), source="zillow")
+    assert "'aso.' || pc.grain" in queries.activity_facts(with_source, "owner")
+    both = queries.Filter(org, BASE, BASE + timedelta(days=90), LeadScope(), property_id=uuid.uuid4(), source="z")
+    assert "metric_counts" in queries.cohort_facts(both, "cohort", "owner")  # only the fine day rows keep all three
+
+
+async def test_a_new_lead_and_a_status_change_append_one_base_delta_each(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The per-write cost on intake: the coarse levels come from the fold, not from more trigger rows."""
+
+    async def deltas() -> int:
+        async with sessionmaker() as session:
+            return int(
+                await session.scalar(
+                    text("SELECT count(*) FROM metric_count_deltas WHERE org_id = :org"), {"org": org.org_id}
+                )
+                or 0
+            )
+
+    created = await client.post("/v1/leads", json={"email": "one@example.com", "source": "zillow"}, headers=org.headers)
+    assert created.status_code == 201
+    assert await deltas() == 1
+    lead_id = uuid.UUID(created.json()["id"])
+    async with sessionmaker() as session, session.begin():
+        lead = await session.get(Lead, lead_id)
+        assert lead is not None
+        previous = lead.status
+        lead.status = LeadStatus.contacted
+        lead.reached_rank = FUNNEL_RANK[LeadStatus.contacted]
+        add_status_event(session, lead, previous)
+    assert await deltas() == 1 + 2 + 1  # the lead's row out and in, and the stage entry
+    async with sessionmaker() as session, session.begin():
+        assert await compact(session) > 0
+        assert await disagreements(session, org.org_id) == []
+    assert await deltas() == 0
 
 
 async def test_default_window_polling_gets_a_304(client: httpx.AsyncClient, org: OrgFixture, clock: Any) -> None:
@@ -210,4 +261,3 @@ async def test_a_change_breaks_the_etag(client: httpx.AsyncClient, org: OrgFixtu
     assert created.status_code == 201
     again = await client.get("/v1/metrics/funnel", headers={**org.headers, "If-None-Match": first.headers["etag"]})
     assert again.status_code == 200 and again.json()["totals"]["leads"] == 1
-    _ = text

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.leads.status import FUNNEL_RANK
+from services.api.metrics.rollups import LEVELS
 from services.api.metrics.scope import LeadScope
 from shared.enums import LeadStatus
 from shared.normalize import ANONYMOUS_CALLER_REASON
@@ -115,32 +116,65 @@ MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", 
 RANK_OF = {"contacted": 1, "tour_requested": 3, "tour_booked": 4, "toured": 5, "applied": 6, "leased": 8}
 
 # Per timezone in play (each property's, the organization's for leads without one): the local days wholly
-# inside [start, end). Rollup rows of those days are read; every other lead or event in the window is read raw.
-BOUNDS = f"""days AS (
-  SELECT z.property_id, z.tz,
+# inside [start, end) (dlo <= day < dhi). Rollup rows of those days are read; every other lead or event in the
+# window is read raw.
+BOUNDS = f"""zones AS (
+  SELECT p.id AS property_id, p.timezone AS tz FROM properties p WHERE p.org_id = :org
+  UNION ALL SELECT '{ZERO}'::uuid, o.timezone FROM organizations o WHERE o.id = :org
+), tzb AS (
+  SELECT z.tz,
     CASE WHEN (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::time = time '00:00'
          THEN (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::date
          ELSE (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::date + 1 END AS dlo,
     (CAST(:end AS timestamptz) AT TIME ZONE z.tz)::date AS dhi
-  FROM (SELECT p.id AS property_id, p.timezone AS tz FROM properties p WHERE p.org_id = :org
-        UNION ALL SELECT '{ZERO}'::uuid, o.timezone FROM organizations o WHERE o.id = :org) z
+  FROM (SELECT DISTINCT tz FROM zones) z
 ), bounds AS (
-  SELECT d.*,
-    CASE WHEN extract(day FROM d.dlo) = 1 THEN d.dlo
-         ELSE (date_trunc('month', d.dlo) + interval '1 month')::date END AS mlo,
-    date_trunc('month', d.dhi)::date AS mhi,
-    CASE WHEN extract(isodow FROM d.dlo) = 1 THEN d.dlo
-         ELSE (date_trunc('week', d.dlo) + interval '7 days')::date END AS wlo,
-    date_trunc('week', d.dhi)::date AS whi
-  FROM days d
+  SELECT z.property_id, t.tz, t.dlo, t.dhi FROM zones z JOIN tzb t ON t.tz = z.tz
 )"""
+
+
+def _monday_le(d: str) -> str:
+    return f"date_trunc('week', ({d})::timestamp)::date"
+
+
+def _monday_ge(d: str) -> str:
+    return _monday_le(f"({d}) + 6")
+
+
+def _split(a: str, b: str) -> list[tuple[str, str, str]]:
+    """[a, b) as (grain, lo, hi) pieces: its whole local weeks, and the days before and after them."""
+    w0 = _monday_ge(a)
+    w1 = f"GREATEST({_monday_le(b)}, {w0})"
+    d1 = f"LEAST({w0}, {b})"
+    return [("w", w0, w1), ("d", a, d1), ("d", f"GREATEST({w1}, {d1})", b)]
+
+
+def _pieces(name: str, frm: str, pieces: list[tuple[str, str, str]]) -> str:
+    union = " UNION ALL ".join(
+        f"SELECT tz, '{grain}' AS grain, {lo} AS lo, {hi} AS hi FROM {frm}" for grain, lo, hi in pieces
+    )
+    return f"{name} AS (SELECT * FROM ({union}) x WHERE lo < hi)"
+
+
+# How the whole local days [dlo, dhi) of each timezone are read from the coarse levels, as (tz, grain, lo, hi)
+# pieces: `pieces_m` takes the whole local months, then in the partial months at either end (each inside one
+# month, so its weeks never straddle a month) the whole weeks, then the other days; `pieces_w` (the week
+# grouping: months straddle weeks) takes the whole weeks, then the other days.
+PIECES = (
+    "pm AS (SELECT tz, dlo, dhi, m0, GREATEST(m0, m1) AS m1, LEAST(m0, dhi) AS h1, GREATEST(m1, LEAST(m0, dhi)) AS t0 "
+    "FROM (SELECT tz, dlo, dhi, (date_trunc('month', (dlo - 1)::timestamp) + interval '1 month')::date AS m0, "
+    "date_trunc('month', dhi::timestamp)::date AS m1 FROM tzb) m), "
+    + _pieces("pieces_m", "pm", [("m", "m0", "m1"), *_split("dlo", "h1"), *_split("t0", "dhi")])
+    + ", "
+    + _pieces("pieces_w", "tzb", _split("dlo", "dhi"))
+)
 PROPERTY = f"COALESCE(l.property_id, '{ZERO}'::uuid) AS property_id"
 IN_FULL_DAYS = "(({at} AT TIME ZONE b.tz)::date >= b.dlo AND ({at} AT TIME ZONE b.tz)::date < b.dhi)"
 LEAD_BOUNDS = f"JOIN bounds b ON b.property_id = COALESCE(l.property_id, '{ZERO}'::uuid)"
 
 
 def with_bounds(sql: str) -> str:
-    return f"WITH {BOUNDS} {sql}"
+    return f"WITH {BOUNDS}, {PIECES} {sql}"
 
 
 def _edges(f: Filter, raw: Any, column: str) -> str:
@@ -177,53 +211,79 @@ def _cohort_raw(f: Filter, view: str, lo: str = ":start", hi: str = ":end") -> s
     )
 
 
-def _rollup(f: Filter, view: str, coarse: tuple[str, str] | None) -> str:
-    """Rollup rows of the local days wholly inside the window; with a coarser view (month or week: its
-    name and grain), whole local months or weeks come from it (a few rows each) and only the other days
-    from the day view."""
-    columns = "day, property_id, source, owner_id, kind, " + ", ".join(MEASURES)
-    picked = ", ".join("r." + c.strip() for c in columns.split(","))
+FACT_COLUMNS = "day, property_id, source, owner_id, kind, " + ", ".join(MEASURES)
 
-    def rows(name: str, lo: str, hi: str) -> str:
-        where = f"org_id = :org AND view = '{name}' AND day >= {lo} AND day < {hi}" + f.rollup_where()
-        return (
-            f"SELECT {columns} FROM metric_counts WHERE {where} "
-            f"UNION ALL SELECT {columns} FROM metric_count_deltas WHERE {where}"
-        )
 
-    dlo, dhi = "(SELECT min(dlo) FROM bounds)", "(SELECT max(dhi) FROM bounds)"
-    keep = "WHERE r.day >= b.dlo AND r.day < b.dhi"
-    if coarse is None:
-        return f"SELECT {picked} FROM ({rows(view, dlo, dhi)}) r JOIN bounds b ON b.property_id = r.property_id {keep}"
-    # day rows only around the whole months (weeks): [first day, first whole one) and [after the last, last day)
-    name, grain = coarse
-    lo, hi = ("mlo", "mhi") if grain == "month" else ("wlo", "whi")
-    first, last = f"(SELECT max({lo}) FROM bounds)", f"(SELECT GREATEST(min({hi}), max({lo})) FROM bounds)"
-    around = f"{rows(view, dlo, first)} UNION ALL {rows(view, last, dhi)}"
-    whole = rows(name, f"(SELECT min({lo}) FROM bounds)", f"(SELECT max({hi}) FROM bounds)")
+def _fine(f: Filter, view: str) -> str:
+    """The fine day rows (property x source x owner x kind) of every whole local day in the window: what the
+    coarse levels cannot answer (the owner grouping or filter with both a property and a source)."""
+    picked = ", ".join("r." + c.strip() for c in FACT_COLUMNS.split(","))
+    where = (
+        f"org_id = :org AND view = '{view}' AND day >= (SELECT min(dlo) FROM tzb) AND day < (SELECT max(dhi) FROM tzb)"
+        + f.rollup_where()
+    )
+    rows = (
+        f"SELECT {FACT_COLUMNS} FROM metric_counts WHERE {where} "
+        f"UNION ALL SELECT {FACT_COLUMNS} FROM metric_count_deltas WHERE {where}"
+    )
     return (
-        f"SELECT {picked} FROM ({around}) r JOIN bounds b ON b.property_id = r.property_id {keep} "
-        f"AND NOT (r.day >= b.{lo} AND r.day < b.{hi}) "
-        f"UNION ALL SELECT {picked} FROM ({whole}) r JOIN bounds b ON b.property_id = r.property_id "
-        f"WHERE r.day >= b.{lo} AND r.day < b.{hi}"
+        f"SELECT {picked} FROM ({rows}) r JOIN bounds b ON b.property_id = r.property_id "
+        "WHERE r.day >= b.dlo AND r.day < b.dhi"
     )
 
 
-MONTH_VIEWS = {"cohort": ("cohort_m", "owner_m"), "last": ("last_m", None), "activity": ("act_m", "act_om")}
-# week rows (migration r16w) keep property and source, not owner: they answer the week grouping
-WEEK_VIEWS = {"cohort": "cohort_w", "activity": "act_w"}
+def level_for(f: Filter, view: str, group_by: str) -> str | None:
+    """The smallest coarse level (rollups.LEVELS) keeping what this request groups and filters by; None: the
+    fine day rows."""
+    need = set({"source": "s", "property": "p", "owner": "o"}.get(group_by, ""))
+    need |= {"p"} if f.property_id is not None else set()
+    need |= {"s"} if f.source is not None else set()
+    prefix = {"cohort": "", "last": "l", "activity": "a"}[view]
+    for dims in ("s", "p", "o", "ps", "so", "po"):
+        if need <= set(dims) and prefix + dims in LEVELS:
+            return prefix + dims
+    return None
 
 
-def coarse_view(f: Filter, view: str, group_by: str) -> tuple[str, str] | None:
-    """The month or week rollup (name, grain) that can answer this grouping and these filters, if any. Weeks
-    straddle months, so the week grouping reads week rows; the owner months keep no source, the source
-    months no owner."""
-    by_source, by_owner = MONTH_VIEWS[view]
-    if group_by == "week":
-        return (WEEK_VIEWS[view], "week") if view in WEEK_VIEWS else None
-    if group_by == "owner":
-        return (by_owner, "month") if by_owner and f.source is None else None
-    return (by_source, "month") if by_source else None
+def _coarse(f: Filter, level: str, group_by: str) -> str:
+    """The whole local days of the window from a coarse level: rollup rows (metric_rollups) plus the base deltas
+    not yet folded, mapped to the level's key; one index range scan per piece (month, weeks, days)."""
+    base, keeps_property, source, keeps_owner = LEVELS[level]
+    pieces = "pieces_w" if group_by == "week" else "pieces_m"
+    source_column = {"s": "d.source", "l": "d.latest_source", "": "''"}[source]
+    day = (
+        "CASE pc.grain WHEN 'd' THEN d.day "
+        f"WHEN 'w' THEN {_monday_le('d.day')} ELSE date_trunc('month', d.day::timestamp)::date END"
+    )
+    delta_where = ""
+    if f.property_id is not None:
+        delta_where += " AND d.property_id = :property"
+    if f.source is not None:
+        delta_where += f" AND {source_column} = :source"
+    if f.kind is not None:
+        delta_where += " AND d.kind = :kind"
+    measures = ", ".join(MEASURES)
+    prop = "d.property_id" if keeps_property else f"'{ZERO}'::uuid"
+    owner = "d.owner_id" if keeps_owner else f"'{ZERO}'::uuid"
+    return (
+        f"SELECT x.day, x.property_id, x.source, x.owner_id, x.kind, {', '.join('x.' + m for m in MEASURES)} "
+        f"FROM {pieces} pc CROSS JOIN LATERAL ("
+        f"SELECT r.day, r.property_id, r.source, r.owner_id, r.kind, {measures} FROM metric_rollups r "
+        f"WHERE r.org_id = :org AND r.view = '{level}.' || pc.grain AND r.tz = pc.tz AND r.day >= pc.lo "
+        f"AND r.day < pc.hi{f.rollup_where()} "
+        f"UNION ALL SELECT {day}, {prop}, {source_column}, {owner}, d.kind, {measures} FROM metric_count_deltas d "
+        f"WHERE d.org_id = :org AND d.view = '{base}' AND d.tz = pc.tz AND d.day >= pc.lo AND d.day < pc.hi"
+        f"{delta_where}) x"
+    )
+
+
+def _rolled(f: Filter, view: str, group_by: str) -> str:
+    level = level_for(f, view, group_by)
+    if level is None:
+        if view == "last":  # every last-touch request (source, property, kind) has a level
+            raise ValueError("no rollup level for this last-touch request")
+        return _fine(f, view)
+    return _coarse(f, level, group_by)
 
 
 def cohort_facts(f: Filter, view: str = "cohort", group_by: str = "week") -> str:
@@ -232,7 +292,7 @@ def cohort_facts(f: Filter, view: str = "cohort", group_by: str = "week") -> str
     if not f.use_rollups:
         return _cohort_raw(f, view)
     edges = _edges(f, lambda lo, hi: _cohort_raw(f, view, lo, hi), "l.created_at")
-    return _rollup(f, view, coarse_view(f, view, group_by)) + " UNION ALL " + edges
+    return _rolled(f, view, group_by) + " UNION ALL " + edges
 
 
 def activity_facts(f: Filter, group_by: str = "week") -> str:
@@ -257,8 +317,7 @@ def activity_facts(f: Filter, group_by: str = "week") -> str:
 
     if not f.use_rollups:
         return raw()
-    rolled = _rollup(f, "activity", coarse_view(f, "activity", group_by))
-    return rolled + " UNION ALL " + _edges(f, raw, "e.occurred_at")
+    return _rolled(f, "activity", group_by) + " UNION ALL " + _edges(f, raw, "e.occurred_at")
 
 
 def group_key(group_by: str) -> str:

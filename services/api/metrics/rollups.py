@@ -1,8 +1,12 @@
 # ruff: noqa: S608  (SQL is assembled from constant fragments; values are bind parameters)
-"""Rollup upkeep: fold trigger deltas into metric_counts (cron), rebuild from raw rows, compare with raw.
+"""Rollup upkeep: fold trigger deltas into metric_counts and metric_rollups (cron), rebuild from raw rows,
+compare with raw.
 
-Triggers (migration x13) append signed rows to metric_count_deltas in the writer's own transaction; readers
-sum metric_counts + metric_count_deltas, so answers are exact whether or not compaction has run.
+Triggers (migrations x13, i15a, m17c) append signed *base* rows to metric_count_deltas in the writer's own
+transaction: `cohort` (one per lead: local day, timezone, property, source, latest source, owner, kind) and
+`activity` (one per status event). The fold sums them into metric_counts (fine day rows of the two base views)
+and derives the coarse levels of metric_rollups from the same rows; readers sum rollups + deltas, so answers
+are exact whether or not compaction has run.
 """
 
 from __future__ import annotations
@@ -18,38 +22,86 @@ from shared.queue import job_transaction
 
 log = get_logger("metrics.rollups")
 
+ZERO = "'00000000-0000-0000-0000-000000000000'::uuid"
 KEY = "org_id, view, day, property_id, source, owner_id, kind"
 MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", "toured", "applied", "leased", "lost",
             "nurture", "reopened", "no_owner")  # fmt: skip
 COLUMNS = f"{KEY}, {', '.join(MEASURES)}"
+BASE_COLUMNS = f"org_id, view, day, tz, property_id, source, latest_source, owner_id, kind, {', '.join(MEASURES)}"
+RKEY = "org_id, view, day, tz, property_id, source, owner_id, kind"
+RCOLUMNS = f"{RKEY}, {', '.join(MEASURES)}"
 SUMS = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
 NONZERO = " OR ".join(f"r.{m} <> 0" for m in MEASURES)
+SUM_NONZERO = " OR ".join(f"sum({m}) <> 0" for m in MEASURES)
 COMPACT_BATCH = 50_000
+GRAINS = ("d", "w", "m")  # local day, ISO week (its Monday), month (its first day)
+
+# Coarse levels (metric_rollups.view = "<level>.<grain>"): base view, keeps property, source column
+# (s = source, l = latest source, '' = none), keeps owner. Migration m17c holds the same list.
+LEVELS: dict[str, tuple[str, bool, str, bool]] = {
+    "s": ("cohort", False, "s", False), "p": ("cohort", True, "", False), "o": ("cohort", False, "", True),
+    "ps": ("cohort", True, "s", False), "po": ("cohort", True, "", True), "so": ("cohort", False, "s", True),
+    "ls": ("cohort", False, "l", False), "lps": ("cohort", True, "l", False),
+    "as": ("activity", False, "s", False), "ap": ("activity", True, "", False), "ao": ("activity", False, "", True),
+    "aps": ("activity", True, "s", False), "apo": ("activity", True, "", True), "aso": ("activity", False, "s", True),
+}  # fmt: skip
+
+
+def level_rows(rows: str) -> str:
+    """Every coarse rollup row of the base rows `rows` (a relation with BASE_COLUMNS), not yet summed."""
+    values = ", ".join(
+        f"('{name}.{grain}', '{base}', '{grain}', {str(p).lower()}, '{s}', {str(o).lower()})"
+        for name, (base, p, s, o) in LEVELS.items()
+        for grain in GRAINS
+    )
+    return (
+        "SELECT b.org_id, v.name AS view, CASE v.grain WHEN 'd' THEN b.day "
+        "WHEN 'w' THEN date_trunc('week', b.day::timestamp)::date "
+        "ELSE date_trunc('month', b.day::timestamp)::date END AS day, b.tz, "
+        f"CASE WHEN v.p THEN b.property_id ELSE {ZERO} END AS property_id, "
+        "CASE v.s WHEN 's' THEN b.source WHEN 'l' THEN b.latest_source ELSE '' END AS source, "
+        f"CASE WHEN v.o THEN b.owner_id ELSE {ZERO} END AS owner_id, b.kind, "
+        + ", ".join(f"b.{m}" for m in MEASURES)
+        + f" FROM ({rows}) b JOIN (VALUES {values}) v(name, base, grain, p, s, o) ON v.base = b.view"
+    )
+
+
+def _upsert(table: str, columns: str, key: str) -> str:
+    return (
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {{src}} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(f'{m} = {table}.{m} + EXCLUDED.{m}' for m in MEASURES)}"
+    )
+
 
 # Claim a batch of deltas (SKIP LOCKED: two workers never fold the same rows), sum them per key in key order
-# (two compactors lock metric_counts rows in the same order: no deadlock) and add them to metric_counts.
+# (two compactors lock rows in the same order: no deadlock), add them to metric_counts (fine day rows) and to
+# every coarse level of metric_rollups.
 COMPACT_SQL = f"""
 WITH moved AS (
   DELETE FROM metric_count_deltas WHERE id IN (
     SELECT id FROM metric_count_deltas ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED)
-  RETURNING {COLUMNS}
-), summed AS (
+  RETURNING {BASE_COLUMNS}
+), fine AS (
   SELECT {KEY}, {SUMS} FROM moved GROUP BY {KEY} ORDER BY {KEY}
+), coarse AS (
+  SELECT {RKEY}, {SUMS} FROM ({level_rows("SELECT * FROM moved")}) r GROUP BY {RKEY} ORDER BY {RKEY}
+), a AS (
+  {_upsert("metric_counts", COLUMNS, KEY).format(src="fine")} RETURNING 1
+), b AS (
+  {_upsert("metric_rollups", RCOLUMNS, RKEY).format(src="coarse")} RETURNING 1
 )
-INSERT INTO metric_counts ({COLUMNS}) SELECT {COLUMNS} FROM summed
-ON CONFLICT ({KEY}) DO UPDATE SET {", ".join(f"{m} = metric_counts.{m} + EXCLUDED.{m}" for m in MEASURES)}
+SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b)
 """
 
 
 async def compact(session: AsyncSession, batch: int = COMPACT_BATCH) -> int:
     """Fold up to `batch` deltas; returns how many key rows changed (rows that reach 0 stay until a rebuild;
     readers sum, so a zero row changes nothing)."""
-    result = await session.execute(text(COMPACT_SQL), {"batch": batch})
-    return int(getattr(result, "rowcount", 0) or 0)
+    return int(await session.scalar(text(COMPACT_SQL), {"batch": batch}) or 0)
 
 
 async def metrics_compact(ctx: dict[str, Any]) -> int:
-    """Cron job: fold trigger deltas into the rollup until none are left (bounded per run)."""
+    """Cron job: fold trigger deltas into the rollups until none are left (bounded per run)."""
     total = 0
     for _ in range(20):
         async with job_transaction(ctx) as session:
@@ -62,34 +114,57 @@ async def metrics_compact(ctx: dict[str, Any]) -> int:
     return total
 
 
+# the rebuild from raw rows: base rows once (a temporary table), then both tables from them
+REBUILD_SQL = (
+    "CREATE TEMP TABLE metric_base ON COMMIT DROP AS SELECT * FROM metric_recompute_base(:org)",
+    f"INSERT INTO metric_counts ({COLUMNS}) SELECT {KEY}, {SUMS} FROM metric_base GROUP BY {KEY} HAVING {SUM_NONZERO}",
+    f"INSERT INTO metric_rollups ({RCOLUMNS}) SELECT {RKEY}, {SUMS} FROM ({level_rows('SELECT * FROM metric_base')}) r "
+    f"GROUP BY {RKEY} HAVING {SUM_NONZERO}",
+    "DROP TABLE metric_base",
+)
+
+
 async def rebuild_org(session: AsyncSession, org_id: uuid.UUID) -> int:
-    """Recompute one organization's rollup from leads and events. Blocks writers of leads/events meanwhile
+    """Recompute one organization's rollups from leads and events. Blocks writers of leads/events meanwhile
     (SHARE lock) so no delta can slip between the recomputation and the swap."""
     await session.execute(text("LOCK TABLE leads, lead_events IN SHARE MODE"))
-    await session.execute(text("DELETE FROM metric_count_deltas WHERE org_id = :org"), {"org": org_id})
-    await session.execute(text("DELETE FROM metric_counts WHERE org_id = :org"), {"org": org_id})
-    result = await session.execute(
-        text(f"INSERT INTO metric_counts ({COLUMNS}) SELECT * FROM metric_recompute(:org) r WHERE {NONZERO}"),
-        {"org": org_id},
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    for table in ("metric_count_deltas", "metric_counts", "metric_rollups"):
+        await session.execute(text(f"DELETE FROM {table} WHERE org_id = :org"), {"org": org_id})
+    rows = 0
+    for statement in REBUILD_SQL:
+        result = await session.execute(text(statement), {"org": org_id})
+        if statement.startswith("INSERT"):
+            rows += int(getattr(result, "rowcount", 0) or 0)
+    return rows
 
 
 async def disagreements(session: AsyncSession, org_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Keys where rollup (counts + deltas) and a recomputation from raw rows differ (empty means exact)."""
+    """Keys where the rollups (counts + deltas, coarse levels + deltas) and a recomputation from raw rows
+    differ (empty means exact)."""
     nonzero = " OR ".join(f"sum({m}) <> 0" for m in MEASURES)
-    any_row = " OR ".join(f"r.{m} <> 0" for m in MEASURES)
     differ = " OR ".join(f"k.{m} IS DISTINCT FROM f.{m}" for m in MEASURES)
+    deltas = f"SELECT {BASE_COLUMNS} FROM metric_count_deltas WHERE org_id = :org"
+    base = "SELECT * FROM metric_recompute_base(:org)"
+    fine_as_r = "org_id, view, day, ''::text AS tz, property_id, source, owner_id, kind"
     sql = f"""
     WITH kept AS (
-      SELECT {KEY}, {SUMS} FROM (
+      SELECT {fine_as_r}, {SUMS} FROM (
         SELECT {COLUMNS} FROM metric_counts WHERE org_id = :org
         UNION ALL SELECT {COLUMNS} FROM metric_count_deltas WHERE org_id = :org) k
       GROUP BY {KEY} HAVING {nonzero}
-    ), fresh AS (SELECT * FROM metric_recompute(:org) r WHERE {any_row})
+      UNION ALL
+      SELECT {RKEY}, {SUMS} FROM (
+        SELECT {RCOLUMNS} FROM metric_rollups WHERE org_id = :org
+        UNION ALL SELECT {RCOLUMNS} FROM ({level_rows(deltas)}) d) k
+      GROUP BY {RKEY} HAVING {nonzero}
+    ), fresh AS (
+      SELECT {fine_as_r}, {SUMS} FROM ({base}) b GROUP BY {KEY} HAVING {nonzero}
+      UNION ALL
+      SELECT {RKEY}, {SUMS} FROM ({level_rows(base)}) r GROUP BY {RKEY} HAVING {nonzero}
+    )
     SELECT COALESCE(k.view, f.view) AS view, COALESCE(k.day, f.day) AS day, COALESCE(k.source, f.source) AS source,
            {", ".join(f"k.{m} AS kept_{m}, f.{m} AS fresh_{m}" for m in MEASURES)}
-    FROM kept k FULL JOIN fresh f USING ({KEY})
+    FROM kept k FULL JOIN fresh f USING ({RKEY})
     WHERE {differ}
     """
     return [dict(row._mapping) for row in await session.execute(text(sql), {"org": org_id})]
