@@ -115,25 +115,6 @@ def _set_activity(x: str, tz: str, sign: str, frm: str) -> str:
     )
 
 
-def level_rows(rows: str) -> str:
-    """The coarse rollup rows of base rows `rows` (a relation with BASE_COLUMNS), not yet summed."""
-    values = ", ".join(
-        f"('{name}.{grain}', '{base}', '{grain}', {str(p).lower()}, '{s}', {str(o).lower()})"
-        for name, (base, p, s, o) in LEVELS.items()
-        for grain in ("d", "w", "m")
-    )
-    return (
-        "SELECT b.org_id, v.name AS view, CASE v.grain WHEN 'd' THEN b.day "
-        "WHEN 'w' THEN date_trunc('week', b.day::timestamp)::date "
-        "ELSE date_trunc('month', b.day::timestamp)::date END AS day, b.tz, "
-        f"CASE WHEN v.p THEN b.property_id ELSE {ZERO} END AS property_id, "
-        "CASE v.s WHEN 's' THEN b.source WHEN 'l' THEN b.latest_source ELSE '' END AS source, "
-        f"CASE WHEN v.o THEN b.owner_id ELSE {ZERO} END AS owner_id, b.kind, "
-        + ", ".join(f"b.{m}" for m in MEASURES)
-        + f" FROM ({rows}) b JOIN (VALUES {values}) v(name, base, grain, p, s, o) ON v.base = b.view"
-    )
-
-
 LEAD_SCOPE = "FROM leads l WHERE l.org_id = p_org AND l.property_id IS NOT DISTINCT FROM p_property"
 LEAD_EVENTS = (
     f"FROM leads l JOIN lead_events e ON e.lead_id = l.id {STAGES} WHERE l.org_id = p_org "
@@ -222,8 +203,35 @@ LANGUAGE sql STABLE AS $$
 $$""",
 ]
 
-NONZERO = " OR ".join(f"{m} <> 0" for m in MEASURES)
+NONZERO = " OR ".join(f"sum({m}) <> 0" for m in MEASURES)
 SUMS = ", ".join(f"sum({m})" for m in MEASURES)
+# one-dimension levels are summed from a two-dimension one, weeks and months from a level's days
+PARENTS = {"s": "ps", "p": "ps", "o": "po", "ls": "lps", "as": "aps", "ap": "aps", "ao": "apo"}
+
+
+def _fill_rollups() -> list[str]:
+    out = []
+    for level in sorted(LEVELS, key=lambda name: name in PARENTS):  # parents first
+        view, keeps_property, source, keeps_owner = LEVELS[level]
+        prop = "property_id" if keeps_property else ZERO
+        owner = "owner_id" if keeps_owner else ZERO
+        if level in PARENTS:
+            src = "source" if source else "''"
+            frm = f"metric_rollups WHERE view = '{PARENTS[level]}.d'"
+        else:
+            src = {"s": "source", "l": "latest_source", "": "''"}[source]
+            frm = f"metric_base WHERE view = '{view}'"
+        out.append(
+            f"INSERT INTO metric_rollups ({RCOLUMNS}) SELECT org_id, '{level}.d', day, tz, {prop}, {src}, {owner}, "
+            f"kind, {SUMS} FROM {frm} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING {NONZERO}"
+        )
+        for grain, unit in (("w", "week"), ("m", "month")):
+            out.append(
+                f"INSERT INTO metric_rollups ({RCOLUMNS}) SELECT org_id, '{level}.{grain}', "
+                f"date_trunc('{unit}', day::timestamp)::date, tz, property_id, source, owner_id, kind, {SUMS} "
+                f"FROM metric_rollups WHERE view = '{level}.d' GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING {NONZERO}"
+            )
+    return out
 
 
 def upgrade() -> None:
@@ -253,19 +261,16 @@ def upgrade() -> None:
     # every organization recomputed: base rows once, then the fine day rows and the coarse levels from them
     op.execute("DELETE FROM metric_count_deltas")
     op.execute("DELETE FROM metric_counts")
+    op.execute("SET LOCAL work_mem = '64MB'")
     op.execute(
         "CREATE TEMP TABLE metric_base ON COMMIT DROP AS "
         "SELECT r.* FROM organizations o CROSS JOIN LATERAL metric_recompute_base(o.id) r"
     )
     op.execute(
-        f"INSERT INTO metric_counts ({COLUMNS}) SELECT {KEY}, {SUMS} FROM metric_base GROUP BY {KEY} "
-        f"HAVING {' OR '.join(f'sum({m}) <> 0' for m in MEASURES)}"
+        f"INSERT INTO metric_counts ({COLUMNS}) SELECT {KEY}, {SUMS} FROM metric_base GROUP BY {KEY} HAVING {NONZERO}"
     )
-    op.execute(
-        f"INSERT INTO metric_rollups ({RCOLUMNS}) SELECT {RKEY}, {SUMS} "
-        f"FROM ({level_rows('SELECT * FROM metric_base')}) r "
-        f"GROUP BY {RKEY} HAVING {' OR '.join(f'sum({m}) <> 0' for m in MEASURES)}"
-    )
+    for statement in _fill_rollups():
+        op.execute(statement)
     op.execute("DROP TABLE metric_base")
 
 

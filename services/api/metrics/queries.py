@@ -469,13 +469,15 @@ async def response_time(
     where = "WHERE l.org_id = :org AND l.created_at >= :start AND l.created_at < :end" + f.lead_where()
     if working_hours:
         return await _response_time_working_hours(session, f, group_by, where)
+    # each delay computed once per lead; both percentiles from one sort per kind
+    inner = [f"{_lead_group_key(group_by)} AS key"]
     parts = []
     for kind in KINDS:
-        sec = f"extract(epoch FROM {COLUMNS[kind]} - l.created_at)"
+        inner.append(f"extract(epoch FROM {COLUMNS[kind]} - l.created_at) AS {kind}_s")
+        sec = f"r.{kind}_s"
         parts.append(
-            f"count({COLUMNS[kind]}) AS {kind}_responded, "
-            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {sec}) AS {kind}_median_seconds, "
-            f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {sec}) AS {kind}_p90_seconds, "
+            f"count({sec}) AS {kind}_responded, "
+            f"percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {sec}) AS {kind}_pct, "
             f"count(*) FILTER (WHERE {sec} <= 300) AS {kind}_within_5_minutes, "
             f"count(*) FILTER (WHERE {sec} <= 3600) AS {kind}_within_1_hour, "
             + ", ".join(
@@ -484,19 +486,20 @@ async def response_time(
             )
         )
     sql = (
-        f"SELECT {_lead_group_key(group_by)} AS key, count(*) AS leads, {', '.join(parts)} "
-        f"FROM leads l {LEAD_TZ_JOIN} {where} GROUP BY 1 ORDER BY 1"
+        f"SELECT r.key, count(*) AS leads, {', '.join(parts)} "
+        f"FROM (SELECT {', '.join(inner)} FROM leads l {LEAD_TZ_JOIN} {where}) r GROUP BY 1 ORDER BY 1"
     )
     rows = []
     for row in await session.execute(text(sql), f.params()):
         data = dict(row._mapping)
         item: dict[str, Any] = {"key": data["key"], "leads": int(data["leads"])}
         for kind in KINDS:
+            med, p90 = data[f"{kind}_pct"] or (None, None)
             item[kind] = _response_block(
                 int(data["leads"]),
                 int(data[f"{kind}_responded"]),
-                data[f"{kind}_median_seconds"],
-                data[f"{kind}_p90_seconds"],
+                med,
+                p90,
                 int(data[f"{kind}_within_5_minutes"]),
                 int(data[f"{kind}_within_1_hour"]),
             )

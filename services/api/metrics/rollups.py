@@ -114,12 +114,46 @@ async def metrics_compact(ctx: dict[str, Any]) -> int:
     return total
 
 
+# Each one-dimension level is summed from a two-dimension one, and weeks and months from a level's days: the
+# rebuild reads the base rows once per two-dimension level instead of once per level and grain.
+PARENTS = {"s": "ps", "p": "ps", "o": "po", "ls": "lps", "as": "aps", "ap": "aps", "ao": "apo"}
+
+
+def rebuild_statements(org_filter: str = "org_id = :org", base: str = "metric_base") -> list[str]:
+    """INSERTs that fill metric_rollups from the base rows in `base` (the rebuild, migration m17c, the bench's
+    generator), in dependency order."""
+    out = []
+    for level in sorted(LEVELS, key=lambda name: name in PARENTS):  # parents first
+        view, keeps_property, source, keeps_owner = LEVELS[level]
+        prop = "property_id" if keeps_property else ZERO
+        owner = "owner_id" if keeps_owner else ZERO
+        if level in PARENTS:  # the parent's `source` already holds this level's source (or latest source)
+            src = "source" if source else "''"
+            frm = f"metric_rollups WHERE {org_filter} AND view = '{PARENTS[level]}.d'"
+        else:
+            src = {"s": "source", "l": "latest_source", "": "''"}[source]
+            frm = f"{base} WHERE {org_filter} AND view = '{view}'"
+        columns = f"org_id, '{level}.d', day, tz, {prop}, {src}, {owner}, kind"
+        out.append(
+            f"INSERT INTO metric_rollups ({RCOLUMNS}) SELECT {columns}, {SUMS} FROM {frm} "
+            f"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING {SUM_NONZERO}"
+        )
+        for grain, unit in (("w", "week"), ("m", "month")):
+            out.append(
+                f"INSERT INTO metric_rollups ({RCOLUMNS}) SELECT org_id, '{level}.{grain}', "
+                f"date_trunc('{unit}', day::timestamp)::date, tz, property_id, source, owner_id, kind, {SUMS} "
+                f"FROM metric_rollups WHERE {org_filter} AND view = '{level}.d' "
+                f"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING {SUM_NONZERO}"
+            )
+    return out
+
+
 # the rebuild from raw rows: base rows once (a temporary table), then both tables from them
 REBUILD_SQL = (
+    "SET LOCAL work_mem = '64MB'",
     "CREATE TEMP TABLE metric_base ON COMMIT DROP AS SELECT * FROM metric_recompute_base(:org)",
     f"INSERT INTO metric_counts ({COLUMNS}) SELECT {KEY}, {SUMS} FROM metric_base GROUP BY {KEY} HAVING {SUM_NONZERO}",
-    f"INSERT INTO metric_rollups ({RCOLUMNS}) SELECT {RKEY}, {SUMS} FROM ({level_rows('SELECT * FROM metric_base')}) r "
-    f"GROUP BY {RKEY} HAVING {SUM_NONZERO}",
+    *rebuild_statements(),
     "DROP TABLE metric_base",
 )
 
