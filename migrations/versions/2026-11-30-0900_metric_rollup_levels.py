@@ -272,6 +272,7 @@ def upgrade() -> None:
     for statement in _fill_rollups():
         op.execute(statement)
     op.execute("DROP TABLE metric_base")
+    op.execute("ANALYZE metric_counts, metric_rollups")
 
 
 def downgrade() -> None:

@@ -168,6 +168,8 @@ async def _check_random_operations(ops: list[tuple[Any, ...]], sessionmaker: asy
             (BASE + timedelta(days=1, hours=3), BASE + timedelta(days=26, hours=7)),
             # no whole month; whole weeks in the partial month at the end
             (BASE - timedelta(days=25, hours=2), BASE + timedelta(days=13, hours=3)),
+            # shorter than a day: no whole local day in one timezone, across a local midnight in another
+            (BASE + timedelta(hours=3), BASE + timedelta(hours=15)),
         ):
             for where in filters:
                 rolled = queries.Filter(org.org_id, start, end, LeadScope(), **where)

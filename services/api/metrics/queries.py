@@ -82,8 +82,6 @@ class Filter:
             "end": self.end,
             "dmin": (self.start - timedelta(days=1)).date(),
             "dmax": (self.end + timedelta(days=2)).date(),
-            "edge_lo": self.start + timedelta(days=2),
-            "edge_hi": self.end - timedelta(days=2),
             "property": self.property_id,
             "source": self.source,
             "kind": self.kind,
@@ -170,7 +168,16 @@ PIECES = (
 )
 PROPERTY = f"COALESCE(l.property_id, '{ZERO}'::uuid) AS property_id"
 IN_FULL_DAYS = "(({at} AT TIME ZONE b.tz)::date >= b.dlo AND ({at} AT TIME ZONE b.tz)::date < b.dhi)"
-LEAD_BOUNDS = f"JOIN bounds b ON b.property_id = COALESCE(l.property_id, '{ZERO}'::uuid)"
+# a lead's timezone bounds: through its property (a table with statistics) to the one row of its timezone
+LEAD_BOUNDS = (
+    "LEFT JOIN properties lp ON lp.id = l.property_id "
+    "JOIN tzb b ON b.tz = COALESCE(lp.timezone, (SELECT o.timezone FROM organizations o WHERE o.id = :org))"
+)
+# Raw rows are read only around the partial local days: before the last timezone's first whole day starts, and
+# after the first timezone's last whole day ends (3 hours earlier, for a midnight repeated by a DST change).
+# Every row in between lies in whole days of every timezone; NOT IN_FULL_DAYS settles each row read.
+EDGE_LO = "(SELECT LEAST(max(dlo::timestamp AT TIME ZONE tz), CAST(:end AS timestamptz)) FROM tzb)"
+EDGE_HI = "(SELECT min(dhi::timestamp AT TIME ZONE tz) - interval '3 hours' FROM tzb)"
 
 
 def with_bounds(sql: str) -> str:
@@ -178,10 +185,8 @@ def with_bounds(sql: str) -> str:
 
 
 def _edges(f: Filter, raw: Any, column: str) -> str:
-    """Raw rows of the partial local days at the window's two edges: two tight range scans (one when short)."""
-    spans = (
-        [(":start", ":end")] if f.end - f.start <= timedelta(days=4) else [(":start", ":edge_lo"), (":edge_hi", ":end")]
-    )
+    """Raw rows of the partial local days at the window's two edges: two tight range scans."""
+    spans = [(":start", EDGE_LO), (f"GREATEST({EDGE_HI}, {EDGE_LO})", ":end")]
     return " UNION ALL ".join(raw(lo, hi) + " AND NOT " + IN_FULL_DAYS.format(at=column) for lo, hi in spans)
 
 
@@ -331,6 +336,18 @@ def group_key(group_by: str) -> str:
     }[group_by]
 
 
+async def _facts_query(session: AsyncSession, sql: str, f: Filter) -> Any:
+    """Run a funnel / attribution statement. Over the rollups its text depends only on the grouping and which
+    filters are set (every value is a bind parameter), and planning its many small pieces costs more than
+    running them: a generic plan, prepared once per pooled connection, serves every later call."""
+    if not f.use_rollups:
+        return await session.execute(text(sql), f.params())
+    await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    result = await session.execute(text(sql), f.params())
+    await session.execute(text("SET LOCAL plan_cache_mode = auto"))
+    return result
+
+
 def rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -355,7 +372,7 @@ async def funnel_cohort(session: AsyncSession, f: Filter, group_by: str) -> list
         f"SELECT {group_key(group_by)} AS key, {_sums((*COHORT_FIELDS, 'no_owner'))} "
         f"FROM ({cohort_facts(f, 'cohort', group_by)}) f GROUP BY 1 HAVING sum(f.leads) <> 0 ORDER BY 2 DESC, 1"
     )
-    rows = [dict(row._mapping) for row in await session.execute(text(sql), f.params())]
+    rows = [dict(row._mapping) for row in await _facts_query(session, sql, f)]
     return [_funnel_rates({k: (int(v) if k != "key" else v) for k, v in row.items()}) for row in rows]
 
 
@@ -370,7 +387,7 @@ async def funnel_activity(session: AsyncSession, f: Filter, group_by: str) -> li
         f"UNION ALL SELECT {columns} FROM ({activity_facts(f, group_by)}) af"
         ") f GROUP BY 1 ORDER BY 2 DESC, 1"
     )
-    rows = [dict(row._mapping) for row in await session.execute(text(sql), f.params())]
+    rows = [dict(row._mapping) for row in await _facts_query(session, sql, f)]
     out = []
     for row in rows:
         item = {k: (int(v) if k != "key" else v) for k, v in row.items()}
@@ -388,7 +405,7 @@ async def attribution(session: AsyncSession, f: Filter) -> list[dict[str, Any]]:
             "COALESCE(sum(f.toured), 0) AS tours, COALESCE(sum(f.applied), 0) AS applications, "
             f"COALESCE(sum(f.leased), 0) AS leases FROM ({cohort_facts(f, touch, 'source')}) f GROUP BY 1"
         )
-        for row in await session.execute(text(sql), f.params()):
+        for row in await _facts_query(session, sql, f):
             item = counts.setdefault(row.key, _empty_attribution(row.key))
             prefix = "" if touch == "cohort" else "last_touch_"
             for name in ("leads", "tours", "applications", "leases"):
