@@ -339,12 +339,18 @@ def group_key(group_by: str) -> str:
 async def _facts_query(session: AsyncSession, sql: str, f: Filter) -> Any:
     """Run a funnel / attribution statement. Over the rollups its text depends only on the grouping and which
     filters are set (every value is a bind parameter), and planning its many small pieces costs more than
-    running them: a generic plan, prepared once per pooled connection, serves every later call."""
+    running them: a generic plan, prepared once per pooled connection, serves every later call. A generic
+    plan's estimates are coarse; JIT (which their cost would trigger) stays off for the transaction's rest."""
     if not f.use_rollups:
         return await session.execute(text(sql), f.params())
-    await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    mode = await session.scalar(
+        text(
+            "SELECT current_setting('plan_cache_mode') || left(set_config('jit', 'off', true), 0) "
+            "|| left(set_config('plan_cache_mode', 'force_generic_plan', true), 0)"
+        )
+    )
     result = await session.execute(text(sql), f.params())
-    await session.execute(text("SET LOCAL plan_cache_mode = auto"))
+    await session.execute(text("SELECT set_config('plan_cache_mode', :mode, true)"), {"mode": mode})
     return result
 
 
