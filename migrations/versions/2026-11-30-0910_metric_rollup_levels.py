@@ -2,8 +2,8 @@
 """metrics: triggers write one base delta per change; the fold derives coarse rollups (metric_rollups)
 
 Revision ID: m17c
-Revises: i15b
-Create Date: 2026-11-30 09:00:00
+Revises: x16i
+Create Date: 2026-11-30 09:10:00
 
 Before: every lead INSERT appended 6 rows to metric_count_deltas (cohort, last, cohort_m, owner_m, last_m,
 cohort_w), every tracked lead UPDATE 12, every status event 4. At 1 M leads the day rows (day x property x
@@ -30,7 +30,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "m17c"
-down_revision: str | None = "i15b"
+down_revision: str | None = "x16i"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
