@@ -14,8 +14,9 @@ runs exactly the code of the real run and the two agree):
    phone of two different people attach to the email's owner;
 5. write set-based, one statement per table: COPY for contacts, leads, timeline events (with the stream rows
    `add_event` would add), import rows; identities as INSERT … ON CONFLICT DO NOTHING, before the new
-   contacts they name (deferred foreign key: each contact's search_text is computed once); review items through
-   the review service. Step 1 of the next chunk runs in a thread meanwhile (`planned_chunks`).
+   contacts they name (deferred foreign key: each contact's search_text is computed once); review items as
+   rows the review service decides (services/api/review/service.py::duplicate_review_rows), COPYed too.
+   Step 1 of the next chunk runs in a planning process meanwhile (`planned_chunks`).
 Imported leads are history: next-action rules and automation do not run for them.
 """
 
@@ -23,16 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+from asyncpg.pgproto.pgproto import UUID as FastUUID
 from nameparser.config import CONSTANTS
 from pydantic import ValidationError
 from sqlalchemy import func, select, text
@@ -44,7 +52,7 @@ from services.api.imports.presets import PRESETS, field_for
 from services.api.imports.service import RowError, _describe, _lead_body, _owners, _properties
 from services.api.leads.schemas import LeadCreate
 from services.api.leads.status import apply_status
-from services.api.review.service import DuplicateQuestion, open_duplicate_reviews
+from services.api.review.service import DuplicateQuestion, duplicate_review_rows
 from services.api.webhooks.outbox import timeline_stream_rows
 from shared import clock
 from shared.blocklist import blocked_identities
@@ -52,7 +60,7 @@ from shared.enums import ContactKind, EventType, IdentityKind, LeadStatus, LostR
 from shared.errors import DomainError, ValidationFailed
 from shared.identity import IdentityKeys, identity_keys
 from shared.matching import decide, kept_apart_pair, name_needed_for
-from shared.models import Contact, ContactIdentity, ImportRow, Lead, LeadEvent, StreamEvent
+from shared.models import Contact, ContactIdentity, ImportRow, Lead, LeadEvent, ReviewItem, StreamEvent
 from shared.repositories.identities import prefer_email_owner
 from shared.schemas.signal import SignalContact
 
@@ -76,7 +84,9 @@ _NAME_WORDS = frozenset(
 
 class _RandomIds:
     """Version 4 UUIDs from one urandom call per 4,096 ids: `uuid.uuid4()` makes a system call per id, which
-    was ~10 % of the main thread's time in an import (five ids a row). Same randomness source, same format.
+    was ~10 % of the main thread's time in an import (five ids a row). Same randomness source, same format
+    (the version and variant bits set as `uuid4` sets them), built as asyncpg's C UUID (a `uuid.UUID`, what
+    the driver returns for every uuid column), ~15× cheaper to make than `uuid.UUID(bytes=…)`.
     A forked child drops the parent's unused bytes (else both would hand out the same ids)."""
 
     def __init__(self) -> None:
@@ -88,10 +98,13 @@ class _RandomIds:
 
     def __call__(self) -> uuid.UUID:
         if self._at >= len(self._block):
-            self._block, self._at = os.urandom(16 * 4096), 0
+            block = bytearray(os.urandom(16 * 4096))
+            block[6::16] = bytes(byte & 0x0F | 0x40 for byte in block[6::16])  # version 4
+            block[8::16] = bytes(byte & 0x3F | 0x80 for byte in block[8::16])  # RFC 4122 variant
+            self._block, self._at = bytes(block), 0
         start = self._at
         self._at += 16
-        return uuid.UUID(bytes=self._block[start : start + 16], version=4)
+        return FastUUID(self._block[start : start + 16])
 
 
 _new_id = _RandomIds()  # main thread only (the planning thread makes no ids)
@@ -338,11 +351,55 @@ def plan_chunk(run: Run, raw_rows: list[dict[str, str]], first_number: int) -> l
     return [plan_row(run, first_number + offset, row) for offset, row in enumerate(raw_rows)]
 
 
+_planner: ProcessPoolExecutor | None = None
+
+
+def _planning_process() -> ProcessPoolExecutor:
+    """One long-lived process that normalizes chunks (started on first use, kept for the next imports).
+
+    A thread shared the GIL with the main thread: every time the main thread came back from the database it
+    waited for the planning thread's switch interval (5 ms), a dozen statements a chunk. A process leaves the
+    main thread the GIL. forkserver, not fork: this process has threads (the default executor, arq's).
+    """
+    global _planner
+    if _planner is None:
+        _planner = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+    return _planner
+
+
+def _drop_planning_process() -> None:
+    global _planner
+    if _planner is not None:
+        _planner.shutdown(wait=False, cancel_futures=True)
+        _planner = None
+
+
+def _rules(run: Run) -> Run:
+    """What planning reads of a run (sent to the planning process): its settings, not its growing tallies."""
+    return replace(run, counts={}, errors=[], details=[], seen=set())
+
+
+def plan_chunk_at(run: Run, raw_rows: list[dict[str, str]], first_number: int, now: datetime) -> list[Plan]:
+    """`plan_chunk` in the planning process, reading the caller's time (a test's FakeClock included)."""
+    with clock.use_clock(clock.FakeClock(now)), _gc_paused():
+        return plan_chunk(run, raw_rows, first_number)
+
+
+async def _plan_elsewhere(run: Run, chunk: list[dict[str, str]], first_number: int) -> list[Plan]:
+    loop = asyncio.get_running_loop()
+    try:
+        pool = _planning_process()
+        return await loop.run_in_executor(pool, plan_chunk_at, _rules(run), chunk, first_number, clock.now())
+    except BrokenProcessPool:
+        _drop_planning_process()  # a killed planner: this chunk in a thread, a new process next time
+        return await asyncio.to_thread(plan_chunk, run, chunk, first_number)
+
+
 async def planned_chunks(
     run: Run, chunks: list[list[dict[str, str]]], first_number: int, size: int
 ) -> AsyncGenerator[list[Plan], None]:
-    """Each chunk's plans, the next chunk normalized in a thread while the caller writes this one: the
-    database works on one core while Python normalizes on the other (the GIL is free while we wait)."""
+    """Each chunk's plans, the next chunk normalized in the planning process while the caller writes this
+    one: the database works on one core while Python normalizes on the other."""
     pending: asyncio.Future[list[Plan]] | None = None
     try:
         for index, chunk in enumerate(chunks):
@@ -350,14 +407,43 @@ async def planned_chunks(
             pending = None
             if index + 1 < len(chunks):
                 start = first_number + (index + 1) * size
-                pending = asyncio.ensure_future(asyncio.to_thread(plan_chunk, run, chunks[index + 1], start))
+                pending = asyncio.ensure_future(_plan_elsewhere(run, chunks[index + 1], start))
             yield plans
     finally:
         if pending is not None:
-            await asyncio.wait([pending])  # never leave a thread writing into a run that is over
+            await asyncio.wait([pending])  # never leave a planner working for a run that is over
+
+
+_gc_pauses = 0
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No automatic cyclic GC while a chunk is decided and written (reference counting still frees almost
+    everything: the chunk's rows are plain dicts and tuples). With the run's tens of thousands of live
+    objects, CPython's collector (a pass every 700 allocations) re-scanned them while each chunk built its
+    ~50,000 values: 15–30 % of the main thread. Collection resumes between chunks; nested or concurrent
+    imports in one process share the pause (a count, the last one out re-enables)."""
+    global _gc_pauses
+    if _gc_pauses == 0 and not gc.isenabled():
+        yield  # someone else turned the collector off: leave it as it is
+        return
+    _gc_pauses += 1
+    gc.disable()
+    try:
+        yield
+    finally:
+        _gc_pauses -= 1
+        if _gc_pauses == 0:
+            gc.enable()
 
 
 async def process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> None:
+    with _gc_paused():
+        await _process_chunk(session, run, plans)
+
+
+async def _process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> None:
     org_id = run.org_id
     now = clock.now()
     # one import at a time per organization: a second one waits, then sees the first one's row keys
@@ -465,7 +551,7 @@ async def process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> N
     if writes.leads:
         await _write(session, Lead, writes.leads)
     asking = [row for row in decided if row.review_candidates]
-    answers = await open_duplicate_reviews(
+    reviews = await duplicate_review_rows(
         session,
         org_id,
         [
@@ -473,8 +559,12 @@ async def process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> N
             for row in asking
             if row.lead is not None
         ],
+        now,
+        _new_id,
     )
-    for row, review_item_id in zip(asking, answers, strict=True):
+    if reviews.items:
+        await _write(session, ReviewItem, reviews.items)
+    for row, review_item_id in zip(asking, reviews.answers, strict=True):
         assert row.lead is not None
         row.review_item_id = review_item_id
         if review_item_id is not None:
@@ -482,9 +572,10 @@ async def process_chunk(session: AsyncSession, run: Run, plans: list[Plan]) -> N
             row.event_ids.append(_event(writes, row.lead, EventType.match, now, data, source="import"))
     if writes.events:
         await _write(session, LeadEvent, writes.events)
-        streams = timeline_stream_rows(session, writes.events)
-        if streams:
-            await _write(session, StreamEvent, streams)
+    # the review items' events first, as when the review service flushed them before the timeline was written
+    streams = reviews.stream + (timeline_stream_rows(session, writes.events) if writes.events else [])
+    if streams:
+        await _write(session, StreamEvent, streams)
     for row in decided:
         run.note(row.outcome, row.plan.number, row.reasons)
     await _write(

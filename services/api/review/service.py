@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.webhooks.catalog import REVIEW_ITEM_CREATED
-from services.api.webhooks.outbox import record_event
+from services.api.webhooks.outbox import event_stream_row, record_event
 from shared import clock
 from shared.enums import ReviewStatus
 from shared.models import ContactPairDecision, ReviewItem
@@ -70,18 +72,32 @@ def record_review_item_created(session: AsyncSession, item: ReviewItem) -> None:
         REVIEW_ITEM_CREATED,
         lead_id=item.lead_id,
         occurred_at=clock.now(),
-        data={
-            "review_item": {
-                "id": str(item.id),
-                "kind": item.kind,
-                "status": item.status,
-                "contact_id": str(item.contact_id) if item.contact_id else None,
-                "lead_id": str(item.lead_id) if item.lead_id else None,
-                "candidate_contact_ids": [str(cid) for cid in item.candidate_contact_ids],
-                "reasons": item.reasons,
-            }
-        },
+        data=review_item_created_data(
+            item.id, item.kind, item.status, item.contact_id, item.lead_id, item.candidate_contact_ids, item.reasons
+        ),
     )
+
+
+def review_item_created_data(
+    item_id: uuid.UUID,
+    kind: str,
+    status: str,
+    contact_id: uuid.UUID | None,
+    lead_id: uuid.UUID | None,
+    candidate_contact_ids: list[uuid.UUID],
+    reasons: list[Any],
+) -> dict[str, Any]:
+    return {
+        "review_item": {
+            "id": str(item_id),
+            "kind": kind,
+            "status": status,
+            "contact_id": str(contact_id) if contact_id else None,
+            "lead_id": str(lead_id) if lead_id else None,
+            "candidate_contact_ids": [str(cid) for cid in candidate_contact_ids],
+            "reasons": reasons,
+        }
+    }
 
 
 @dataclass
@@ -92,12 +108,32 @@ class DuplicateQuestion:
     reasons: list[Any]
 
 
-async def open_duplicate_reviews(
-    session: AsyncSession, org_id: uuid.UUID, questions: list[DuplicateQuestion]
-) -> list[uuid.UUID | None]:
-    """`open_duplicate_review` for many questions at once (CSV import): the same rules, two reads in all."""
+@dataclass
+class DuplicateReviews:
+    """What `duplicate_review_rows` decided: per question the review item it went to (None: kept apart),
+    and the new items and their `review_item.created` stream rows as values, for the caller to write."""
+
+    answers: list[uuid.UUID | None]
+    items: list[dict[str, Any]]
+    stream: list[dict[str, Any]]
+
+
+async def duplicate_review_rows(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    questions: list[DuplicateQuestion],
+    now: datetime,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+) -> DuplicateReviews:
+    """`open_duplicate_review` for many questions at once (CSV import): the same rules, two reads in all.
+
+    The same question again adds its reasons to the open item (an ORM update of a stored item, flushed with
+    the transaction); new items come back as plain rows for the caller to write in one statement, each with
+    the stream row `record_review_item_created` would have added (the reasons it was opened with).
+    """
+    decided = DuplicateReviews([], [], [])
     if not questions:
-        return []
+        return decided
     people = list({cid for q in questions for cid in (q.contact_id, *q.candidate_ids)})
     pairs = await session.execute(
         select(ContactPairDecision.contact_low_id, ContactPairDecision.contact_high_id).where(
@@ -107,7 +143,8 @@ async def open_duplicate_reviews(
         )
     )
     apart = {frozenset(pair) for pair in pairs}
-    open_items: dict[uuid.UUID, list[ReviewItem]] = {}
+    # per contact: (item id, its candidates, the stored item or the new row)
+    open_items: dict[uuid.UUID, list[tuple[uuid.UUID, set[uuid.UUID], ReviewItem | dict[str, Any]]]] = {}
     for item in await session.scalars(
         select(ReviewItem).where(
             ReviewItem.org_id == org_id,
@@ -116,8 +153,7 @@ async def open_duplicate_reviews(
         )
     ):
         if item.contact_id is not None:
-            open_items.setdefault(item.contact_id, []).append(item)
-    answers: list[uuid.UUID | None] = []
+            open_items.setdefault(item.contact_id, []).append((item.id, set(item.candidate_contact_ids), item))
     for question in questions:
         others = [cid for cid in dict.fromkeys(question.candidate_ids) if cid != question.contact_id]
         others = others or list(dict.fromkeys(question.candidate_ids))
@@ -125,30 +161,40 @@ async def open_duplicate_reviews(
             cid for cid in others if cid == question.contact_id or frozenset((question.contact_id, cid)) not in apart
         ]
         if not remaining:
-            answers.append(None)
+            decided.answers.append(None)
             continue
         existing = next(
-            (i for i in open_items.get(question.contact_id, []) if set(remaining) <= set(i.candidate_contact_ids)),
-            None,
+            (entry for entry in open_items.get(question.contact_id, []) if set(remaining) <= entry[1]), None
         )
         if existing is not None:
-            existing.reasons = [*existing.reasons, *[r for r in question.reasons if r not in existing.reasons]]
-            answers.append(existing.id)
+            item_id, _, held = existing
+            if isinstance(held, ReviewItem):
+                held.reasons = [*held.reasons, *[r for r in question.reasons if r not in held.reasons]]
+            else:
+                held["reasons"] = [*held["reasons"], *[r for r in question.reasons if r not in held["reasons"]]]
+            decided.answers.append(item_id)
             continue
-        item = ReviewItem(
-            id=uuid.uuid4(),
-            org_id=org_id,
-            kind="possible_duplicate",
-            status=ReviewStatus.open,
-            contact_id=question.contact_id,
-            lead_id=question.lead_id,
-            inbound_id=None,
-            candidate_contact_ids=remaining,
-            reasons=list(question.reasons),
+        item_id = new_id()
+        row: dict[str, Any] = {
+            "id": item_id,
+            "org_id": org_id,
+            "kind": "possible_duplicate",
+            "status": ReviewStatus.open,
+            "contact_id": question.contact_id,
+            "lead_id": question.lead_id,
+            "inbound_id": None,
+            "candidate_contact_ids": remaining,
+            "reasons": list(question.reasons),
+            "created_at": now,
+            "updated_at": now,
+        }
+        decided.items.append(row)
+        data = review_item_created_data(
+            item_id, row["kind"], row["status"], question.contact_id, question.lead_id, remaining, list(row["reasons"])
         )
-        session.add(item)
-        record_review_item_created(session, item)
-        open_items.setdefault(question.contact_id, []).append(item)
-        answers.append(item.id)
-    await session.flush()
-    return answers
+        decided.stream.append(
+            event_stream_row(session, org_id, REVIEW_ITEM_CREATED, lead_id=question.lead_id, occurred_at=now, data=data)
+        )
+        open_items.setdefault(question.contact_id, []).append((item_id, set(remaining), row))
+        decided.answers.append(item_id)
+    return decided

@@ -112,6 +112,28 @@ def record_event(
     _ask_publisher(session)
 
 
+def event_stream_row(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    type: str,
+    *,
+    lead_id: uuid.UUID | None,
+    occurred_at: datetime,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """`record_event` as values, for a bulk writer that INSERTs the rows itself (the CSV import)."""
+    _ask_publisher(session)
+    return {
+        "id": uuid.uuid4(),
+        "org_id": org_id,
+        "type": type,
+        "lead_id": lead_id,
+        "source_event_id": None,
+        "occurred_at": occurred_at,
+        "data": data,
+    }
+
+
 def _ask_publisher(session: AsyncSession) -> None:
     pending = session.info.get(PENDING_JOBS_KEY, [])
     if not any(job.job_id == PUBLISH_JOB_ID for job in pending):
