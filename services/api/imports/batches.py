@@ -115,18 +115,22 @@ async def _save_progress(
     sessionmaker: async_sessionmaker[AsyncSession], run: Run, batch_id: uuid.UUID, **extra: Any
 ) -> None:
     async with sessionmaker() as session, session.begin():
-        await session.execute(
-            update(ImportBatch)
-            .where(ImportBatch.id == batch_id)
-            .values(
-                processed_rows=run.processed,
-                counts=run.counts,
-                errors=run.errors[:1000],
-                details=run.details,
-                updated_at=clock.now(),
-                **extra,
-            )
+        await _write_progress(session, run, batch_id, **extra)
+
+
+async def _write_progress(session: AsyncSession, run: Run, batch_id: uuid.UUID, **extra: Any) -> None:
+    await session.execute(
+        update(ImportBatch)
+        .where(ImportBatch.id == batch_id)
+        .values(
+            processed_rows=run.processed,
+            counts=run.counts,
+            errors=run.errors[:1000],
+            details=run.details,
+            updated_at=clock.now(),
+            **extra,
         )
+    )
 
 
 async def run_batch(
@@ -166,9 +170,13 @@ async def run_batch(
                     async with sessionmaker() as session:
                         async with session.begin():
                             await process_chunk(session, run, plans)
+                            # progress in the chunk's own transaction: one commit a chunk, not two, and
+                            # what the batch says it processed is exactly what landed
+                            await _write_progress(session, run, batch_id)
                         if send_jobs is not None:
                             await send_jobs(take_pending_jobs(session))
-                    await _report(sessionmaker, run, batch_id, progress, total)
+                    if progress is not None:
+                        await progress(run, total)
     except Exception as error:
         log.exception("imports.failed", import_id=str(batch_id))
         await _save_progress(
