@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.imports.jobs import run_import
+from shared.clock import FakeClock
 from shared.config import Settings
 from tests.conftest import OrgFixture
 
@@ -224,3 +226,30 @@ async def test_an_import_keeps_the_metric_rollups_exact(
     assert batch["counts"]["created"] == 60, batch
     async with sessionmaker() as session:
         assert await disagreements(session, org.org_id) == []
+
+
+async def test_rows_normalized_in_the_planning_process_read_the_callers_clock(
+    client: httpx.AsyncClient,
+    org: OrgFixture,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """Chunks after the first are normalized in another process: a move-in date is judged against the
+    import's clock there too (2045 is a plan seen from 2040, garbage seen from today's real date)."""
+    from services.api.imports.engine import CHUNK
+
+    clock.set(datetime(2040, 1, 1, 12, 0, tzinfo=UTC))
+    count = CHUNK + 20
+    lines = ["Name,Email,Move-in Date"]
+    lines += [f"Renter{n} Later,later{n}@example.com,2045-05-0{1 + n % 9}" for n in range(count)]
+    batch = await finish(client, org, settings, sessionmaker, await start(client, org, "\n".join(lines) + "\n"))
+    assert batch["counts"]["created"] == count, batch
+    async with sessionmaker() as session:
+        dates = (
+            await session.execute(
+                text("SELECT count(*) FROM leads WHERE org_id = :org_id AND move_in_date >= DATE '2045-05-01'"),
+                {"org_id": org.org_id},
+            )
+        ).scalar_one()
+    assert dates == count
