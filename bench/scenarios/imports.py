@@ -14,13 +14,13 @@ import uuid
 
 import asyncpg
 
-from bench.env import asyncpg_dsn, create_database, drop_database
+from bench.env import BENCH_DB, asyncpg_dsn, create_database, drop_database
 from bench.harness import Metric, Report, Stat, console, ratios
 from bench.scenarios.base import Context
 
 TITLE = "CSV import with dedup (rows/s) beside COPY"
 ROWS = {"quick": 10_000, "full": 50_000}
-DATABASE = "guestcard_bench_import"
+DATABASE = f"{BENCH_DB}_import"  # per checkout, as the read dataset (GUESTCARD_BENCH_DB)
 TARGET = 2_000
 
 
