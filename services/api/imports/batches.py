@@ -26,6 +26,7 @@ from shared.queue import JobRequest, enqueue_after_commit, take_pending_jobs
 
 log = get_logger(__name__)
 RUN_JOB = "run_import"
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 SendJobs = Callable[[list[JobRequest]], Awaitable[None]]
 
 
@@ -169,6 +170,10 @@ async def run_batch(
                 async for plans in planned:
                     async with sessionmaker() as session:
                         async with session.begin():
+                            # no wait for the WAL flush at each chunk's commit: a chunk lost to a server crash
+                            # is lost with its progress (same transaction) and re-imported on resume (rows are
+                            # keyed); the batch's final "done" is an ordinary commit, which flushes them all
+                            await session.execute(_ASYNC_COMMIT)
                             await process_chunk(session, run, plans)
                             # progress in the chunk's own transaction: one commit a chunk, not two, and
                             # what the batch says it processed is exactly what landed
