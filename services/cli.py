@@ -102,6 +102,15 @@ def worker(burst: bool = False) -> None:
 def run(
     host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     port: Annotated[int | None, typer.Option(envvar="PORT")] = None,
+    api_workers: Annotated[
+        int,
+        typer.Option(
+            envvar="GUESTCARD_API_WORKERS",
+            min=1,
+            help="API processes (uvicorn workers); 2 lets the webhook accepts and the batch applies use both "
+            "cores of a small host (docs/benchmarks.md)",
+        ),
+    ] = 1,
 ) -> None:
     """Everything: embedded servers unless URLs are set, migrations, API and worker, supervised: a crashed
     child is restarted with backoff. Ctrl-C (or SIGTERM) stops everything."""
@@ -145,7 +154,7 @@ def run(
                 [*command, *args], env=env, start_new_session=True, preexec_fn=die_with_parent
             )
 
-        supervisor.add("api", lambda: spawn("api", "--host", host, "--port", str(port)))
+        supervisor.add("api", lambda: spawn("api", "--host", host, "--port", str(port), "--workers", str(api_workers)))
         supervisor.add("worker", lambda: spawn("worker"))
         supervisor.start_all()
         console.print(
