@@ -25,9 +25,12 @@ async def match_signal(
     signal: LeadSignal,
     blocked: frozenset[tuple[str, str]] = frozenset(),
     owners: Owners | None = None,
+    keys: IdentityKeys | None = None,
 ) -> MatchResult:
-    """`owners`: the batch's identity owners read beforehand (`find_owners_of_many`); None reads them here."""
-    keys = identity_keys(signal.contact, blocked)
+    """`owners`: the batch's identity owners read beforehand (`find_owners_of_many`); None reads them here.
+    `keys`: the signal's identity keys when the caller already derived them."""
+    if keys is None:
+        keys = identity_keys(signal.contact, blocked)
     if not keys.usable:
         return MatchResult(verdict=MatchVerdict.new, reasons=[*keys.notes, "no usable email or phone to match on"])
     by_contact = contact_ids_from(owners, org_id, keys) if owners is not None else None

@@ -23,7 +23,7 @@ from services.intake.parsers import Outcome, ParseContext, RawInbound, parse
 from shared import clock
 from shared.blocklist import blocked_identities
 from shared.enums import InboundKind, InboundStatus
-from shared.identity import identity_keys
+from shared.identity import IdentityKeys, identity_keys
 from shared.logging import get_logger
 from shared.models import InboundMessage, Organization, Property
 from shared.repositories.identities import find_owners_of_many
@@ -176,7 +176,7 @@ async def prepare(cache: dict[uuid.UUID, Any], session: AsyncSession, rows: list
         (item.row.org_id, kind, value)
         for item in parsed
         if isinstance(item, Parsed)
-        for kind, value in identity_keys(item.signal.contact, item.config.blocklist).usable
+        for kind, value in item.keys.usable
     }
     owners = await find_owners_of_many(session, wanted)
     prepared: list[Prepared] = []
@@ -185,7 +185,7 @@ async def prepare(cache: dict[uuid.UUID, Any], session: AsyncSession, rows: list
             prepared.append(item)
             continue
         row, signal = item.row, item.signal
-        match = await match_signal(session, row.org_id, signal, item.config.blocklist, owners)
+        match = await match_signal(session, row.org_id, signal, item.config.blocklist, owners, item.keys)
         envelope = SignalEnvelope(inbound_id=row.id, org_id=row.org_id, signal=signal, match=match)
         prepared.append(
             Prepared(row.id, item.bound, envelope.model_dump(mode="json"), match.verdict.value, item.common)
@@ -203,6 +203,7 @@ class Parsed:
     bound: dict[str, str]
     signal: LeadSignal
     common: dict[str, Any]
+    keys: IdentityKeys
 
 
 async def _parse_one(row: Row[Any], config: OrgConfig, finished: list[dict[str, Any]]) -> Prepared | Parsed:
@@ -236,7 +237,7 @@ async def _parse_one(row: Row[Any], config: OrgConfig, finished: list[dict[str, 
         hint = signal.property.model_copy(update={"property_id": property_id})
         signal = signal.model_copy(update={"property": hint})
     common = {"parser": result.parser, "source": signal.source.source[:64], "property_id": property_id}
-    return Parsed(row, config, bound, signal, common)
+    return Parsed(row, config, bound, signal, common, identity_keys(signal.contact, config.blocklist))
 
 
 def outcome_values(inbound_id: uuid.UUID, status: InboundStatus, **values: Any) -> dict[str, Any]:

@@ -26,7 +26,24 @@ MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", 
             "nurture", "reopened", "no_owner")  # fmt: skip
 
 
-class MetricCount(Base):
+class FunnelCounters:
+    """The funnel's counters, as folded rows hold them (metric_counts and metric_rollups)."""
+
+    leads: Mapped[int] = mapped_column(BigInteger)
+    contacted: Mapped[int] = mapped_column(BigInteger)
+    qualified: Mapped[int] = mapped_column(BigInteger)
+    tour_requested: Mapped[int] = mapped_column(BigInteger)
+    tour_booked: Mapped[int] = mapped_column(BigInteger)
+    toured: Mapped[int] = mapped_column(BigInteger)
+    applied: Mapped[int] = mapped_column(BigInteger)
+    leased: Mapped[int] = mapped_column(BigInteger)
+    lost: Mapped[int] = mapped_column(BigInteger)
+    nurture: Mapped[int] = mapped_column(BigInteger)
+    reopened: Mapped[int] = mapped_column(BigInteger)
+    no_owner: Mapped[int] = mapped_column(BigInteger)
+
+
+class MetricCount(FunnelCounters, Base):
     """Compacted rollup: one row per key, a count per measure.
 
     views: cohort and activity by local day, keyed by property, source, owner and kind (migration m17c; the
@@ -43,18 +60,6 @@ class MetricCount(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    leads: Mapped[int] = mapped_column(BigInteger)
-    contacted: Mapped[int] = mapped_column(BigInteger)
-    qualified: Mapped[int] = mapped_column(BigInteger)
-    tour_requested: Mapped[int] = mapped_column(BigInteger)
-    tour_booked: Mapped[int] = mapped_column(BigInteger)
-    toured: Mapped[int] = mapped_column(BigInteger)
-    applied: Mapped[int] = mapped_column(BigInteger)
-    leased: Mapped[int] = mapped_column(BigInteger)
-    lost: Mapped[int] = mapped_column(BigInteger)
-    nurture: Mapped[int] = mapped_column(BigInteger)
-    reopened: Mapped[int] = mapped_column(BigInteger)
-    no_owner: Mapped[int] = mapped_column(BigInteger)
 
 
 class MetricCountDelta(Base):
@@ -87,7 +92,7 @@ class MetricCountDelta(Base):
     no_owner: Mapped[int] = mapped_column(Integer)
 
 
-class MetricRollup(Base):
+class MetricRollup(FunnelCounters, Base):
     """Coarse rollup levels, derived by the `metrics_compact` fold from the base deltas (never by a trigger).
 
     view = `<level>.<grain>`: level s, p, o, ps, po, so (cohort), ls, lps (last touch: `source` holds the latest
@@ -106,18 +111,6 @@ class MetricRollup(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    leads: Mapped[int] = mapped_column(BigInteger)
-    contacted: Mapped[int] = mapped_column(BigInteger)
-    qualified: Mapped[int] = mapped_column(BigInteger)
-    tour_requested: Mapped[int] = mapped_column(BigInteger)
-    tour_booked: Mapped[int] = mapped_column(BigInteger)
-    toured: Mapped[int] = mapped_column(BigInteger)
-    applied: Mapped[int] = mapped_column(BigInteger)
-    leased: Mapped[int] = mapped_column(BigInteger)
-    lost: Mapped[int] = mapped_column(BigInteger)
-    nurture: Mapped[int] = mapped_column(BigInteger)
-    reopened: Mapped[int] = mapped_column(BigInteger)
-    no_owner: Mapped[int] = mapped_column(BigInteger)
 
 
 class SourceSpend(IdMixin, OrgMixin, TimestampMixin, Base):

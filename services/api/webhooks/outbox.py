@@ -98,18 +98,8 @@ def record_event(
     source_event_id: uuid.UUID | None = None,
 ) -> None:
     """Any public event (review items, endpoint notices): a row now, a stream position after commit."""
-    session.add(
-        StreamEvent(
-            id=uuid.uuid4(),
-            org_id=org_id,
-            type=type,
-            lead_id=lead_id,
-            source_event_id=source_event_id,
-            occurred_at=occurred_at,
-            data=data,
-        )
-    )
-    _ask_publisher(session)
+    row = event_stream_row(session, org_id, type, lead_id=lead_id, occurred_at=occurred_at, data=data)
+    session.add(StreamEvent(**{**row, "source_event_id": source_event_id}))
 
 
 def event_stream_row(
@@ -121,7 +111,8 @@ def event_stream_row(
     occurred_at: datetime,
     data: dict[str, Any],
 ) -> dict[str, Any]:
-    """`record_event` as values, for a bulk writer that INSERTs the rows itself (the CSV import)."""
+    """A public event's stream row as values (a bulk writer such as the CSV import INSERTs them itself);
+    the publisher is asked to run after commit."""
     _ask_publisher(session)
     return {
         "id": uuid.uuid4(),
