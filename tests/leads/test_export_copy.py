@@ -206,6 +206,9 @@ async def _disconnect_after_two_chunks(app: Any, engine: AsyncEngine, org: OrgFi
     assert engine.pool.checkedout() == checked_out
 
 
+LEADS_TO_CLOSE_EARLY = 6000
+
+
 class _SignalsWhenFull(asyncio.Queue):  # type: ignore[type-arg]
     """The export's bounded queue, telling the test when the COPY producer has filled it."""
 
@@ -228,7 +231,8 @@ async def test_a_generator_closed_early_gives_the_connection_back(
     sessionmaker: async_sessionmaker[AsyncSession],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await insert_leads(sessionmaker, org.org_id, 3000, pets_text="y" * 200)
+    # ~3 MB of CSV: many more socket reads than the queue holds even when a loaded host hands over big ones
+    await insert_leads(sessionmaker, org.org_id, LEADS_TO_CLOSE_EARLY, pets_text="y" * 300)
     # only the export module sees the signalling queue
     monkeypatch.setattr(export, "asyncio", SimpleNamespace(**{**vars(asyncio), "Queue": _SignalsWhenFull}))
     checked_out = engine.pool.checkedout()
@@ -246,7 +250,7 @@ async def test_a_generator_closed_early_gives_the_connection_back(
             io.StringIO("".join([c.decode() async for c in export.stream_csv(engine, org.org_id, LeadFilters())]))
         )
     )
-    assert len(rows) == 3001
+    assert len(rows) == LEADS_TO_CLOSE_EARLY + 1
 
 
 def test_crlf_only_between_records() -> None:
