@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.automation.effects import RuleStamp
@@ -17,6 +16,7 @@ from services.api.automation.schemas import TimeAnchor, TimeTrigger
 from services.api.leads.events import add_event
 from shared.enums import EventType
 from shared.models import Lead, ScheduledAction
+from shared.repositories.rows import insert_statement
 
 if TYPE_CHECKING:
     from services.api.automation.evaluate import Ctx
@@ -218,6 +218,9 @@ async def schedule_time_rules(ctx: Ctx, anchor: TimeAnchor, at: datetime, ref: s
         )
 
 
+_INSERT_ACTION = insert_statement(ScheduledAction.__table__, conflict=("org_id", "idempotency_key"))
+
+
 async def insert_once(
     session: AsyncSession,
     lead: Lead,
@@ -231,25 +234,21 @@ async def insert_once(
     now: datetime,
 ) -> None:
     """A pending row, once per idempotency key (a second decision of the same step is a no-op)."""
-    statement = (
-        insert(ScheduledAction)
-        .values(
-            id=uuid.uuid4(),
-            org_id=lead.org_id,
-            lead_id=lead.id,
-            kind=kind,
-            rule_id=stamp.id,
-            rule_version=stamp.version,
-            rule_scope=stamp.scope,
-            payload=payload,
-            due_at=due_at,
-            grace_seconds=grace_seconds,
-            idempotency_key=idempotency_key,
-            status="pending",
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
-    )
+    row = {
+        "id": uuid.uuid4(),
+        "org_id": lead.org_id,
+        "lead_id": lead.id,
+        "kind": kind,
+        "rule_id": stamp.id,
+        "rule_version": stamp.version,
+        "rule_scope": stamp.scope,
+        "payload": payload,
+        "due_at": due_at,
+        "grace_seconds": grace_seconds,
+        "idempotency_key": idempotency_key,
+        "status": "pending",
+        "created_at": now,
+        "updated_at": now,
+    }
     await session.flush()  # a Core insert does not autoflush: the lead row must exist first
-    await session.execute(statement)
+    await session.execute(_INSERT_ACTION, row)  # prebuilt: shared/repositories/rows.py

@@ -24,6 +24,7 @@ from shared.identity import IdentityKeys
 from shared.models import Contact, ContactIdentity, Lead
 from shared.models.lead import NO_PROPERTY, OPEN_STATUSES_SQL
 from shared.repositories.identities import find_contact_ids
+from shared.repositories.rows import attach, full_row
 
 REOPEN_LOST_WITHIN = timedelta(days=180)
 
@@ -138,7 +139,25 @@ async def insert_contact(
             "values": [value for _, value in ordered],
         },
     )
-    return {(row.kind, row.value) for row in rows}
+    claimed = {(row.kind, row.value) for row in rows}
+    # the renter just written, as a persistent object: whoever reads it next in this transaction (the
+    # messaging context, the lead's detail) finds it in the identity map instead of selecting it back
+    contact_row = {
+        "id": contact_id,
+        "org_id": org_id,
+        "kind": kind,
+        "full_name": full_name,
+        "first_name": first_name,
+        "last_name": last_name,
+        "primary_email": email,
+        "primary_phone": phone,
+        "sms_consent": sms_consent,
+        "email_consent": "unknown",
+        "created_at": now,
+        "updated_at": now,
+    }
+    attach(session, Contact, full_row(Contact, contact_row))
+    return claimed
 
 
 async def create_contact(

@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import txmemo
@@ -18,7 +17,9 @@ from services.api.messaging.outbox import queue_staff_email
 from shared import clock
 from shared.enums import Role
 from shared.models import Lead, Notification, NotificationPreference, User
+from shared.repositories.rows import insert_statement
 
+_INSERT_NOTIFICATION = insert_statement(Notification.__table__, conflict=("id",), returning="id")
 KINDS = ("new_lead", "tour_request", "question", "offer", "sla_breach", "sensitive_conversation")
 
 
@@ -71,18 +72,8 @@ async def notify(
         if channels[user_id][0]
     ]
     # ON CONFLICT: a repeat of the key is a no-op per user, decided by the row itself in one statement
-    created = (
-        set(
-            await session.scalars(
-                insert(Notification)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["id"])
-                .returning(Notification.id)
-            )
-        )
-        if rows
-        else set()
-    )
+    # prebuilt (shared/repositories/rows.py): the values travel as parameters, one statement for every row
+    created = set((await session.execute(_INSERT_NOTIFICATION, rows)).scalars()) if rows else set()
     for user_id, notification_id in notification_ids.items():
         feed, email = channels[user_id]
         if feed and notification_id not in created:

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import txmemo
@@ -36,6 +35,7 @@ from shared.models import (
     Property,
     User,
 )
+from shared.repositories import rows
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -295,6 +295,11 @@ def email_headers(ctx: LeadContext, channel: str) -> dict[str, str]:
     return headers
 
 
+_INSERT_MESSAGE = rows.insert_statement(
+    OutboundMessage.__table__, conflict=("org_id", "idempotency_key"), returning="id"
+)
+
+
 async def _by_key(session: AsyncSession, org_id: uuid.UUID, key: str) -> OutboundMessage | None:
     return await session.scalar(
         select(OutboundMessage).where(OutboundMessage.org_id == org_id, OutboundMessage.idempotency_key == key)
@@ -303,21 +308,24 @@ async def _by_key(session: AsyncSession, org_id: uuid.UUID, key: str) -> Outboun
 
 async def _insert(session: AsyncSession, *, now: datetime, **values: Any) -> tuple[OutboundMessage, bool]:
     """INSERT … ON CONFLICT DO NOTHING: two racing deciders with one key make one row."""
-    message_id = uuid.uuid4()
     status = values["status"]
     stamps = {"queued_at": now} if status == "queued" else {"suppressed_at": now}
-    # RETURNING the whole row: the winner needs no second read; only a loser looks the row up by its key
-    inserted = await session.scalar(
-        insert(OutboundMessage)
-        .values(id=message_id, direction="outbound", created_at=now, updated_at=now, **stamps, **values)
-        .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
-        .returning(OutboundMessage)
+    row = rows.full_row(
+        OutboundMessage,
+        {"id": uuid.uuid4(), "direction": "outbound", "created_at": now, "updated_at": now, **stamps, **values},
     )
-    message = inserted if inserted is not None else await _by_key(session, values["org_id"], values["idempotency_key"])
+    # a prebuilt statement (shared/repositories/rows.py); the winner keeps the row it wrote, with no read
+    # back; only a loser looks the row up by its key
+    inserted = (await session.execute(_INSERT_MESSAGE, row)).scalar() is not None
+    message = (
+        rows.attach(session, OutboundMessage, row)
+        if inserted
+        else await _by_key(session, values["org_id"], values["idempotency_key"])
+    )
     assert message is not None
-    if inserted is not None and status == "queued" and (message.not_before is None or message.not_before <= now):
+    if inserted and status == "queued" and (message.not_before is None or message.not_before <= now):
         enqueue_send(session, message.id)
-    return message, inserted is not None
+    return message, inserted
 
 
 def enqueue_send(session: AsyncSession, message_id: uuid.UUID) -> None:
