@@ -14,6 +14,7 @@ by PostgreSQL when that savepoint rolls back, so the batch forgets them then (`s
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -49,6 +50,22 @@ def signal_scope(session: AsyncSession) -> Iterator[None]:
         if memo is not None and before is not None:
             memo[LOCKS] = before
         raise
+
+
+def snapshot(session: AsyncSession) -> dict[Hashable, Any] | None:
+    """The batch's memo as it is now (its locks and slots copied), for `restore` after a rolled-back attempt."""
+    memo = _memo(session)
+    if memo is None:
+        return None
+    return {key: copy.copy(value) if isinstance(value, dict | set) else value for key, value in memo.items()}
+
+
+def restore(session: AsyncSession, saved: dict[Hashable, Any] | None) -> None:
+    """Put back a `snapshot`: what an attempt decided or locked inside its rolled-back savepoint is forgotten."""
+    if saved is not None:
+        session.info[MEMO_KEY] = {
+            key: copy.copy(value) if isinstance(value, dict | set) else value for key, value in saved.items()
+        }
 
 
 def _memo(session: AsyncSession) -> dict[Hashable, Any] | None:

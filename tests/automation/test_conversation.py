@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from shared.clock import FakeClock
@@ -179,11 +180,16 @@ async def test_two_workers_draining_at_once_run_each_step_once(
         assert (await lead_row(sessionmaker, out["lead_id"])).next_action_type == "reactivation"
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split by a bad signal"])
 async def test_one_batch_carrying_a_new_renters_three_touches_gets_one_reply_and_one_call_task(
-    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock, split: bool
 ) -> None:
     """The same three doors as above, arriving in one intake batch: the first touch creates the renter (its
-    checks are answered by what the batch itself decided), the next two find them (the database answers)."""
+    checks are answered by what the batch itself decided), the next two find them (the database answers).
+
+    Split: a bad signal in the middle fails the batch's first attempt (all signals under one savepoint), which
+    rolls back and applies again with one savepoint per signal. Nothing of the first attempt may survive: not
+    its rows, not what it remembered deciding (a remembered reply would suppress the real one)."""
     await add_agent(sessionmaker, org)
     other_property = await insert_property(sessionmaker, org.org_id, "Cedar Court")
     email, phone = "dana.batch@example.com", "+17038683998"
@@ -200,9 +206,12 @@ async def test_one_batch_carrying_a_new_renters_three_touches_gets_one_reply_and
             last_name=None,
         ),
     ]
+    if split:
+        bodies.insert(1, envelope(uuid.uuid4(), email="nobody@example.com"))  # an organization that does not exist
     response = await client.post("/v1/internal/signals", json=bodies, headers=SERVICE_HEADERS)
-    assert response.status_code == 200 and [r["status"] for r in response.json()] == [200, 200, 200]
-    outcomes = [r["outcome"] for r in response.json()]
+    statuses = [r["status"] for r in response.json()]
+    assert response.status_code == 200 and statuses == ([200, 404, 200, 200] if split else [200, 200, 200])
+    outcomes = [r["outcome"] for r in response.json() if r["status"] == 200]
     assert outcomes[0]["contact_created"] and len({o["contact_id"] for o in outcomes}) == 1
     entries = await decisions(sessionmaker, contact_id=outcomes[0]["contact_id"])
     replies = [e for e in entries if e.outcome == "decided"]
@@ -222,3 +231,12 @@ async def test_one_batch_carrying_a_new_renters_three_touches_gets_one_reply_and
             )
         )
     assert len(call_tasks) == 1
+    async with sessionmaker() as session:  # the renter's outbox: the one reply, whichever attempt applied it
+        to_renter = list(
+            await session.scalars(
+                select(OutboundMessage.template).where(
+                    OutboundMessage.contact_id == uuid.UUID(outcomes[0]["contact_id"])
+                )
+            )
+        )
+    assert to_renter == ["ils_reply"]

@@ -25,7 +25,7 @@ from tests.conftest import OrgFixture
 from tests.signals.helpers import SERVICE_HEADERS, envelope
 
 BATCH = 10
-PER_SIGNAL_BUDGET = 19  # 45 before the batch memo (session 4); 19.5 then; 18.5 once the new renter is not read back
+PER_SIGNAL_BUDGET = 17  # 45 before the batch memo (session 4); 19.5 then; 16.7 with one savepoint per batch
 READ_ONCE = ("assignment_settings", "automation_rule_sets", "messaging_settings", "notification_preferences")
 
 

@@ -18,8 +18,8 @@ async def post_signal(
 ) -> SignalOutcome | list[SignalResult]:
     """Apply normalized lead signals. The same inbound id again returns the same outcome and changes nothing.
 
-    One envelope: its outcome, or its problem. A list (the worker's batch): one transaction, one savepoint
-    per signal, a list of results in the same order, each with the status the single form would answer.
+    One envelope: its outcome, or its problem. A list (the worker's batch): one transaction in which a bad
+    signal fails alone, a list of results in the same order, each with the status the single form would answer.
     """
     if isinstance(envelope, list):
         return await apply_signals(session, envelope)
