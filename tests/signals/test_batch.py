@@ -10,7 +10,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.models import Contact, LeadEvent
+from services.api.messaging.consent import record_consent
+from shared.models import Contact, LeadEvent, OutboundMessage
 from tests.conftest import OrgFixture
 from tests.signals.helpers import SERVICE_HEADERS, envelope
 
@@ -91,3 +92,54 @@ async def test_a_signal_twice_in_one_batch_is_applied_once_and_answers_the_same_
     again = await post_batch(client, [other, twin])  # outcomes read up front for the whole batch
     assert [result["outcome"] for result in again] == [results[1]["outcome"], results[0]["outcome"]]
     assert await count(sessionmaker, LeadEvent, org.org_id) == events
+
+
+async def test_a_batch_keeps_opt_outs_recorded_before_it_and_inside_it(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The batch reads its addresses' consent once (services/api/messaging/consent.py): a STOP recorded
+    before the batch, or by an earlier signal of the same batch, still keeps texts from that number."""
+    before, inside, control = "+15125550181", "+15125550182", "+15125550183"
+    async with sessionmaker() as session, session.begin():
+        await record_consent(
+            session, org.org_id, channel="sms", state="opted_out", source="sms_keyword", address=before
+        )
+    bodies = [
+        envelope(
+            org.org_id,
+            phone=inside,
+            event="opt_out",
+            channel="sms",
+            source="sms",
+            first_name=None,
+            last_name=None,
+            message="STOP",
+        ),
+        *(
+            envelope(
+                org.org_id,
+                phone=phone,
+                email=f"renter{phone[-3:]}@example.com",
+                event="tour_request",
+                channel="web",
+                source="website",
+                message="Can I see it Saturday?",
+            )
+            for phone in (inside, before, control)
+        ),
+    ]
+    results = await post_batch(client, bodies)
+    assert [result["status"] for result in results] == [200] * 4
+    async with sessionmaker() as session:
+        texts = (
+            await session.execute(
+                select(OutboundMessage.to_address, OutboundMessage.reason, OutboundMessage.status).where(
+                    OutboundMessage.org_id == org.org_id, OutboundMessage.channel == "sms"
+                )
+            )
+        ).all()
+    assert {to for to, _, status in texts if status == "queued"} == {control}
+    assert sorted((to, reason) for to, reason, status in texts if status == "suppressed") == [
+        (before, "opted_out"),
+        (inside, "opted_out"),
+    ]

@@ -10,15 +10,62 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from shared import clock
 from shared.enums import ConsentState
 from shared.models import ConsentRecord, Contact
 
 SOURCES = ("sms_keyword", "unsubscribe_link", "agent", "import")
+CHANNELS = ("sms", "email")
+
+# Inside an intake batch (services/api/txmemo.py): the (org, channel, "address" | "contact", value) that are
+# known to have no record. Read once for the batch's addresses; a contact the batch creates has none; any
+# record written in the batch removes what it touches. Absent from the slot: read the ledger.
+NO_RECORD_KEY = "consent.no_record"
+NO_RECORDS_SQL = text(
+    "SELECT DISTINCT r.org_id, r.channel, r.address FROM consent_records AS r"
+    " JOIN unnest(CAST(:orgs AS uuid[]), CAST(:addresses AS text[])) AS a(org_id, address)"
+    " ON r.org_id = a.org_id AND r.address = a.address"
+)
+
+
+async def prefetch_no_records(session: AsyncSession, addresses: set[tuple[uuid.UUID, str]]) -> None:
+    """One read for a batch's (organization, address) pairs: those with no record on a channel are noted."""
+    known = txmemo.slot(session, NO_RECORD_KEY)
+    if known is None or not addresses:
+        return
+    ordered = sorted(addresses)
+    rows = await session.execute(
+        NO_RECORDS_SQL, {"orgs": [org for org, _ in ordered], "addresses": [address for _, address in ordered]}
+    )
+    recorded = {(row.org_id, row.channel, row.address) for row in rows}
+    for org_id, address in ordered:
+        for channel in CHANNELS:
+            if (org_id, channel, address) not in recorded:
+                known[(org_id, channel, "address", address)] = True
+
+
+def note_new_contact(session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID) -> None:
+    """A contact this transaction just created has no record yet (under its id) on any channel."""
+    known = txmemo.slot(session, NO_RECORD_KEY)
+    if known is not None:
+        for channel in CHANNELS:
+            known[(org_id, channel, "contact", contact_id)] = True
+
+
+def _known_empty(
+    session: AsyncSession, org_id: uuid.UUID, channel: str, contact_id: uuid.UUID | None, address: str | None
+) -> bool:
+    known = txmemo.slot(session, NO_RECORD_KEY)
+    if not known:
+        return False
+    return (contact_id is None or (org_id, channel, "contact", contact_id) in known) and (
+        not address or (org_id, channel, "address", address) in known
+    )
 
 
 async def record_consent(
@@ -37,6 +84,10 @@ async def record_consent(
 ) -> bool:
     """Append one record (idempotent per inbound id). Returns False when that inbound was recorded already."""
     at = at or clock.now()
+    known = txmemo.slot(session, NO_RECORD_KEY)
+    if known is not None:  # what this record touches is no longer known to have none
+        known.pop((org_id, channel, "contact", contact_id), None)
+        known.pop((org_id, channel, "address", address), None)
     statement = (
         insert(ConsentRecord)
         .values(
@@ -73,7 +124,7 @@ async def latest_consent(
         conditions.append(ConsentRecord.contact_id == contact_id)
     if address:
         conditions.append(ConsentRecord.address == address)
-    if not conditions:
+    if not conditions or _known_empty(session, org_id, channel, contact_id, address):
         return None
     return await session.scalar(
         select(ConsentRecord.state)

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import txmemo
-from services.api.signals.service import apply_signal, prefetch_outcomes, remember_outcome
+from services.api.signals.service import apply_signal, prefetch_identities, prefetch_outcomes, remember_outcome
 from shared.errors import DomainError
 from shared.identity import identity_keys
 from shared.logging import get_logger
@@ -69,6 +69,7 @@ async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) 
             txmemo.note_locks(session, 0, [*orgs, *inbound])
             txmemo.note_locks(session, 42, keys)
             await prefetch_outcomes(session, envelopes)
+            await prefetch_identities(session, envelopes)
             together = await _apply_together(session, envelopes)
             if together is not None:
                 return together

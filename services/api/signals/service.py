@@ -28,6 +28,7 @@ from services.api.leads.events import add_event, add_status_event
 from services.api.leads.rules import apply_rules, assign_owner_if_missing
 from services.api.leads.status import advance_for_touch, apply_status
 from services.api.messaging import rules_bridge
+from services.api.messaging.consent import note_new_contact, prefetch_no_records
 from services.api.review.service import open_duplicate_review
 from services.api.signals.limits import fit_signal
 from shared import clock
@@ -36,7 +37,12 @@ from shared.enums import Channel, ConsentState, EventType, LeadStatus, MatchVerd
 from shared.errors import NotFound
 from shared.identity import IdentityKeys, identity_keys
 from shared.models import Contact, Lead, SignalApplication
-from shared.repositories.identities import find_contact_ids, prefer_email_owner
+from shared.repositories.identities import (
+    contact_ids_from,
+    find_contact_ids,
+    find_owners_of_many,
+    prefer_email_owner,
+)
 from shared.schemas.signal import LeadSignal, MatchResult, SignalEnvelope, SignalOutcome
 
 TOUCH_EVENT: dict[SignalEvent, EventType] = {
@@ -323,7 +329,7 @@ async def _resolve_contact(
         reasons = list(match.reasons)
         candidates = [candidate.contact_id for candidate in match.candidates]
     await lock_identity_keys(session, org_id, keys)
-    owners = await find_contact_ids(session, org_id, keys)
+    owners = await _find_owners(session, org_id, keys)
     if match.verdict == MatchVerdict.review and match.contact_id is not None and len(owners) <= 1:
         # same phone, different name: a new person who must not take the shared phone as identity
         keys = IdentityKeys(usable=[key for key in keys.usable if key[0] != "phone"], notes=keys.notes)
@@ -340,13 +346,53 @@ async def _resolve_contact(
     held = {(kind, value) for kind, value in keys.usable if contact.id in owners and kind in owners[contact.id]}
     missing = [key for key in keys.usable if key not in held and not _owned_elsewhere(key, owners, contact.id)]
     if missing:
-        held |= await claim_identities(session, org_id, contact.id, missing, signal.source.source)
+        claimed = await claim_identities(session, org_id, contact.id, missing, signal.source.source)
+        _note_owner(session, org_id, contact.id, claimed)
+        held |= claimed
     _update_contact(contact, signal, keys)
     callback = given_phone if given_phone and ("phone", given_phone) not in held else None
     info = ContactInfo(contact.primary_email, contact.primary_phone, contact.sms_consent, contact.email_consent)
     return ResolvedContact(
         contact.id, org_id, contact.kind, contact.sms_consent, False, reasons, candidates, keys, info, callback
     )
+
+
+OWNERS_KEY = "signals.identity_owners"
+
+
+async def prefetch_identities(session: AsyncSession, envelopes: list[SignalEnvelope]) -> None:
+    """An intake batch reads who owns each of its renters' keys once, under the key locks it already holds
+    (every writer of an identity takes its key's lock, so the answer holds for the batch); a key nobody owns
+    is noted too. What the batch itself claims is noted as it claims it (`_note_owner`). The consent ledger's
+    "no record for this address" is read for the same addresses in one more statement."""
+    owners_slot = txmemo.slot(session, OWNERS_KEY)
+    if owners_slot is None:
+        return
+    wanted = {
+        (envelope.org_id, kind, value)
+        for envelope in envelopes
+        for kind, value in identity_keys(envelope.signal.contact).usable
+    }
+    found = await find_owners_of_many(session, wanted)
+    for key in wanted:
+        owners_slot[key] = found.get(key)
+    await prefetch_no_records(session, {(org_id, value) for org_id, _, value in wanted})
+
+
+async def _find_owners(session: AsyncSession, org_id: uuid.UUID, keys: IdentityKeys) -> dict[uuid.UUID, list[str]]:
+    """`find_contact_ids`, answered from the batch's read when it covers every key."""
+    known = txmemo.slot(session, OWNERS_KEY)
+    if known and all((org_id, kind, value) in known for kind, value in keys.usable):
+        mine = {(org_id, kind, value): known[(org_id, kind, value)] for kind, value in keys.usable}
+        return contact_ids_from({key: owner for key, owner in mine.items() if owner is not None}, org_id, keys)
+    return await find_contact_ids(session, org_id, keys)
+
+
+def _note_owner(session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID, held: set[tuple[str, str]]) -> None:
+    known = txmemo.slot(session, OWNERS_KEY)
+    if known is not None:
+        for kind, value in held:
+            known[(org_id, kind, value)] = contact_id
 
 
 def _owned_elsewhere(key: tuple[str, str], owners: dict[uuid.UUID, list[str]], contact_id: uuid.UUID) -> bool:
@@ -384,6 +430,8 @@ async def _create_contact(
         sms_consent=consent.value,
         source=signal.source.source,
     )
+    _note_owner(session, org_id, contact_id, claimed)
+    note_new_contact(session, org_id, contact_id)
     unclaimed = set(keys.usable) - claimed
     if unclaimed:
         owners = await find_contact_ids(session, org_id, IdentityKeys(usable=sorted(unclaimed)))
