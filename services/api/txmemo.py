@@ -95,6 +95,26 @@ def slot(session: AsyncSession, key: Hashable) -> dict[Hashable, Any] | None:
     return found
 
 
+DEFER_LEAD_REFERENCES_SQL = text("SET CONSTRAINTS ALL DEFERRED")
+DEFERRED = "lead_references_deferred"
+
+
+async def defer_lead_references(session: AsyncSession) -> None:
+    """Check the foreign keys to leads (all DEFERRABLE, migration d18l) at commit, for the rest of the
+    transaction: rows pointing at a new lead may then be written before it, and the lead is written once,
+    with its next action, instead of being flushed early and updated later."""
+    memo = _memo(session)
+    if memo is not None:
+        await session.execute(DEFER_LEAD_REFERENCES_SQL)
+        memo[DEFERRED] = True
+
+
+def lead_references_deferred(session: AsyncSession) -> bool:
+    """True inside a batch that deferred them: a new lead need not be flushed before what points at it."""
+    memo = _memo(session)
+    return memo is not None and bool(memo.get(DEFERRED))
+
+
 def note_locks(session: AsyncSession, space: int, names: Iterable[str]) -> None:
     """Locks the caller just took (in `space`, the hashtextextended seed), held to the end of the transaction."""
     memo = _memo(session)

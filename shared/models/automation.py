@@ -37,7 +37,9 @@ class ScheduledAction(IdMixin, OrgLedMixin, TimestampMixin, Base):
         Index("ix_scheduled_actions_lead_id_status", "lead_id", "status"),
     )
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     kind: Mapped[str] = mapped_column(String(16))  # sequence_step | time_rule | review_sla
     rule_id: Mapped[str] = mapped_column(String(64))
     rule_version: Mapped[int] = mapped_column(Integer)
@@ -62,7 +64,9 @@ class AutomationLog(IdMixin, OrgMixin, Base):
         Index("ix_automation_log_contact_id_occurred_at", "contact_id", "occurred_at"),
     )
 
-    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     trigger: Mapped[str] = mapped_column(String(64))

@@ -40,7 +40,9 @@ class InboundMessage(IdMixin, OrgLedMixin, TimestampMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     signal: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     match: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL", deferrable=True, initially="IMMEDIATE")
+    )
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     # the configured property the delivery concerns, when resolved (also for ignored rows: anonymous callers)
     property_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("properties.id", ondelete="SET NULL"))

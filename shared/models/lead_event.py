@@ -21,7 +21,9 @@ class LeadEvent(IdMixin, OrgLedMixin, Base):
         Index("ix_lead_events_contact_id", "contact_id"),
     )
 
-    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -64,7 +64,9 @@ class LeadOffer(IdMixin, OrgMixin, TimestampMixin, Base):
         Index("ix_lead_offers_lead_id", "lead_id"),
     )
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     reason: Mapped[str | None] = mapped_column(Text)
@@ -84,7 +86,9 @@ class LeadCollaborator(IdMixin, OrgMixin, TimestampMixin, Base):
         Index("ix_lead_collaborators_user_id", "user_id"),
     )
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
 
 
@@ -97,7 +101,9 @@ class SlaTimer(IdMixin, OrgMixin, TimestampMixin, Base):
         Index("ix_sla_timers_due", "due_at", postgresql_where=text("status = 'pending'")),
     )
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     due_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="pending")
     fired_at: Mapped[datetime | None]

@@ -21,7 +21,9 @@ class ReviewItem(IdMixin, OrgMixin, TimestampMixin, Base):
     kind: Mapped[str] = mapped_column(String(32), default="possible_duplicate")
     status: Mapped[str] = mapped_column(String(16), default="open")
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     inbound_id: Mapped[uuid.UUID | None]
     candidate_contact_ids: Mapped[list[uuid.UUID]] = mapped_column(
         ARRAY(PG_UUID(as_uuid=True)), default=list, server_default="{}"

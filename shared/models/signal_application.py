@@ -18,7 +18,9 @@ class SignalApplication(Base):
     inbound_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     created: Mapped[bool] = mapped_column(Boolean)
     contact_created: Mapped[bool] = mapped_column(Boolean, default=False)
     review_item_id: Mapped[uuid.UUID | None]

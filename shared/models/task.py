@@ -18,7 +18,9 @@ class Task(IdMixin, OrgMixin, TimestampMixin, Base):
         Index("ix_tasks_open_due", "org_id", "owner_id", "due_at", postgresql_where=text("status = 'open'")),
     )
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     type: Mapped[str] = mapped_column(String(16), default="follow_up")
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)

@@ -43,7 +43,9 @@ class Tour(IdMixin, OrgMixin, TimestampMixin, Base):
         ),
     )
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     property_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("properties.id", ondelete="SET NULL"))
     unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
     starts_at: Mapped[datetime]

@@ -68,7 +68,9 @@ class LeadReactivation(IdMixin, OrgMixin, Base):
         Index("ix_lead_reactivations_unit_id", "unit_id"),
     )
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")
+    )
     contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(String(32))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.automation.effects import RuleStamp
 from services.api.automation.schemas import TimeAnchor, TimeTrigger
 from services.api.leads.events import add_event
@@ -250,5 +251,6 @@ async def insert_once(
         "created_at": now,
         "updated_at": now,
     }
-    await session.flush()  # a Core insert does not autoflush: the lead row must exist first
+    if not txmemo.lead_references_deferred(session):
+        await session.flush()  # a Core insert does not autoflush: the lead row must exist first
     await session.execute(_INSERT_ACTION, row)  # prebuilt: shared/repositories/rows.py

@@ -66,6 +66,7 @@ async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) 
         if len(envelopes) > 1:  # one signal locks inside apply_signal: the same order, one statement fewer
             orgs, inbound, keys = lock_names(envelopes)
             await session.execute(LOCK_BATCH_SQL, {"orgs": orgs, "inbound": inbound, "keys": keys})
+            await txmemo.defer_lead_references(session)
             txmemo.note_locks(session, 0, [*orgs, *inbound])
             txmemo.note_locks(session, 42, keys)
             await prefetch_outcomes(session, envelopes)

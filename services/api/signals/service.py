@@ -167,7 +167,8 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         new_contact=resolved.created,
         touch_text=" ".join(part for part in (signal.subject, signal.message) if part),
     )
-    await session.flush()  # the lead row exists before messages and notifications reference it
+    if not txmemo.lead_references_deferred(session):
+        await session.flush()  # the lead row exists before messages and notifications reference it
     await rules_bridge.after_signal(
         session, lead, event_type, signal, inbound_id=envelope.inbound_id, lead_created=lead_created
     )
