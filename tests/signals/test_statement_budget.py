@@ -78,6 +78,8 @@ async def test_a_batch_of_new_renters_stays_within_the_statement_budget(
         if re.search(rf"^\s*SELECT .* FROM {table}\b", statement, re.S)
     )
     assert all(reads[table] <= 1 for table in READ_ONCE), reads
+    updates = [s for s in seen if s.lstrip().startswith("UPDATE leads")]
+    assert not updates, "a new lead is written once, with its next action (the batch defers the references)"
     locks = [s for s in seen if "pg_advisory_xact_lock" in s]
     assert len(locks) == 1, f"{len(locks)} lock statements: the batch takes them all (new renters need no other)"
 
