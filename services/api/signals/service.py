@@ -204,7 +204,10 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         applied_at=now,
     )
     session.add(application)
-    await session.flush()
+    if not txmemo.lead_references_deferred(session):
+        await session.flush()
+    # else: the batch flushes once for all its signals (one INSERT per table, not per signal); any ORM query of
+    # a later signal flushes first (autoflush), and the batch's savepoint flushes what is left at its end
     return _outcome(application)
 
 
