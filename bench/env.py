@@ -156,9 +156,13 @@ def _profile_dir_from_env() -> Path | None:
     return Path(value) if value else None
 
 
+BACKGROUND_NICE = 10  # `guestcard run --background-nice`'s default
+
+
 @dataclass
 class Guestcard:
-    """`guestcard run`'s layout: one uvicorn API process and one arq worker process."""
+    """`guestcard run`'s layout: the public API process; the applier (a second API process taking the worker's
+    hand-offs) and the arq worker, both at lower CPU priority."""
 
     database_url: str
     redis_url: str
@@ -199,12 +203,23 @@ class Guestcard:
         api = [*command, "api", "--host", "127.0.0.1", "--port", str(self.port)]
         workers = os.environ.get("GUESTCARD_BENCH_API_WORKERS")  # A/B of one API process against several
         parts = {"api": [*api, "--workers", workers] if workers else api}
+        background: dict[str, str] = {}
+        if worker and os.environ.get("GUESTCARD_BENCH_APPLIER", "1") != "0":  # as `guestcard run` (0: A/B)
+            applier_port = free_port()
+            parts["applier"] = [*command, "api", "--host", "127.0.0.1", "--port", str(applier_port)]
+            background = {"GUESTCARD_API_URL": f"http://127.0.0.1:{applier_port}"}
         if worker:
             parts["worker"] = [*command, "worker"]
         for name, argv in parts.items():
             log = (self.log_dir / f"{name}.log").open("ab")
+            nice = BACKGROUND_NICE if background and name in ("applier", "worker") else 0
             self.processes[name] = subprocess.Popen(
-                argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                ["nice", "-n", str(nice), *argv] if nice else argv,
+                env={**env, **background} if name == "worker" else env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.wait_ready()
         if self.profile_dir is not None:

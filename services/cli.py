@@ -111,6 +111,18 @@ def run(
             "cores of a small host (docs/benchmarks.md)",
         ),
     ] = 1,
+    applier: Annotated[
+        bool,
+        typer.Option(
+            envvar="GUESTCARD_APPLIER",
+            help="a second API process, on an internal port and at lower CPU priority, takes the worker's "
+            "hand-offs, so a burst of webhooks is answered first and applied after (docs/architecture.md)",
+        ),
+    ] = True,
+    background_nice: Annotated[
+        int,
+        typer.Option(envvar="GUESTCARD_BACKGROUND_NICE", min=0, max=19, help="niceness of the applier and worker"),
+    ] = 10,
 ) -> None:
     """Everything: embedded servers unless URLs are set, migrations, API and worker, supervised: a crashed
     child is restarted with backoff. Ctrl-C (or SIGTERM) stops everything."""
@@ -147,15 +159,31 @@ def run(
             "GUESTCARD_API_URL": settings.api_url or f"http://{host}:{port}",
         }
         command = [sys.executable, "-m", "services.cli"]
+        # the webhook answer must not wait for the rest of the pipeline: hand-offs go to their own API process
+        # and, with the worker's parsing and sends, run at a lower CPU priority than the public API
+        applier_port = free_port() if applier and not settings.api_url else None
+        background_env = (
+            {**env, "GUESTCARD_API_URL": f"http://127.0.0.1:{applier_port}"} if applier_port is not None else env
+        )
 
-        def spawn(*args: str) -> subprocess.Popen[bytes]:
+        def spawn(*args: str, niceness: int = 0, environ: dict[str, str] = env) -> subprocess.Popen[bytes]:
+            def prepare() -> None:
+                die_with_parent()
+                if niceness:
+                    os.nice(niceness)
+
             # own session: Ctrl-C reaches the supervisor only, which stops the children in order
             return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [*command, *args], env=env, start_new_session=True, preexec_fn=die_with_parent
+                [*command, *args], env=environ, start_new_session=True, preexec_fn=prepare
             )
 
         supervisor.add("api", lambda: spawn("api", "--host", host, "--port", str(port), "--workers", str(api_workers)))
-        supervisor.add("worker", lambda: spawn("worker"))
+        if applier_port is not None:
+            supervisor.add(
+                "applier",
+                lambda: spawn("api", "--host", "127.0.0.1", "--port", str(applier_port), niceness=background_nice),
+            )
+        supervisor.add("worker", lambda: spawn("worker", niceness=background_nice, environ=background_env))
         supervisor.start_all()
         console.print(
             f"[green]guestcard on http://{host}:{port}[/green] (API + worker, restarted if they crash). "

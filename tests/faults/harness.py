@@ -193,6 +193,8 @@ def _children(pid: int) -> dict[str, int]:
         words = [part.decode(errors="replace") for part in argv]
         if "services.cli" in words:
             role = words[words.index("services.cli") + 1]
+            if role == "api" and "127.0.0.1" in words and "--workers" not in words:
+                role = "applier"  # the second API process taking the worker's hand-offs (services/cli.py run)
             found[role] = int(child)
         elif any("redis-server" in word for word in words):
             found["redis"] = int(child)
