@@ -186,7 +186,7 @@ def run(
         supervisor.add("worker", lambda: spawn("worker", niceness=background_nice, environ=background_env))
         supervisor.start_all()
         console.print(
-            f"[green]guestcard on http://{host}:{port}[/green] (API + worker, restarted if they crash). "
+            f"[green]guestcard on http://{host}:{port}[/green] (API, applier and worker, restarted if they crash). "
             "Ctrl-C stops everything."
         )
         supervisor.run_until_stopped()
