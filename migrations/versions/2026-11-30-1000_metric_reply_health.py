@@ -64,27 +64,31 @@ OPEN = "{x}.status NOT IN ('lost', 'leased')"
 REPLIES = ("first_automated_response_at", "first_human_response_at", "first_response_at")
 
 # Reply buckets: 0 holds delays <= 0.1 s (and replies recorded before the lead); then each segment (a, b] between
-# the thresholds below is cut into m log-spaced buckets of ratio (b/a)^(1/m) <= GAMMA; above 24 h, ratio GAMMA.
-# services/api/metrics/rollups.py holds the same numbers (a test checks they agree).
+# the edges below is cut into m log-spaced buckets of ratio (b/a)^(1/m) <= GAMMA; above 24 h, ratio GAMMA up to
+# ten years. Bucket k holds (UPPER[k-1], UPPER[k]]. services/api/metrics/replies.py holds the same numbers (a
+# test checks they agree). One use of the argument, no FROM: PostgreSQL inlines it into the caller.
 GAMMA = 1.02
 EDGES = (0.1, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
+CEILING = 86400.0 * 3653
+
+
+def _uppers() -> list[float]:
+    out = [EDGES[0]]
+    for a, b in itertools.pairwise(EDGES):
+        m = math.ceil(math.log(b / a) / math.log(GAMMA))
+        out += [a * (b / a) ** (k / m) for k in range(1, m)] + [b]
+    top = math.ceil(math.log(CEILING / EDGES[-1]) / math.log(GAMMA))
+    return out + [EDGES[-1] * GAMMA**k for k in range(1, top + 1)]
 
 
 def bucket_function() -> str:
-    cases, offset = [], 0
-    for a, b in itertools.pairwise(EDGES):
-        m = math.ceil(math.log(b / a) / math.log(GAMMA))
-        cases.append(
-            f"WHEN s <= {b} THEN {offset} + LEAST(GREATEST(ceil({m} * ln(s / {a}) / ln({b / a}))::int, 1), {m})"
-        )
-        offset += m
-    top = EDGES[-1]
+    uppers = _uppers()
+    # width_bucket counts the bounds <= its operand; over the negated bounds that is how many upper bounds lie
+    # at or above the delay, so N minus it is the delay's bucket (the first upper bound >= the delay)
+    negated = ",".join(repr(-u) for u in reversed(uppers))
     return f"""
 CREATE FUNCTION metric_reply_bucket(p_seconds double precision) RETURNS int LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN s IS NULL THEN NULL WHEN s <= {EDGES[0]} THEN 0
-    {" ".join(cases)}
-    ELSE {offset} + GREATEST(ceil(ln(s / {top}) / ln({GAMMA}))::int, 1) END
-  FROM (SELECT p_seconds AS s) v
+  SELECT {len(uppers)} - width_bucket(-p_seconds, '{{{negated}}}'::double precision[])
 $$"""
 
 

@@ -9,55 +9,49 @@ to its leads. A median or p90 is read from the bucket means (docs/metrics.md: th
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 
 ZERO = "'00000000-0000-0000-0000-000000000000'::uuid"
 GRAINS = ("d", "w", "m")
 KINDS = ("automated", "human", "first")
-# Bucket 0: delays <= 0.1 s (and replies recorded before the lead). Each segment (a, b] between these edges
-# is cut into m log-spaced buckets of ratio (b/a)^(1/m) <= GAMMA; above 24 h the ratio is GAMMA. Migration m18r
-# (metric_reply_bucket) holds the same numbers; tests/metrics check that both agree.
+# Bucket 0: delays <= 0.1 s (and replies recorded before the lead). Each segment (a, b] between these edges is
+# cut into m log-spaced buckets of ratio (b/a)^(1/m) <= GAMMA; above 24 h the ratio is GAMMA, up to ten years
+# (later replies share the last bucket). Bucket k holds (UPPER[k-1], UPPER[k]]. Migration m18r's
+# metric_reply_bucket embeds the same bounds (width_bucket: one binary search, inlined into the caller);
+# tests/metrics check that both agree.
 GAMMA = 1.02
 EDGES = (0.1, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
+CEILING = 86400.0 * 3653  # ten years
 NO_REPLY = -1
 
 
-def _segments() -> list[tuple[float, float, int, int]]:
-    out, offset = [], 0
+def _uppers() -> list[float]:
+    out = [EDGES[0]]
     for a, b in itertools.pairwise(EDGES):
         m = math.ceil(math.log(b / a) / math.log(GAMMA))
-        out.append((a, b, m, offset))
-        offset += m
-    return out
+        out += [a * (b / a) ** (k / m) for k in range(1, m)] + [b]
+    top = math.ceil(math.log(CEILING / EDGES[-1]) / math.log(GAMMA))
+    return out + [EDGES[-1] * GAMMA**k for k in range(1, top + 1)]
 
 
-SEGMENTS = _segments()
-TOP = SEGMENTS[-1][3] + SEGMENTS[-1][2]  # the last bucket at or below 24 h
+UPPER = _uppers()
+TOP = UPPER.index(EDGES[-1])  # the last bucket at or below 24 h
 # the last bucket of the delays <= t, for every edge t: "replied within t" is bucket <= LAST[t], exactly
-LAST: dict[float, int] = {EDGES[0]: 0, **{b: offset + m for _, b, m, offset in SEGMENTS}}
+LAST: dict[float, int] = {edge: UPPER.index(edge) for edge in EDGES}
 
 
 def bucket_of(seconds: float) -> int:
     """Python mirror of the SQL metric_reply_bucket (tests and docs)."""
-    if seconds <= EDGES[0]:
-        return 0
-    for a, b, m, offset in SEGMENTS:
-        if seconds <= b:
-            return offset + min(max(math.ceil(m * math.log(seconds / a) / math.log(b / a)), 1), m)
-    return TOP + max(math.ceil(math.log(seconds / EDGES[-1]) / math.log(GAMMA)), 1)
+    return bisect.bisect_left(UPPER, seconds)
 
 
 def bucket_bounds(bucket: int) -> tuple[float, float]:
-    """(low, high]: the delays a bucket holds (bucket 0: up to 0.1 s)."""
+    """(low, high]: the delays a bucket holds (bucket 0: up to 0.1 s; the last: beyond ten years)."""
     if bucket == 0:
         return (0.0, EDGES[0])
-    for a, b, m, offset in SEGMENTS:
-        if bucket <= offset + m:
-            k = bucket - offset
-            return (a * (b / a) ** ((k - 1) / m), a * (b / a) ** (k / m))
-    k = bucket - TOP
-    return (EDGES[-1] * GAMMA ** (k - 1), EDGES[-1] * GAMMA**k)
+    return (UPPER[bucket - 1], UPPER[bucket] if bucket < len(UPPER) else math.inf)
 
 
 def last_bucket(seconds: float) -> int:
