@@ -207,15 +207,19 @@ def _difference() -> str:
     return ", ".join(f"({a}) - ({b})" for a, b in zip(new, old, strict=True))
 
 FUNCTIONS = [
+    # plpgsql, not sql: its INSERT is planned once per session (a SQL function called from a trigger is parsed and
+    # planned on every call, and inlining metric_reply_bucket's bounds made that ~1 ms a row)
     f"""
-CREATE OR REPLACE FUNCTION metric_emit_cohort(l leads, p_tz text, p_sign int) RETURNS void LANGUAGE sql AS $$
-  INSERT INTO metric_count_deltas ({BASE_COLUMNS}) VALUES {_cohort_row("l", "p_tz", "p_sign")}
-$$""",
+CREATE OR REPLACE FUNCTION metric_emit_cohort(l leads, p_tz text, p_sign int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO metric_count_deltas ({BASE_COLUMNS}) VALUES {_cohort_row("l", "p_tz", "p_sign")};
+END $$""",
     f"""
-CREATE FUNCTION metric_emit_cohort_change(o leads, n leads, p_tz text) RETURNS void LANGUAGE sql AS $$
+CREATE FUNCTION metric_emit_cohort_change(o leads, n leads, p_tz text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
   INSERT INTO metric_count_deltas ({BASE_KEY}, {", ".join(MEASURES)})
-  VALUES (n.org_id, 'cohort', (n.created_at AT TIME ZONE p_tz)::date, p_tz, {_dims("n", True)}, {_difference()})
-$$""",
+  VALUES (n.org_id, 'cohort', (n.created_at AT TIME ZONE p_tz)::date, p_tz, {_dims("n", True)}, {_difference()});
+END $$""",
     f"""
 CREATE OR REPLACE FUNCTION metric_emit_leads(p_org uuid, p_property uuid, p_tz text, p_sign int) RETURNS void
 LANGUAGE sql AS $$
