@@ -19,7 +19,7 @@ from shared.models.messaging import (
     NotificationPreference,
     OutboundMessage,
 )
-from shared.models.metrics import MetricCount, MetricCountDelta, MetricRollup, SourceSpend
+from shared.models.metrics import MetricCount, MetricCountDelta, MetricReplyRollup, MetricRollup, SourceSpend
 from shared.models.organization import Organization
 from shared.models.owners import AssignmentSetting, LeadCollaborator, LeadOffer, RoundRobinCursor, SlaTimer
 from shared.models.property import Property
@@ -61,6 +61,7 @@ __all__ = [
     "MessagingSettings",
     "MetricCount",
     "MetricCountDelta",
+    "MetricReplyRollup",
     "MetricRollup",
     "Notification",
     "NotificationPreference",

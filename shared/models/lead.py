@@ -54,12 +54,13 @@ class Lead(IdMixin, OrgLedMixin, TimestampMixin, Base):
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
         ),
-        # metrics health: open leads per property, answered from the index alone
+        # metrics health: open leads by next action due (overdue = with due date - due at or after now, a short
+        # range scan); restricted callers count open leads from the index alone (migration m18r)
         Index(
             "ix_leads_metrics_open",
             "org_id",
-            "property_id",
-            postgresql_include=["owner_id", "next_action_type", "next_action_due_at"],
+            "next_action_due_at",
+            postgresql_include=["property_id", "source", "kind", "owner_id", "next_action_type"],
             postgresql_where=text(OPEN_STATUSES_SQL),
         ),
     )

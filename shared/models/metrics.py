@@ -23,7 +23,7 @@ NO_ID = uuid.UUID(int=0)
 
 
 MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", "toured", "applied", "leased", "lost",
-            "nurture", "reopened", "no_owner")  # fmt: skip
+            "nurture", "reopened", "no_owner", "open_leads", "open_no_owner", "open_no_action", "open_due")  # fmt: skip
 
 
 class FunnelCounters:
@@ -41,6 +41,11 @@ class FunnelCounters:
     nurture: Mapped[int] = mapped_column(BigInteger)
     reopened: Mapped[int] = mapped_column(BigInteger)
     no_owner: Mapped[int] = mapped_column(BigInteger)
+    # health (migration m18r): open leads, and of those without owner, without next action, with a due date
+    open_leads: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    open_no_owner: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    open_no_action: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    open_due: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class MetricCount(FunnelCounters, Base):
@@ -78,6 +83,14 @@ class MetricCountDelta(Base):
     latest_source: Mapped[str] = mapped_column(String(64), server_default="")  # cohort rows: the last touch
     owner_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(16))
+    # cohort rows: the lead's first automated / human / any reply, as a bucket (metric_reply_bucket; NULL: none)
+    # and signed milliseconds after creation (migration m18r)
+    reply_a: Mapped[int | None] = mapped_column(Integer)
+    reply_h: Mapped[int | None] = mapped_column(Integer)
+    reply_f: Mapped[int | None] = mapped_column(Integer)
+    reply_a_ms: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    reply_h_ms: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    reply_f_ms: Mapped[int] = mapped_column(BigInteger, server_default="0")
     leads: Mapped[int] = mapped_column(Integer)
     contacted: Mapped[int] = mapped_column(Integer)
     qualified: Mapped[int] = mapped_column(Integer)
@@ -90,6 +103,10 @@ class MetricCountDelta(Base):
     nurture: Mapped[int] = mapped_column(Integer)
     reopened: Mapped[int] = mapped_column(Integer)
     no_owner: Mapped[int] = mapped_column(Integer)
+    open_leads: Mapped[int] = mapped_column(Integer, server_default="0")
+    open_no_owner: Mapped[int] = mapped_column(Integer, server_default="0")
+    open_no_action: Mapped[int] = mapped_column(Integer, server_default="0")
+    open_due: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class MetricRollup(FunnelCounters, Base):
@@ -111,6 +128,33 @@ class MetricRollup(FunnelCounters, Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class MetricReplyRollup(Base):
+    """Reply-time histograms (migration m18r), derived by the fold from the cohort base deltas.
+
+    view = `<level>.<grain>`: level n (none), s (source), p (property), o (owner); grains as in metric_rollups.
+    Per bucket (services/api/metrics/replies.py; -1: no such reply yet) how many leads' first automated / human /
+    any reply fell in it, and the sum of those delays in milliseconds.
+    """
+
+    __tablename__ = "metric_reply_rollups"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    view: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    property_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    automated: Mapped[int] = mapped_column(BigInteger)
+    human: Mapped[int] = mapped_column(BigInteger)
+    first: Mapped[int] = mapped_column(BigInteger)
+    automated_ms: Mapped[int] = mapped_column(BigInteger)
+    human_ms: Mapped[int] = mapped_column(BigInteger)
+    first_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class SourceSpend(IdMixin, OrgMixin, TimestampMixin, Base):

@@ -44,7 +44,12 @@ operation = st.one_of(
     st.tuples(
         st.just("compact"),
     ),
+    # a first reply (0 automated, 1 human, 2 any) after that many seconds; a next action cleared / due then
+    st.tuples(st.just("reply"), st.integers(0, 50), st.integers(0, 2), st.integers(0, 200_000)),
+    st.tuples(st.just("action"), st.integers(0, 50), st.sampled_from([None, -30, 0, 30, 900])),
 )
+REPLY_COLUMNS = ("first_automated_response_at", "first_human_response_at", "first_response_at")
+AS_OF = BASE + timedelta(hours=100)
 
 
 async def _apply(session: AsyncSession, org_id: uuid.UUID, world: dict[str, Any], op: tuple[Any, ...]) -> None:
@@ -104,6 +109,18 @@ async def _apply(session: AsyncSession, org_id: uuid.UUID, world: dict[str, Any]
     elif kind == "delete":
         await session.execute(delete(Lead).where(Lead.id == lead_id))
         leads.remove(lead_id)
+    elif kind == "reply":
+        lead = await session.get(Lead, lead_id)
+        if lead is not None:
+            setattr(lead, REPLY_COLUMNS[op[2]], lead.created_at + timedelta(seconds=op[3]))
+            await session.flush()
+    elif kind == "action":
+        due = None if op[2] is None else AS_OF + timedelta(hours=op[2])
+        await session.execute(
+            update(Lead)
+            .where(Lead.id == lead_id)
+            .values(next_action_type=None if due is None else "call", next_action_due_at=due)
+        )
     elif kind == "event_move":  # a merge moving timeline entries to another lead
         target = leads[op[2] % len(leads)]
         await session.execute(update(LeadEvent).where(LeadEvent.lead_id == lead_id).values(lead_id=target))
@@ -182,8 +199,36 @@ async def _check_random_operations(ops: list[tuple[Any, ...]], sessionmaker: asy
                         session, raw, group
                     ), (start, end, where, group)
                 assert await queries.attribution(session, rolled) == await queries.attribution(session, raw)
+                for group in queries.GROUPS:
+                    assert_close(
+                        await queries.response_time(session, rolled, group),
+                        await queries.response_time(session, raw, group),
+                    )
+                as_of = {"as_of": AS_OF}
+                opened = ("open_leads", "no_owner", "no_next_action", "overdue_next_action")
+                health, health_raw = (
+                    await queries.health(session, rolled, **as_of),
+                    await queries.health(session, raw, **as_of),
+                )
+                assert {k: health[k] for k in opened} == {k: health_raw[k] for k in opened}, where
         await rebuild_org(session, org.org_id)
         assert await disagreements(session, org.org_id) == []
+
+
+def assert_close(rolled: list[dict[str, Any]], raw: list[dict[str, Any]]) -> None:
+    """The histogram answer equals the raw one: counts, shares and distribution exactly, median and p90 within
+    the documented bound (2 % of the raw value, plus both answers' rounding to 0.1 s)."""
+    assert [row["key"] for row in rolled] == [row["key"] for row in raw]
+    for a, b in zip(rolled, raw, strict=True):
+        assert a["leads"] == b["leads"]
+        for kind in ("automated", "human", "first"):
+            for name in ("median_seconds", "p90_seconds"):
+                x, y = a[kind][name], b[kind][name]
+                assert (x is None) == (y is None), (a, b)
+                if x is not None:
+                    assert abs(x - y) <= 0.02 * abs(y) + 0.1, (kind, name, x, y)
+            exact = {k: v for k, v in a[kind].items() if k not in ("median_seconds", "p90_seconds")}
+            assert exact == {k: v for k, v in b[kind].items() if k not in ("median_seconds", "p90_seconds")}
 
 
 def test_each_request_reads_the_smallest_rollup_level_that_keeps_its_groups_and_filters() -> None:
@@ -206,7 +251,7 @@ def test_each_request_reads_the_smallest_rollup_level_that_keeps_its_groups_and_
     assert "metric_counts" in queries.cohort_facts(both, "cohort", "owner")  # only the fine day rows keep all three
 
 
-async def test_a_new_lead_and_a_status_change_append_one_base_delta_each(
+async def test_a_new_lead_and_a_status_change_append_two_base_deltas_each(
     client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     """The per-write cost on intake: the coarse levels come from the fold, not from more trigger rows."""
@@ -222,7 +267,8 @@ async def test_a_new_lead_and_a_status_change_append_one_base_delta_each(
 
     created = await client.post("/v1/leads", json={"email": "one@example.com", "source": "zillow"}, headers=org.headers)
     assert created.status_code == 201
-    assert await deltas() == 1
+    # the lead's row, and the rules' first next action as one difference row (open leads without next action -1)
+    assert await deltas() == 2
     lead_id = uuid.UUID(created.json()["id"])
     async with sessionmaker() as session, session.begin():
         lead = await session.get(Lead, lead_id)
@@ -231,7 +277,7 @@ async def test_a_new_lead_and_a_status_change_append_one_base_delta_each(
         lead.status = LeadStatus.contacted
         lead.reached_rank = FUNNEL_RANK[LeadStatus.contacted]
         add_status_event(session, lead, previous)
-    assert await deltas() == 1 + 2 + 1  # the lead's row out and in, and the stage entry
+    assert await deltas() == 2 + 1 + 1  # the stage reached as one difference row, and the stage entry
     async with sessionmaker() as session, session.begin():
         assert await compact(session) > 0
         assert await disagreements(session, org.org_id) == []

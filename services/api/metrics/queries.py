@@ -489,6 +489,11 @@ async def response_time(
     session: AsyncSession, f: Filter, group_by: str, working_hours: bool = False
 ) -> list[dict[str, Any]]:
     """First automated and first human reply: median, p90, share within 5 minutes and 1 hour (over all leads)."""
+    from services.api.metrics import rolled  # reads this module's builders
+
+    level = rolled.reply_level(f, group_by) if f.use_rollups and not working_hours else None
+    if level is not None:
+        return await rolled.response_time(session, f, group_by, level)
     where = "WHERE l.org_id = :org AND l.created_at >= :start AND l.created_at < :end" + f.lead_where()
     if working_hours:
         return await _response_time_working_hours(session, f, group_by, where)
@@ -496,7 +501,11 @@ async def response_time(
     inner = [f"{_lead_group_key(group_by)} AS key"]
     parts = []
     for kind in KINDS:
-        inner.append(f"extract(epoch FROM {COLUMNS[kind]} - l.created_at) AS {kind}_s")
+        # a reply recorded before the lead (clock skew, imports) counts as 0 s, as in the histograms
+        inner.append(
+            f"CASE WHEN {COLUMNS[kind]} IS NOT NULL "
+            f"THEN GREATEST(extract(epoch FROM {COLUMNS[kind]} - l.created_at), 0) END AS {kind}_s"
+        )
         sec = f"r.{kind}_s"
         parts.append(
             f"count({sec}) AS {kind}_responded, "
@@ -639,6 +648,18 @@ async def health(session: AsyncSession, f: Filter, as_of: datetime) -> dict[str,
     """What is slipping: ownerless and stalled open leads now, SLA breaches, offers, reviews, intake."""
     p = {**f.params(), "as_of": as_of, "hour_ago": as_of - timedelta(hours=1), "anon": ANONYMOUS_REASON}
     prop = " AND l.property_id = :property" if f.property_id is not None else ""
+    out: dict[str, Any]
+    if f.use_rollups:
+        from services.api.metrics import rolled  # reads this module's builders
+
+        out = dict(await rolled.open_counts(session, f, as_of))
+    else:
+        out = await _open_counts_raw(session, f, p, prop)
+    out.update(await _slipping(session, f, p, as_of))
+    return out
+
+
+async def _open_counts_raw(session: AsyncSession, f: Filter, p: dict[str, Any], prop: str) -> dict[str, Any]:
     open_row = (
         await session.execute(
             text(
@@ -654,7 +675,12 @@ async def health(session: AsyncSession, f: Filter, as_of: datetime) -> dict[str,
             p,
         )
     ).one()
-    out: dict[str, Any] = {k: int(v) for k, v in open_row._mapping.items()}
+    return {k: int(v) for k, v in open_row._mapping.items()}
+
+
+async def _slipping(session: AsyncSession, f: Filter, p: dict[str, Any], as_of: datetime) -> dict[str, Any]:
+    """Health's windowed part: SLA breaches, offers, reviews, intake."""
+    out: dict[str, Any] = {}
     event_scope = (
         "JOIN leads l ON l.id = e.lead_id WHERE e.org_id = :org AND e.occurred_at >= :start AND e.occurred_at < :end"
         + (" AND e.property_id = :property" if f.property_id is not None else "")

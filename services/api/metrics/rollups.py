@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.metrics import replies
 from shared.logging import get_logger
 from shared.queue import job_transaction
 
@@ -24,10 +25,16 @@ log = get_logger("metrics.rollups")
 
 ZERO = "'00000000-0000-0000-0000-000000000000'::uuid"
 KEY = "org_id, view, day, property_id, source, owner_id, kind"
+# funnel measures, then health's open-lead counters (migration m18r): open, and of those without owner, without
+# next action, with a next action due date
 MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", "toured", "applied", "leased", "lost",
-            "nurture", "reopened", "no_owner")  # fmt: skip
+            "nurture", "reopened", "no_owner", "open_leads", "open_no_owner", "open_no_action", "open_due")  # fmt: skip
 COLUMNS = f"{KEY}, {', '.join(MEASURES)}"
-BASE_COLUMNS = f"org_id, view, day, tz, property_id, source, latest_source, owner_id, kind, {', '.join(MEASURES)}"
+# a cohort base row also carries its lead's three first replies: bucket (NULL: none) and signed milliseconds
+REPLY = "reply_a, reply_h, reply_f, reply_a_ms, reply_h_ms, reply_f_ms"
+BASE_COLUMNS = (
+    f"org_id, view, day, tz, property_id, source, latest_source, owner_id, kind, {REPLY}, {', '.join(MEASURES)}"
+)
 RKEY = "org_id, view, day, tz, property_id, source, owner_id, kind"
 RCOLUMNS = f"{RKEY}, {', '.join(MEASURES)}"
 SUMS = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
@@ -75,7 +82,7 @@ def _upsert(table: str, columns: str, key: str) -> str:
 
 # Claim a batch of deltas (SKIP LOCKED: two workers never fold the same rows), sum them per key in key order
 # (two compactors lock rows in the same order: no deadlock), add them to metric_counts (fine day rows) and to
-# every coarse level of metric_rollups.
+# every coarse level of metric_rollups, and their replies to metric_reply_rollups.
 COMPACT_SQL = f"""
 WITH moved AS (
   DELETE FROM metric_count_deltas WHERE id IN (
@@ -87,10 +94,15 @@ WITH moved AS (
   SELECT {RKEY}, {SUMS} FROM ({level_rows("SELECT * FROM moved")}) r GROUP BY {RKEY} ORDER BY {RKEY}
 ), a AS (
   {_upsert("metric_counts", COLUMNS, KEY).format(src="fine")} RETURNING 1
+), reply AS (
+  SELECT {replies.RKEY}, {replies.SUMS} FROM ({replies.reply_rows("SELECT * FROM moved")}) r
+  GROUP BY {replies.RKEY} HAVING {replies.SUM_NONZERO} ORDER BY {replies.RKEY}
 ), b AS (
   {_upsert("metric_rollups", RCOLUMNS, RKEY).format(src="coarse")} RETURNING 1
+), c AS (
+  {replies.upsert("reply")} RETURNING 1
 )
-SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b)
+SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c)
 """
 
 
@@ -154,6 +166,7 @@ REBUILD_SQL = (
     "CREATE TEMP TABLE metric_base ON COMMIT DROP AS SELECT * FROM metric_recompute_base(:org)",
     f"INSERT INTO metric_counts ({COLUMNS}) SELECT {KEY}, {SUMS} FROM metric_base GROUP BY {KEY} HAVING {SUM_NONZERO}",
     *rebuild_statements(),
+    *replies.rebuild_statements(),
     "DROP TABLE metric_base",
 )
 
@@ -162,7 +175,7 @@ async def rebuild_org(session: AsyncSession, org_id: uuid.UUID) -> int:
     """Recompute one organization's rollups from leads and events. Blocks writers of leads/events meanwhile
     (SHARE lock) so no delta can slip between the recomputation and the swap."""
     await session.execute(text("LOCK TABLE leads, lead_events IN SHARE MODE"))
-    for table in ("metric_count_deltas", "metric_counts", "metric_rollups"):
+    for table in ("metric_count_deltas", "metric_counts", "metric_rollups", "metric_reply_rollups"):
         await session.execute(text(f"DELETE FROM {table} WHERE org_id = :org"), {"org": org_id})
     rows = 0
     for statement in REBUILD_SQL:
@@ -201,4 +214,6 @@ async def disagreements(session: AsyncSession, org_id: uuid.UUID) -> list[dict[s
     FROM kept k FULL JOIN fresh f USING ({RKEY})
     WHERE {differ}
     """
-    return [dict(row._mapping) for row in await session.execute(text(sql), {"org": org_id})]
+    out = [dict(row._mapping) for row in await session.execute(text(sql), {"org": org_id})]
+    reply = replies.disagreements_sql(deltas, base)
+    return out + [dict(row._mapping) for row in await session.execute(text(reply), {"org": org_id})]

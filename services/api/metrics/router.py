@@ -37,7 +37,7 @@ VERSIONS: dict[str, int] = {
     "funnel": 2,
     "speed-to-lead": 1,
     "identity": 1,
-    "response-time": 1,
+    "response-time": 2,
     "attribution": 1,
     "health": 1,
 }

@@ -1,0 +1,159 @@
+# ruff: noqa: S608  (SQL is assembled from constant fragments; values are bind parameters)
+"""Reply-time histograms (migration m18r): the buckets, and the rollup rows the fold derives from base rows.
+
+A lead's cohort base row carries the bucket of each of its three first replies (automated, human, any) and the
+delay in milliseconds. `metric_reply_rollups` keeps, per level key and bucket, how many leads' reply fell in it
+and the sum of their delays; bucket -1 counts the leads without such a reply, so every bucket of one key sums
+to its leads. A median or p90 is read from the bucket means (docs/metrics.md: the error bound).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+
+ZERO = "'00000000-0000-0000-0000-000000000000'::uuid"
+GRAINS = ("d", "w", "m")
+KINDS = ("automated", "human", "first")
+# Bucket 0: delays <= 0.1 s (and replies recorded before the lead). Each segment (a, b] between these edges is
+# cut into m log-spaced buckets of ratio (b/a)^(1/m) <= GAMMA; above 24 h the ratio is GAMMA, up to ten years
+# (later replies share the last bucket). Bucket k holds (UPPER[k-1], UPPER[k]]. Migration m18r's
+# metric_reply_bucket embeds the same bounds (width_bucket: one binary search, inlined into the caller);
+# tests/metrics check that both agree.
+GAMMA = 1.02
+EDGES = (0.1, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
+CEILING = 86400.0 * 3653  # ten years
+NO_REPLY = -1
+
+
+def _uppers() -> list[float]:
+    out = [EDGES[0]]
+    for a, b in itertools.pairwise(EDGES):
+        m = math.ceil(math.log(b / a) / math.log(GAMMA))
+        out += [a * (b / a) ** (k / m) for k in range(1, m)] + [b]
+    top = math.ceil(math.log(CEILING / EDGES[-1]) / math.log(GAMMA))
+    return out + [EDGES[-1] * GAMMA**k for k in range(1, top + 1)]
+
+
+UPPER = _uppers()
+TOP = UPPER.index(EDGES[-1])  # the last bucket at or below 24 h
+# the last bucket of the delays <= t, for every edge t: "replied within t" is bucket <= LAST[t], exactly
+LAST: dict[float, int] = {edge: UPPER.index(edge) for edge in EDGES}
+
+
+def bucket_of(seconds: float) -> int:
+    """Python mirror of the SQL metric_reply_bucket (tests and docs)."""
+    return bisect.bisect_left(UPPER, seconds)
+
+
+def bucket_bounds(bucket: int) -> tuple[float, float]:
+    """(low, high]: the delays a bucket holds (bucket 0: up to 0.1 s; the last: beyond ten years)."""
+    if bucket == 0:
+        return (0.0, EDGES[0])
+    return (UPPER[bucket - 1], UPPER[bucket] if bucket < len(UPPER) else math.inf)
+
+
+def last_bucket(seconds: float) -> int:
+    """The last bucket of the delays <= `seconds` (an edge, or below 0: none, or beyond every delay)."""
+    if seconds < 0:
+        return NO_REPLY
+    return LAST.get(seconds, 10**9)
+
+
+# Levels (metric_reply_rollups.view = "<level>.<grain>"): keeps property, source, owner.
+LEVELS: dict[str, tuple[bool, bool, bool]] = {
+    "n": (False, False, False),
+    "s": (False, True, False),
+    "p": (True, False, False),
+    "o": (False, False, True),
+}
+RKEY = "org_id, view, day, tz, property_id, source, owner_id, kind, bucket"
+MEASURES = ("automated", "human", "first", "automated_ms", "human_ms", "first_ms")
+RCOLUMNS = f"{RKEY}, {', '.join(MEASURES)}"
+SUMS = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
+SUM_NONZERO = " OR ".join(f"sum({m}) <> 0" for m in MEASURES)
+# a cohort row `b` (base delta or raw lead) as its three (bucket, counts, milliseconds) rows
+EXPAND = (
+    "CROSS JOIN LATERAL (VALUES "
+    f"(COALESCE({{a}}, {NO_REPLY}), {{n}}, 0, 0, {{a_ms}}, 0::bigint, 0::bigint), "
+    f"(COALESCE({{h}}, {NO_REPLY}), 0, {{n}}, 0, 0::bigint, {{h_ms}}, 0::bigint), "
+    f"(COALESCE({{f}}, {NO_REPLY}), 0, 0, {{n}}, 0::bigint, 0::bigint, {{f_ms}})"
+    ") x(bucket, automated, human, first, automated_ms, human_ms, first_ms)"
+)
+BASE_EXPAND = EXPAND.format(
+    a="b.reply_a", h="b.reply_h", f="b.reply_f", n="b.leads", a_ms="b.reply_a_ms", h_ms="b.reply_h_ms",
+    f_ms="b.reply_f_ms",
+)  # fmt: skip
+X_MEASURES = ", ".join(f"x.{m}" for m in MEASURES)
+
+
+def reply_rows(rows: str, levels: dict[str, tuple[bool, bool, bool]] = LEVELS, grains: tuple[str, ...] = GRAINS) -> str:
+    """Every reply rollup row of the base rows `rows` (a relation with rollups.BASE_COLUMNS), not yet summed."""
+    values = ", ".join(
+        f"('{name}.{grain}', '{grain}', {str(p).lower()}, {str(s).lower()}, {str(o).lower()})"
+        for name, (p, s, o) in levels.items()
+        for grain in grains
+    )
+    return (
+        "SELECT b.org_id, v.name AS view, CASE v.grain WHEN 'd' THEN b.day "
+        "WHEN 'w' THEN date_trunc('week', b.day::timestamp)::date "
+        "ELSE date_trunc('month', b.day::timestamp)::date END AS day, b.tz, "
+        f"CASE WHEN v.p THEN b.property_id ELSE {ZERO} END AS property_id, "
+        "CASE WHEN v.s THEN b.source ELSE '' END AS source, "
+        f"CASE WHEN v.o THEN b.owner_id ELSE {ZERO} END AS owner_id, b.kind, x.bucket, {X_MEASURES} "
+        f"FROM ({rows}) b CROSS JOIN (VALUES {values}) v(name, grain, p, s, o) {BASE_EXPAND} "
+        "WHERE b.view = 'cohort'"
+    )
+
+
+def upsert(src: str) -> str:
+    return (
+        f"INSERT INTO metric_reply_rollups ({RCOLUMNS}) SELECT {RCOLUMNS} FROM {src} ON CONFLICT ({RKEY}) "
+        f"DO UPDATE SET {', '.join(f'{m} = metric_reply_rollups.{m} + EXCLUDED.{m}' for m in MEASURES)}"
+    )
+
+
+def rebuild_statements(org_filter: str = "org_id = :org", base: str = "metric_base") -> list[str]:
+    """INSERTs filling metric_reply_rollups from the base rows in `base`: each one-dimension level's days from
+    the base rows, `n` from `s`, weeks and months from days."""
+    out = []
+    for level in ("s", "p", "o"):
+        rows = reply_rows(f"SELECT * FROM {base} WHERE {org_filter}", {level: LEVELS[level]}, ("d",))
+        out.append(
+            f"INSERT INTO metric_reply_rollups ({RCOLUMNS}) SELECT {RKEY}, {SUMS} FROM ({rows}) r "
+            f"GROUP BY {RKEY} HAVING {SUM_NONZERO}"
+        )
+    out.append(
+        f"INSERT INTO metric_reply_rollups ({RCOLUMNS}) SELECT org_id, 'n.d', day, tz, property_id, '', owner_id, "
+        f"kind, bucket, {SUMS} FROM metric_reply_rollups WHERE {org_filter} AND view = 's.d' "
+        f"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 HAVING {SUM_NONZERO}"
+    )
+    for level in LEVELS:
+        for grain, unit in (("w", "week"), ("m", "month")):
+            out.append(
+                f"INSERT INTO metric_reply_rollups ({RCOLUMNS}) SELECT org_id, '{level}.{grain}', "
+                f"date_trunc('{unit}', day::timestamp)::date, tz, property_id, source, owner_id, kind, bucket, {SUMS} "
+                f"FROM metric_reply_rollups WHERE {org_filter} AND view = '{level}.d' "
+                f"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 HAVING {SUM_NONZERO}"
+            )
+    return out
+
+
+def disagreements_sql(deltas: str, base: str) -> str:
+    """Reply rollup keys where rollups + deltas differ from a recomputation (`base`: recomputed base rows)."""
+    differ = " OR ".join(f"k.{m} IS DISTINCT FROM f.{m}" for m in MEASURES)
+    return f"""
+    WITH kept AS (
+      SELECT {RKEY}, {SUMS} FROM (
+        SELECT {RCOLUMNS} FROM metric_reply_rollups WHERE org_id = :org
+        UNION ALL SELECT {RKEY}, {", ".join(MEASURES)} FROM ({reply_rows(deltas)}) d) k
+      GROUP BY {RKEY} HAVING {SUM_NONZERO}
+    ), fresh AS (
+      SELECT {RKEY}, {SUMS} FROM ({reply_rows(base)}) r GROUP BY {RKEY} HAVING {SUM_NONZERO}
+    )
+    SELECT COALESCE(k.view, f.view) AS view, COALESCE(k.day, f.day) AS day, COALESCE(k.bucket, f.bucket) AS bucket,
+           {", ".join(f"k.{m} AS kept_{m}, f.{m} AS fresh_{m}" for m in MEASURES)}
+    FROM kept k FULL JOIN fresh f USING ({RKEY})
+    WHERE {differ}
+    """
