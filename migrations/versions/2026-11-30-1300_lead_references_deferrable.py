@@ -1,7 +1,7 @@
 """Every foreign key to leads.id: DEFERRABLE INITIALLY IMMEDIATE, so an intake batch writes a new lead once
 
 Revision ID: d18l
-Revises: m17c
+Revises: m18r
 Create Date: 2026-11-30 13:00:00
 
 An intake batch (services/api/signals/batch.py) creates a lead and, in the same signal, the rows that point
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "d18l"
-down_revision: str | None = "m17c"
+down_revision: str | None = "m18r"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
