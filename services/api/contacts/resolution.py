@@ -101,6 +101,9 @@ INSERT_CONTACT_SQL = text(
 )
 
 
+_SQL_FILLS = frozenset({"email_consent", "created_at", "updated_at"})  # INSERT_CONTACT_SQL writes these itself
+
+
 async def insert_contact(
     session: AsyncSession,
     org_id: uuid.UUID,
@@ -121,27 +124,6 @@ async def insert_contact(
     is held by someone else (callers decide: refuse, or keep the contact and open a review)."""
     ordered = sorted(set(identities))
     now = clock.now()
-    rows = await session.execute(
-        INSERT_CONTACT_SQL,
-        {
-            "id": contact_id,
-            "org_id": org_id,
-            "kind": kind,
-            "full_name": full_name,
-            "first_name": first_name,
-            "last_name": last_name,
-            "primary_email": email,
-            "primary_phone": phone,
-            "sms_consent": sms_consent,
-            "now": now,
-            "source": source,
-            "kinds": [key_kind for key_kind, _ in ordered],
-            "values": [value for _, value in ordered],
-        },
-    )
-    claimed = {(row.kind, row.value) for row in rows}
-    # the renter just written, as a persistent object: whoever reads it next in this transaction (the
-    # messaging context, the lead's detail) finds it in the identity map instead of selecting it back
     contact_row = {
         "id": contact_id,
         "org_id": org_id,
@@ -156,8 +138,20 @@ async def insert_contact(
         "created_at": now,
         "updated_at": now,
     }
+    rows = await session.execute(
+        INSERT_CONTACT_SQL,
+        {
+            **{key: value for key, value in contact_row.items() if key not in _SQL_FILLS},
+            "now": now,
+            "source": source,
+            "kinds": [key_kind for key_kind, _ in ordered],
+            "values": [value for _, value in ordered],
+        },
+    )
+    # the renter just written, as a persistent object: whoever reads it next in this transaction (the
+    # messaging context, the lead's detail) finds it in the identity map instead of selecting it back
     attach(session, Contact, full_row(Contact, contact_row))
-    return claimed
+    return {(row.kind, row.value) for row in rows}
 
 
 async def create_contact(
