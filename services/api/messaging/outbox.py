@@ -255,7 +255,9 @@ async def queue_message(
             channel=channel,
             data=message_data(message),
         )
-        log.info("messaging.decided", message_id=str(message.id), lead_id=str(lead.id), status=status, reason=why)
+        # debug: the outbox row and the timeline keep every decision with its reason; at info this line cost
+        # ~6 % of applying an intake batch (two decisions per new renter)
+        log.debug("messaging.decided", message_id=str(message.id), lead_id=str(lead.id), status=status, reason=why)
     return message
 
 

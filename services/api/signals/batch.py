@@ -15,6 +15,7 @@ word: a violation rolls back that signal's savepoint and answers 500 for it, so 
 from __future__ import annotations
 
 import copy
+import uuid
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,18 +46,23 @@ LOCK_BATCH_SQL = text(
 )
 
 
-def lock_names(envelopes: list[SignalEnvelope]) -> tuple[list[str], list[str], list[str]]:
-    """Every lock the batch can need. Keys without the blocklist: a superset of what each signal locks."""
+def batch_keys(envelopes: list[SignalEnvelope]) -> set[tuple[uuid.UUID, str, str]]:
+    """Every renter's (organization, kind, value) identity keys, without the blocklist: a superset of what
+    each signal locks and looks up. Normalized once for the batch's locks and its owners' read."""
+    return {
+        (envelope.org_id, kind, value)
+        for envelope in envelopes
+        for kind, value in identity_keys(envelope.signal.contact).usable
+    }
+
+
+def lock_names(
+    envelopes: list[SignalEnvelope], keys: set[tuple[uuid.UUID, str, str]]
+) -> tuple[list[str], list[str], list[str]]:
+    """Every lock the batch can need."""
     orgs = sorted({f"signals-batch:{envelope.org_id}" for envelope in envelopes})
     inbound = sorted({str(envelope.inbound_id) for envelope in envelopes})
-    keys = sorted(
-        {
-            f"{envelope.org_id}:{kind}:{value}"
-            for envelope in envelopes
-            for kind, value in identity_keys(envelope.signal.contact).usable
-        }
-    )
-    return orgs, inbound, keys
+    return orgs, inbound, sorted({f"{org_id}:{kind}:{value}" for org_id, kind, value in keys})
 
 
 async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) -> list[SignalResult]:
@@ -64,13 +70,14 @@ async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) 
     (services/api/txmemo.py); the transaction ends right after this, with the request."""
     with txmemo.batch_scope(session):
         if len(envelopes) > 1:  # one signal locks inside apply_signal: the same order, one statement fewer
-            orgs, inbound, keys = lock_names(envelopes)
+            identities = batch_keys(envelopes)
+            orgs, inbound, keys = lock_names(envelopes, identities)
             await session.execute(LOCK_BATCH_SQL, {"orgs": orgs, "inbound": inbound, "keys": keys})
             await txmemo.defer_lead_references(session)
             txmemo.note_locks(session, 0, [*orgs, *inbound])
             txmemo.note_locks(session, 42, keys)
             await prefetch_outcomes(session, envelopes)
-            await prefetch_identities(session, envelopes)
+            await prefetch_identities(session, identities)
             together = await _apply_together(session, envelopes)
             if together is not None:
                 return together

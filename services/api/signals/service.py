@@ -364,7 +364,7 @@ async def _resolve_contact(
 OWNERS_KEY = "signals.identity_owners"
 
 
-async def prefetch_identities(session: AsyncSession, envelopes: list[SignalEnvelope]) -> None:
+async def prefetch_identities(session: AsyncSession, wanted: set[tuple[uuid.UUID, str, str]]) -> None:
     """An intake batch reads who owns each of its renters' keys once, under the key locks it already holds
     (every writer of an identity takes its key's lock, so the answer holds for the batch); a key nobody owns
     is noted too. What the batch itself claims is noted as it claims it (`_note_owner`). The consent ledger's
@@ -372,11 +372,6 @@ async def prefetch_identities(session: AsyncSession, envelopes: list[SignalEnvel
     owners_slot = txmemo.slot(session, OWNERS_KEY)
     if owners_slot is None:
         return
-    wanted = {
-        (envelope.org_id, kind, value)
-        for envelope in envelopes
-        for kind, value in identity_keys(envelope.signal.contact).usable
-    }
     found = await find_owners_of_many(session, wanted)
     for key in wanted:
         owners_slot[key] = found.get(key)
