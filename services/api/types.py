@@ -8,13 +8,25 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d+)?\s*")
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+def _is_number(value: Any) -> bool:
+    """What pydantic's lax mode would read as a Unix time: a number, or text that is one (`0.5`, `1e-177`, `inf`)."""
+    if isinstance(value, int | float):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def _iso_only(value: Any) -> Any:
     """pydantic's lax mode reads `0.5` as a Unix time; the schema promises an ISO 8601 date-time."""
-    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+    if _is_number(value):
         raise ValueError("expected an ISO 8601 date-time, e.g. 2026-06-01T09:00:00-04:00")
     return value
 
@@ -29,7 +41,7 @@ def uuid_or(*words: str) -> str:
 
 def _iso_date_only(value: Any) -> Any:
     """pydantic's lax mode reads `0` as a Unix time for a date too; the schema promises an ISO 8601 date."""
-    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+    if _is_number(value):
         raise ValueError("expected an ISO 8601 date, e.g. 2026-06-01")
     return value
 
