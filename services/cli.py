@@ -107,8 +107,7 @@ def run(
         typer.Option(
             envvar="GUESTCARD_API_WORKERS",
             min=1,
-            help="API processes (uvicorn workers); 2 lets the webhook accepts and the batch applies use both "
-            "cores of a small host (docs/benchmarks.md)",
+            help="public API processes (uvicorn workers); the worker's hand-offs go to the applier either way",
         ),
     ] = 1,
     applier: Annotated[

@@ -52,20 +52,21 @@ def signal_scope(session: AsyncSession) -> Iterator[None]:
         raise
 
 
-def snapshot(session: AsyncSession) -> dict[Hashable, Any] | None:
-    """The batch's memo as it is now (its locks and slots copied), for `restore` after a rolled-back attempt."""
-    memo = _memo(session)
-    if memo is None:
-        return None
+def _copied(memo: dict[Hashable, Any]) -> dict[Hashable, Any]:
+    """The memo with its locks and slots copied (values read from the database are kept as they are)."""
     return {key: copy.copy(value) if isinstance(value, dict | set) else value for key, value in memo.items()}
+
+
+def snapshot(session: AsyncSession) -> dict[Hashable, Any] | None:
+    """The batch's memo as it is now, for `restore` after a rolled-back attempt."""
+    memo = _memo(session)
+    return None if memo is None else _copied(memo)
 
 
 def restore(session: AsyncSession, saved: dict[Hashable, Any] | None) -> None:
     """Put back a `snapshot`: what an attempt decided or locked inside its rolled-back savepoint is forgotten."""
     if saved is not None:
-        session.info[MEMO_KEY] = {
-            key: copy.copy(value) if isinstance(value, dict | set) else value for key, value in saved.items()
-        }
+        session.info[MEMO_KEY] = _copied(saved)
 
 
 def _memo(session: AsyncSession) -> dict[Hashable, Any] | None:
@@ -113,6 +114,13 @@ def lead_references_deferred(session: AsyncSession) -> bool:
     """True inside a batch that deferred them: a new lead need not be flushed before what points at it."""
     memo = _memo(session)
     return memo is not None and bool(memo.get(DEFERRED))
+
+
+async def flush_before_references(session: AsyncSession) -> None:
+    """Write pending rows (a new lead) before a Core statement that points at them, unless the references
+    are checked at commit (`defer_lead_references`): then the batch's one flush writes them."""
+    if not lead_references_deferred(session):
+        await session.flush()
 
 
 def note_locks(session: AsyncSession, space: int, names: Iterable[str]) -> None:

@@ -136,8 +136,8 @@ async def make_ctx(
 ) -> Ctx:
     """`contact` and `touch_text`, when the caller has them (intake just resolved the renter and read their
     message), save reading them back."""
-    if lead in session.new and not txmemo.lead_references_deferred(session):
-        await session.flush()  # the log and the steps reference the lead row (no ORM relationship orders them)
+    if lead in session.new:  # the log and the steps reference the lead row (no ORM relationship orders them)
+        await txmemo.flush_before_references(session)
     with session.no_autoflush:
         book = book or await load_book(session, lead.org_id, lead.property_id)
     if contact is None:

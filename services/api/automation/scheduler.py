@@ -251,6 +251,5 @@ async def insert_once(
         "created_at": now,
         "updated_at": now,
     }
-    if not txmemo.lead_references_deferred(session):
-        await session.flush()  # a Core insert does not autoflush: the lead row must exist first
+    await txmemo.flush_before_references(session)  # a Core insert does not autoflush
     await session.execute(_INSERT_ACTION, row)  # prebuilt: shared/repositories/rows.py

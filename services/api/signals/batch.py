@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import txmemo
+from services.api.messaging.consent import prefetch_no_records
 from services.api.signals.service import apply_signal, prefetch_identities, prefetch_outcomes, remember_outcome
 from shared.errors import DomainError
 from shared.identity import identity_keys
@@ -78,6 +79,7 @@ async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) 
             txmemo.note_locks(session, 42, keys)
             await prefetch_outcomes(session, envelopes)
             await prefetch_identities(session, identities)
+            await prefetch_no_records(session, {(org_id, value) for org_id, _, value in identities})
             together = await _apply_together(session, envelopes)
             if together is not None:
                 return together
@@ -93,8 +95,8 @@ async def _apply_together(session: AsyncSession, envelopes: list[SignalEnvelope]
     Nearly every batch applies whole. When a signal fails, the savepoint rolls back with everything the batch
     wrote, what the batch remembered is put back as it was before (memo, queued jobs, decisions), and None
     sends the batch through one savepoint per signal, where a bad signal fails alone as before."""
-    saved = {key: copy.copy(value) for key, value in session.info.items()}
-    saved_memo = txmemo.snapshot(session)
+    saved = {key: copy.copy(value) for key, value in session.info.items() if key != txmemo.MEMO_KEY}
+    saved_memo = txmemo.snapshot(session)  # its slots copied one level deeper
     results: list[SignalResult] = []
     try:
         async with session.begin_nested():

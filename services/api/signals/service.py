@@ -28,7 +28,7 @@ from services.api.leads.events import add_event, add_status_event
 from services.api.leads.rules import apply_rules, assign_owner_if_missing
 from services.api.leads.status import advance_for_touch, apply_status
 from services.api.messaging import rules_bridge
-from services.api.messaging.consent import note_new_contact, prefetch_no_records
+from services.api.messaging.consent import note_new_contact
 from services.api.review.service import open_duplicate_review
 from services.api.signals.limits import fit_signal
 from shared import clock
@@ -167,8 +167,7 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         new_contact=resolved.created,
         touch_text=" ".join(part for part in (signal.subject, signal.message) if part),
     )
-    if not txmemo.lead_references_deferred(session):
-        await session.flush()  # the lead row exists before messages and notifications reference it
+    await txmemo.flush_before_references(session)  # messages and notifications reference the lead row
     await rules_bridge.after_signal(
         session, lead, event_type, signal, inbound_id=envelope.inbound_id, lead_created=lead_created
     )
@@ -204,10 +203,9 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         applied_at=now,
     )
     session.add(application)
-    if not txmemo.lead_references_deferred(session):
-        await session.flush()
-    # else: the batch flushes once for all its signals (one INSERT per table, not per signal); any ORM query of
-    # a later signal flushes first (autoflush), and the batch's savepoint flushes what is left at its end
+    # in a batch that defers the references, one flush writes every signal's rows (one INSERT per table): any
+    # ORM query of a later signal flushes first (autoflush), and the batch's savepoint flushes the rest
+    await txmemo.flush_before_references(session)
     return _outcome(application)
 
 
@@ -367,15 +365,13 @@ OWNERS_KEY = "signals.identity_owners"
 async def prefetch_identities(session: AsyncSession, wanted: set[tuple[uuid.UUID, str, str]]) -> None:
     """An intake batch reads who owns each of its renters' keys once, under the key locks it already holds
     (every writer of an identity takes its key's lock, so the answer holds for the batch); a key nobody owns
-    is noted too. What the batch itself claims is noted as it claims it (`_note_owner`). The consent ledger's
-    "no record for this address" is read for the same addresses in one more statement."""
+    is noted too. What the batch itself claims is noted as it claims it (`_note_owner`)."""
     owners_slot = txmemo.slot(session, OWNERS_KEY)
     if owners_slot is None:
         return
     found = await find_owners_of_many(session, wanted)
     for key in wanted:
         owners_slot[key] = found.get(key)
-    await prefetch_no_records(session, {(org_id, value) for org_id, _, value in wanted})
 
 
 async def _find_owners(session: AsyncSession, org_id: uuid.UUID, keys: IdentityKeys) -> dict[uuid.UUID, list[str]]:
