@@ -15,6 +15,7 @@ from services.api import health
 from services.api.access import document_refusals
 from services.api.auth import cache as principal_cache
 from services.api.auth.router import router as auth_router
+from services.api.intake.fast import IntakeFastPath
 from services.api.metrics.dashboard import router as dashboard_router
 from services.api.metrics.prometheus import router as prometheus_router
 from services.api.middleware import RequestContextMiddleware
@@ -23,7 +24,7 @@ from services.api.properties.router import router as properties_router
 from services.api.state import AppState
 from shared import crypto
 from shared.config import Settings, get_settings
-from shared.db import make_engine, make_sessionmaker
+from shared.db import make_engine, make_sessionmaker, make_statement_pool
 from shared.logging import configure_logging
 from shared.queue import open_queue
 from shared.service_token import resolve_service_token
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.database_url or not settings.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (guestcard run starts embedded ones)")
         engine = make_engine(settings.database_url, settings.db_pool_size)
+        statement_pool = await make_statement_pool(settings.database_url, settings.db_pool_size)
         queue = open_queue(settings.redis_url)  # lazy: the API starts and serves while Redis is away
         principal_cache.configure(settings.principal_cache_seconds)
         listener = principal_cache.start_listener(queue)
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read_sessionmaker=make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
             queue=queue,
             service_token=resolve_service_token(settings),
+            statement_pool=statement_pool,
         )
         try:
             yield
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
             await queue.aclose()
+            await statement_pool.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=("Lead intake and leasing pipeline for apartment operators. Errors are RFC 9457 problem+json."),
         lifespan=lifespan,
     )
+    app.add_middleware(IntakeFastPath)  # inside the request context: ids, access log and histograms apply
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)

@@ -24,7 +24,12 @@ from shared.queue import send_jobs, take_pending_jobs
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool (a thread hop per request)."""
+    return state_of(request)
+
+
+def state_of(request: Request) -> AppState:
     state: AppState = request.app.state.guestcard
     return state
 
@@ -42,7 +47,7 @@ def read_only(endpoint: _Endpoint) -> _Endpoint:
 
 async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit after the handler, then send the jobs it queued."""
-    state = get_state(request)
+    state = state_of(request)
     if _is_read_only(request):
         async with (state.read_sessionmaker or state.sessionmaker)() as session:
             try:

@@ -80,23 +80,36 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     return result
 
 
+def domain_problem(error: DomainError, path: str) -> JSONResponse:
+    """A refusal the code raised on purpose, as problem+json (`path`: the request's, for `instance`)."""
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    headers.update(error.headers)
+    if error.status == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return problem_response(
+        error.status,
+        error.title,
+        error.detail,
+        type_slug=error.type_slug,
+        errors=error.errors,
+        instance=path if error.status != 401 else None,
+        headers=headers or None,
+        **error.extra,
+    )
+
+
+def failure_problem(error: Exception) -> JSONResponse:
+    """Anything else: an outage of PostgreSQL or Redis is a 503 the sender retries, the rest a logged 500."""
+    if is_outage(error):
+        return outage_response(error)
+    log.exception("api.unhandled_error", error_type=type(error).__name__)
+    return problem_response(500, "Internal server error", "An unexpected error occurred; it was logged.")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
-        headers.update(error.headers)
-        if error.status == 503:
-            headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
-        return problem_response(
-            error.status,
-            error.title,
-            error.detail,
-            type_slug=error.type_slug,
-            errors=error.errors,
-            instance=request.url.path if error.status != 401 else None,
-            headers=headers or None,
-            **error.extra,
-        )
+        return domain_problem(error, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -140,16 +153,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        if is_outage(error):
-            return outage_response(error)
-        log.exception("api.unhandled_error", error_type=type(error).__name__)
-        return problem_response(500, "Internal server error", "An unexpected error occurred; it was logged.")
-
-    async def maybe_outage(request: Request, error: Exception) -> JSONResponse:
-        return outage_response(error) if is_outage(error) else await unexpected(request, error)
+        return failure_problem(error)
 
     for kind in OUTAGE_TYPES:  # answered here, not re-raised past the middleware like a 500
-        app.add_exception_handler(kind, maybe_outage)
+        app.add_exception_handler(kind, unexpected)
 
 
 def _no_such_resource(request: Request) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,3 +20,5 @@ class AppState:
     service_token: str
     # the same pool without transactions (autocommit), for @read_only routes; None: use `sessionmaker`
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    # one-statement paths (the intake accept): shared.db.make_statement_pool
+    statement_pool: asyncpg.Pool | None = None

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import services.api.deps as deps
+import services.api.intake.service as intake_service
 from shared.config import Settings
 from shared.enums import InboundKind
 from tests.conftest import OrgFixture
@@ -38,15 +38,15 @@ EMAIL = (
 
 @pytest.fixture
 def sent_jobs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every job the request unit of work sends after commit."""
+    """Every job the accept path sends after its statement committed."""
     sent: list[Any] = []
-    original = deps.send_jobs
+    original = intake_service.send_jobs
 
     async def spy(queue: Any, jobs: list[Any], queue_name: str) -> None:
         sent.extend(jobs)
         await original(queue, jobs, queue_name)
 
-    monkeypatch.setattr(deps, "send_jobs", spy)
+    monkeypatch.setattr(intake_service, "send_jobs", spy)
     return sent
 
 

@@ -1,9 +1,11 @@
-"""A short-lived API key → principal cache: one query less on every request.
+"""Short-lived caches of credentials: API key → principal (one query less on every request), and a sender's
+signing secret (one query and one decrypt less on every signed webhook).
 
 Entries live `ttl` seconds (settings.principal_cache_seconds; 0 turns the cache off). Whatever can stop a
 key drops its entries at once in this process and, after the commit, in every API process:
 - a key revoke drops that key;
-- a user's deactivation drops that user's keys.
+- a user's deactivation drops that user's keys;
+- setting or removing a sender's signing secret drops that secret (also the remembered "none set").
 The other processes hear it through Redis pub/sub. With Redis away, the TTL bounds how long a revoked key
 still works there.
 
@@ -73,16 +75,60 @@ class PrincipalCache:
         self._entries.clear()
 
 
+class SecretCache:
+    """`org:provider` → the decrypted signing secret, or None when the organization has not set one."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[str, tuple[float, str | None]] = {}
+        self.generation = 0
+
+    def get(self, key: str) -> tuple[bool, str | None]:
+        """(found, secret): found is False when the database must be asked."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= self.clock():
+            return False, None
+        return True, entry[1]
+
+    def put(self, key: str, secret: str | None, generation: int) -> None:
+        if self.ttl <= 0 or generation != self.generation:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (self.clock() + self.ttl, secret)
+
+    def drop(self, keys: list[str]) -> None:
+        self.generation += 1
+        for key in keys:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+
+def secret_key(org_id: uuid.UUID, provider: str) -> str:
+    return f"{org_id}:{provider}"
+
+
 _cache = PrincipalCache(ttl=0)
+_secrets = SecretCache(ttl=0)
 
 
 def cache() -> PrincipalCache:
     return _cache
 
 
+def secrets() -> SecretCache:
+    return _secrets
+
+
 def configure(ttl: float) -> PrincipalCache:
     _cache.ttl = ttl
     _cache.clear()
+    _secrets.ttl = ttl
+    _secrets.clear()
     return _cache
 
 
@@ -91,9 +137,16 @@ def invalidate(
 ) -> None:
     """Call where a key stops working: drops now, and again (everywhere) once the request commits."""
     _cache.drop(key_ids, user_ids)
-    pending = session.info.setdefault(_PENDING, {"key_ids": [], "user_ids": []})
-    pending["key_ids"] += [str(k) for k in key_ids or ()]
-    pending["user_ids"] += [str(u) for u in user_ids or ()]
+    pending = session.info.setdefault(_PENDING, {})
+    pending.setdefault("key_ids", []).extend(str(k) for k in key_ids or ())
+    pending.setdefault("user_ids", []).extend(str(u) for u in user_ids or ())
+
+
+def invalidate_secret(session: AsyncSession, org_id: uuid.UUID, provider: str) -> None:
+    """Call where a sender's signing secret is set or removed: drops now, and everywhere after the commit."""
+    key = secret_key(org_id, provider)
+    _secrets.drop([key])
+    session.info.setdefault(_PENDING, {}).setdefault("secrets", []).append(key)
 
 
 async def after_commit(session: AsyncSession, redis: Redis | None) -> None:
@@ -110,7 +163,11 @@ async def after_commit(session: AsyncSession, redis: Redis | None) -> None:
 
 
 def _apply(message: dict[str, list[str]]) -> None:
-    _cache.drop([uuid.UUID(k) for k in message.get("key_ids", [])], [uuid.UUID(u) for u in message.get("user_ids", [])])
+    key_ids, user_ids = message.get("key_ids", []), message.get("user_ids", [])
+    if key_ids or user_ids:
+        _cache.drop([uuid.UUID(k) for k in key_ids], [uuid.UUID(u) for u in user_ids])
+    if message.get("secrets"):
+        _secrets.drop([str(key) for key in message["secrets"]])
 
 
 async def listen(redis: Redis) -> None:
@@ -129,6 +186,7 @@ async def listen(redis: Redis) -> None:
         except Exception as error:
             log.warning("auth.cache_listen_failed", error=type(error).__name__)
             _cache.clear()  # we may have missed a revoke while away
+            _secrets.clear()
             await asyncio.sleep(1)
 
 

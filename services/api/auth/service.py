@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -104,24 +103,3 @@ async def principal_for_key(session: AsyncSession, secret: str) -> Principal | N
     if row is None:
         return None
     return Principal(org_id=row.org_id, role=Role(row.role), key_id=row.id, user_id=row.user_id)
-
-
-# intake key hash -> organization id. An intake key is set once, when its organization is made, and never
-# changes hands, so a found answer stays true; it is kept as long as principals are (one read less per
-# webhook). Unknown keys are not kept: a flood of made-up keys cannot fill it.
-_intake_orgs: dict[str, tuple[float, uuid.UUID]] = {}
-
-
-async def org_id_for_intake_key(session: AsyncSession, intake_key: str) -> uuid.UUID | None:
-    key_hash = hash_secret(intake_key)
-    ttl = principal_cache.cache().ttl
-    now = time.monotonic()
-    kept = _intake_orgs.get(key_hash)
-    if kept is not None and kept[0] > now:
-        return kept[1]
-    org_id = await session.scalar(select(Organization.id).where(Organization.intake_key_hash == key_hash))
-    if org_id is not None and ttl > 0:
-        if len(_intake_orgs) >= principal_cache.MAX_ENTRIES:
-            _intake_orgs.clear()
-        _intake_orgs[key_hash] = (now + ttl, org_id)
-    return org_id

@@ -1,6 +1,9 @@
 """Intake hot path: size cap, sender authentication, then one idempotent insert into the inbox.
 
-Per request: one organization lookup, one secret lookup (signing senders only), one insert. Parsing waits
+Per request, once the caches are warm: one rate-limit script and one pipelined enqueue in Redis, and one
+autocommit statement in PostgreSQL on a bare asyncpg pool (no ORM session, no BEGIN/COMMIT, no checkout
+ping). The organization of an intake key and a sender's signing secret are kept as long as principals are
+(settings.principal_cache_seconds), the secret dropped everywhere when it is set or removed. Parsing waits
 for the worker; nothing here reads the payload beyond what a signature or the delivery key needs.
 """
 
@@ -14,19 +17,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+import asyncpg
 from fastapi import Request
+from fastapi.responses import JSONResponse, Response
 from redis.asyncio import Redis
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import ratelimit
+from services.api.auth import cache as credential_cache
+from services.api.auth.keys import hash_secret
 from services.api.intake import signatures
-from shared import clock
+from services.api.state import AppState
+from shared import clock, crypto
 from shared.delivery_keys import delivery_key
 from shared.enums import InboundKind
-from shared.errors import PayloadTooLarge, Unauthorized, Unavailable
+from shared.errors import DomainError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
 from shared.formdata import decode_multipart, media_type
-from shared.models import InboundMessage, Integration
-from shared.queue import enqueue_after_commit
+from shared.logging import get_logger
+from shared.outage import is_database_outage
+from shared.queue import JobRequest, send_jobs
+
+log = get_logger(__name__)
 
 EMAIL_KINDS = frozenset({InboundKind.email, InboundKind.sendgrid, InboundKind.mailgun, InboundKind.postmark})
 # Senders that sign their requests, and the `integrations.provider` row holding their secret.
@@ -81,10 +91,146 @@ async def read_body(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-async def signing_secret(session: AsyncSession, org_id: uuid.UUID, provider: str) -> str | None:
-    secret: str | None = await session.scalar(
-        select(Integration.signing_secret).where(Integration.org_id == org_id, Integration.provider == provider)
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+TWILIO_KINDS = frozenset({InboundKind.twilio_voice, InboundKind.twilio_sms})
+# Senders that treat only 200 as delivered (intake-formats.md §1.3, §1.4, §3; Twilio wants TwiML);
+# SendGrid retries on non-2xx but 200 is what its docs show. Everyone else gets 202 Accepted.
+OK_200_KINDS = frozenset(
+    {
+        InboundKind.mailgun,
+        InboundKind.postmark,
+        InboundKind.sendgrid,
+        InboundKind.zillow,
+        InboundKind.ringcentral,
+        *TWILIO_KINDS,
+    }
+)
+
+
+async def accept(state: AppState, request: Request, intake_key: str, kind: InboundKind) -> Response:
+    """The whole accept: limit, read, authenticate, store (committed), enqueue, acknowledge. Raises DomainError
+    subclasses for refusals; the route and the ASGI fast path (services/api/intake/fast.py) both call this."""
+    settings = state.settings
+    await ratelimit.check(
+        state.queue, "intake", intake_key, settings.rate_limit_intake_per_second, settings.rate_limit_intake_burst
     )
+    # the whole body, size-checked, before the first query: a slow upload never holds a pooled connection
+    body = await read_body(request, body_cap(kind, settings.email_max_bytes, settings.webhook_max_bytes))
+    pool = state.statement_pool
+    assert pool is not None  # built by the lifespan
+    org_id = await org_id_for_intake_key(pool, intake_key)
+    if org_id is None:
+        raise NotFound("Unknown intake key.")
+    if kind == InboundKind.ringcentral and "validation-token" in request.headers:
+        return _ringcentral_handshake(request.headers["validation-token"])
+    delivery = Delivery(
+        kind=kind,
+        body=body,
+        content_type=request.headers.get("content-type", ""),
+        headers=stored_headers(request),
+        signed_headers=request.headers,
+        query=dict(request.query_params),
+        url=signed_url(settings.public_url, request),
+    )
+    provider = SIGNING_PROVIDER.get(kind)
+    optional = OPTIONAL_SIGNING_PROVIDER.get(kind)
+    token = None
+    secret = None
+    if optional is not None:
+        secret = await signing_secret(pool, org_id, optional)
+        provider = optional if secret else None
+    elif provider is not None:
+        secret = await signing_secret(pool, org_id, provider)
+    if provider is not None:
+        try:
+            token = verify(delivery, secret, now())
+        except Unauthorized:
+            log.info("intake.signature_refused", org_id=str(org_id), kind=kind.value)
+            raise
+    key = compute_key(delivery)
+    if token:
+        await refuse_replayed_token(state.queue, org_id, token, key)
+    stored = await store(pool, org_id, delivery, key)
+    if stored.created:  # committed: now the worker may look (a lost enqueue is re-sent by the sweep)
+        job = JobRequest("process_inbound", (str(stored.inbound_id),), job_id=f"inbound:{stored.inbound_id}")
+        await send_jobs(state.queue, [job], settings.queue_name)
+    log.info(
+        "intake.stored",
+        org_id=str(org_id),
+        inbound_id=str(stored.inbound_id),
+        kind=kind.value,
+        created=stored.created,
+        size=len(body),
+    )
+    return _acknowledge(kind, stored.inbound_id)
+
+
+def _acknowledge(kind: InboundKind, inbound_id: uuid.UUID) -> Response:
+    headers = {"X-Inbound-Id": str(inbound_id)}
+    if kind in TWILIO_KINDS:
+        return Response(TWIML_EMPTY, status_code=200, media_type="text/xml", headers=headers)
+    status = 200 if kind in OK_200_KINDS else 202
+    return JSONResponse({"inbound_id": str(inbound_id)}, status_code=status, headers=headers)
+
+
+def _ringcentral_handshake(token: str) -> Response:
+    """Subscription set-up: echo the token within 3 s, store nothing (RingCentral wants a tiny 200)."""
+    if not token or len(token) > 512 or not token.isprintable():
+        raise DomainError("The Validation-Token header is not usable.")
+    return Response(status_code=200, headers={"Validation-Token": token})
+
+
+async def _fetch(pool: asyncpg.Pool, sql: str, *args: object) -> asyncpg.Record | None:
+    """One autocommit statement. A pooled connection that died in a PostgreSQL restart fails its first use
+    (asyncpg does not ping); the pool has dropped it, so the statement runs once more on a fresh one. Every
+    statement here is a read or the idempotent store, so running it twice is safe."""
+    try:
+        return await pool.fetchrow(sql, *args)
+    except Exception as error:
+        if not is_database_outage(error):
+            raise
+    return await pool.fetchrow(sql, *args)
+
+
+# intake key hash -> organization id. An intake key is set once, when its organization is made, and never
+# changes hands, so a found answer stays true; it is kept as long as principals are (one read less per
+# webhook). Unknown keys are not kept: a flood of made-up keys cannot fill it.
+_intake_orgs: dict[str, tuple[float, uuid.UUID]] = {}
+ORG_SQL = "SELECT id FROM organizations WHERE intake_key_hash = $1"
+
+
+async def org_id_for_intake_key(pool: asyncpg.Pool, intake_key: str) -> uuid.UUID | None:
+    key_hash = hash_secret(intake_key)
+    ttl = credential_cache.cache().ttl
+    moment = time.monotonic()
+    kept = _intake_orgs.get(key_hash)
+    if kept is not None and kept[0] > moment:
+        return kept[1]
+    row = await _fetch(pool, ORG_SQL, key_hash)
+    if row is None:
+        return None
+    org_id: uuid.UUID = row["id"]
+    if ttl > 0:
+        if len(_intake_orgs) >= credential_cache.MAX_ENTRIES:
+            _intake_orgs.clear()
+        _intake_orgs[key_hash] = (moment + ttl, org_id)
+    return org_id
+
+
+SECRET_SQL = "SELECT signing_secret FROM integrations WHERE org_id = $1 AND provider = $2"
+
+
+async def signing_secret(pool: asyncpg.Pool, org_id: uuid.UUID, provider: str) -> str | None:
+    """The sender's secret, decrypted (None: not set), from the credential cache when it is fresh."""
+    cache = credential_cache.secrets()
+    key = credential_cache.secret_key(org_id, provider)
+    found, secret = cache.get(key)
+    if found:
+        return secret
+    generation = cache.generation
+    row = await _fetch(pool, SECRET_SQL, org_id, provider)
+    secret = None if row is None else crypto.decrypt(row["signing_secret"])
+    cache.put(key, secret, generation)
     return secret
 
 
@@ -187,58 +333,54 @@ def compute_key(delivery: Delivery) -> str:
     return delivery_key(delivery.kind, delivery.body, delivery.content_type, delivery.headers, delivery.query)
 
 
-# One statement stores a delivery: insert it, or (a redelivery) find the first row. The fallback SELECT below
-# is only for a twin committed after this statement's snapshot was taken.
-STORE_SQL = text(
-    """
+# One statement stores a delivery: insert it, or (a redelivery) find the first row. Two statements in one
+# round trip would not see a twin committed after this statement's snapshot; the UNION's second arm does.
+STORE_SQL = """
     WITH inserted AS (
         INSERT INTO inbound_messages (id, org_id, kind, delivery_key, content_type, headers, query, body, body_size,
                                       received_at, status, attempts, created_at, updated_at)
-        VALUES (:id, :org_id, :kind, :key, :content_type, CAST(:headers AS jsonb), CAST(:query AS jsonb), :body,
-                :body_size, :now, 'received', 0, :now, :now)
+        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, 'received', 0, $10, $10)
         ON CONFLICT (org_id, delivery_key) DO NOTHING
         RETURNING id
     )
     SELECT id, true AS created FROM inserted
     UNION ALL
     SELECT id, false FROM inbound_messages
-    WHERE org_id = :org_id AND delivery_key = :key AND NOT EXISTS (SELECT 1 FROM inserted)
-    """
-)
+    WHERE org_id = $2 AND delivery_key = $4 AND NOT EXISTS (SELECT 1 FROM inserted)
+"""
+EXISTING_SQL = "SELECT id, false AS created FROM inbound_messages WHERE org_id = $1 AND delivery_key = $2"
 
 
-async def store(session: AsyncSession, org_id: uuid.UUID, delivery: Delivery, key: str) -> Stored:
-    """Insert once per (org, delivery key); a redelivery returns the first row's id and queues nothing."""
-    now = clock.now()
-    row = (
-        await session.execute(
-            STORE_SQL,
-            {
-                "id": uuid.uuid4(),
-                "org_id": org_id,
-                "kind": delivery.kind.value,
-                "key": key,
-                "content_type": delivery.content_type[:200],
-                "headers": json.dumps(dict(delivery.headers)),
-                "query": json.dumps(dict(delivery.query)),
-                "body": delivery.body,
-                "body_size": len(delivery.body),
-                "now": now,
-            },
-        )
-    ).first()
-    if row is not None and row.created:
-        enqueue_after_commit(session, "process_inbound", str(row.id), job_id=f"inbound:{row.id}")
-        return Stored(row.id, True)
-    existing = (
-        row.id
-        if row is not None
-        else await session.scalar(
-            select(InboundMessage.id).where(InboundMessage.org_id == org_id, InboundMessage.delivery_key == key)
-        )
+def _json_text(mapping: Mapping[str, str]) -> str:
+    """jsonb cannot hold U+0000 (a `%00` in a query string): stored as U+FFFD rather than refusing the delivery.
+    The delivery key was computed from the values as sent."""
+    return json.dumps({_no_nul(name): _no_nul(value) for name, value in mapping.items()})
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+async def store(pool: asyncpg.Pool, org_id: uuid.UUID, delivery: Delivery, key: str) -> Stored:
+    """Insert once per (org, delivery key), committed on return; a redelivery returns the first row's id."""
+    row = await _fetch(
+        pool,
+        STORE_SQL,
+        uuid.uuid4(),
+        org_id,
+        delivery.kind.value,
+        key,
+        delivery.content_type[:200],
+        _json_text(delivery.headers),
+        _json_text(delivery.query),
+        delivery.body,
+        len(delivery.body),
+        clock.now(),
     )
-    assert existing is not None  # the conflicting row exists: rows are never deleted on this path
-    return Stored(existing, False)
+    if row is None:  # the twin committed after the statement's snapshot: it is there now
+        row = await _fetch(pool, EXISTING_SQL, org_id, key)
+    assert row is not None  # the conflicting row exists: rows are never deleted on this path
+    return Stored(row["id"], row["created"])
 
 
 def now() -> float:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from services.api.auth import cache as principal_cache
 from services.api.deps import AdminDep, ManagerDep, SessionDep
 from shared.errors import NotFound
 from shared.models import Integration
@@ -68,6 +69,7 @@ async def set_secret(provider: Provider, body: IntegrationSecret, principal: Adm
             set_={"signing_secret": statement.excluded.signing_secret, "updated_at": func.now()},
         )
     )
+    principal_cache.invalidate_secret(session, principal.org_id, provider.value)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -81,4 +83,5 @@ async def remove_secret(provider: Provider, principal: AdminDep, session: Sessio
     )
     if result.first() is None:
         raise NotFound("This provider has no secret set.")
+    principal_cache.invalidate_secret(session, principal.org_id, provider.value)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -23,7 +23,7 @@ from shared.errors import ValidationFailed
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 
-def lead_filters(
+async def lead_filters(  # async: a plain def dependency runs in the thread pool
     status: Annotated[list[LeadStatus] | None, Query(description="repeatable")] = None,
     temperature: Temperature | None = None,
     property_id: uuid.UUID | None = None,
