@@ -23,6 +23,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     # shared by every job of this process: arq hands each job a shallow copy of this dict
     ctx.setdefault("org_config_cache", {})
+    ctx.setdefault("claimed_rows", set())  # rows leased by a batch of this process (jobs.process_inbound)
     ctx.setdefault("handoff_gate", asyncio.Semaphore(HANDOFFS_IN_FLIGHT))
     if "api" not in ctx:
         ctx["api"] = build_api_client(settings)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from arq import Retry
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.cron import sweep_inbound
@@ -325,3 +325,36 @@ async def test_one_job_claims_the_organizations_received_rows_and_hands_them_off
     assert {(await row(sessionmaker, other)).status for other in others} == {"ignored", "failed"}
     for other in others:  # their own jobs find nothing left to do
         assert await process_inbound(job_ctx(settings, sessionmaker, api), other) == "skipped"
+
+
+async def test_a_job_whose_row_a_batch_of_this_worker_holds_skips_without_a_query(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    """One worker process, two jobs: while the first job's batch holds both rows, the second row's own job
+    skips from the process's memory (no statement at all); once the batch is done the set is empty again."""
+    first = await received(client, org, INQUIRY.name)
+    second = await received(client, org, NEWSLETTER.name)
+    statements: list[str] = []
+    engine = sessionmaker.kw["bind"].sync_engine
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    ctx = job_ctx(settings, sessionmaker, api, claimed_rows=set())
+    seen: dict[str, Any] = {}
+
+    async def during_hand_off(request: httpx.Request) -> httpx.Response:
+        seen["held"] = set(ctx["claimed_rows"])
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            seen["second"] = await process_inbound(ctx, second)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return api.ok(json.loads(request.content))
+
+    ctx["api"] = httpx.AsyncClient(transport=httpx.MockTransport(during_hand_off), base_url="http://api.test")
+    assert await process_inbound(ctx, first) == "processed"
+    assert seen == {"held": {uuid.UUID(first), uuid.UUID(second)}, "second": "skipped"}
+    assert statements == []
+    assert ctx["claimed_rows"] == set()
+    assert (await row(sessionmaker, second)).status == "ignored"  # the batch finished it
