@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from services.intake.client import build_api_client
@@ -25,6 +26,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx.setdefault("org_config_cache", {})
     ctx.setdefault("claimed_rows", set())  # rows leased by a batch of this process (jobs.process_inbound)
     ctx.setdefault("handoff_gate", asyncio.Semaphore(HANDOFFS_IN_FLIGHT))
+    ctx.setdefault("org_gates", weakref.WeakValueDictionary())  # jobs.process_inbound's per-organization turns
     if "api" not in ctx:
         ctx["api"] = build_api_client(settings)
 

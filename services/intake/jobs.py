@@ -6,7 +6,10 @@ retry budget and what an unavailable API means; the pipeline returns values.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+import weakref
 from typing import Any
 
 from arq import Retry
@@ -31,6 +34,7 @@ INTAKE_BATCH = 50
 # batches in flight per worker process: more only queue up inside the API's CPU and time out there; a job
 # waits for its turn before it claims, so the rows stay claimable by whoever runs first
 HANDOFFS_IN_FLIGHT = 4
+ORG_HANDOFFS_IN_FLIGHT = 2  # of them, one organization's (see _org_gate)
 
 
 def backoff_seconds(job_try: int) -> float:
@@ -47,19 +51,32 @@ def retry_later(ctx: dict[str, Any]) -> Retry:
     return Retry(defer=backoff_seconds(int(ctx.get("job_try", 1))))
 
 
-async def process_inbound(ctx: dict[str, Any], inbound_id: str) -> str:
+async def process_inbound(ctx: dict[str, Any], inbound_id: str, org_id: str | None = None) -> str:
     """Claim, parse and match in one short transaction; hand off outside any transaction; record outcomes.
 
-    Returns the status of `inbound_id`'s row (or "skipped" when it was no longer `received`).
+    Returns the status of `inbound_id`'s row (or "skipped" when it was no longer `received`). `org_id` (the
+    accept path sends it; the sweep and replays do not) lets jobs of one organization wait their turn.
     """
     if uuid.UUID(inbound_id) in ctx.get("claimed_rows", ()):  # see _process: no wait at the gate either
         log.debug("intake.inbound_skipped", inbound_id=inbound_id, outcome="claimed_by_this_worker")
         return "skipped"
-    gate = ctx.get("handoff_gate")
+    async with contextlib.AsyncExitStack() as gates:
+        if org_id is not None and "org_gates" in ctx:
+            await gates.enter_async_context(_org_gate(ctx["org_gates"], org_id))
+        if ctx.get("handoff_gate") is not None:
+            await gates.enter_async_context(ctx["handoff_gate"])
+        return await _process(ctx, inbound_id)
+
+
+def _org_gate(gates: weakref.WeakValueDictionary[str, asyncio.Semaphore], org_id: str) -> asyncio.Semaphore:
+    """The organization's turn. The API applies one batch of an organization at a time (its batch lock), so
+    more batches in flight only hold claimed rows while they queue there; two let the next batch be claimed
+    and parsed while the current one is applied, and whatever arrives meanwhile joins the batch after. Kept
+    only while a job holds or awaits it."""
+    gate = gates.get(org_id)
     if gate is None:
-        return await _process(ctx, inbound_id)
-    async with gate:
-        return await _process(ctx, inbound_id)
+        gate = gates[org_id] = asyncio.Semaphore(ORG_HANDOFFS_IN_FLIGHT)
+    return gate
 
 
 async def _process(ctx: dict[str, Any], inbound_id: str) -> str:

@@ -80,8 +80,8 @@ async def test_every_kind_is_stored_before_it_is_acknowledged(
     assert all(name == name.lower() for name in stored.headers)
     assert "verification-token" not in stored.headers
     assert [job.job_id for job in sent_jobs] == [f"inbound:{inbound_id}"]
+    assert [job.args for job in sent_jobs] == [(inbound_id, str(org.org_id))]  # the worker's per-org turn
     assert sent_jobs[0].function == "process_inbound"
-    assert sent_jobs[0].args == (inbound_id,)
 
 
 async def test_credentials_are_not_stored_and_query_is(

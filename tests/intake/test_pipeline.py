@@ -5,8 +5,11 @@ The real API is exercised in test_pipeline_e2e.py; here every branch of the hand
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +20,7 @@ from arq import Retry
 from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.intake import jobs
 from services.intake.cron import sweep_inbound
 from services.intake.jobs import process_inbound
 from services.intake.pipeline import resolve_property
@@ -358,3 +362,38 @@ async def test_a_job_whose_row_a_batch_of_this_worker_holds_skips_without_a_quer
     assert statements == []
     assert ctx["claimed_rows"] == set()
     assert (await row(sessionmaker, second)).status == "ignored"  # the batch finished it
+
+
+async def test_jobs_of_one_organization_take_turns_and_other_organizations_do_not_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At most ORG_HANDOFFS_IN_FLIGHT batches of one organization at once (the API applies them one at a time
+    anyway); another organization's job is not held behind them; a gate lives only while it is used."""
+    ctx: dict[str, Any] = {"org_gates": weakref.WeakValueDictionary(), "handoff_gate": asyncio.Semaphore(8)}
+    busy: dict[str, int] = {"a": 0, "b": 0}
+    peak: dict[str, int] = {"a": 0, "b": 0}
+    release = asyncio.Event()
+    org_of: dict[str, str] = {}
+
+    async def fake_process(_: dict[str, Any], inbound_id: str) -> str:
+        org = org_of[inbound_id]
+        busy[org] += 1
+        peak[org] = max(peak[org], busy[org])
+        await release.wait()
+        busy[org] -= 1
+        return "processed"
+
+    monkeypatch.setattr(jobs, "_process", fake_process)
+    runs = []
+    for org in ["a"] * 5 + ["b"]:
+        inbound_id = str(uuid.uuid4())
+        org_of[inbound_id] = org
+        runs.append(asyncio.create_task(process_inbound(ctx, inbound_id, f"org-{org}")))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert busy == {"a": jobs.ORG_HANDOFFS_IN_FLIGHT, "b": 1}
+    release.set()
+    assert await asyncio.gather(*runs) == ["processed"] * 6
+    assert peak == {"a": jobs.ORG_HANDOFFS_IN_FLIGHT, "b": 1}
+    gc.collect()
+    assert dict(ctx["org_gates"]) == {}

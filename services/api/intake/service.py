@@ -152,7 +152,8 @@ async def accept(state: AppState, request: Request, intake_key: str, kind: Inbou
         await refuse_replayed_token(state.queue, org_id, token, key)
     stored = await store(pool, org_id, delivery, key)
     if stored.created:  # committed: now the worker may look (a lost enqueue is re-sent by the sweep)
-        job = JobRequest("process_inbound", (str(stored.inbound_id),), job_id=f"inbound:{stored.inbound_id}")
+        args = (str(stored.inbound_id), str(org_id))  # the organization: the worker's per-organization turn
+        job = JobRequest("process_inbound", args, job_id=f"inbound:{stored.inbound_id}")
         await send_jobs(state.queue, [job], settings.queue_name)
     log.info(
         "intake.stored",
