@@ -130,6 +130,12 @@ _PATTERNS = {
     category: [(phrase, re.compile(r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])")) for phrase in phrases]
     for category, phrases in PHRASES.items()
 }
+# every phrase in one pattern: most texts have none, and one search says so (was one search per phrase, ~100)
+_ANY = re.compile(
+    r"(?<![a-z0-9])(?:"
+    + "|".join(re.escape(phrase) for phrases in PHRASES.values() for phrase in sorted(phrases, key=len, reverse=True))
+    + r")(?![a-z0-9])"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,8 @@ def detect(text: str | None) -> SensitiveHit | None:
     if not text:
         return None
     folded = " ".join(text.casefold().replace("’", "'").split())
+    if _ANY.search(folded) is None:
+        return None
     for category, patterns in _PATTERNS.items():
         for phrase, pattern in patterns:
             if pattern.search(folded):
