@@ -163,6 +163,55 @@ async def _enqueue(queue: ArqRedis, jobs: list[JobRequest], queue_name: str) -> 
         await pipe.execute()
 
 
+# One job that drains, instead of one job per item (issue #16: a burst of 5,000 deliveries was 5,000 jobs).
+# The job id carries a generation: `{key}:{n}`, n read from `guestcard:wake:{key}` in the same script. While
+# generation n's job is queued, every wake joins it (the same id: arq's dedup). The job, once started, moves
+# the generation on (`next_generation`) before its first read, so a wake after that queues job n+1: an
+# item committed before a wake is seen either by the job it joined (which reads after the wake) or by the
+# next one. No wake is lost between the job's last read and its end.
+WAKE_SCRIPT = """
+local generation = redis.call('get', KEYS[1]) or '0'
+local job_id = ARGV[1] .. ':' .. generation
+local job_key = ARGV[2] .. job_id
+if redis.call('exists', job_key, ARGV[3] .. job_id) > 0 then return 0 end
+redis.call('psetex', job_key, ARGV[4], ARGV[5])
+redis.call('zadd', KEYS[2], ARGV[6], job_id)
+return 1
+"""
+WAKE_SHA = hashlib.sha1(WAKE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+WAKE_PREFIX = "guestcard:wake:"
+
+
+async def wake(queue: ArqRedis | None, function: str, args: tuple[Any, ...], key: str, queue_name: str) -> bool:
+    """Queue `function(*args)` unless its current generation is already queued. Best effort, like send_jobs:
+    a failure is logged and the caller's sweep recovers (returns False)."""
+    if queue is None:
+        return False
+    payload = serialize_arq_job(function, args, {}, None, timestamp_ms(), serializer=serialize_job)
+    argv = [key, job_key_prefix, result_key_prefix, str(EXPIRES_MS), payload, str(timestamp_ms())]
+    try:
+        try:
+            return bool(await queue.evalsha(WAKE_SHA, 2, WAKE_PREFIX + key, queue_name, *argv))  # type: ignore[misc,arg-type]
+        except NoScriptError:
+            await queue.script_load(WAKE_SCRIPT)
+            return bool(await queue.evalsha(WAKE_SHA, 2, WAKE_PREFIX + key, queue_name, *argv))  # type: ignore[misc,arg-type]
+    except Exception as error:
+        log.warning("queue.wake_failed", function=function, error=type(error).__name__)
+        return False
+
+
+DRAIN_INBOUND = "drain_inbound"  # the worker's intake drain (services/intake/jobs.py), woken per organization
+
+
+def intake_wake_key(org_id: object) -> str:
+    return f"intake:{org_id}"
+
+
+async def next_generation(redis: ArqRedis, key: str) -> None:
+    """Called by a woken job before it reads anything: wakes from now on queue the next job."""
+    await redis.incr(WAKE_PREFIX + key)
+
+
 @asynccontextmanager
 async def job_transaction(ctx: dict[str, Any]) -> AsyncIterator[AsyncSession]:
     """A job owns its transaction the way a request does: commit, then send the jobs it queued.

@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import uuid
 import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from arq import Retry
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.automation.jobs import drain_scheduled_actions
@@ -24,6 +26,7 @@ from services.intake import client, pipeline
 from services.intake.cron import sweep_inbound
 from shared.enums import InboundStatus
 from shared.logging import get_logger
+from shared.queue import DRAIN_INBOUND, intake_wake_key, next_generation, wake
 from shared.schemas.signal import SignalResult
 
 log = get_logger(__name__)
@@ -35,6 +38,7 @@ INTAKE_BATCH = 50
 # waits for its turn before it claims, so the rows stay claimable by whoever runs first
 HANDOFFS_IN_FLIGHT = 4
 ORG_HANDOFFS_IN_FLIGHT = 2  # of them, one organization's (see _org_gate)
+MAX_DRAIN_BATCHES = 20  # one drain job's batches before it hands over to the next (drain_inbound)
 
 
 def backoff_seconds(job_try: int) -> float:
@@ -60,12 +64,40 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: str, org_id: str | No
     if uuid.UUID(inbound_id) in ctx.get("claimed_rows", ()):  # see _process: no wait at the gate either
         log.debug("intake.inbound_skipped", inbound_id=inbound_id, outcome="claimed_by_this_worker")
         return "skipped"
+    async with _turn(ctx, org_id):
+        return await _process(ctx, inbound_id)
+
+
+async def drain_inbound(ctx: dict[str, Any], org_id: str) -> int:
+    """The accept path's wake-up (shared.queue.wake): the organization's `received` rows, batch after batch,
+    until a batch comes back short. Returns how many rows it claimed.
+
+    The generation moves on first, so a delivery accepted from now on wakes the next drain: none is left
+    behind by this one's last read. After MAX_DRAIN_BATCHES it wakes the next drain itself and ends, so one
+    job never runs for long under a steady stream.
+    """
+    await next_generation(ctx["redis"], intake_wake_key(org_id))
+    batch = int(ctx.get("intake_batch", INTAKE_BATCH))
+    claimed_total = 0
+    for _ in range(MAX_DRAIN_BATCHES):
+        async with _turn(ctx, org_id):
+            claimed = await _run_batch(ctx, lambda session: pipeline.claim_for_org(session, uuid.UUID(org_id), batch))
+        claimed_total += len(claimed)
+        if len(claimed) < batch:
+            return claimed_total
+    await wake(ctx["redis"], DRAIN_INBOUND, (org_id,), intake_wake_key(org_id), ctx["settings"].queue_name)
+    return claimed_total
+
+
+@contextlib.asynccontextmanager
+async def _turn(ctx: dict[str, Any], org_id: str | None) -> AsyncIterator[None]:
+    """The organization's turn, then a hand-off slot of this process."""
     async with contextlib.AsyncExitStack() as gates:
         if org_id is not None and "org_gates" in ctx:
             await gates.enter_async_context(_org_gate(ctx["org_gates"], org_id))
         if ctx.get("handoff_gate") is not None:
             await gates.enter_async_context(ctx["handoff_gate"])
-        return await _process(ctx, inbound_id)
+        yield
 
 
 def _org_gate(gates: weakref.WeakValueDictionary[str, asyncio.Semaphore], org_id: str) -> asyncio.Semaphore:
@@ -80,7 +112,6 @@ def _org_gate(gates: weakref.WeakValueDictionary[str, asyncio.Semaphore], org_id
 
 
 async def _process(ctx: dict[str, Any], inbound_id: str) -> str:
-    sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
     row_id = uuid.UUID(inbound_id)
     # rows a batch of this process holds the lease on: their own jobs (most of a burst's jobs, since one
     # batch claims up to 50 rows) skip here instead of asking PostgreSQL what the lease already says
@@ -88,24 +119,39 @@ async def _process(ctx: dict[str, Any], inbound_id: str) -> str:
     if row_id in held:
         log.debug("intake.inbound_skipped", inbound_id=inbound_id, outcome="claimed_by_this_worker")
         return "skipped"
+    claimed = await _run_batch(
+        ctx, lambda session: pipeline.claim(session, row_id, int(ctx.get("intake_batch", INTAKE_BATCH)))
+    )
+    if not claimed:
+        log.info("intake.inbound_skipped", inbound_id=inbound_id, outcome="not_received")
+        return "skipped"
+    return claimed.get(row_id) or InboundStatus.processed.value
+
+
+async def _run_batch(
+    ctx: dict[str, Any], claim: Callable[[AsyncSession], Awaitable[list[Row[Any]]]]
+) -> dict[uuid.UUID, str | None]:
+    """Claim (rows this process then holds), parse and match in one transaction, hand off, record outcomes.
+    Returns each claimed row's status (empty: nothing to claim)."""
+    sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    held: set[uuid.UUID] = ctx.setdefault("claimed_rows", set())
     cache = ctx.setdefault("org_config_cache", {})
     claimed: set[uuid.UUID] = set()
     try:
         async with sessionmaker() as session, session.begin():
-            rows = await pipeline.claim(session, row_id, int(ctx.get("intake_batch", INTAKE_BATCH)))
+            rows = await claim(session)
             if not rows:
-                log.info("intake.inbound_skipped", inbound_id=inbound_id, outcome="not_received")
-                return "skipped"
+                return {}
             claimed = {row.id for row in rows}
             held |= claimed
             prepared = await pipeline.prepare(cache, session, rows)
-        statuses = {item.inbound_id: item.status for item in prepared}
+        statuses: dict[uuid.UUID, str | None] = {item.inbound_id: item.status for item in prepared}
         pending = [item for item in prepared if item.envelope is not None]
         if pending:
             statuses |= await _hand_off(ctx, sessionmaker, pending)
     finally:  # final, released for a retry, or rolled back: PostgreSQL has the truth again
         held -= claimed
-    return statuses.get(row_id) or InboundStatus.processed.value
+    return statuses
 
 
 async def _hand_off(
@@ -156,7 +202,7 @@ async def _retry_or_fail(
     return {item.inbound_id: InboundStatus.failed.value for item in items}
 
 
-JOBS: list[Any] = [heartbeat, process_inbound]
+JOBS: list[Any] = [heartbeat, process_inbound, drain_inbound]
 CRON_JOBS: list[Any] = [sweep_inbound]
 # automation: timed steps (sequences, reminders, time-triggered rules)
 CRON_JOBS += [drain_scheduled_actions]

@@ -81,6 +81,23 @@ CLAIM_BATCH = text(
     RETURNING i.*
     """
 )
+# A drain's batch: the organization's oldest `received` rows nobody holds (no row of its own to start from).
+CLAIM_ORG = text(
+    """
+    WITH claimed AS (
+        SELECT id FROM inbound_messages
+        WHERE org_id = :org_id AND status = 'received' AND (claimed_until IS NULL OR claimed_until < :now)
+        ORDER BY received_at
+        LIMIT :batch
+        FOR NO KEY UPDATE SKIP LOCKED
+    )
+    UPDATE inbound_messages AS i
+    SET attempts = i.attempts + 1, claimed_until = :lease, updated_at = :now
+    FROM claimed
+    WHERE i.id = claimed.id
+    RETURNING i.*
+    """
+)
 RELEASE = (
     update(INBOX)
     .where(INBOX.c.id == func.any(bindparam("row_ids")), INBOX.c.status == InboundStatus.received.value)
@@ -155,6 +172,15 @@ async def claim(session: AsyncSession, inbound_id: uuid.UUID, batch: int = 1) ->
     now = clock.now()
     params = {"row_id": inbound_id, "now": now, "lease": now + LEASE, "more": max(0, batch - 1)}
     rows = list((await session.execute(CLAIM_BATCH, params)).all())
+    return sorted(rows, key=lambda row: (row.received_at, row.id))
+
+
+async def claim_for_org(session: AsyncSession, org_id: uuid.UUID, batch: int) -> list[Row[Any]]:
+    """Up to `batch` of the organization's `received` rows that no job holds (attempts + 1, leased), oldest
+    first: what a drain job (jobs.drain_inbound) works on."""
+    now = clock.now()
+    params = {"org_id": org_id, "now": now, "lease": now + LEASE, "batch": batch}
+    rows = list((await session.execute(CLAIM_ORG, params)).all())
     return sorted(rows, key=lambda row: (row.received_at, row.id))
 
 

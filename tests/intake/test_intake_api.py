@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from arq.constants import job_key_prefix
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import services.api.intake.service as intake_service
 from shared.config import Settings
 from shared.enums import InboundKind
 from tests.conftest import OrgFixture
@@ -36,18 +38,17 @@ EMAIL = (
 )
 
 
-@pytest.fixture
-def sent_jobs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every job the accept path sends after its statement committed."""
-    sent: list[Any] = []
-    original = intake_service.send_jobs
-
-    async def spy(queue: Any, jobs: list[Any], queue_name: str) -> None:
-        sent.extend(jobs)
-        await original(queue, jobs, queue_name)
-
-    monkeypatch.setattr(intake_service, "send_jobs", spy)
-    return sent
+async def woken(settings: Settings, org: OrgFixture) -> list[tuple[str, str, list[Any]]]:
+    """The organization's drain jobs waiting in the real queue: (job id, function, args)."""
+    assert settings.redis_url
+    redis = aioredis.from_url(settings.redis_url)
+    try:
+        ids = [item.decode() for item in await redis.zrange(settings.queue_name, 0, -1)]
+        mine = [job_id for job_id in ids if job_id.startswith(f"intake:{org.org_id}:")]
+        payloads = [json.loads(await redis.get(job_key_prefix + job_id)) for job_id in mine]
+    finally:
+        await redis.aclose()
+    return [(job_id, payload["f"], payload["a"]) for job_id, payload in zip(mine, payloads, strict=True)]
 
 
 @pytest.mark.parametrize("kind", list(InboundKind), ids=lambda kind: kind.value)
@@ -56,7 +57,7 @@ async def test_every_kind_is_stored_before_it_is_acknowledged(
     client: httpx.AsyncClient,
     org: OrgFixture,
     sessionmaker: async_sessionmaker[AsyncSession],
-    sent_jobs: list[Any],
+    settings: Settings,
 ) -> None:
     await set_secrets(client, org)
     case = first_signal_case(CASES, kind)
@@ -79,9 +80,8 @@ async def test_every_kind_is_stored_before_it_is_acknowledged(
     assert stored.delivery_key.startswith(f"{kind.value}:")
     assert all(name == name.lower() for name in stored.headers)
     assert "verification-token" not in stored.headers
-    assert [job.job_id for job in sent_jobs] == [f"inbound:{inbound_id}"]
-    assert [job.args for job in sent_jobs] == [(inbound_id, str(org.org_id))]  # the worker's per-org turn
-    assert sent_jobs[0].function == "process_inbound"
+    # the organization's drain is woken: one job (generation 0 of this organization), named by no delivery
+    assert await woken(settings, org) == [(f"intake:{org.org_id}:0", "drain_inbound", [str(org.org_id)])]
 
 
 async def test_credentials_are_not_stored_and_query_is(
@@ -102,7 +102,7 @@ async def test_credentials_are_not_stored_and_query_is(
 
 
 async def test_redelivery_returns_the_same_id_without_a_second_row_or_job(
-    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession], sent_jobs: list[Any]
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     path = intake_path(org, "email")
     first = await client.post(path, content=EMAIL, headers={"Content-Type": "message/rfc822"})
@@ -110,7 +110,7 @@ async def test_redelivery_returns_the_same_id_without_a_second_row_or_job(
     assert first.status_code == second.status_code == 202
     assert first.json()["inbound_id"] == second.json()["inbound_id"] == second.headers["x-inbound-id"]
     assert len(await rows_for(sessionmaker, org)) == 1
-    assert [job.job_id for job in sent_jobs] == [f"inbound:{first.json()['inbound_id']}"]
+    assert [job_id for job_id, _, _ in await woken(settings, org)] == [f"intake:{org.org_id}:0"]
 
 
 async def test_same_delivery_key_in_two_organizations_is_two_rows(

@@ -28,6 +28,7 @@ from services.intake.worker import MAX_TRIES
 from shared.config import Settings
 from shared.enums import InboundKind
 from shared.models import Contact, InboundMessage, Lead, Property
+from shared.queue import WAKE_PREFIX, create_queue, intake_wake_key
 from shared.schemas.signal import LeadSignal
 from tests.conftest import OrgFixture
 from tests.corpus.loader import load_corpus
@@ -397,3 +398,37 @@ async def test_jobs_of_one_organization_take_turns_and_other_organizations_do_no
     assert peak == {"a": jobs.ORG_HANDOFFS_IN_FLIGHT, "b": 1}
     gc.collect()
     assert dict(ctx["org_gates"]) == {}
+
+
+async def test_a_drain_takes_the_organizations_rows_batch_after_batch_and_hands_over_when_long(
+    client: httpx.AsyncClient,
+    org: OrgFixture,
+    settings: Settings,
+    sessionmaker: Any,
+    api: FakeApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [await received(client, org, name) for name in (INQUIRY.name, NEWSLETTER.name, GARBAGE.name)]
+    assert settings.redis_url
+    queue = await create_queue(settings.redis_url)
+    key = intake_wake_key(org.org_id)
+    try:
+        monkeypatch.setattr(jobs, "MAX_DRAIN_BATCHES", 2)
+        ctx = job_ctx(settings, sessionmaker, api, redis=queue, intake_batch=1)
+        generation = int(await queue.get(WAKE_PREFIX + key) or 0)
+        assert await jobs.drain_inbound(ctx, str(org.org_id)) == 2  # two batches of one, then it hands over
+        assert int(await queue.get(WAKE_PREFIX + key)) == generation + 1  # moved on before its first read
+        statuses = [(await row(sessionmaker, inbound_id)).status for inbound_id in ids]
+        assert statuses.count("received") == 1
+        queued = [item.decode() for item in await queue.zrange(settings.queue_name, 0, -1)]
+        assert f"{key}:{generation + 1}" in queued  # the next drain, woken by this one
+
+        assert await jobs.drain_inbound(ctx, str(org.org_id)) == 1  # the rest; a short batch ends it
+        assert {(await row(sessionmaker, inbound_id)).status for inbound_id in ids} == {
+            "processed",
+            "ignored",
+            "failed",
+        }
+        assert await jobs.drain_inbound(ctx, str(org.org_id)) == 0
+    finally:
+        await queue.aclose()

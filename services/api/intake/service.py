@@ -34,7 +34,7 @@ from shared.errors import DomainError, NotFound, PayloadTooLarge, Unauthorized, 
 from shared.formdata import decode_multipart, media_type
 from shared.logging import get_logger
 from shared.outage import is_database_outage
-from shared.queue import JobRequest, send_jobs
+from shared.queue import DRAIN_INBOUND, intake_wake_key, wake
 
 log = get_logger(__name__)
 
@@ -151,10 +151,8 @@ async def accept(state: AppState, request: Request, intake_key: str, kind: Inbou
     if token:
         await refuse_replayed_token(state.queue, org_id, token, key)
     stored = await store(pool, org_id, delivery, key)
-    if stored.created:  # committed: now the worker may look (a lost enqueue is re-sent by the sweep)
-        args = (str(stored.inbound_id), str(org_id))  # the organization: the worker's per-organization turn
-        job = JobRequest("process_inbound", args, job_id=f"inbound:{stored.inbound_id}")
-        await send_jobs(state.queue, [job], settings.queue_name)
+    if stored.created:  # committed: now wake the organization's drain (a lost wake is made up by the sweep)
+        await wake(state.queue, DRAIN_INBOUND, (str(org_id),), intake_wake_key(org_id), settings.queue_name)
     log.info(
         "intake.stored",
         org_id=str(org_id),

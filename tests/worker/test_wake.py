@@ -1,0 +1,54 @@
+"""One drain job per organization instead of one job per delivery (shared.queue.wake): wakes join the queued
+generation, and a wake after the job started queues the next one, so no delivery waits for the sweep."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import redis.asyncio as aioredis
+from arq.constants import job_key_prefix
+
+from shared.config import Settings
+from shared.queue import create_queue, next_generation, open_queue, wake
+
+
+async def test_wakes_join_the_queued_job_and_a_started_job_lets_the_next_wake_queue_another(
+    settings: Settings,
+) -> None:
+    assert settings.redis_url
+    queue = await create_queue(settings.redis_url)
+    raw = aioredis.from_url(settings.redis_url)
+    key, name = f"intake:{uuid.uuid4()}", f"guestcard:test-wake:{uuid.uuid4().hex[:8]}"
+    try:
+        assert await wake(queue, "drain_inbound", ("org",), key, name) is True
+        assert await wake(queue, "drain_inbound", ("org",), key, name) is False  # joined the queued job
+        assert [item.decode() for item in await raw.zrange(name, 0, -1)] == [f"{key}:0"]
+        payload = json.loads(await raw.get(job_key_prefix + f"{key}:0"))
+        assert (payload["f"], payload["a"]) == ("drain_inbound", ["org"])
+
+        await next_generation(queue, key)  # what the job does first when it starts
+        assert await wake(queue, "drain_inbound", ("org",), key, name) is True
+        assert await wake(queue, "drain_inbound", ("org",), key, name) is False
+        assert sorted(item.decode() for item in await raw.zrange(name, 0, -1)) == [f"{key}:0", f"{key}:1"]
+    finally:
+        await raw.delete(name, job_key_prefix + f"{key}:0", job_key_prefix + f"{key}:1", f"guestcard:wake:{key}")
+        await raw.aclose()
+        await queue.aclose()
+
+
+async def test_a_wake_with_redis_away_is_false_not_an_error() -> None:
+    """The delivery is stored and acknowledged anyway; the sweep queues it later."""
+    away = open_queue("redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        assert await wake(away, "drain_inbound", ("org",), "intake:x", "q") is False
+        assert await wake(None, "drain_inbound", ("org",), "intake:x", "q") is False
+    finally:
+        await away.aclose()
+
+
+def test_the_drain_function_name_is_the_workers() -> None:
+    from services.intake.jobs import JOBS, drain_inbound
+    from shared.queue import DRAIN_INBOUND
+
+    assert drain_inbound.__name__ == DRAIN_INBOUND and drain_inbound in JOBS
