@@ -181,14 +181,22 @@ def _ringcentral_handshake(token: str) -> Response:
 
 async def _fetch(pool: asyncpg.Pool, sql: str, *args: object) -> asyncpg.Record | None:
     """One autocommit statement. A pooled connection that died in a PostgreSQL restart fails its first use
-    (asyncpg does not ping); the pool has dropped it, so the statement runs once more on a fresh one. Every
-    statement here is a read or the idempotent store, so running it twice is safe."""
-    try:
-        return await pool.fetchrow(sql, *args)
-    except Exception as error:
-        if not is_database_outage(error):
-            raise
-    return await pool.fetchrow(sql, *args)
+    (asyncpg does not ping); it is terminated, not given back (the pool skips the reset query that would
+    otherwise have found it broken), and the statement runs once more on a fresh one. Every statement here
+    is a read or the idempotent store, so running it twice is safe."""
+    for attempt in (1, 2):
+        connection = await pool.acquire()
+        try:
+            return await connection.fetchrow(sql, *args)
+        except Exception as error:
+            connection.terminate()  # mid-protocol or dead: never back into the pool
+            # a termination the server sent while the connection sat idle in the pool surfaces on its next
+            # use as an outage, or as asyncpg's "another operation is in progress" (InternalClientError)
+            if attempt == 2 or not (is_database_outage(error) or isinstance(error, asyncpg.InternalClientError)):
+                raise
+        finally:
+            await pool.release(connection)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 # intake key hash -> organization id. An intake key is set once, when its organization is made, and never
