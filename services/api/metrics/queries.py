@@ -158,6 +158,10 @@ def _pieces(name: str, frm: str, pieces: list[tuple[str, str, str]]) -> str:
 # pieces: `pieces_m` takes the whole local months, then in the partial months at either end (each inside one
 # month, so its weeks never straddle a month) the whole weeks, then the other days; `pieces_w` (the week
 # grouping: months straddle weeks) takes the whole weeks, then the other days.
+# `pieces_s` (signed, for the reply histograms) reads a partial month at either end as its month row minus the
+# weeks and days of the month outside the window when those are fewer days than the ones inside (a 30-day window
+# ending today: the month minus today, instead of four weeks and a day; at the property level a month row holds
+# ~60 % of the (property, bucket) cells of its four week rows). Sums of counts and milliseconds: exact either way.
 PIECES = (
     "pm AS (SELECT tz, dlo, dhi, m0, GREATEST(m0, m1) AS m1, LEAST(m0, dhi) AS h1, GREATEST(m1, LEAST(m0, dhi)) AS t0 "
     "FROM (SELECT tz, dlo, dhi, (date_trunc('month', (dlo - 1)::timestamp) + interval '1 month')::date AS m0, "
@@ -165,6 +169,22 @@ PIECES = (
     + _pieces("pieces_m", "pm", [("m", "m0", "m1"), *_split("dlo", "h1"), *_split("t0", "dhi")])
     + ", "
     + _pieces("pieces_w", "tzb", _split("dlo", "dhi"))
+    + ", "
+    + "pr AS (SELECT tz, a, b, ms, me, (a - ms) + (me - b) < b - a AS cover FROM (SELECT tz, a, b, ms, "
+    "(ms + interval '1 month')::date AS me FROM (SELECT tz, a, b, date_trunc('month', a::timestamp)::date AS ms "
+    "FROM (SELECT tz, dlo AS a, h1 AS b FROM pm UNION ALL SELECT tz, t0, dhi FROM pm) e) m) c), "
+    "pieces_s AS (SELECT * FROM ("
+    + " UNION ALL ".join(
+        f"SELECT tz, '{grain}' AS grain, {lo} AS lo, {hi} AS hi, {sign} AS sign FROM {frm}"
+        for sign, frm, parts in (
+            (1, "pm", [("m", "m0", "m1")]),
+            (1, "pr WHERE NOT cover", _split("a", "b")),
+            (1, "pr WHERE cover", [("m", "ms", "me")]),
+            (-1, "pr WHERE cover", [*_split("ms", "a"), *_split("b", "me")]),
+        )
+        for grain, lo, hi in parts
+    )
+    + ") x WHERE lo < hi)"
 )
 PROPERTY = f"COALESCE(l.property_id, '{ZERO}'::uuid) AS property_id"
 IN_FULL_DAYS = "(({at} AT TIME ZONE b.tz)::date >= b.dlo AND ({at} AT TIME ZONE b.tz)::date < b.dhi)"
@@ -336,21 +356,29 @@ def group_key(group_by: str) -> str:
     }[group_by]
 
 
-async def _facts_query(session: AsyncSession, sql: str, f: Filter) -> Any:
+async def _facts_query(session: AsyncSession, sql: str, f: Filter, sorted_groups: bool = False) -> Any:
     """Run a funnel / attribution statement. Over the rollups its text depends only on the grouping and which
     filters are set (every value is a bind parameter), and planning its many small pieces costs more than
     running them: a generic plan, prepared once per pooled connection, serves every later call. A generic
-    plan's estimates are coarse; JIT (which their cost would trigger) stays off for the transaction's rest."""
+    plan's estimates are coarse; JIT (which their cost would trigger) stays off for the transaction's rest.
+    `sorted_groups`: aggregate by sorting, not hashing, for this statement (response time's histogram cells are
+    grouped twice, the second time in the order of the first: one sort instead of a hash table and a sort)."""
     if not f.use_rollups:
         return await session.execute(text(sql), f.params())
+    hashagg = "off" if sorted_groups else "on"
     mode = await session.scalar(
         text(
             "SELECT current_setting('plan_cache_mode') || left(set_config('jit', 'off', true), 0) "
-            "|| left(set_config('plan_cache_mode', 'force_generic_plan', true), 0)"
-        )
+            "|| left(set_config('plan_cache_mode', 'force_generic_plan', true), 0) "
+            "|| left(set_config('enable_hashagg', :hashagg, true), 0)"
+        ),
+        {"hashagg": hashagg},
     )
     result = await session.execute(text(sql), f.params())
-    await session.execute(text("SELECT set_config('plan_cache_mode', :mode, true)"), {"mode": mode})
+    await session.execute(
+        text("SELECT set_config('plan_cache_mode', :mode, true), set_config('enable_hashagg', 'on', true)"),
+        {"mode": mode},
+    )
     return result
 
 

@@ -96,7 +96,8 @@ def reply_facts(f: Filter, level: str, group_by: str) -> str:
     """(day, property, source, owner, kind, bucket, counts, milliseconds) of the window's leads: rollup pieces
     (one index range scan each) + deltas not yet folded + the partial days at the edges from raw rows."""
     keeps_property, keeps_source, keeps_owner = replies.LEVELS[level]
-    pieces = "pieces_w" if group_by == "week" else "pieces_m"
+    # signed pieces: a partial month may be read as its month row minus the days outside the window
+    pieces = "(SELECT *, 1 AS sign FROM pieces_w)" if group_by == "week" else "pieces_s"
     day = (
         "CASE pc.grain WHEN 'd' THEN b.day WHEN 'w' THEN date_trunc('week', b.day::timestamp)::date "
         "ELSE date_trunc('month', b.day::timestamp)::date END"
@@ -106,8 +107,9 @@ def reply_facts(f: Filter, level: str, group_by: str) -> str:
     source = "b.source" if keeps_source else "''"
     owner = "b.owner_id" if keeps_owner else f"'{ZERO}'::uuid"
     rolled = (
-        f"SELECT x.day, x.property_id, x.source, x.owner_id, x.kind, x.bucket, {replies.X_MEASURES} "
-        f"FROM {pieces} pc CROSS JOIN LATERAL ("
+        "SELECT x.day, x.property_id, x.source, x.owner_id, x.kind, x.bucket, "
+        + ", ".join(f"pc.sign * x.{m} AS {m}" for m in replies.MEASURES)
+        + f" FROM {pieces} pc CROSS JOIN LATERAL ("
         f"SELECT r.day, r.property_id, r.source, r.owner_id, r.kind, r.bucket, {MEASURES} "
         f"FROM metric_reply_rollups r WHERE r.org_id = :org AND r.view = '{level}.' || pc.grain AND r.tz = pc.tz "
         f"AND r.day >= pc.lo AND r.day < pc.hi{f.rollup_where()} "
@@ -126,7 +128,10 @@ async def response_time(session: AsyncSession, f: Filter, group_by: str, level: 
     """One row per group: its histogram as parallel arrays in bucket order (bucket -1, the leads without such a
     reply, first). Merging the pieces per bucket stays in SQL; Python reads each array once, in C (accumulate,
     bisect): at the property level a 30-day answer holds ~17 k (group, bucket) cells."""
-    merged = ", ".join(f"sum(f.{m})::bigint AS {m}" for m in replies.MEASURES)
+    merged = ", ".join(
+        f"sum(f.{m}::int)::bigint AS {m}" if not m.endswith("_ms") else f"sum(f.{m}::float8)::bigint AS {m}"
+        for m in replies.MEASURES
+    )
     arrays = ", ".join(f"array_agg(f.{m}) AS {m}" for m in ("bucket", *replies.MEASURES))
     facts = reply_facts(f, level, group_by)
     # a property or owner merges its buckets by its uuid (cheaper than by its text key, once per fact row)
@@ -140,7 +145,7 @@ async def response_time(session: AsyncSession, f: Filter, group_by: str, level: 
         outer = f"SELECT f.key, {arrays} FROM ({cells}) f GROUP BY 1"
     sql = queries.with_bounds(f"{outer} ORDER BY 1")
     out = []
-    for row in await queries._facts_query(session, sql, f):
+    for row in await queries._facts_query(session, sql, f, sorted_groups=True):
         item = histogram_answer(row.key, row._mapping)
         if item is not None:
             out.append(item)
