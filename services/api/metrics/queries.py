@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.leads.status import FUNNEL_RANK
 from services.api.metrics.rollups import LEVELS
 from services.api.metrics.scope import LeadScope
+from shared import clock
 from shared.enums import LeadStatus
 from shared.normalize import ANONYMOUS_CALLER_REASON
 from shared.working_hours import WorkingHours
@@ -85,6 +86,7 @@ class Filter:
             "property": self.property_id,
             "source": self.source,
             "kind": self.kind,
+            "now": clock.now(),
             **self.scope.params,
         }
 
@@ -113,22 +115,37 @@ MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", 
             "nurture", "reopened", "no_owner")  # fmt: skip
 RANK_OF = {"contacted": 1, "tour_requested": 3, "tour_booked": 4, "toured": 5, "applied": 6, "leased": 8}
 
-# Per timezone in play (each property's, the organization's for leads without one): the local days wholly
-# inside [start, end) (dlo <= day < dhi). Rollup rows of those days are read; every other lead or event in the
-# window is read raw.
-BOUNDS = f"""zones AS (
+
+def _bounds(whole_last_day: bool = False) -> str:
+    """`whole_last_day` (response time): a window ending inside a local day that is otherwise whole reads that
+    day from the rollups and subtracts the leads from `end` on (rolled.py), when that side is the cheaper one: the
+    end is still to come (`:now`, the app clock: nothing after it yet) or lies in the day's second half. Exact
+    either way."""
+    flip = (
+        "CASE WHEN t.t_end <> time '00:00' AND t.d_end >= t.dlo AND (CAST(:end AS timestamptz) > "
+        "CAST(:now AS timestamptz) OR t.t_end >= time '12:00') THEN 1 ELSE 0 END"
+    )
+    dhi = f"t.d_end + {flip}" if whole_last_day else "t.d_end"
+    return f"""zones AS (
   SELECT p.id AS property_id, p.timezone AS tz FROM properties p WHERE p.org_id = :org
   UNION ALL SELECT '{ZERO}'::uuid, o.timezone FROM organizations o WHERE o.id = :org
 ), tzb AS (
-  SELECT z.tz,
+  SELECT t.tz, t.dlo, {dhi} AS dhi FROM (SELECT z.tz,
     CASE WHEN (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::time = time '00:00'
          THEN (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::date
          ELSE (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::date + 1 END AS dlo,
-    (CAST(:end AS timestamptz) AT TIME ZONE z.tz)::date AS dhi
-  FROM (SELECT DISTINCT tz FROM zones) z
+    (CAST(:end AS timestamptz) AT TIME ZONE z.tz)::date AS d_end,
+    (CAST(:end AS timestamptz) AT TIME ZONE z.tz)::time AS t_end
+  FROM (SELECT DISTINCT tz FROM zones) z) t
 ), bounds AS (
   SELECT z.property_id, t.tz, t.dlo, t.dhi FROM zones z JOIN tzb t ON t.tz = z.tz
 )"""
+
+
+# Per timezone in play (each property's, the organization's for leads without one): the local days wholly
+# inside [start, end) (dlo <= day < dhi). Rollup rows of those days are read; every other lead or event in the
+# window is read raw.
+BOUNDS = _bounds()
 
 
 def _monday_le(d: str) -> str:
@@ -200,8 +217,8 @@ EDGE_LO = "(SELECT LEAST(max(dlo::timestamp AT TIME ZONE tz), CAST(:end AS times
 EDGE_HI = "(SELECT min(dhi::timestamp AT TIME ZONE tz) - interval '3 hours' FROM tzb)"
 
 
-def with_bounds(sql: str) -> str:
-    return f"WITH {BOUNDS}, {PIECES} {sql}"
+def with_bounds(sql: str, whole_last_day: bool = False) -> str:
+    return f"WITH {_bounds(whole_last_day) if whole_last_day else BOUNDS}, {PIECES} {sql}"
 
 
 def _edges(f: Filter, raw: Any, column: str) -> str:

@@ -83,13 +83,18 @@ def _raw(f: Filter, lo: str, hi: str) -> str:
 
 # a raw lead as its three (bucket, counts, milliseconds) rows: unnest in the select list (a LATERAL VALUES list
 # re-initialises its expressions for every lead: 3x slower on the ~2 k leads of a default window's edges)
-RAW_UNNEST = (
-    f"unnest(ARRAY[COALESCE(r.b_automated, {replies.NO_REPLY}), COALESCE(r.b_human, {replies.NO_REPLY}), "
-    f"COALESCE(r.b_first, {replies.NO_REPLY})]) AS bucket, unnest('{{1,0,0}}'::int[]) AS automated, "
-    "unnest('{0,1,0}'::int[]) AS human, unnest('{0,0,1}'::int[]) AS first, "
-    "unnest(ARRAY[r.ms_automated, 0, 0]) AS automated_ms, unnest(ARRAY[0, r.ms_human, 0]) AS human_ms, "
-    "unnest(ARRAY[0, 0, r.ms_first]) AS first_ms"
-)
+def _unnest(sign: int = 1) -> str:
+    """A raw lead `r` as its three (bucket, counts, milliseconds) rows, counted `sign` times."""
+    columns = [
+        f"unnest(ARRAY[{', '.join(f'COALESCE(r.b_{kind}, {replies.NO_REPLY})' for kind in replies.KINDS)}]) AS bucket"
+    ]
+    for k, kind in enumerate(replies.KINDS):
+        counts = ",".join(str(sign if i == k else 0) for i in range(3))
+        columns.append(f"unnest('{{{counts}}}'::int[]) AS {kind}")
+    for k, kind in enumerate(replies.KINDS):
+        ms = ", ".join(f"{sign} * r.ms_{kind}" if i == k else "0" for i in range(3))
+        columns.append(f"unnest(ARRAY[{ms}]) AS {kind}_ms")
+    return ", ".join(columns)
 
 
 def reply_facts(f: Filter, level: str, group_by: str) -> str:
@@ -119,8 +124,15 @@ def reply_facts(f: Filter, level: str, group_by: str) -> str:
         f"{delta_where}) x"
     )
     edges = queries._edges(f, lambda lo, hi: _raw(f, lo, hi), "l.created_at")
+    # the window's last local day read whole (queries._bounds(whole_last_day=True)): minus its leads from `end` on
+    after = (
+        _raw(f, ":end", "(SELECT max(dhi::timestamp AT TIME ZONE tz) + interval '3 hours' FROM tzb)")
+        + " AND (l.created_at AT TIME ZONE b.tz)::date < b.dhi"
+    )
+    columns = "r.day, r.property_id, r.source, r.owner_id, r.kind"
     return (
-        f"{rolled} UNION ALL SELECT r.day, r.property_id, r.source, r.owner_id, r.kind, {RAW_UNNEST} FROM ({edges}) r"
+        f"{rolled} UNION ALL SELECT {columns}, {_unnest()} FROM ({edges}) r "
+        f"UNION ALL SELECT {columns}, {_unnest(-1)} FROM ({after}) r"
     )
 
 
@@ -143,7 +155,7 @@ async def response_time(session: AsyncSession, f: Filter, group_by: str, level: 
         cells = f"SELECT {queries.group_key(group_by)} AS key, f.bucket, {merged} FROM ({facts}) f GROUP BY 1, 2 "
         cells += "ORDER BY 1, 2"
         outer = f"SELECT f.key, {arrays} FROM ({cells}) f GROUP BY 1"
-    sql = queries.with_bounds(f"{outer} ORDER BY 1")
+    sql = queries.with_bounds(f"{outer} ORDER BY 1", whole_last_day=True)
     out = []
     for row in await queries._facts_query(session, sql, f, sorted_groups=True):
         item = histogram_answer(row.key, row._mapping)
