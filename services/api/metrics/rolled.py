@@ -164,11 +164,15 @@ async def response_time(session: AsyncSession, f: Filter, group_by: str, level: 
     return out
 
 
+# the thresholds an answer counts replies within (docs/metrics.md): each one an edge of the buckets, so exact
+THRESHOLDS = sorted({high for _, _, high in queries.BUCKETS if high < 10**9} | {300, 3600})
+
+
 def histogram_answer(key: str, row: Any) -> dict[str, Any] | None:
     """The response-time row of one group from its histogram arrays (`bucket`, and per kind counts and ms)."""
-    buckets = list(row["bucket"])
-    columns = {m: list(row[m]) for m in replies.MEASURES}
-    if any(a >= b for a, b in itertools.pairwise(buckets)):  # array_agg over a sorted subquery: checked, not assumed
+    buckets = row["bucket"]
+    columns = {m: row[m] for m in replies.MEASURES}
+    if buckets != sorted(buckets):  # array_agg over a sorted subquery: checked, not assumed
         order = sorted(range(len(buckets)), key=buckets.__getitem__)
         buckets = [buckets[i] for i in order]
         columns = {m: [values[i] for i in order] for m, values in columns.items()}
@@ -177,26 +181,25 @@ def histogram_answer(key: str, row: Any) -> dict[str, Any] | None:
         return None
     skip = 1 if buckets and buckets[0] == replies.NO_REPLY else 0
     replied = buckets[skip:]
+    # how many of the replied buckets lie at or below each threshold's last bucket (the same for the three kinds)
+    cut = {t: bisect.bisect_right(replied, replies.last_bucket(t)) for t in THRESHOLDS}
     item: dict[str, Any] = {"key": key, "leads": leads}
     for kind in replies.KINDS:
         counts, sums = columns[kind][skip:], columns[f"{kind}_ms"][skip:]
         running = list(itertools.accumulate(counts))
         responded = running[-1] if running else 0
-
-        def upto(seconds: float, replied: list[int] = replied, running: list[int] = running) -> int:
-            """Replies within `seconds` (an edge, so exact; below 0: none; beyond every edge: all)."""
-            at = bisect.bisect_right(replied, replies.last_bucket(seconds))
-            return running[at - 1] if at else 0
+        within = {t: running[at - 1] if at else 0 for t, at in cut.items()}
+        within[-1], within[10**9] = 0, responded
 
         def value(rank: int, running: list[int] = running, counts: list[int] = counts, sums: list[int] = sums) -> float:
             at = min(bisect.bisect_right(running, rank), len(running) - 1)
             return sums[at] / counts[at] / 1000
 
         item[kind] = queries._response_block(
-            leads, responded, percentile(value, responded, 0.5), percentile(value, responded, 0.9), upto(300),
-            upto(3600),
+            leads, responded, percentile(value, responded, 0.5), percentile(value, responded, 0.9), within[300],
+            within[3600],
         )  # fmt: skip
-        item[kind]["distribution"] = {name: upto(high) - upto(low) for name, low, high in queries.BUCKETS}
+        item[kind]["distribution"] = {name: within[high] - within[low] for name, low, high in queries.BUCKETS}
     return item
 
 
