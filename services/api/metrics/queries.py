@@ -382,19 +382,21 @@ async def _facts_query(session: AsyncSession, sql: str, f: Filter, sorted_groups
     grouped twice, the second time in the order of the first: one sort instead of a hash table and a sort)."""
     if not f.use_rollups:
         return await session.execute(text(sql), f.params())
-    hashagg = "off" if sorted_groups else "on"
-    mode = await session.scalar(
-        text(
-            "SELECT current_setting('plan_cache_mode') || left(set_config('jit', 'off', true), 0) "
-            "|| left(set_config('plan_cache_mode', 'force_generic_plan', true), 0) "
-            "|| left(set_config('enable_hashagg', :hashagg, true), 0)"
-        ),
-        {"hashagg": hashagg},
-    )
+    before = (
+        await session.execute(
+            text(
+                "SELECT current_setting('plan_cache_mode') AS mode, current_setting('enable_hashagg') AS hashagg, "
+                "set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true), "
+                "set_config('enable_hashagg', CASE WHEN :sorted THEN 'off' ELSE current_setting('enable_hashagg') "
+                "END, true)"
+            ),
+            {"sorted": sorted_groups},
+        )
+    ).one()
     result = await session.execute(text(sql), f.params())
     await session.execute(
-        text("SELECT set_config('plan_cache_mode', :mode, true), set_config('enable_hashagg', 'on', true)"),
-        {"mode": mode},
+        text("SELECT set_config('plan_cache_mode', :mode, true), set_config('enable_hashagg', :hashagg, true)"),
+        {"mode": before.mode, "hashagg": before.hashagg},
     )
     return result
 
