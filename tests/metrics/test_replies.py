@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text
@@ -158,6 +160,24 @@ async def test_partial_months_read_as_the_month_minus_the_days_outside_agree_wit
         while await compact(session, batch=400):
             pass
         await _assert_answers_close(session, org, list(windows.values()), filters)
+        # weeks only at level n (the week grouping); the other levels' partial months read days
+        views = await session.execute(
+            text("SELECT DISTINCT view FROM metric_reply_rollups WHERE org_id = :org AND view LIKE '%.w'"),
+            {"org": org.org_id},
+        )
+        assert {view for (view,) in views} == {"n.w"}
+
+
+def test_migration_r19g_drops_the_weeks_the_levels_no_longer_keep() -> None:
+    """The migration's SQL is a frozen copy: its list must match replies.LEVEL_GRAINS."""
+    path = Path(__file__).parents[2] / "migrations" / "versions" / "2026-11-30-1530_metric_reply_weeks.py"
+    spec = importlib.util.spec_from_file_location("_r19g", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dropped = {f"{level}.w" for level, grains in replies.LEVEL_GRAINS.items() if "w" not in grains}
+    assert set(module.DROPPED) == dropped
+    assert module.MEASURES == replies.MEASURES and module.KEY == replies.RKEY
 
 
 def test_a_histogram_read_out_of_order_gives_the_same_answer() -> None:

@@ -171,6 +171,22 @@ def _pieces(name: str, frm: str, pieces: list[tuple[str, str, str]]) -> str:
     return f"{name} AS (SELECT * FROM ({union}) x WHERE lo < hi)"
 
 
+def _signed(name: str, split: Any) -> str:
+    """(tz, grain, lo, hi, sign) pieces: the whole months, and each partial month as its month minus the days
+    outside the window (split by `split`) when those are fewer than the days inside, else its days inside."""
+    union = " UNION ALL ".join(
+        f"SELECT tz, '{grain}' AS grain, {lo} AS lo, {hi} AS hi, {sign} AS sign FROM {frm}"
+        for sign, frm, parts in (
+            (1, "pm", [("m", "m0", "m1")]),
+            (1, "pr WHERE NOT cover", split("a", "b")),
+            (1, "pr WHERE cover", [("m", "ms", "me")]),
+            (-1, "pr WHERE cover", [*split("ms", "a"), *split("b", "me")]),
+        )
+        for grain, lo, hi in parts
+    )
+    return f"{name} AS (SELECT * FROM ({union}) x WHERE lo < hi)"
+
+
 # How the whole local days [dlo, dhi) of each timezone are read from the coarse levels, as (tz, grain, lo, hi)
 # pieces: `pieces_m` takes the whole local months, then in the partial months at either end (each inside one
 # month, so its weeks never straddle a month) the whole weeks, then the other days; `pieces_w` (the week
@@ -179,6 +195,7 @@ def _pieces(name: str, frm: str, pieces: list[tuple[str, str, str]]) -> str:
 # weeks and days of the month outside the window when those are fewer days than the ones inside (a 30-day window
 # ending today: the month minus today, instead of four weeks and a day; at the property level a month row holds
 # ~60 % of the (property, bucket) cells of its four week rows). Sums of counts and milliseconds: exact either way.
+# `pieces_sd`: the same without weeks, for the reply levels that keep none (replies.LEVEL_GRAINS).
 PIECES = (
     "pm AS (SELECT tz, dlo, dhi, m0, GREATEST(m0, m1) AS m1, LEAST(m0, dhi) AS h1, GREATEST(m1, LEAST(m0, dhi)) AS t0 "
     "FROM (SELECT tz, dlo, dhi, (date_trunc('month', (dlo - 1)::timestamp) + interval '1 month')::date AS m0, "
@@ -190,18 +207,9 @@ PIECES = (
     + "pr AS (SELECT tz, a, b, ms, me, (a - ms) + (me - b) < b - a AS cover FROM (SELECT tz, a, b, ms, "
     "(ms + interval '1 month')::date AS me FROM (SELECT tz, a, b, date_trunc('month', a::timestamp)::date AS ms "
     "FROM (SELECT tz, dlo AS a, h1 AS b FROM pm UNION ALL SELECT tz, t0, dhi FROM pm) e) m) c), "
-    "pieces_s AS (SELECT * FROM ("
-    + " UNION ALL ".join(
-        f"SELECT tz, '{grain}' AS grain, {lo} AS lo, {hi} AS hi, {sign} AS sign FROM {frm}"
-        for sign, frm, parts in (
-            (1, "pm", [("m", "m0", "m1")]),
-            (1, "pr WHERE NOT cover", _split("a", "b")),
-            (1, "pr WHERE cover", [("m", "ms", "me")]),
-            (-1, "pr WHERE cover", [*_split("ms", "a"), *_split("b", "me")]),
-        )
-        for grain, lo, hi in parts
-    )
-    + ") x WHERE lo < hi)"
+    + _signed("pieces_s", _split)
+    + ", "
+    + _signed("pieces_sd", lambda a, b: [("d", a, b)])
 )
 PROPERTY = f"COALESCE(l.property_id, '{ZERO}'::uuid) AS property_id"
 IN_FULL_DAYS = "(({at} AT TIME ZONE b.tz)::date >= b.dlo AND ({at} AT TIME ZONE b.tz)::date < b.dhi)"

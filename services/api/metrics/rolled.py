@@ -101,8 +101,17 @@ def reply_facts(f: Filter, level: str, group_by: str) -> str:
     """(day, property, source, owner, kind, bucket, counts, milliseconds) of the window's leads: rollup pieces
     (one index range scan each) + deltas not yet folded + the partial days at the edges from raw rows."""
     keeps_property, keeps_source, keeps_owner = replies.LEVELS[level]
-    # signed pieces: a partial month may be read as its month row minus the days outside the window
-    pieces = "(SELECT *, 1 AS sign FROM pieces_w)" if group_by == "week" else "pieces_s"
+    # signed pieces: a partial month may be read as its month row minus the days outside the window; a level
+    # without weeks (replies.LEVEL_GRAINS) reads days where the others read weeks
+    weeks = "w" in replies.LEVEL_GRAINS[level]
+    if group_by == "week":  # months straddle weeks: weeks and days, or days
+        pieces = (
+            "(SELECT *, 1 AS sign FROM pieces_w)"
+            if weeks
+            else "(SELECT tz, 'd' AS grain, dlo AS lo, dhi AS hi, 1 AS sign FROM tzb WHERE dlo < dhi)"
+        )
+    else:
+        pieces = "pieces_s" if weeks else "pieces_sd"
     day = (
         "CASE pc.grain WHEN 'd' THEN b.day WHEN 'w' THEN date_trunc('week', b.day::timestamp)::date "
         "ELSE date_trunc('month', b.day::timestamp)::date END"
