@@ -124,7 +124,7 @@ async def test_percentiles_from_the_histograms_stay_within_the_bound_at_volume(
 async def _signs(session: AsyncSession, start: datetime, end: datetime, org_id: uuid.UUID) -> set[tuple[str, int]]:
     """(grain, sign) of the signed pieces a window is read as (every timezone of the organization)."""
     f = queries.Filter(org_id, start, end, LeadScope())
-    rows = await session.execute(text(queries.with_bounds("SELECT DISTINCT grain, sign FROM pieces_s")), f.params())
+    rows = await session.execute(text(queries.with_bounds("SELECT DISTINCT grain, sign FROM pieces_n")), f.params())
     return {(grain, int(sign)) for grain, sign in rows}
 
 

@@ -164,6 +164,10 @@ def _split(a: str, b: str) -> list[tuple[str, str, str]]:
     return [("w", w0, w1), ("d", a, d1), ("d", f"GREATEST({w1}, {d1})", b)]
 
 
+def _days(a: str, b: str) -> list[tuple[str, str, str]]:
+    return [("d", a, b)]
+
+
 def _pieces(name: str, frm: str, pieces: list[tuple[str, str, str]]) -> str:
     union = " UNION ALL ".join(
         f"SELECT tz, '{grain}' AS grain, {lo} AS lo, {hi} AS hi FROM {frm}" for grain, lo, hi in pieces
@@ -171,31 +175,39 @@ def _pieces(name: str, frm: str, pieces: list[tuple[str, str, str]]) -> str:
     return f"{name} AS (SELECT * FROM ({union}) x WHERE lo < hi)"
 
 
-def _signed(name: str, split: Any) -> str:
+def _signed(name: str, split: Any, margin: int) -> str:
     """(tz, grain, lo, hi, sign) pieces: the whole months, and each partial month as its month minus the days
-    outside the window (split by `split`) when those are fewer than the days inside, else its days inside."""
+    outside the window (split by `split`) when those plus `margin` are fewer than the days inside (a month's rows
+    cost about `margin` days' rows), else its days inside."""
+    cover = f"(a - ms) + (me - b) + {margin} < b - a"
     union = " UNION ALL ".join(
         f"SELECT tz, '{grain}' AS grain, {lo} AS lo, {hi} AS hi, {sign} AS sign FROM {frm}"
         for sign, frm, parts in (
             (1, "pm", [("m", "m0", "m1")]),
-            (1, "pr WHERE NOT cover", split("a", "b")),
-            (1, "pr WHERE cover", [("m", "ms", "me")]),
-            (-1, "pr WHERE cover", [*split("ms", "a"), *split("b", "me")]),
+            (1, f"pr WHERE NOT {cover}", split("a", "b")),
+            (1, f"pr WHERE {cover}", [("m", "ms", "me")]),
+            (-1, f"pr WHERE {cover}", [*split("ms", "a"), *split("b", "me")]),
         )
         for grain, lo, hi in parts
     )
     return f"{name} AS (SELECT * FROM ({union}) x WHERE lo < hi)"
 
 
+# What a month's reply rows cost in days of rows, per reply level (1 M leads, 120 properties, 60 owners, 13
+# sources: a property's month holds ~150 rows, its day ~12): each level's signed pieces weigh them so
+MONTH_IN_DAYS = {"n": 2, "s": 4, "p": 12, "o": 12}
+
+
 # How the whole local days [dlo, dhi) of each timezone are read from the coarse levels, as (tz, grain, lo, hi)
 # pieces: `pieces_m` takes the whole local months, then in the partial months at either end (each inside one
 # month, so its weeks never straddle a month) the whole weeks, then the other days; `pieces_w` (the week
 # grouping: months straddle weeks) takes the whole weeks, then the other days.
-# `pieces_s` (signed, for the reply histograms) reads a partial month at either end as its month row minus the
+# `pieces_n` (signed, for the reply histograms) reads a partial month at either end as its month row minus the
 # weeks and days of the month outside the window when those are fewer days than the ones inside (a 30-day window
 # ending today: the month minus today, instead of four weeks and a day; at the property level a month row holds
 # ~60 % of the (property, bucket) cells of its four week rows). Sums of counts and milliseconds: exact either way.
-# `pieces_sd`: the same without weeks, for the reply levels that keep none (replies.LEVEL_GRAINS).
+# One such CTE per reply level, `pieces_<level>`: weeks and days at n, days at the others (replies.LEVEL_GRAINS),
+# each weighing a month as MONTH_IN_DAYS days.
 PIECES = (
     "pm AS (SELECT tz, dlo, dhi, m0, GREATEST(m0, m1) AS m1, LEAST(m0, dhi) AS h1, GREATEST(m1, LEAST(m0, dhi)) AS t0 "
     "FROM (SELECT tz, dlo, dhi, (date_trunc('month', (dlo - 1)::timestamp) + interval '1 month')::date AS m0, "
@@ -204,12 +216,12 @@ PIECES = (
     + ", "
     + _pieces("pieces_w", "tzb", _split("dlo", "dhi"))
     + ", "
-    + "pr AS (SELECT tz, a, b, ms, me, (a - ms) + (me - b) < b - a AS cover FROM (SELECT tz, a, b, ms, "
-    "(ms + interval '1 month')::date AS me FROM (SELECT tz, a, b, date_trunc('month', a::timestamp)::date AS ms "
-    "FROM (SELECT tz, dlo AS a, h1 AS b FROM pm UNION ALL SELECT tz, t0, dhi FROM pm) e) m) c), "
-    + _signed("pieces_s", _split)
-    + ", "
-    + _signed("pieces_sd", lambda a, b: [("d", a, b)])
+    + "pr AS (SELECT tz, a, b, ms, (ms + interval '1 month')::date AS me FROM (SELECT tz, a, b, "
+    "date_trunc('month', a::timestamp)::date AS ms "
+    "FROM (SELECT tz, dlo AS a, h1 AS b FROM pm UNION ALL SELECT tz, t0, dhi FROM pm) e) m), "
+    + ", ".join(
+        _signed(f"pieces_{level}", _split if level == "n" else _days, margin) for level, margin in MONTH_IN_DAYS.items()
+    )
 )
 PROPERTY = f"COALESCE(l.property_id, '{ZERO}'::uuid) AS property_id"
 IN_FULL_DAYS = "(({at} AT TIME ZONE b.tz)::date >= b.dlo AND ({at} AT TIME ZONE b.tz)::date < b.dhi)"

@@ -111,7 +111,7 @@ def reply_facts(f: Filter, level: str, group_by: str) -> str:
             else "(SELECT tz, 'd' AS grain, dlo AS lo, dhi AS hi, 1 AS sign FROM tzb WHERE dlo < dhi)"
         )
     else:
-        pieces = "pieces_s" if weeks else "pieces_sd"
+        pieces = f"pieces_{level}"
     day = (
         "CASE pc.grain WHEN 'd' THEN b.day WHEN 'w' THEN date_trunc('week', b.day::timestamp)::date "
         "ELSE date_trunc('month', b.day::timestamp)::date END"
