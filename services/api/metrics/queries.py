@@ -202,12 +202,12 @@ MONTH_IN_DAYS = {"n": 2, "s": 4, "p": 12, "o": 12}
 # pieces: `pieces_m` takes the whole local months, then in the partial months at either end (each inside one
 # month, so its weeks never straddle a month) the whole weeks, then the other days; `pieces_w` (the week
 # grouping: months straddle weeks) takes the whole weeks, then the other days.
-# `pieces_n` (signed, for the reply histograms) reads a partial month at either end as its month row minus the
-# weeks and days of the month outside the window when those are fewer days than the ones inside (a 30-day window
-# ending today: the month minus today, instead of four weeks and a day; at the property level a month row holds
-# ~60 % of the (property, bucket) cells of its four week rows). Sums of counts and milliseconds: exact either way.
-# One such CTE per reply level, `pieces_<level>`: weeks and days at n, days at the others (replies.LEVEL_GRAINS),
-# each weighing a month as MONTH_IN_DAYS days.
+# `pieces_<level>` (signed, for the reply histograms, one per level) reads a partial month at either end as its
+# month row minus the days of the month outside the window (weeks and days at level n, days at the others:
+# replies.LEVEL_GRAINS) when those plus the month's cost in days (MONTH_IN_DAYS) are fewer than the days inside,
+# else its days inside. A 30-day window ending today: one month row set, instead of four weeks and a day (at the
+# property level a month holds ~60 % of the rows of its four weeks). Sums of counts and milliseconds: exact
+# either way.
 PIECES = (
     "pm AS (SELECT tz, dlo, dhi, m0, GREATEST(m0, m1) AS m1, LEAST(m0, dhi) AS h1, GREATEST(m1, LEAST(m0, dhi)) AS t0 "
     "FROM (SELECT tz, dlo, dhi, (date_trunc('month', (dlo - 1)::timestamp) + interval '1 month')::date AS m0, "
