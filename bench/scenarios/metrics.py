@@ -41,6 +41,13 @@ def cases(now: datetime) -> list[dict[str, Any]]:
          "activity"),
         ("attribution, 365 d", "attribution", {}, "year", None, "attribution"),
         ("response time, default 30 d", "response-time", {}, "month", "none", "response"),
+        ("response time by source, 30 d", "response-time", {"group_by": "source"}, "month", "source", "response"),
+        ("response time by property, 30 d", "response-time", {"group_by": "property"}, "month", "property",
+         "response"),
+        ("response time by owner, 30 d", "response-time", {"group_by": "owner"}, "month", "owner", "response"),
+        ("response time by week, 30 d", "response-time", {"group_by": "week"}, "month", "week", "response"),
+        ("response time by property, 365 d", "response-time", {"group_by": "property"}, "year", "property",
+         "response"),
         ("health, default 30 d", "health", {}, "month", None, "health"),
     ):  # fmt: skip
         start, stop = iso[window]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.api.metrics import queries, replies
+from services.api.metrics import queries, replies, rolled
 from services.api.metrics.rollups import compact, disagreements
 from services.api.metrics.scope import LeadScope
 from shared.models import Contact, Lead, Property
@@ -41,12 +44,12 @@ async def test_the_sql_buckets_match_the_python_ones_and_cut_exactly_at_the_thre
         assert replies.bucket_of(low * (1 + 1e-9)) == bucket
 
 
-async def test_percentiles_from_the_histograms_stay_within_the_bound_at_volume(
-    org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
-) -> None:
-    """2,000 leads over 40 days in two timezones, replies from 0 s to days: many replies share a bucket."""
-    rng = random.Random(13)
-    base = datetime(2026, 10, 1, tzinfo=UTC)
+async def _replied_leads(
+    org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession], base: datetime, days: int, count: int, seed: int
+) -> list[uuid.UUID]:
+    """`count` leads over `days` days from `base`, at a New York and a Kolkata property (every 7th without one:
+    the organization's timezone), replies from 0 s to days: many replies share a bucket."""
+    rng = random.Random(seed)
     properties = [uuid.uuid4(), uuid.uuid4()]
     async with sessionmaker() as session, session.begin():
         await session.execute(
@@ -57,9 +60,9 @@ async def test_percentiles_from_the_histograms_stay_within_the_bound_at_volume(
             ],
         )
         contacts, leads = [], []
-        for i in range(2000):
+        for i in range(count):
             contact = uuid.uuid4()
-            created = base + timedelta(minutes=rng.randrange(40 * 24 * 60))
+            created = base + timedelta(minutes=rng.randrange(days * 24 * 60))
 
             def reply(p: float, scale: float, created: datetime = created) -> datetime | None:
                 return created + timedelta(seconds=rng.expovariate(1 / scale)) if rng.random() < p else None
@@ -73,6 +76,7 @@ async def test_percentiles_from_the_histograms_stay_within_the_bound_at_volume(
                     "contact_id": contact,
                     "property_id": properties[i % 2] if i % 7 else None,
                     "source": rng.choice(["zillow", "website", None]),
+                    "owner_id": org.admin_user_id if i % 3 else None,
                     "status": "new",
                     "created_at": created,
                     "updated_at": created,
@@ -83,19 +87,113 @@ async def test_percentiles_from_the_histograms_stay_within_the_bound_at_volume(
             )
         await session.execute(insert(Contact), contacts)
         await session.execute(insert(Lead), leads)
+    return properties
+
+
+async def _assert_answers_close(
+    session: AsyncSession, org: OrgFixture, windows: list[tuple[datetime, datetime]], filters: list[dict[str, Any]]
+) -> None:
+    for start, end in windows:
+        for where in filters:
+            rolled = queries.Filter(org.org_id, start, end, LeadScope(), **where)
+            raw = queries.Filter(org.org_id, start, end, LeadScope(), raw=True, **where)
+            for group in queries.GROUPS:
+                assert_close(
+                    await queries.response_time(session, rolled, group),
+                    await queries.response_time(session, raw, group),
+                )
+
+
+async def test_percentiles_from_the_histograms_stay_within_the_bound_at_volume(
+    org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """2,000 leads over 40 days in two timezones, replies from 0 s to days: many replies share a bucket."""
+    base = datetime(2026, 10, 1, tzinfo=UTC)
+    properties = await _replied_leads(org, sessionmaker, base, 40, 2000, 13)
     async with sessionmaker() as session, session.begin():
         while await compact(session, batch=700):  # folded in pieces; the last ones stay as deltas
             pass
         assert await disagreements(session, org.org_id) == []
-        for start, end in (
+        windows = [
             (base + timedelta(days=2, hours=5), base + timedelta(days=32, hours=1)),
             (base - timedelta(days=1), base + timedelta(days=45)),
-        ):
-            for where in ({}, {"property_id": properties[1]}, {"source": "zillow"}):
-                rolled = queries.Filter(org.org_id, start, end, LeadScope(), **where)
-                raw = queries.Filter(org.org_id, start, end, LeadScope(), raw=True, **where)
-                for group in queries.GROUPS:
-                    assert_close(
-                        await queries.response_time(session, rolled, group),
-                        await queries.response_time(session, raw, group),
-                    )
+        ]
+        await _assert_answers_close(session, org, windows, [{}, {"property_id": properties[1]}, {"source": "zillow"}])
+
+
+async def _signs(session: AsyncSession, start: datetime, end: datetime, org_id: uuid.UUID) -> set[tuple[str, int]]:
+    """(grain, sign) of the signed pieces a window is read as (every timezone of the organization)."""
+    f = queries.Filter(org_id, start, end, LeadScope())
+    rows = await session.execute(text(queries.with_bounds("SELECT DISTINCT grain, sign FROM pieces_n")), f.params())
+    return {(grain, int(sign)) for grain, sign in rows}
+
+
+async def test_partial_months_read_as_the_month_minus_the_days_outside_agree_with_raw_rows(
+    org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A partial month mostly inside the window is read as its month row minus the weeks and days outside it:
+    windows with such months at both edges, at one edge, inside one month, and with none (weeks and days),
+    grouped by every dimension (week groups straddle the month ends), before and after folding."""
+    base = datetime(2026, 9, 20, tzinfo=UTC)
+    properties = await _replied_leads(org, sessionmaker, base, 85, 1500, 29)
+    windows = {
+        # September 20-30 and October 1-27 (local): October minus its last days; September from days and a week
+        "month minus its end": (datetime(2026, 9, 20, 7, tzinfo=UTC), datetime(2026, 10, 28, 3, tzinfo=UTC)),
+        # October 13-31 and November 1-26: both partial months read as the month minus the days outside (October
+        # minus a whole week, October 5-11, and the days around it)
+        "both edges": (datetime(2026, 10, 12, 5, 30, tzinfo=UTC), datetime(2026, 11, 27, 13, tzinfo=UTC)),
+        # inside October, most of it: October minus its first and last days
+        "inside one month": (datetime(2026, 10, 2, 9, tzinfo=UTC), datetime(2026, 10, 30, 2, tzinfo=UTC)),
+        # less than half of each month: weeks and days only
+        "no cover": (datetime(2026, 10, 21, 1, tzinfo=UTC), datetime(2026, 11, 9, 22, tzinfo=UTC)),
+    }
+    async with sessionmaker() as session, session.begin():
+        signs = {name: await _signs(session, *window, org.org_id) for name, window in windows.items()}
+    assert ("m", 1) in signs["both edges"] and {("d", -1), ("w", -1)} <= signs["both edges"]
+    assert ("m", 1) in signs["inside one month"] and ("d", -1) in signs["inside one month"]
+    assert ("m", 1) in signs["month minus its end"] and ("d", -1) in signs["month minus its end"]
+    assert all(sign == 1 for _, sign in signs["no cover"]) and ("w", 1) in signs["no cover"]
+    filters: list[dict[str, Any]] = [{}, {"property_id": properties[0]}, {"source": "website", "kind": "tenant"}]
+    async with sessionmaker() as session, session.begin():  # nothing folded: every row a delta
+        await _assert_answers_close(session, org, list(windows.values()), filters)
+    async with sessionmaker() as session, session.begin():
+        while await compact(session, batch=400):
+            pass
+        await _assert_answers_close(session, org, list(windows.values()), filters)
+        # weeks only at level n (the week grouping); the other levels' partial months read days
+        views = await session.execute(
+            text("SELECT DISTINCT view FROM metric_reply_rollups WHERE org_id = :org AND view LIKE '%.w'"),
+            {"org": org.org_id},
+        )
+        assert {view for (view,) in views} == {"n.w"}
+
+
+def test_migration_r19g_drops_the_weeks_the_levels_no_longer_keep() -> None:
+    """The migration's SQL is a frozen copy: its list must match replies.LEVEL_GRAINS."""
+    path = Path(__file__).parents[2] / "migrations" / "versions" / "2026-11-30-1530_metric_reply_weeks.py"
+    spec = importlib.util.spec_from_file_location("_r19g", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dropped = {f"{level}.w" for level, grains in replies.LEVEL_GRAINS.items() if "w" not in grains}
+    assert set(module.DROPPED) == dropped
+    assert module.MEASURES == replies.MEASURES and module.KEY == replies.RKEY
+
+
+def test_a_histogram_read_out_of_order_gives_the_same_answer() -> None:
+    """array_agg over a sorted subquery keeps its order in practice; the reader does not rely on it."""
+    row = {
+        "bucket": [-1, 3, 200, 250, 400],
+        "automated": [5, 2, 0, 7, 1],
+        "human": [4, 0, 3, 1, 7],
+        "first": [2, 2, 3, 7, 1],
+        "automated_ms": [0, 30, 0, 7 * 1_500_000, 5_000_000],
+        "human_ms": [0, 0, 3 * 200_000, 9_000_000, 7 * 9_000_000],
+        "first_ms": [0, 30, 3 * 200_000, 7 * 1_500_000, 5_000_000],
+    }
+    order = [3, 0, 4, 2, 1]
+    shuffled = {name: [values[i] for i in order] for name, values in row.items()}
+    assert rolled.histogram_answer("k", shuffled) == rolled.histogram_answer("k", row)
+    answer = rolled.histogram_answer("k", row)
+    assert answer is not None and answer["leads"] == 15
+    assert answer["automated"]["responded"] == 10 and answer["human"]["responded"] == 11

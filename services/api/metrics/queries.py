@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.leads.status import FUNNEL_RANK
 from services.api.metrics.rollups import LEVELS
 from services.api.metrics.scope import LeadScope
+from shared import clock
 from shared.enums import LeadStatus
 from shared.normalize import ANONYMOUS_CALLER_REASON
 from shared.working_hours import WorkingHours
@@ -85,6 +86,7 @@ class Filter:
             "property": self.property_id,
             "source": self.source,
             "kind": self.kind,
+            "now": clock.now(),
             **self.scope.params,
         }
 
@@ -113,22 +115,37 @@ MEASURES = ("leads", "contacted", "qualified", "tour_requested", "tour_booked", 
             "nurture", "reopened", "no_owner")  # fmt: skip
 RANK_OF = {"contacted": 1, "tour_requested": 3, "tour_booked": 4, "toured": 5, "applied": 6, "leased": 8}
 
-# Per timezone in play (each property's, the organization's for leads without one): the local days wholly
-# inside [start, end) (dlo <= day < dhi). Rollup rows of those days are read; every other lead or event in the
-# window is read raw.
-BOUNDS = f"""zones AS (
+
+def _bounds(whole_last_day: bool = False) -> str:
+    """`whole_last_day` (response time): a window ending inside a local day that is otherwise whole reads that
+    day from the rollups and subtracts the leads from `end` on (rolled.py), when that side is the cheaper one: the
+    end is still to come (`:now`, the app clock: nothing after it yet) or lies in the day's second half. Exact
+    either way."""
+    flip = (
+        "CASE WHEN t.t_end <> time '00:00' AND t.d_end >= t.dlo AND (CAST(:end AS timestamptz) > "
+        "CAST(:now AS timestamptz) OR t.t_end >= time '12:00') THEN 1 ELSE 0 END"
+    )
+    dhi = f"t.d_end + {flip}" if whole_last_day else "t.d_end"
+    return f"""zones AS (
   SELECT p.id AS property_id, p.timezone AS tz FROM properties p WHERE p.org_id = :org
   UNION ALL SELECT '{ZERO}'::uuid, o.timezone FROM organizations o WHERE o.id = :org
 ), tzb AS (
-  SELECT z.tz,
+  SELECT t.tz, t.dlo, {dhi} AS dhi FROM (SELECT z.tz,
     CASE WHEN (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::time = time '00:00'
          THEN (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::date
          ELSE (CAST(:start AS timestamptz) AT TIME ZONE z.tz)::date + 1 END AS dlo,
-    (CAST(:end AS timestamptz) AT TIME ZONE z.tz)::date AS dhi
-  FROM (SELECT DISTINCT tz FROM zones) z
+    (CAST(:end AS timestamptz) AT TIME ZONE z.tz)::date AS d_end,
+    (CAST(:end AS timestamptz) AT TIME ZONE z.tz)::time AS t_end
+  FROM (SELECT DISTINCT tz FROM zones) z) t
 ), bounds AS (
   SELECT z.property_id, t.tz, t.dlo, t.dhi FROM zones z JOIN tzb t ON t.tz = z.tz
 )"""
+
+
+# Per timezone in play (each property's, the organization's for leads without one): the local days wholly
+# inside [start, end) (dlo <= day < dhi). Rollup rows of those days are read; every other lead or event in the
+# window is read raw.
+BOUNDS = _bounds()
 
 
 def _monday_le(d: str) -> str:
@@ -147,6 +164,10 @@ def _split(a: str, b: str) -> list[tuple[str, str, str]]:
     return [("w", w0, w1), ("d", a, d1), ("d", f"GREATEST({w1}, {d1})", b)]
 
 
+def _days(a: str, b: str) -> list[tuple[str, str, str]]:
+    return [("d", a, b)]
+
+
 def _pieces(name: str, frm: str, pieces: list[tuple[str, str, str]]) -> str:
     union = " UNION ALL ".join(
         f"SELECT tz, '{grain}' AS grain, {lo} AS lo, {hi} AS hi FROM {frm}" for grain, lo, hi in pieces
@@ -154,10 +175,39 @@ def _pieces(name: str, frm: str, pieces: list[tuple[str, str, str]]) -> str:
     return f"{name} AS (SELECT * FROM ({union}) x WHERE lo < hi)"
 
 
+def _signed(name: str, split: Any, margin: int) -> str:
+    """(tz, grain, lo, hi, sign) pieces: the whole months, and each partial month as its month minus the days
+    outside the window (split by `split`) when those plus `margin` are fewer than the days inside (a month's rows
+    cost about `margin` days' rows), else its days inside."""
+    cover = f"(a - ms) + (me - b) + {margin} < b - a"
+    union = " UNION ALL ".join(
+        f"SELECT tz, '{grain}' AS grain, {lo} AS lo, {hi} AS hi, {sign} AS sign FROM {frm}"
+        for sign, frm, parts in (
+            (1, "pm", [("m", "m0", "m1")]),
+            (1, f"pr WHERE NOT {cover}", split("a", "b")),
+            (1, f"pr WHERE {cover}", [("m", "ms", "me")]),
+            (-1, f"pr WHERE {cover}", [*split("ms", "a"), *split("b", "me")]),
+        )
+        for grain, lo, hi in parts
+    )
+    return f"{name} AS (SELECT * FROM ({union}) x WHERE lo < hi)"
+
+
+# What a month's reply rows cost in days of rows, per reply level (1 M leads, 120 properties, 60 owners, 13
+# sources: a property's month holds ~150 rows, its day ~12): each level's signed pieces weigh them so
+MONTH_IN_DAYS = {"n": 2, "s": 4, "p": 12, "o": 12}
+
+
 # How the whole local days [dlo, dhi) of each timezone are read from the coarse levels, as (tz, grain, lo, hi)
 # pieces: `pieces_m` takes the whole local months, then in the partial months at either end (each inside one
 # month, so its weeks never straddle a month) the whole weeks, then the other days; `pieces_w` (the week
 # grouping: months straddle weeks) takes the whole weeks, then the other days.
+# `pieces_<level>` (signed, for the reply histograms, one per level) reads a partial month at either end as its
+# month row minus the days of the month outside the window (weeks and days at level n, days at the others:
+# replies.LEVEL_GRAINS) when those plus the month's cost in days (MONTH_IN_DAYS) are fewer than the days inside,
+# else its days inside. A 30-day window ending today: one month row set, instead of four weeks and a day (at the
+# property level a month holds ~60 % of the rows of its four weeks). Sums of counts and milliseconds: exact
+# either way.
 PIECES = (
     "pm AS (SELECT tz, dlo, dhi, m0, GREATEST(m0, m1) AS m1, LEAST(m0, dhi) AS h1, GREATEST(m1, LEAST(m0, dhi)) AS t0 "
     "FROM (SELECT tz, dlo, dhi, (date_trunc('month', (dlo - 1)::timestamp) + interval '1 month')::date AS m0, "
@@ -165,6 +215,13 @@ PIECES = (
     + _pieces("pieces_m", "pm", [("m", "m0", "m1"), *_split("dlo", "h1"), *_split("t0", "dhi")])
     + ", "
     + _pieces("pieces_w", "tzb", _split("dlo", "dhi"))
+    + ", "
+    + "pr AS (SELECT tz, a, b, ms, (ms + interval '1 month')::date AS me FROM (SELECT tz, a, b, "
+    "date_trunc('month', a::timestamp)::date AS ms "
+    "FROM (SELECT tz, dlo AS a, h1 AS b FROM pm UNION ALL SELECT tz, t0, dhi FROM pm) e) m), "
+    + ", ".join(
+        _signed(f"pieces_{level}", _split if level == "n" else _days, margin) for level, margin in MONTH_IN_DAYS.items()
+    )
 )
 PROPERTY = f"COALESCE(l.property_id, '{ZERO}'::uuid) AS property_id"
 IN_FULL_DAYS = "(({at} AT TIME ZONE b.tz)::date >= b.dlo AND ({at} AT TIME ZONE b.tz)::date < b.dhi)"
@@ -180,8 +237,8 @@ EDGE_LO = "(SELECT LEAST(max(dlo::timestamp AT TIME ZONE tz), CAST(:end AS times
 EDGE_HI = "(SELECT min(dhi::timestamp AT TIME ZONE tz) - interval '3 hours' FROM tzb)"
 
 
-def with_bounds(sql: str) -> str:
-    return f"WITH {BOUNDS}, {PIECES} {sql}"
+def with_bounds(sql: str, whole_last_day: bool = False) -> str:
+    return f"WITH {_bounds(whole_last_day) if whole_last_day else BOUNDS}, {PIECES} {sql}"
 
 
 def _edges(f: Filter, raw: Any, column: str) -> str:
@@ -336,21 +393,31 @@ def group_key(group_by: str) -> str:
     }[group_by]
 
 
-async def _facts_query(session: AsyncSession, sql: str, f: Filter) -> Any:
+async def _facts_query(session: AsyncSession, sql: str, f: Filter, sorted_groups: bool = False) -> Any:
     """Run a funnel / attribution statement. Over the rollups its text depends only on the grouping and which
     filters are set (every value is a bind parameter), and planning its many small pieces costs more than
     running them: a generic plan, prepared once per pooled connection, serves every later call. A generic
-    plan's estimates are coarse; JIT (which their cost would trigger) stays off for the transaction's rest."""
+    plan's estimates are coarse; JIT (which their cost would trigger) stays off for the transaction's rest.
+    `sorted_groups`: aggregate by sorting, not hashing, for this statement (response time's histogram cells are
+    grouped twice, the second time in the order of the first: one sort instead of a hash table and a sort)."""
     if not f.use_rollups:
         return await session.execute(text(sql), f.params())
-    mode = await session.scalar(
-        text(
-            "SELECT current_setting('plan_cache_mode') || left(set_config('jit', 'off', true), 0) "
-            "|| left(set_config('plan_cache_mode', 'force_generic_plan', true), 0)"
+    before = (
+        await session.execute(
+            text(
+                "SELECT current_setting('plan_cache_mode') AS mode, current_setting('enable_hashagg') AS hashagg, "
+                "set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true), "
+                "set_config('enable_hashagg', CASE WHEN :sorted THEN 'off' ELSE current_setting('enable_hashagg') "
+                "END, true)"
+            ),
+            {"sorted": sorted_groups},
         )
-    )
+    ).one()
     result = await session.execute(text(sql), f.params())
-    await session.execute(text("SELECT set_config('plan_cache_mode', :mode, true)"), {"mode": mode})
+    await session.execute(
+        text("SELECT set_config('plan_cache_mode', :mode, true), set_config('enable_hashagg', :hashagg, true)"),
+        {"mode": before.mode, "hashagg": before.hashagg},
+    )
     return result
 
 
