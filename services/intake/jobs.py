@@ -37,7 +37,7 @@ INTAKE_BATCH = 50
 # batches in flight per worker process: more only queue up inside the API's CPU and time out there; a job
 # waits for its turn before it claims, so the rows stay claimable by whoever runs first
 HANDOFFS_IN_FLIGHT = 4
-ORG_HANDOFFS_IN_FLIGHT = 2  # of them, one organization's (see _org_gate)
+ORG_HANDOFFS_IN_FLIGHT = 1  # of them, one organization's (see _org_gate)
 MAX_DRAIN_BATCHES = 20  # one drain job's batches before it hands over to the next (drain_inbound)
 
 
@@ -101,10 +101,11 @@ async def _turn(ctx: dict[str, Any], org_id: str | None) -> AsyncIterator[None]:
 
 
 def _org_gate(gates: weakref.WeakValueDictionary[str, asyncio.Semaphore], org_id: str) -> asyncio.Semaphore:
-    """The organization's turn. The API applies one batch of an organization at a time (its batch lock), so
-    more batches in flight only hold claimed rows while they queue there; two let the next batch be claimed
-    and parsed while the current one is applied, and whatever arrives meanwhile joins the batch after. Kept
-    only while a job holds or awaits it."""
+    """The organization's turn. The API applies one batch of an organization at a time (its batch lock), so a
+    second batch in flight only holds claimed rows while it queues there, and rows arriving meanwhile wait
+    behind both; with one, they join the next batch. Measured at 50 leads/s, 3 rounds each: p99 speed to
+    lead 145-435 ms with one, 211-585 ms with two; throughput no lower. Kept only while a job holds or
+    awaits it."""
     gate = gates.get(org_id)
     if gate is None:
         gate = gates[org_id] = asyncio.Semaphore(ORG_HANDOFFS_IN_FLIGHT)
