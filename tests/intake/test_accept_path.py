@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import services.api.intake.service as intake_service
 from services.api.auth import cache as credential_cache
 from services.api.auth.cache import SecretCache
 from shared.config import Settings
@@ -168,3 +171,22 @@ async def test_a_nul_in_the_query_string_is_kept_not_refused(
     assert response.status_code == 202, response.text
     [row] = await rows_for(sessionmaker, org)
     assert row.query == {"utm_source": "a\ufffdb"}
+
+
+async def test_a_webhook_with_warm_caches_is_one_statement(
+    client: httpx.AsyncClient, org: OrgFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path's shape (docs/architecture.md): once the intake key's organization and the signing secret
+    are cached, a delivery is the store and nothing else in PostgreSQL."""
+    await _put_secret(client, org, "warm")
+    assert await _post(client, org, "warm", 1) == 200  # fills both caches
+    statements: list[str] = []
+    fetch = intake_service._fetch
+
+    async def counted(pool: Any, sql: str, *args: object) -> Any:
+        statements.append(sql)
+        return await fetch(pool, sql, *args)
+
+    monkeypatch.setattr(intake_service, "_fetch", counted)
+    assert await _post(client, org, "warm", 2) == 200
+    assert statements == [intake_service.STORE_SQL]
