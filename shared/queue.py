@@ -151,20 +151,28 @@ async def send_jobs(queue: ArqRedis | None, jobs: list[JobRequest], queue_name: 
             log.warning("queue.enqueue_failed", function=job.function, job_id=job.job_id, error=type(error).__name__)
 
 
+def queued_job_id(queue_name: str, job_id: str) -> str:
+    """The id a job has in Redis: arq's job keys (`arq:job:<id>`) are not per queue, so a fixed id such as
+    `events.publish` queued on another queue (another deployment, or an earlier run that stopped with it
+    queued) would otherwise be taken as this queue's copy, and every later enqueue dropped as a duplicate."""
+    return f"{queue_name}:{job_id}"
+
+
 async def _enqueue(queue: ArqRedis, jobs: list[JobRequest], queue_name: str) -> None:
     enqueued_ms = timestamp_ms()
     async with queue.pipeline(transaction=False) as pipe:
         for job in jobs:
             payload = serialize_arq_job(job.function, job.args, {}, None, enqueued_ms, serializer=serialize_job)
-            keys = [job_key_prefix + job.job_id, result_key_prefix + job.job_id, queue_name]
+            job_id = queued_job_id(queue_name, job.job_id)
+            keys = [job_key_prefix + job_id, result_key_prefix + job_id, queue_name]
             defer_ms = round(job.defer_s * 1000)
-            args = [str(EXPIRES_MS + defer_ms), payload, str(enqueued_ms + defer_ms), job.job_id]
+            args = [str(EXPIRES_MS + defer_ms), payload, str(enqueued_ms + defer_ms), job_id]
             pipe.evalsha(ENQUEUE_SHA, len(keys), *keys, *args)  # type: ignore[arg-type]  # bytes are fine
         await pipe.execute()
 
 
 # One job that drains, instead of one job per item (issue #16: a burst of 5,000 deliveries was 5,000 jobs).
-# The job id carries a generation: `{key}:{n}`, n read from `guestcard:wake:{key}` in the same script. While
+# The job id carries a generation: `{queue}:{key}:{n}`, n read from `guestcard:wake:{key}` in the same script. While
 # generation n's job is queued, every wake joins it (the same id: arq's dedup). The job, once started, moves
 # the generation on (`next_generation`) before its first read, so a wake after that queues job n+1: an
 # item committed before a wake is seen either by the job it joined (which reads after the wake) or by the
@@ -188,7 +196,8 @@ async def wake(queue: ArqRedis | None, function: str, args: tuple[Any, ...], key
     if queue is None:
         return False
     payload = serialize_arq_job(function, args, {}, None, timestamp_ms(), serializer=serialize_job)
-    argv = [key, job_key_prefix, result_key_prefix, str(EXPIRES_MS), payload, str(timestamp_ms())]
+    job_id = queued_job_id(queue_name, key)
+    argv = [job_id, job_key_prefix, result_key_prefix, str(EXPIRES_MS), payload, str(timestamp_ms())]
     try:
         try:
             return bool(await queue.evalsha(WAKE_SHA, 2, WAKE_PREFIX + key, queue_name, *argv))  # type: ignore[misc,arg-type]

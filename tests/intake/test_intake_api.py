@@ -44,7 +44,7 @@ async def woken(settings: Settings, org: OrgFixture) -> list[tuple[str, str, lis
     redis = aioredis.from_url(settings.redis_url)
     try:
         ids = [item.decode() for item in await redis.zrange(settings.queue_name, 0, -1)]
-        mine = [job_id for job_id in ids if job_id.startswith(f"intake:{org.org_id}:")]
+        mine = [job_id for job_id in ids if job_id.startswith(f"{settings.queue_name}:intake:{org.org_id}:")]
         payloads = [json.loads(await redis.get(job_key_prefix + job_id)) for job_id in mine]
     finally:
         await redis.aclose()
@@ -81,7 +81,9 @@ async def test_every_kind_is_stored_before_it_is_acknowledged(
     assert all(name == name.lower() for name in stored.headers)
     assert "verification-token" not in stored.headers
     # the organization's drain is woken: one job (generation 0 of this organization), named by no delivery
-    assert await woken(settings, org) == [(f"intake:{org.org_id}:0", "drain_inbound", [str(org.org_id)])]
+    assert await woken(settings, org) == [
+        (f"{settings.queue_name}:intake:{org.org_id}:0", "drain_inbound", [str(org.org_id)])
+    ]
 
 
 async def test_credentials_are_not_stored_and_query_is(
@@ -110,7 +112,7 @@ async def test_redelivery_returns_the_same_id_without_a_second_row_or_job(
     assert first.status_code == second.status_code == 202
     assert first.json()["inbound_id"] == second.json()["inbound_id"] == second.headers["x-inbound-id"]
     assert len(await rows_for(sessionmaker, org)) == 1
-    assert [job_id for job_id, _, _ in await woken(settings, org)] == [f"intake:{org.org_id}:0"]
+    assert [job_id for job_id, _, _ in await woken(settings, org)] == [f"{settings.queue_name}:intake:{org.org_id}:0"]
 
 
 async def test_same_delivery_key_in_two_organizations_is_two_rows(

@@ -421,7 +421,7 @@ async def test_a_drain_takes_the_organizations_rows_batch_after_batch_and_hands_
         statuses = [(await row(sessionmaker, inbound_id)).status for inbound_id in ids]
         assert statuses.count("received") == 1
         queued = [item.decode() for item in await queue.zrange(settings.queue_name, 0, -1)]
-        assert f"{key}:{generation + 1}" in queued  # the next drain, woken by this one
+        assert f"{settings.queue_name}:{key}:{generation + 1}" in queued  # the next drain, woken by this one
 
         assert await jobs.drain_inbound(ctx, str(org.org_id)) == 1  # the rest; a short batch ends it
         assert {(await row(sessionmaker, inbound_id)).status for inbound_id in ids} == {

@@ -19,7 +19,7 @@ import services.api.messaging.jobs as jobs
 from services.api.messaging.outbox import enqueue_send
 from shared.clock import FakeClock
 from shared.models import Lead, LeadEvent, OutboundMessage
-from shared.queue import BATCH_MAX, create_queue, enqueue_after_commit, take_pending_jobs
+from shared.queue import BATCH_MAX, create_queue, enqueue_after_commit, queued_job_id, take_pending_jobs
 from tests.conftest import OrgFixture
 from tests.messaging.conftest import use_twilio
 from tests.messaging.fakes import FakeTwilio
@@ -100,8 +100,7 @@ async def test_a_failure_in_a_batch_hands_that_message_to_its_own_deferred_job(
     queue_name = f"guestcard:test:{uuid.uuid4().hex[:8]}"
     settings = job_ctx["settings"].model_copy(update={"queue_name": queue_name})
     queue = await create_queue(settings.redis_url or "")
-    try:  # each was queued alone by its request (a `send:` job no worker runs here): this batch stands in for them
-        await queue.delete(*(job_key_prefix + f"send:{message_id}" for message_id in ids))
+    try:  # each was queued alone by its request, on the app's queue (no worker runs it): this batch stands in
         twilio.fail_next = [500]  # the first POST: may have been accepted
         before = time.time()
         assert await jobs.send_messages({**job_ctx, "settings": settings, "redis": queue}, ids) == {
@@ -112,14 +111,14 @@ async def test_a_failure_in_a_batch_hands_that_message_to_its_own_deferred_job(
         [failed] = [i for i in ids if rows[i].status == "sending"]
         assert rows[failed].error_code == "20500"
         # its own job, under the id the sweep would use (so the sweep cannot cut the backoff short), deferred
-        assert await queue.exists(job_key_prefix + f"send:{failed}")
-        score = await queue.zscore(queue_name, f"send:{failed}")
+        assert await queue.exists(job_key_prefix + queued_job_id(queue_name, f"send:{failed}"))
+        score = await queue.zscore(queue_name, queued_job_id(queue_name, f"send:{failed}"))
         assert score is not None and score / 1000 >= before + jobs.backoff(1) - 1
         # that job (job_try 1, after the batch's try): asks Twilio first, finds nothing, sends once
         assert await jobs.send_message(job_ctx, failed, 1) == "sent"
         assert (twilio.posts, twilio.lists) == (3, 1)
     finally:
-        await queue.delete(queue_name, job_key_prefix + f"send:{ids[0]}", job_key_prefix + f"send:{ids[1]}")
+        await queue.delete(queue_name, *(job_key_prefix + queued_job_id(queue_name, f"send:{i}") for i in ids))
         await queue.aclose()
 
 

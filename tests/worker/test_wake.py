@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from arq.constants import job_key_prefix
 
 from shared.config import Settings
-from shared.queue import create_queue, next_generation, open_queue, wake
+from shared.queue import JobRequest, create_queue, next_generation, open_queue, send_jobs, wake
 
 
 async def test_wakes_join_the_queued_job_and_a_started_job_lets_the_next_wake_queue_another(
@@ -23,16 +23,17 @@ async def test_wakes_join_the_queued_job_and_a_started_job_lets_the_next_wake_qu
     try:
         assert await wake(queue, "drain_inbound", ("org",), key, name) is True
         assert await wake(queue, "drain_inbound", ("org",), key, name) is False  # joined the queued job
-        assert [item.decode() for item in await raw.zrange(name, 0, -1)] == [f"{key}:0"]
-        payload = json.loads(await raw.get(job_key_prefix + f"{key}:0"))
+        assert [item.decode() for item in await raw.zrange(name, 0, -1)] == [f"{name}:{key}:0"]
+        payload = json.loads(await raw.get(job_key_prefix + f"{name}:{key}:0"))
         assert (payload["f"], payload["a"]) == ("drain_inbound", ["org"])
 
         await next_generation(queue, key)  # what the job does first when it starts
         assert await wake(queue, "drain_inbound", ("org",), key, name) is True
         assert await wake(queue, "drain_inbound", ("org",), key, name) is False
-        assert sorted(item.decode() for item in await raw.zrange(name, 0, -1)) == [f"{key}:0", f"{key}:1"]
+        assert sorted(item.decode() for item in await raw.zrange(name, 0, -1)) == [f"{name}:{key}:0", f"{name}:{key}:1"]
     finally:
-        await raw.delete(name, job_key_prefix + f"{key}:0", job_key_prefix + f"{key}:1", f"guestcard:wake:{key}")
+        jobs = [job_key_prefix + f"{name}:{key}:{generation}" for generation in (0, 1)]
+        await raw.delete(name, *jobs, f"guestcard:wake:{key}")
         await raw.aclose()
         await queue.aclose()
 
@@ -52,3 +53,23 @@ def test_the_drain_function_name_is_the_workers() -> None:
     from shared.queue import DRAIN_INBOUND
 
     assert drain_inbound.__name__ == DRAIN_INBOUND and drain_inbound in JOBS
+
+
+async def test_a_fixed_job_id_queued_on_another_queue_does_not_swallow_this_queues_enqueue(
+    settings: Settings,
+) -> None:
+    """arq's job keys are not per queue: `events.publish` left queued on another queue (another deployment on
+    the same Redis, or a run that stopped with it queued) made every later enqueue here a "duplicate"."""
+    assert settings.redis_url
+    queue = await create_queue(settings.redis_url)
+    other, mine = (f"guestcard:test-fixed:{uuid.uuid4().hex[:8]}" for _ in range(2))
+    job = JobRequest("publish_events", (), job_id="events.publish")
+    try:
+        await send_jobs(queue, [job], other)  # never run: stays queued there
+        await send_jobs(queue, [job], mine)
+        assert [item.decode() for item in await queue.zrange(mine, 0, -1)] == [f"{mine}:events.publish"]
+        await send_jobs(queue, [job], mine)  # on one queue the id still deduplicates
+        assert await queue.zcard(mine) == 1
+    finally:
+        await queue.delete(other, mine, *(job_key_prefix + f"{name}:events.publish" for name in (other, mine)))
+        await queue.aclose()
