@@ -85,15 +85,19 @@ def serialize_job(value: Any) -> bytes:
 
 
 def enqueue_after_commit(
-    session: AsyncSession, function: str, *args: Any, job_id: str, batch: str | None = None
+    session: AsyncSession, function: str, *args: Any, job_id: str, batch: str | None = None, defer_s: float = 0.0
 ) -> None:
     """Remember a job on the session; the unit-of-work owner sends it once the commit succeeded.
+
+    `defer_s`: the job runs that much later; with a fixed `job_id`, every commit meanwhile joins it.
 
     `batch`: the job may instead run as part of one `batch(ctx, [first args…])` job that carries every such
     request of this unit of work (up to BATCH_MAX each): the outbox's sends of one transaction go as one job.
     Requests stay one per item until the commit, so dropping those of a rolled-back savepoint still works.
     """
-    session.info.setdefault(PENDING_JOBS_KEY, []).append(JobRequest(function, args, job_id, batch=batch))
+    session.info.setdefault(PENDING_JOBS_KEY, []).append(
+        JobRequest(function, args, job_id, defer_s=defer_s, batch=batch)
+    )
 
 
 def take_pending_jobs(session: AsyncSession) -> list[JobRequest]:

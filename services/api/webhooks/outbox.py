@@ -21,6 +21,10 @@ from shared.queue import PENDING_JOBS_KEY, enqueue_after_commit
 
 PUBLISH_JOB = "publish_events"
 PUBLISH_JOB_ID = "events.publish"
+# the publish job waits this long after the first commit that asks for it, and every commit meanwhile joins
+# it: at 50 leads/s one publish of ~60 events instead of one per commit (each publish reads the leads'
+# snapshots and numbers the rows in its own transaction, in the worker that also drains intake)
+PUBLISH_DELAY_S = 0.5
 
 
 def record_timeline_event(session: AsyncSession, event: LeadEvent) -> None:
@@ -128,4 +132,4 @@ def event_stream_row(
 def _ask_publisher(session: AsyncSession) -> None:
     pending = session.info.get(PENDING_JOBS_KEY, [])
     if not any(job.job_id == PUBLISH_JOB_ID for job in pending):
-        enqueue_after_commit(session, PUBLISH_JOB, job_id=PUBLISH_JOB_ID)
+        enqueue_after_commit(session, PUBLISH_JOB, job_id=PUBLISH_JOB_ID, defer_s=PUBLISH_DELAY_S)
