@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -145,14 +145,20 @@ async def send_jobs(queue: ArqRedis | None, jobs: list[JobRequest], queue_name: 
     if queue is None or not jobs:
         return
     try:
-        try:
-            await _enqueue(queue, jobs, queue_name)
-        except NoScriptError:  # a Redis that restarted (or never saw the script): load it once, send again
-            await queue.script_load(ENQUEUE_SCRIPT)
-            await _enqueue(queue, jobs, queue_name)
+        await _with_script(queue, ENQUEUE_SCRIPT, lambda: _enqueue(queue, jobs, queue_name))
     except Exception as error:
         for job in jobs:
             log.warning("queue.enqueue_failed", function=job.function, job_id=job.job_id, error=type(error).__name__)
+
+
+async def _with_script(queue: ArqRedis, script: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    """`call()`, which runs `script` by its SHA; a Redis that restarted (or never saw the script) gets it loaded
+    once and the call made again."""
+    try:
+        return await call()
+    except NoScriptError:
+        await queue.script_load(script)
+        return await call()
 
 
 def queued_job_id(queue_name: str, job_id: str) -> str:
@@ -176,11 +182,11 @@ async def _enqueue(queue: ArqRedis, jobs: list[JobRequest], queue_name: str) -> 
 
 
 # One job that drains, instead of one job per item (issue #16: a burst of 5,000 deliveries was 5,000 jobs).
-# The job id carries a generation: `{queue}:{key}:{n}`, n read from `guestcard:wake:{key}` in the same script. While
-# generation n's job is queued, every wake joins it (the same id: arq's dedup). The job, once started, moves
-# the generation on (`next_generation`) before its first read, so a wake after that queues job n+1: an
-# item committed before a wake is seen either by the job it joined (which reads after the wake) or by the
-# next one. No wake is lost between the job's last read and its end.
+# The job id carries a generation: `{queue}:{key}:{n}`, n read from `guestcard:wake:{key}` in the same
+# script. While generation n's job is queued, every wake joins it (the same id: arq's dedup). The job, once
+# started, moves the generation on (`next_generation`) before its first read, so a wake after that queues
+# job n+1: an item committed before a wake is seen either by the job it joined (which reads after the wake)
+# or by the next one. No wake is lost between the job's last read and its end.
 WAKE_SCRIPT = """
 local generation = redis.call('get', KEYS[1]) or '0'
 local job_id = ARGV[1] .. ':' .. generation
@@ -199,15 +205,15 @@ async def wake(queue: ArqRedis | None, function: str, args: tuple[Any, ...], key
     a failure is logged and the caller's sweep recovers (returns False)."""
     if queue is None:
         return False
-    payload = serialize_arq_job(function, args, {}, None, timestamp_ms(), serializer=serialize_job)
-    job_id = queued_job_id(queue_name, key)
-    argv = [job_id, job_key_prefix, result_key_prefix, str(EXPIRES_MS), payload, str(timestamp_ms())]
+    now_ms = timestamp_ms()
+    payload = serialize_arq_job(function, args, {}, None, now_ms, serializer=serialize_job)
+    argv = [queued_job_id(queue_name, key), job_key_prefix, result_key_prefix, str(EXPIRES_MS), payload, str(now_ms)]
+
+    async def call() -> Any:
+        return await queue.evalsha(WAKE_SHA, 2, WAKE_PREFIX + key, queue_name, *argv)  # type: ignore[misc,arg-type]
+
     try:
-        try:
-            return bool(await queue.evalsha(WAKE_SHA, 2, WAKE_PREFIX + key, queue_name, *argv))  # type: ignore[misc,arg-type]
-        except NoScriptError:
-            await queue.script_load(WAKE_SCRIPT)
-            return bool(await queue.evalsha(WAKE_SHA, 2, WAKE_PREFIX + key, queue_name, *argv))  # type: ignore[misc,arg-type]
+        return bool(await _with_script(queue, WAKE_SCRIPT, call))
     except Exception as error:
         log.warning("queue.wake_failed", function=function, error=type(error).__name__)
         return False

@@ -61,8 +61,7 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: str, org_id: str | No
     Returns the status of `inbound_id`'s row (or "skipped" when it was no longer `received`). `org_id` (the
     accept path sends it; the sweep and replays do not) lets jobs of one organization wait their turn.
     """
-    if uuid.UUID(inbound_id) in ctx.get("claimed_rows", ()):  # see _process: no wait at the gate either
-        log.debug("intake.inbound_skipped", inbound_id=inbound_id, outcome="claimed_by_this_worker")
+    if _held_here(ctx, inbound_id):  # no wait at the gates either
         return "skipped"
     async with _turn(ctx, org_id):
         return await _process(ctx, inbound_id)
@@ -113,13 +112,9 @@ def _org_gate(gates: weakref.WeakValueDictionary[str, asyncio.Semaphore], org_id
 
 
 async def _process(ctx: dict[str, Any], inbound_id: str) -> str:
-    row_id = uuid.UUID(inbound_id)
-    # rows a batch of this process holds the lease on: their own jobs (most of a burst's jobs, since one
-    # batch claims up to 50 rows) skip here instead of asking PostgreSQL what the lease already says
-    held: set[uuid.UUID] = ctx.setdefault("claimed_rows", set())
-    if row_id in held:
-        log.debug("intake.inbound_skipped", inbound_id=inbound_id, outcome="claimed_by_this_worker")
+    if _held_here(ctx, inbound_id):  # again: a batch may have claimed it while this job waited its turn
         return "skipped"
+    row_id = uuid.UUID(inbound_id)
     claimed = await _run_batch(
         ctx, lambda session: pipeline.claim(session, row_id, int(ctx.get("intake_batch", INTAKE_BATCH)))
     )
@@ -127,6 +122,15 @@ async def _process(ctx: dict[str, Any], inbound_id: str) -> str:
         log.info("intake.inbound_skipped", inbound_id=inbound_id, outcome="not_received")
         return "skipped"
     return claimed.get(row_id) or InboundStatus.processed.value
+
+
+def _held_here(ctx: dict[str, Any], inbound_id: str) -> bool:
+    """A batch of this process holds the row's lease: its own job (most of a burst's per-row jobs, since one
+    batch claims up to 50 rows) skips without asking PostgreSQL what the lease already says."""
+    if uuid.UUID(inbound_id) not in ctx.get("claimed_rows", ()):
+        return False
+    log.debug("intake.inbound_skipped", inbound_id=inbound_id, outcome="claimed_by_this_worker")
+    return True
 
 
 async def _run_batch(

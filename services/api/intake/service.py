@@ -1,6 +1,6 @@
 """Intake hot path: size cap, sender authentication, then one idempotent insert into the inbox.
 
-Per request, once the caches are warm: one rate-limit script and one pipelined enqueue in Redis, and one
+Per request, once the caches are warm: one rate-limit script and one wake script (shared.queue.wake) in Redis, and one
 autocommit statement in PostgreSQL on a bare asyncpg pool (no ORM session, no BEGIN/COMMIT, no checkout
 ping). The organization of an intake key and a sender's signing secret are kept as long as principals are
 (settings.principal_cache_seconds), the secret dropped everywhere when it is set or removed. Parsing waits
@@ -108,7 +108,7 @@ OK_200_KINDS = frozenset(
 
 
 async def accept(state: AppState, request: Request, intake_key: str, kind: InboundKind) -> Response:
-    """The whole accept: limit, read, authenticate, store (committed), enqueue, acknowledge. Raises DomainError
+    """The whole accept: limit, read, authenticate, store (committed), wake the drain, acknowledge. Raises DomainError
     subclasses for refusals; the route and the ASGI fast path (services/api/intake/fast.py) both call this."""
     settings = state.settings
     await ratelimit.check(
