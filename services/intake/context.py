@@ -27,6 +27,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx.setdefault("claimed_rows", set())  # rows leased by a batch of this process (jobs.process_inbound)
     ctx.setdefault("handoff_gate", asyncio.Semaphore(HANDOFFS_IN_FLIGHT))
     ctx.setdefault("org_gates", weakref.WeakValueDictionary())  # jobs.process_inbound's per-organization turns
+    ctx.setdefault("drains", {})  # each organization's running drain in this process (jobs.drain_inbound)
     if "api" not in ctx:
         ctx["api"] = build_api_client(settings)
 

@@ -11,6 +11,7 @@ import contextlib
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from arq import Retry
@@ -71,21 +72,96 @@ async def drain_inbound(ctx: dict[str, Any], org_id: str) -> int:
     """The accept path's wake-up (shared.queue.wake): the organization's `received` rows, batch after batch,
     until a batch comes back short. Returns how many rows it claimed.
 
-    The generation moves on first, so a delivery accepted from now on wakes the next drain: none is left
-    behind by this one's last read. After MAX_DRAIN_BATCHES it wakes the next drain itself and ends, so one
-    job never runs for long under a steady stream.
+    Each read moves the generation on first, so a delivery accepted from then on wakes the next drain: none
+    is left behind by this one's last read. While a drain of the organization runs in this process, a newly
+    started one does not run beside it (each would re-read the queue's in-progress jobs at every poll, and
+    wait for the organization's turn anyway): it asks the running drain for one more read, and ends once that
+    read has begun (see `_Drain`). After MAX_DRAIN_BATCHES the drain wakes the next one and ends, so one job
+    never runs for long under a steady stream.
     """
-    await next_generation(ctx["redis"], intake_wake_key(org_id))
-    batch = int(ctx.get("intake_batch", INTAKE_BATCH))
-    claimed_total = 0
-    for _ in range(MAX_DRAIN_BATCHES):
-        async with _turn(ctx, org_id):
-            claimed = await _run_batch(ctx, lambda session: pipeline.claim_for_org(session, uuid.UUID(org_id), batch))
-        claimed_total += len(claimed)
-        if len(claimed) < batch:
-            return claimed_total
-    await wake(ctx["redis"], DRAIN_INBOUND, (org_id,), intake_wake_key(org_id), ctx["settings"].queue_name)
+    drains: dict[str, _Drain] = ctx.setdefault("drains", {})  # on_startup's, shared by every job's copy of ctx
+    while (running := drains.get(org_id)) is not None:
+        if await running.read_again():
+            return 0
+    drains[org_id] = drain = _Drain()
+    try:
+        claimed_total, ended = await _drain(ctx, org_id, drain)
+    finally:
+        del drains[org_id]
+        drain.ends()
+    if not ended:
+        await wake(ctx["redis"], DRAIN_INBOUND, (org_id,), intake_wake_key(org_id), ctx["settings"].queue_name)
     return claimed_total
+
+
+async def _drain(ctx: dict[str, Any], org_id: str, drain: _Drain) -> tuple[int, bool]:
+    """The drain's batches: (rows claimed, whether a short batch ended it).
+
+    Under a backlog (the last read came back full) the next batch is read, parsed and matched while this one
+    is applied: the API applies one batch of an organization at a time, and the worker's part would otherwise
+    wait for it, and it for the worker's. A short read means no backlog: the next read waits for the hand-off,
+    so deliveries arriving meanwhile join it instead of waiting behind a batch read too early.
+    """
+    size = int(ctx.get("intake_batch", INTAKE_BATCH))
+
+    async def read() -> _Claimed:
+        await next_generation(ctx["redis"], intake_wake_key(org_id))
+        drain.batch_begins()
+        return await _claim(ctx, lambda session: pipeline.claim_for_org(session, uuid.UUID(org_id), size))
+
+    claimed_total = 0
+    ahead: asyncio.Task[_Claimed] | None = None
+    for number in range(MAX_DRAIN_BATCHES):
+        batch = await ahead if ahead is not None else await read()
+        ahead = None
+        claimed_total += len(batch.rows)
+        full = len(batch.rows) >= size
+        if full and number + 1 < MAX_DRAIN_BATCHES:
+            ahead = asyncio.create_task(read())
+        try:
+            async with _turn(ctx, org_id):
+                await _hand_off_claimed(ctx, batch)
+        except BaseException:
+            if ahead is not None:  # give its rows back at once: the retry (or anyone) claims them again
+                await _give_back(ctx, ahead)
+            raise
+        if not full and not drain.asked:
+            return claimed_total, True
+    return claimed_total, False
+
+
+class _Drain:
+    """The organization's running drain in this process, and the drains that asked it for one more batch.
+
+    A drain job that starts while another runs (the generation moved on at that one's last batch, so a later
+    wake queued a new job) sets `asked` and waits. The running drain's next batch moves the generation on
+    before it reads, which covers every delivery whose wake joined the asking job; the asker then ends. If the
+    running drain ends first (a short batch before the ask, the batch limit, an error), the asker runs itself.
+    """
+
+    def __init__(self) -> None:
+        self.asked = False
+        self._waiters: list[asyncio.Future[bool]] = []
+
+    async def read_again(self) -> bool:
+        """True once a batch has begun after the ask; False when the drain ended without one."""
+        self.asked = True
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return await waiter
+
+    def batch_begins(self) -> None:
+        self._resolve(True)
+
+    def ends(self) -> None:
+        self._resolve(False)
+
+    def _resolve(self, served: bool) -> None:
+        self.asked = False
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(served)
 
 
 @contextlib.asynccontextmanager
@@ -138,6 +214,20 @@ async def _run_batch(
 ) -> dict[uuid.UUID, str | None]:
     """Claim (rows this process then holds), parse and match in one transaction, hand off, record outcomes.
     Returns each claimed row's status (empty: nothing to claim)."""
+    return await _hand_off_claimed(ctx, await _claim(ctx, claim))
+
+
+@dataclass(slots=True)
+class _Claimed:
+    """A batch read, parsed and matched: its rows are leased to this process until handed off."""
+
+    rows: set[uuid.UUID]
+    statuses: dict[uuid.UUID, str | None]
+    pending: list[pipeline.Prepared]
+
+
+async def _claim(ctx: dict[str, Any], claim: Callable[[AsyncSession], Awaitable[list[Row[Any]]]]) -> _Claimed:
+    """Claim, parse and match in one transaction; rows that end at the parse are finished in it."""
     sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
     held: set[uuid.UUID] = ctx.setdefault("claimed_rows", set())
     cache = ctx.setdefault("org_config_cache", {})
@@ -145,18 +235,39 @@ async def _run_batch(
     try:
         async with sessionmaker() as session, session.begin():
             rows = await claim(session)
-            if not rows:
-                return {}
             claimed = {row.id for row in rows}
             held |= claimed
-            prepared = await pipeline.prepare(cache, session, rows)
-        statuses: dict[uuid.UUID, str | None] = {item.inbound_id: item.status for item in prepared}
-        pending = [item for item in prepared if item.envelope is not None]
-        if pending:
-            statuses |= await _hand_off(ctx, sessionmaker, pending)
-    finally:  # final, released for a retry, or rolled back: PostgreSQL has the truth again
+            prepared = await pipeline.prepare(cache, session, rows) if rows else []
+    except BaseException:
         held -= claimed
-    return statuses
+        raise
+    statuses: dict[uuid.UUID, str | None] = {item.inbound_id: item.status for item in prepared}
+    return _Claimed(claimed, statuses, [item for item in prepared if item.envelope is not None])
+
+
+async def _hand_off_claimed(ctx: dict[str, Any], batch: _Claimed) -> dict[uuid.UUID, str | None]:
+    """Hand the batch's signals to the API and record the outcomes. Returns each claimed row's status."""
+    held: set[uuid.UUID] = ctx.setdefault("claimed_rows", set())
+    try:
+        statuses = dict(batch.statuses)
+        if batch.pending:
+            statuses |= await _hand_off(ctx, ctx["sessionmaker"], batch.pending)
+        return statuses
+    finally:  # final, released for a retry, or rolled back: PostgreSQL has the truth again
+        held -= batch.rows
+
+
+async def _give_back(ctx: dict[str, Any], ahead: asyncio.Task[_Claimed]) -> None:
+    """A batch read ahead whose drain failed: its signal rows go back to `received` at once (the ones that
+    ended at the parse are already finished)."""
+    held: set[uuid.UUID] = ctx.setdefault("claimed_rows", set())
+    with contextlib.suppress(Exception):
+        batch = await ahead
+        try:
+            async with ctx["sessionmaker"]() as session, session.begin():
+                await pipeline.release(session, [item.inbound_id for item in batch.pending])
+        finally:
+            held -= batch.rows
 
 
 async def _hand_off(

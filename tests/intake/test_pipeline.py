@@ -417,11 +417,11 @@ async def test_a_drain_takes_the_organizations_rows_batch_after_batch_and_hands_
         ctx = job_ctx(settings, sessionmaker, api, redis=queue, intake_batch=1)
         generation = int(await queue.get(WAKE_PREFIX + key) or 0)
         assert await jobs.drain_inbound(ctx, str(org.org_id)) == 2  # two batches of one, then it hands over
-        assert int(await queue.get(WAKE_PREFIX + key)) == generation + 1  # moved on before its first read
+        assert int(await queue.get(WAKE_PREFIX + key)) == generation + 2  # moved on before each batch's read
         statuses = [(await row(sessionmaker, inbound_id)).status for inbound_id in ids]
         assert statuses.count("received") == 1
         queued = [item.decode() for item in await queue.zrange(settings.queue_name, 0, -1)]
-        assert f"{settings.queue_name}:{key}:{generation + 1}" in queued  # the next drain, woken by this one
+        assert f"{settings.queue_name}:{key}:{generation + 2}" in queued  # the next drain, woken by this one
 
         assert await jobs.drain_inbound(ctx, str(org.org_id)) == 1  # the rest; a short batch ends it
         assert {(await row(sessionmaker, inbound_id)).status for inbound_id in ids} == {
@@ -430,5 +430,48 @@ async def test_a_drain_takes_the_organizations_rows_batch_after_batch_and_hands_
             "failed",
         }
         assert await jobs.drain_inbound(ctx, str(org.org_id)) == 0
+    finally:
+        await queue.aclose()
+
+
+async def test_a_drain_started_beside_a_running_one_asks_it_for_one_more_batch_and_ends(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    """One drain of an organization runs per process. A second drain job (a wake after the first moved the
+    generation on) does not run beside it: the running drain reads once more even though its batch came back
+    short, which takes the second job's delivery, and the second job ends once that batch has begun."""
+    first = await received(client, org, INQUIRY.name)
+    assert settings.redis_url
+    queue = await create_queue(settings.redis_url)
+    key = intake_wake_key(org.org_id)
+    in_hand_off, go_on = asyncio.Event(), asyncio.Event()
+    batches: list[list[str]] = []
+
+    async def hand_off(request: httpx.Request) -> httpx.Response:
+        envelopes = json.loads(request.content)
+        batches.append([item["inbound_id"] for item in envelopes])
+        in_hand_off.set()
+        await go_on.wait()
+        return api.ok(envelopes)
+
+    try:
+        ctx = job_ctx(settings, sessionmaker, api, redis=queue, intake_batch=5)
+        ctx["api"] = httpx.AsyncClient(transport=httpx.MockTransport(hand_off), base_url="http://api.test")
+        generation = int(await queue.get(WAKE_PREFIX + key) or 0)
+        running = asyncio.create_task(jobs.drain_inbound(ctx, str(org.org_id)))
+        await asyncio.wait_for(in_hand_off.wait(), 10)
+        second = await received(client, org, "email/padmapper_lead")  # committed now, after the first read
+        asker = asyncio.create_task(jobs.drain_inbound(ctx, str(org.org_id)))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not asker.done()  # it waits for the running drain's next batch, not for the organization's turn
+        go_on.set()
+        assert await asyncio.wait_for(asker, 10) == 0
+        assert await asyncio.wait_for(running, 10) == 2  # one more batch although the first was short
+        assert batches == [[first], [second]]
+        assert (await row(sessionmaker, second)).status == "processed"
+        assert int(await queue.get(WAKE_PREFIX + key)) == generation + 2  # before each of its two reads
+        assert ctx["drains"] == {}
+        assert await jobs.drain_inbound(ctx, str(org.org_id)) == 0  # alone again: it runs itself
     finally:
         await queue.aclose()
