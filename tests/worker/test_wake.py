@@ -73,3 +73,15 @@ async def test_a_fixed_job_id_queued_on_another_queue_does_not_swallow_this_queu
     finally:
         await queue.delete(other, mine, *(job_key_prefix + f"{name}:events.publish" for name in (other, mine)))
         await queue.aclose()
+
+
+def test_periodic_jobs_start_on_different_seconds_and_the_rollup_fold_runs_more_often() -> None:
+    """The periodic jobs used to start together every 15 s; their queries stalled the intake drain at once."""
+    from services.intake.worker import CRON_EVERY_S, cron_jobs
+
+    jobs = {job.name.removeprefix("cron:"): sorted(job.second) for job in cron_jobs()}
+    starts = [seconds[0] for name, seconds in jobs.items() if name != "metrics_compact"]
+    assert len(set(starts)) == len(starts)  # no two of the 15 s jobs start on the same second
+    for name, seconds in jobs.items():
+        every = 5 if name == "metrics_compact" else CRON_EVERY_S
+        assert seconds == list(range(seconds[0], 60, every)), name
