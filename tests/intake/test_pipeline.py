@@ -475,3 +475,34 @@ async def test_a_drain_started_beside_a_running_one_asks_it_for_one_more_batch_a
         assert await jobs.drain_inbound(ctx, str(org.org_id)) == 0  # alone again: it runs itself
     finally:
         await queue.aclose()
+
+
+async def test_a_batch_read_ahead_is_given_back_when_the_hand_off_before_it_fails(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    """A full read has the next batch read while it is handed off. When that hand-off finds the API away (a
+    retry of the drain), the batch read ahead goes back to `received` at once, unleased, not left for the
+    lease to run out; nothing stays held in the process."""
+    ids = [await received(client, org, name) for name in (INQUIRY.name, "email/padmapper_lead")]
+    assert settings.redis_url
+    queue = await create_queue(settings.redis_url)
+    posted: list[list[str]] = []
+
+    async def away(request: httpx.Request) -> httpx.Response:
+        posted.append([item["inbound_id"] for item in json.loads(request.content)])
+        await asyncio.sleep(0.2)  # the read ahead finishes meanwhile
+        return httpx.Response(503)
+
+    try:
+        ctx = job_ctx(settings, sessionmaker, api, redis=queue, intake_batch=1, claimed_rows=set())
+        ctx["api"] = httpx.AsyncClient(transport=httpx.MockTransport(away), base_url="http://api.test")
+        with pytest.raises(Retry):
+            await jobs.drain_inbound(ctx, str(org.org_id))
+        assert posted == [[ids[0]]]  # only the first batch was handed off
+        rows = [await row(sessionmaker, inbound_id) for inbound_id in ids]
+        assert [item.status for item in rows] == ["received", "received"]
+        assert [item.claimed_until for item in rows] == [None, None]  # both claimable again at once
+        assert rows[1].attempts == 1  # the second one was read ahead (claimed), then given back
+        assert ctx["claimed_rows"] == set() and ctx["drains"] == {}
+    finally:
+        await queue.aclose()
