@@ -116,7 +116,7 @@ async def _drain(ctx: dict[str, Any], org_id: str, drain: _Drain) -> tuple[int, 
         ahead = None
         claimed_total += len(batch.rows)
         full = len(batch.rows) >= size
-        if full and number + 1 < MAX_DRAIN_BATCHES:
+        if full and number + 1 < MAX_DRAIN_BATCHES and not _hand_offs_saturated(ctx):
             ahead = asyncio.create_task(read())
         try:
             async with _turn(ctx, org_id):
@@ -173,6 +173,13 @@ async def _turn(ctx: dict[str, Any], org_id: str | None) -> AsyncIterator[None]:
         if ctx.get("handoff_gate") is not None:
             await gates.enter_async_context(ctx["handoff_gate"])
         yield
+
+
+def _hand_offs_saturated(ctx: dict[str, Any]) -> bool:
+    """Every hand-off slot of this process is taken (many organizations at once): a batch read ahead now would
+    only hold its rows, leased, while it waited for a slot, so the drain reads after its hand-off instead."""
+    gate = ctx.get("handoff_gate")
+    return gate is not None and gate.locked()
 
 
 def _org_gate(gates: weakref.WeakValueDictionary[str, asyncio.Semaphore], org_id: str) -> asyncio.Semaphore:

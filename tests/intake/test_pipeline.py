@@ -506,3 +506,29 @@ async def test_a_batch_read_ahead_is_given_back_when_the_hand_off_before_it_fail
         assert ctx["claimed_rows"] == set() and ctx["drains"] == {}
     finally:
         await queue.aclose()
+
+
+async def test_no_batch_is_read_ahead_while_every_hand_off_slot_of_the_process_is_taken(
+    client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
+) -> None:
+    """Many organizations at once take every hand-off slot: a batch read ahead would only hold its rows,
+    leased, while it waited for a slot. The drain then reads after its hand-off, as without a backlog."""
+    ids = [await received(client, org, name) for name in (INQUIRY.name, "email/padmapper_lead")]
+    assert settings.redis_url
+    queue = await create_queue(settings.redis_url)
+    gate = asyncio.Semaphore(1)
+    try:
+        ctx = job_ctx(settings, sessionmaker, api, redis=queue, intake_batch=1, handoff_gate=gate)
+        await gate.acquire()  # another organization's hand-off holds the only slot
+        drain = asyncio.create_task(jobs.drain_inbound(ctx, str(org.org_id)))
+        for _ in range(50):  # the first batch is claimed, then waits for the slot
+            await asyncio.sleep(0.02)
+            if (await row(sessionmaker, ids[0])).attempts:
+                break
+        await asyncio.sleep(0.2)
+        assert [(await row(sessionmaker, inbound_id)).attempts for inbound_id in ids] == [1, 0]  # none read ahead
+        gate.release()
+        assert await asyncio.wait_for(drain, 10) == 2
+        assert [(await row(sessionmaker, inbound_id)).status for inbound_id in ids] == ["processed", "processed"]
+    finally:
+        await queue.aclose()
