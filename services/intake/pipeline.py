@@ -58,45 +58,51 @@ INBOX: Table = InboundMessage.__table__  # type: ignore[assignment]
 # How long a claim keeps other jobs off a row. Longer than a batch can take (the HTTP timeout is 10 s); a
 # worker that dies leaves its rows to the sweep, which clears the lease of every row it queues again.
 LEASE = timedelta(seconds=60)
-# The job's own row, then up to `:more` other rows of the same organization still `received`, oldest first;
-# rows another job holds (row lock or live lease) are skipped, never waited for.
-CLAIM_BATCH = text(
-    """
-    WITH own AS (
-        SELECT id, org_id FROM inbound_messages
-        WHERE id = :row_id AND status = 'received' AND (claimed_until IS NULL OR claimed_until < :now)
-        FOR NO KEY UPDATE SKIP LOCKED
-    ), more AS (
-        SELECT m.id FROM inbound_messages AS m, own
-        WHERE m.org_id = own.org_id AND m.status = 'received' AND m.id <> own.id
-          AND (m.claimed_until IS NULL OR m.claimed_until < :now)
-        ORDER BY m.received_at
-        LIMIT :more
-        FOR NO KEY UPDATE OF m SKIP LOCKED
-    )
-    UPDATE inbound_messages AS i
-    SET attempts = i.attempts + 1, claimed_until = :lease, updated_at = :now
-    FROM (SELECT id FROM own UNION ALL SELECT id FROM more) AS claimed
-    WHERE i.id = claimed.id
-    RETURNING i.*
-    """
-)
-# A drain's batch: the organization's oldest `received` rows nobody holds (no row of its own to start from).
-CLAIM_ORG = text(
-    """
-    WITH claimed AS (
-        SELECT id FROM inbound_messages
-        WHERE org_id = :org_id AND status = 'received' AND (claimed_until IS NULL OR claimed_until < :now)
-        ORDER BY received_at
-        LIMIT :batch
-        FOR NO KEY UPDATE SKIP LOCKED
-    )
+
+
+# A row nobody holds (no row lock, no live lease) that is still `received`; and the lease a claim takes.
+def _claimable(row: str = "") -> str:
+    prefix = f"{row}." if row else ""
+    return f"{prefix}status = 'received' AND ({prefix}claimed_until IS NULL OR {prefix}claimed_until < :now)"
+
+
+_TAKE_LEASE = """
     UPDATE inbound_messages AS i
     SET attempts = i.attempts + 1, claimed_until = :lease, updated_at = :now
     FROM claimed
     WHERE i.id = claimed.id
     RETURNING i.*
-    """
+"""
+# The job's own row, then up to `:more` other rows of the same organization still `received`, oldest first;
+# rows another job holds (row lock or live lease) are skipped, never waited for.
+CLAIM_BATCH = text(
+    f"""
+    WITH own AS (
+        SELECT id, org_id FROM inbound_messages
+        WHERE id = :row_id AND {_claimable()}
+        FOR NO KEY UPDATE SKIP LOCKED
+    ), more AS (
+        SELECT m.id FROM inbound_messages AS m, own
+        WHERE m.org_id = own.org_id AND m.id <> own.id AND {_claimable("m")}
+        ORDER BY m.received_at
+        LIMIT :more
+        FOR NO KEY UPDATE OF m SKIP LOCKED
+    ), claimed AS (SELECT id FROM own UNION ALL SELECT id FROM more)
+    {_TAKE_LEASE}
+    """  # noqa: S608 - fixed fragments, values are bound parameters
+)
+# A drain's batch: the organization's oldest `received` rows nobody holds (no row of its own to start from).
+CLAIM_ORG = text(
+    f"""
+    WITH claimed AS (
+        SELECT id FROM inbound_messages
+        WHERE org_id = :org_id AND {_claimable()}
+        ORDER BY received_at
+        LIMIT :batch
+        FOR NO KEY UPDATE SKIP LOCKED
+    )
+    {_TAKE_LEASE}
+    """  # noqa: S608 - fixed fragments, values are bound parameters
 )
 RELEASE = (
     update(INBOX)
