@@ -50,6 +50,16 @@ TOUCH_TRIGGERS = frozenset(
 TOUR_STOPS = {"tour_canceled": "tour_canceled", "tour_no_show": "tour_no_show", "tour_completed": "tour_completed"}
 
 
+# built once: building SQL expressions per signal was ~5 % of the applier's CPU in an intake run (py-spy)
+_time_rule_step = ScheduledAction.kind == TIME_RULE
+_step_tour_id = ScheduledAction.payload["tour_id"].astext
+_step_anchor_ref = ScheduledAction.payload["anchor_ref"].astext
+_step_anchor_status = ScheduledAction.payload["status"].astext
+_status_anchored_step = ScheduledAction.payload["anchor"].astext.in_(
+    [TimeAnchor.status_entered, TimeAnchor.application_started]
+)
+
+
 def _stamp_of(row: ScheduledAction) -> RuleStamp:
     return RuleStamp(row.rule_id, row.rule_version, row.rule_scope)
 
@@ -170,24 +180,25 @@ def _anchor_moves(ctx: Ctx, triggers: list[tuple[str, str]]) -> list[tuple[TimeA
 
 async def reschedule_anchors(ctx: Ctx, triggers: list[tuple[str, str]]) -> None:
     names = {name for kind, name in triggers if kind == "event"}
-    for name in names & ({"tour_rescheduled", *TOUR_STOPS}):
-        if ctx.data.get("tour_id"):
+    if not ctx.new_lead:  # a new lead has no pending steps: no UPDATE, and no SQL expressions built for one
+        for name in names & ({"tour_rescheduled", *TOUR_STOPS}):
+            if ctx.data.get("tour_id"):
+                await _suppress(
+                    ctx,
+                    TOUR_STOPS.get(name, name),
+                    _time_rule_step,
+                    _step_tour_id == str(ctx.data["tour_id"]),
+                    status="canceled",
+                )
+        for status in {name for kind, name in triggers if kind == "status"}:  # the status left: its steps end now
             await _suppress(
                 ctx,
-                TOUR_STOPS.get(name, name),
-                ScheduledAction.kind == TIME_RULE,
-                ScheduledAction.payload["tour_id"].astext == str(ctx.data["tour_id"]),
+                f"anchor_moved: the lead is now {status}",
+                _time_rule_step,
+                _status_anchored_step,
+                _step_anchor_status != status,
                 status="canceled",
             )
-    for status in {name for kind, name in triggers if kind == "status"}:  # the status left: its steps end now
-        await _suppress(
-            ctx,
-            f"anchor_moved: the lead is now {status}",
-            ScheduledAction.kind == TIME_RULE,
-            ScheduledAction.payload["anchor"].astext.in_([TimeAnchor.status_entered, TimeAnchor.application_started]),
-            ScheduledAction.payload["status"].astext != status,
-            status="canceled",
-        )
     for anchor, at, ref, extra in _anchor_moves(ctx, triggers):
         await schedule_time_rules(ctx, anchor, at, ref, extra)
 
@@ -198,11 +209,12 @@ async def schedule_time_rules(ctx: Ctx, anchor: TimeAnchor, at: datetime, ref: s
         trigger = bound.rule.trigger
         if not isinstance(trigger, TimeTrigger) or trigger.since != anchor or not bound.rule.enabled:
             continue
-        moved_away: list[Any] = [ScheduledAction.kind == TIME_RULE, ScheduledAction.rule_id == bound.rule.id]
-        if anchor == TimeAnchor.tour_start:  # one tour's reminders never cancel another tour's
-            moved_away.append(ScheduledAction.payload["tour_id"].astext == extra["tour_id"])
-        moved_away.append(ScheduledAction.payload["anchor_ref"].astext != ref)
-        await _suppress(ctx, f"anchor_moved: {anchor.value}", *moved_away, status="canceled")
+        if not ctx.new_lead:
+            moved_away: list[Any] = [_time_rule_step, ScheduledAction.rule_id == bound.rule.id]
+            if anchor == TimeAnchor.tour_start:  # one tour's reminders never cancel another tour's
+                moved_away.append(_step_tour_id == extra["tour_id"])
+            moved_away.append(_step_anchor_ref != ref)
+            await _suppress(ctx, f"anchor_moved: {anchor.value}", *moved_away, status="canceled")
         due = at + timedelta(minutes=trigger.after_minutes)
         if due < ctx.now:
             continue  # the moment already passed when the anchor was set (a tour booked for in an hour)
