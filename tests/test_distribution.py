@@ -1,10 +1,11 @@
 """The schema can be distributed by organization (Citus-style) without redesign: asserted from the live catalog.
 
-Every table carries a NOT NULL `org_id` (the distribution column), and every unique key includes it, so a
-uniqueness check never needs to look across organizations. The exceptions are declared here and are global by
-nature: the organizations table itself (a reference table) and the two credential hashes a request is routed
-by before its organization is known. What remains for a real distribution (composite primary and foreign
-keys) is in docs/architecture.md.
+Every table carries a NOT NULL `org_id` (the distribution column); every primary key and every unique key
+includes it, so a uniqueness check never needs to look across organizations; and every reference to another
+per-organization table is (x_id, org_id) → (id, org_id), so a join along a reference stays inside one
+organization's shard (migration o20k). The exceptions are declared here and are global by nature: the
+organizations table itself (a reference table) and the two credential hashes a request is routed by before
+its organization is known. docs/architecture.md ("Beyond one PostgreSQL") has the rest of the path.
 """
 
 from __future__ import annotations
@@ -57,3 +58,49 @@ async def test_every_unique_key_except_the_global_lookups_includes_org_id(server
     assert len(rows) > 10
     without = {row["index_name"] for row in rows if not row["has_org"]}
     assert without <= GLOBAL_UNIQUE_KEYS, sorted(without - GLOBAL_UNIQUE_KEYS)
+
+
+async def test_every_primary_key_includes_org_id(servers: dict[str, str]) -> None:
+    rows = await _rows(
+        servers,
+        """
+        SELECT c.relname,
+               EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'org_id'
+                       AND a.attnum = ANY (con.conkey)) AS has_org
+        FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+        WHERE c.relnamespace = 'public'::regnamespace AND con.contype = 'p'
+        """,
+    )
+    assert len(rows) > 40
+    without = sorted(row["relname"] for row in rows if not row["has_org"])
+    assert without == sorted(NOT_PER_ORGANIZATION)
+
+
+async def test_every_reference_between_organization_tables_carries_org_id_on_both_sides(
+    servers: dict[str, str],
+) -> None:
+    rows = await _rows(
+        servers,
+        """
+        SELECT con.conname, c.relname, t.relname AS target,
+               (SELECT array_agg(a.attname ORDER BY k.i) FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+                JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns,
+               (SELECT array_agg(a.attname ORDER BY k.i) FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+                JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS targets
+        FROM pg_constraint con
+        JOIN pg_class c ON c.oid = con.conrelid
+        JOIN pg_class t ON t.oid = con.confrelid
+        WHERE c.relnamespace = 'public'::regnamespace AND con.contype = 'f'
+        """,
+    )
+    between = [row for row in rows if row["target"] not in NOT_PER_ORGANIZATION]
+    assert len(between) > 50  # the walk saw the references (65 at migration o20k)
+    unscoped = []
+    for row in between:
+        pairs = dict(zip(row["columns"], row["targets"], strict=True))
+        if pairs.get("org_id") != "org_id":  # org_id must map onto the target's own org_id
+            unscoped.append(f"{row['relname']}.{row['conname']}")
+    assert unscoped == []
+    # the organizations table is referenced by org_id alone: the reference table of a distributed schema
+    to_organizations = {tuple(row["columns"]) for row in rows if row["target"] == "organizations"}
+    assert to_organizations == {("org_id",)}

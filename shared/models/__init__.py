@@ -3,7 +3,7 @@
 from shared.models.api_key import ApiKey
 from shared.models.audit import AuditEntry
 from shared.models.automation import AutomationLog, AutomationRuleSet, ScheduledAction
-from shared.models.base import Base
+from shared.models.base import Base, scope_references_by_organization
 from shared.models.contact import Contact, ContactIdentity
 from shared.models.import_batch import ImportBatch, ImportRow
 from shared.models.inbound_message import InboundMessage
@@ -32,6 +32,8 @@ from shared.models.tour import Tour, TourBlackout, TourChange, TourSettings
 from shared.models.unit import FloorPlan, LeadReactivation, Unit
 from shared.models.user import User
 from shared.models.webhook import StreamEvent, StreamHead, WebhookDelivery, WebhookEndpoint
+
+scope_references_by_organization(Base.metadata)  # once every model is loaded: references carry org_id
 
 __all__ = [
     "ApiKey",

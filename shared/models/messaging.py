@@ -163,8 +163,11 @@ class NotificationPreference(TimestampMixin, Base):
     """Per user and kind: feed and/or email. No row = both on."""
 
     __tablename__ = "notification_preferences"
+    __mapper_args__ = {"primary_key": ("user_id", "kind")}  # identity per user (ids are global); key + org_id
 
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     feed: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")

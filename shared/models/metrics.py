@@ -74,7 +74,7 @@ class MetricCountDelta(Base):
     __table_args__ = (Index("ix_metric_count_deltas_org_id_view_day", "org_id", "view", "day"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
     view: Mapped[str] = mapped_column(String(8))  # base views only: cohort, activity (migration m17c)
     day: Mapped[date] = mapped_column(Date)
     tz: Mapped[str] = mapped_column(String(64), server_default="UTC")  # the timezone `day` is local to

@@ -13,10 +13,11 @@ class SignalApplication(Base):
     """Idempotency record of POST /v1/internal/signals: one row per applied inbound message."""
 
     __tablename__ = "signal_applications"
+    __mapper_args__ = {"primary_key": ("inbound_id",)}  # identity by inbound id (global); key + org_id
     __table_args__ = (Index("ix_signal_applications_org_id_applied_at", "org_id", "applied_at"),)
 
     inbound_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     lead_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("leads.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE")

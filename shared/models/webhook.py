@@ -32,7 +32,7 @@ class StreamEvent(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # no index of its own: (org_id, seq) serves every read, and the intake hot path writes this table
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
     seq: Mapped[int | None] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(48))

@@ -19,7 +19,7 @@ from shared.enums import Role
 from shared.models import Lead, Notification, NotificationPreference, User
 from shared.repositories.rows import insert_statement
 
-_INSERT_NOTIFICATION = insert_statement(Notification.__table__, conflict=("id",), returning="id")
+_INSERT_NOTIFICATION = insert_statement(Notification.__table__, conflict=("id", "org_id"), returning="id")
 KINDS = ("new_lead", "tour_request", "question", "offer", "sla_breach", "sensitive_conversation")
 
 

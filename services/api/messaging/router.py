@@ -358,7 +358,7 @@ async def put_preferences(body: PreferenceList, principal: PrincipalDep, session
         )
         await session.execute(
             statement.on_conflict_do_update(
-                index_elements=["user_id", "kind"],
+                index_elements=["org_id", "user_id", "kind"],
                 set_={"feed": item.feed, "email": item.email, "updated_at": clock.now()},
             )
         )
