@@ -41,14 +41,15 @@ def batch_scope(session: AsyncSession) -> Iterator[None]:
 
 @contextmanager
 def signal_scope(session: AsyncSession) -> Iterator[None]:
-    """One signal's savepoint: on failure its locks are gone (rolled back with it), so forget them."""
-    memo = session.info.get(MEMO_KEY)
-    before = set(memo[LOCKS]) if memo is not None else None
+    """One signal's savepoint: on failure its locks are gone (rolled back with it), and what it left for the
+    end of the batch (`deferred`) must not be written, so the memo goes back to how the signal found it."""
+    memo = _memo(session)
+    before = _copied(memo) if memo is not None else None
     try:
         yield
     except BaseException:
-        if memo is not None and before is not None:
-            memo[LOCKS] = before
+        if before is not None:
+            session.info[MEMO_KEY] = before
         raise
 
 
@@ -94,6 +95,22 @@ def slot(session: AsyncSession, key: Hashable) -> dict[Hashable, Any] | None:
         return None
     found: dict[Hashable, Any] = memo.setdefault(("slot", key), {})
     return found
+
+
+def defer(session: AsyncSession, name: str) -> None:
+    """Inside this batch, writes of `name` wait for its end: the caller collects them with `deferred` and the
+    batch writes them all at once (no-op outside a batch)."""
+    memo = _memo(session)
+    if memo is not None:
+        memo[("defer", name)] = True
+
+
+def deferred(session: AsyncSession, name: str) -> dict[Hashable, Any] | None:
+    """The batch's pending `name` writes, keyed for dedup, when the batch defers them; None: write now."""
+    memo = _memo(session)
+    if memo is None or not memo.get(("defer", name)):
+        return None
+    return slot(session, ("defer", name))
 
 
 DEFER_LEAD_REFERENCES_SQL = text("SET CONSTRAINTS ALL DEFERRED")

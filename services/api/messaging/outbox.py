@@ -337,43 +337,63 @@ def enqueue_send(session: AsyncSession, message_id: uuid.UUID) -> None:
     enqueue_after_commit(session, "send_message", str(message_id), job_id=f"send:{message_id}", batch="send_messages")
 
 
-async def queue_staff_email(
-    session: AsyncSession,
-    *,
-    org_id: uuid.UUID,
-    user: User,
-    lead_id: uuid.UUID | None,
-    subject: str,
-    body: str,
-    idempotency_key: str,
-    reason: str,
-) -> OutboundMessage:
-    """A notification email to a staff member, through the same outbox (no renter consent applies).
+@dataclass(frozen=True)
+class StaffEmail:
+    """A notification email to a staff member (`queue_staff_emails`)."""
 
-    A repeat of the key returns the row already there (the insert is ON CONFLICT DO NOTHING)."""
-    message, _ = await _insert(
-        session,
-        org_id=org_id,
-        lead_id=lead_id,
-        contact_id=None,
-        user_id=user.id,
-        channel="email",
-        kind="notification",
-        status="queued" if user.email else "suppressed",
-        reason=reason if user.email else "no_address",
-        template=None,
-        rule=None,
-        idempotency_key=idempotency_key,
-        to_address=user.email,
-        subject=subject,
-        body=body,
-        headers={},
-        warning=None,
-        not_before=None,
-        created_by_id=None,
-        now=clock.now(),
-    )
-    return message
+    org_id: uuid.UUID
+    user: User
+    lead_id: uuid.UUID | None
+    subject: str
+    body: str
+    idempotency_key: str
+    reason: str
+
+
+async def queue_staff_emails(session: AsyncSession, emails: list[StaffEmail]) -> None:
+    """Notification emails to staff through the same outbox (no renter consent applies), in one statement.
+
+    A repeat of a key is a no-op (ON CONFLICT DO NOTHING); a new row's send is queued after commit."""
+    if not emails:
+        return
+    now = clock.now()
+    rows_out = [
+        rows.full_row(
+            OutboundMessage,
+            {
+                "id": uuid.uuid4(),
+                "direction": "outbound",
+                "created_at": now,
+                "updated_at": now,
+                **({"queued_at": now} if email.user.email else {"suppressed_at": now}),
+                "org_id": email.org_id,
+                "lead_id": email.lead_id,
+                "contact_id": None,
+                "user_id": email.user.id,
+                "channel": "email",
+                "kind": "notification",
+                "status": "queued" if email.user.email else "suppressed",
+                "reason": email.reason if email.user.email else "no_address",
+                "template": None,
+                "rule": None,
+                "idempotency_key": email.idempotency_key,
+                "to_address": email.user.email,
+                "subject": email.subject,
+                "body": email.body,
+                "headers": {},
+                "warning": None,
+                "not_before": None,
+                "created_by_id": None,
+            },
+        )
+        for email in emails
+    ]
+    inserted = set((await session.execute(_INSERT_MESSAGE, rows_out)).scalars())
+    for row in rows_out:
+        if row["id"] in inserted:
+            rows.attach(session, OutboundMessage, row)
+            if row["status"] == "queued":
+                enqueue_send(session, row["id"])
 
 
 async def suppress_pending(

@@ -10,6 +10,9 @@ identity-key locks sorted by name (the order `contacts.resolution.lock_identity_
 batches, or a batch and a manual add, cannot deadlock each other. Each signal's own
 re-locking inside `apply_signal` then finds its locks already held. The unique constraints stay the last
 word: a violation rolls back that signal's savepoint and answers 500 for it, so the worker retries it.
+
+Staff notifications (feed entries and their emails) are written once, at the end of the batch: nothing a
+later signal decides reads them, and a failed signal's are forgotten with its savepoint (`txmemo.signal_scope`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import txmemo
+from services.api.messaging import notify
 from services.api.messaging.consent import prefetch_no_records
 from services.api.signals.service import apply_signal, prefetch_identities, prefetch_outcomes, remember_outcome
 from shared.errors import DomainError
@@ -70,23 +74,31 @@ async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) 
     """The organization's configuration is read once for the whole batch, and no lock is taken twice
     (services/api/txmemo.py); the transaction ends right after this, with the request."""
     with txmemo.batch_scope(session):
-        if len(envelopes) > 1:  # one signal locks inside apply_signal: the same order, one statement fewer
-            identities = batch_keys(envelopes)
-            orgs, inbound, keys = lock_names(envelopes, identities)
-            await session.execute(LOCK_BATCH_SQL, {"orgs": orgs, "inbound": inbound, "keys": keys})
-            await txmemo.defer_lead_references(session)
-            txmemo.note_locks(session, 0, [*orgs, *inbound])
-            txmemo.note_locks(session, 42, keys)
-            await prefetch_outcomes(session, envelopes)
-            await prefetch_identities(session, identities)
-            await prefetch_no_records(session, {(org_id, value) for org_id, _, value in identities})
-            together = await _apply_together(session, envelopes)
-            if together is not None:
-                return together
-        results: list[SignalResult] = []
-        for envelope in envelopes:
-            results.append(await _apply_one(session, envelope))
+        txmemo.defer(session, notify.PENDING)  # every signal's notifications and staff emails: two statements
+        results = await _apply_batch(session, envelopes)
+        await notify.write_pending(session)
         return results
+
+
+async def _apply_batch(session: AsyncSession, envelopes: list[SignalEnvelope]) -> list[SignalResult]:
+    """All signals under one savepoint, or (when one fails) one savepoint per signal."""
+    if len(envelopes) > 1:  # one signal locks inside apply_signal: the same order, one statement fewer
+        identities = batch_keys(envelopes)
+        orgs, inbound, keys = lock_names(envelopes, identities)
+        await session.execute(LOCK_BATCH_SQL, {"orgs": orgs, "inbound": inbound, "keys": keys})
+        await txmemo.defer_lead_references(session)
+        txmemo.note_locks(session, 0, [*orgs, *inbound])
+        txmemo.note_locks(session, 42, keys)
+        await prefetch_outcomes(session, envelopes)
+        await prefetch_identities(session, identities)
+        await prefetch_no_records(session, {(org_id, value) for org_id, _, value in identities})
+        together = await _apply_together(session, envelopes)
+        if together is not None:
+            return together
+    results: list[SignalResult] = []
+    for envelope in envelopes:
+        results.append(await _apply_one(session, envelope))
+    return results
 
 
 async def _apply_together(session: AsyncSession, envelopes: list[SignalEnvelope]) -> list[SignalResult] | None:
