@@ -308,14 +308,19 @@ async def _by_key(session: AsyncSession, org_id: uuid.UUID, key: str) -> Outboun
     )
 
 
-async def _insert(session: AsyncSession, *, now: datetime, **values: Any) -> tuple[OutboundMessage, bool]:
-    """INSERT … ON CONFLICT DO NOTHING: two racing deciders with one key make one row."""
-    status = values["status"]
-    stamps = {"queued_at": now} if status == "queued" else {"suppressed_at": now}
-    row = rows.full_row(
+def _message_row(now: datetime, values: dict[str, Any]) -> dict[str, Any]:
+    """An outbound row with every column: a new id, and the time stamp of its status (queued or suppressed)."""
+    stamps = {"queued_at": now} if values["status"] == "queued" else {"suppressed_at": now}
+    return rows.full_row(
         OutboundMessage,
         {"id": uuid.uuid4(), "direction": "outbound", "created_at": now, "updated_at": now, **stamps, **values},
     )
+
+
+async def _insert(session: AsyncSession, *, now: datetime, **values: Any) -> tuple[OutboundMessage, bool]:
+    """INSERT … ON CONFLICT DO NOTHING: two racing deciders with one key make one row."""
+    status = values["status"]
+    row = _message_row(now, values)
     # a prebuilt statement (shared/repositories/rows.py); the winner keeps the row it wrote, with no read
     # back; only a loser looks the row up by its key
     inserted = (await session.execute(_INSERT_MESSAGE, row)).scalar() is not None
@@ -358,14 +363,9 @@ async def queue_staff_emails(session: AsyncSession, emails: list[StaffEmail]) ->
         return
     now = clock.now()
     rows_out = [
-        rows.full_row(
-            OutboundMessage,
+        _message_row(
+            now,
             {
-                "id": uuid.uuid4(),
-                "direction": "outbound",
-                "created_at": now,
-                "updated_at": now,
-                **({"queued_at": now} if email.user.email else {"suppressed_at": now}),
                 "org_id": email.org_id,
                 "lead_id": email.lead_id,
                 "contact_id": None,
