@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nameparser import HumanName
 
 from shared.normalize import (
     is_placeholder_email,
@@ -180,3 +183,24 @@ def test_parse_move_in_old_reference_keeps_old_dates() -> None:
 )
 def test_parse_money_range(text: object, expected: tuple[int | None, int | None]) -> None:
     assert parse_money_range(text) == expected
+
+
+_NAME_WORDS = [
+    *("Dana", "Reyes", "Mary", "Lee"),
+    *("Jr", "Dr", "Van", "And", "Sir", "Abu", "Mc", "King", "Ms", "Ii", "Esq", "Bin"),  # words nameparser knows
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    first=st.sampled_from(_NAME_WORDS) | st.from_regex(r"[A-Z][a-z]{1,8}", fullmatch=True),
+    last=st.sampled_from(_NAME_WORDS) | st.from_regex(r"[A-Z][a-z]{1,8}", fullmatch=True),
+)
+def test_the_plain_two_word_shortcut_splits_as_nameparser_does(first: str, last: str) -> None:
+    """split_name skips nameparser for `First Last`; whatever the two words, the answer is nameparser's."""
+    full = f"{first} {last}"
+    human = HumanName(full)
+    expected_first, expected_last = human.first or None, human.last or None
+    if human.title and expected_first and not expected_last:
+        expected_first, expected_last = None, expected_first
+    assert split_name(full) == (full, expected_first, expected_last)

@@ -119,13 +119,13 @@ async def latest_consent(
     session: AsyncSession, org_id: uuid.UUID, channel: str, *, contact_id: uuid.UUID | None, address: str | None
 ) -> str | None:
     """The state of the newest record for this contact or address on this channel, None when there is none."""
+    if (contact_id is None and not address) or _known_empty(session, org_id, channel, contact_id, address):
+        return None  # before any SQL is built: a batch's new renters have no records, known without asking
     conditions = []
     if contact_id is not None:
         conditions.append(ConsentRecord.contact_id == contact_id)
     if address:
         conditions.append(ConsentRecord.address == address)
-    if not conditions or _known_empty(session, org_id, channel, contact_id, address):
-        return None
     return await session.scalar(
         select(ConsentRecord.state)
         .where(ConsentRecord.org_id == org_id, ConsentRecord.channel == channel, or_(*conditions))
