@@ -113,6 +113,34 @@ def deferred(session: AsyncSession, name: str) -> dict[Hashable, Any] | None:
     return slot(session, ("defer", name))
 
 
+KEYED_ROWS = "keyed_rows"
+TOUCHED = "contacts_touched"
+
+
+def pending_keyed(session: AsyncSession) -> dict[Hashable, Any] | None:
+    """Rows written once per idempotency key (outbound messages, scheduled steps) that this batch adds to the
+    session instead of inserting at once, keyed by (table, org, key); None: insert now, ON CONFLICT DO NOTHING.
+
+    The batch's savepoint flushes them with everything else (one INSERT per table). A later signal of the same
+    batch that decides the same key finds the pending row here, as the ON CONFLICT would have found it; one that
+    reads or updates a renter's rows flushes first (`flush_if_touched`). Only the batch's single savepoint defers:
+    if that flush meets a row another transaction wrote, the batch is applied again one signal at a time, where
+    every row is inserted at once and a conflict is the no-op it always was."""
+    return deferred(session, KEYED_ROWS)
+
+
+async def flush_if_touched(session: AsyncSession, contact_id: Any) -> None:
+    """Before a signal reads its renter's lead, steps or messages: if an earlier signal of this batch touched
+    the same renter, write what it left pending, so the reads and updates see it (the session does not
+    autoflush). Renters seen once per batch, nearly all of them, cost nothing."""
+    seen = slot(session, TOUCHED)
+    if seen is None:
+        return
+    if contact_id in seen:
+        await session.flush()
+    seen[contact_id] = True
+
+
 DEFER_LEAD_REFERENCES_SQL = text("SET CONSTRAINTS ALL DEFERRED")
 DEFERRED = "lead_references_deferred"
 

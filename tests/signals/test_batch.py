@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.messaging.consent import record_consent
-from shared.models import Contact, LeadEvent, OutboundMessage
+from shared.models import Contact, Lead, LeadEvent, OutboundMessage, ScheduledAction
 from tests.conftest import OrgFixture
 from tests.signals.helpers import SERVICE_HEADERS, envelope
+from tests.signals.test_statement_budget import counting
 
 
 async def post_batch(client: httpx.AsyncClient, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -143,3 +144,69 @@ async def test_a_batch_keeps_opt_outs_recorded_before_it_and_inside_it(
         (before, "opted_out"),
         (inside, "opted_out"),
     ]
+
+
+async def _renter_state(
+    sessionmaker: async_sessionmaker[AsyncSession], org_id: uuid.UUID, email: str
+) -> dict[str, Any]:
+    """What the renter's touches left: leads, timeline, steps and messages, without ids or times."""
+    async with sessionmaker() as session:
+        contact = await session.scalar(select(Contact).where(Contact.org_id == org_id, Contact.primary_email == email))
+        assert contact is not None
+        leads = (await session.scalars(select(Lead.id).where(Lead.contact_id == contact.id))).all()
+        events = (await session.scalars(select(LeadEvent.type).where(LeadEvent.lead_id.in_(leads)))).all()
+        steps = (
+            await session.execute(
+                select(ScheduledAction.kind, ScheduledAction.status).where(ScheduledAction.lead_id.in_(leads))
+            )
+        ).all()
+        messages = (
+            await session.execute(
+                select(OutboundMessage.kind, OutboundMessage.template, OutboundMessage.status).where(
+                    OutboundMessage.lead_id.in_(leads)
+                )
+            )
+        ).all()
+    return {
+        "leads": len(leads),
+        "events": sorted(events),
+        "steps": sorted(map(tuple, steps)),
+        "messages": sorted(map(tuple, messages), key=str),
+    }
+
+
+async def test_a_renter_twice_in_one_batch_ends_as_in_two_batches_and_the_batch_applies_whole(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A tour request and then an SMS reply from the same new renter: the reply finds the lead, the first reply
+    and the follow-up step its twin left pending in the batch (not yet written), and moves or cancels them
+    exactly as when the two come in separate batches. The batch is not split to get there: one savepoint."""
+
+    def touches(tag: str, phone: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        email = f"{tag}@example.com"
+        request = envelope(
+            org.org_id, email=email, phone=phone, event="tour_request", channel="web", source="website",
+            message="Can I see it Saturday?",
+        )  # fmt: skip
+        reply = envelope(org.org_id, email=email, phone=phone, event="reply", channel="sms", message="Yes, 10am works")
+        return request, reply
+
+    def filler(tag: str) -> dict[str, Any]:
+        return envelope(org.org_id, email=f"{tag}@example.com", event="inquiry", channel="web", source="website")
+
+    request, reply = touches("twice.together", "+15125550361")
+    with counting() as seen:
+        results = await post_batch(client, [request, filler("filler.a"), reply])
+    assert [result["status"] for result in results] == [200, 200, 200]
+    assert results[2]["outcome"]["lead_id"] == results[0]["outcome"]["lead_id"]
+    assert sum(statement.startswith("SAVEPOINT") for statement in seen) == 1  # applied whole, not split
+
+    request_apart, reply_apart = touches("twice.apart", "+15125550362")
+    await post_batch(client, [request_apart, filler("filler.b")])
+    await post_batch(client, [reply_apart, filler("filler.c")])
+
+    together = await _renter_state(sessionmaker, org.org_id, "twice.together@example.com")
+    apart = await _renter_state(sessionmaker, org.org_id, "twice.apart@example.com")
+    assert together["leads"] == 1
+    assert together["messages"] and together["steps"]  # the touches decided something to compare
+    assert together == apart

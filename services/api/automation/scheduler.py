@@ -73,7 +73,8 @@ async def _suppress(ctx: Ctx, reason: str, *conditions: Any, status: str = "supp
             .where(ScheduledAction.lead_id == ctx.lead.id, ScheduledAction.status == "pending", *conditions)
             .values(status=status, reason=reason, processed_at=ctx.now, updated_at=ctx.now)
             .returning(ScheduledAction)
-            .execution_options(synchronize_session=False)
+            # the returned rows as written: a row of this transaction already in the session shows its new status
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
     ).all()
     for row in rows:
@@ -263,5 +264,12 @@ async def insert_once(
         "created_at": now,
         "updated_at": now,
     }
+    pending = txmemo.pending_keyed(session)
+    if pending is not None:  # a batch's single savepoint: written with its flush, one INSERT for the batch
+        key = ("scheduled", lead.org_id, idempotency_key)
+        if key not in pending:
+            pending[key] = ScheduledAction(**row)
+            session.add(pending[key])
+        return
     await txmemo.flush_before_references(session)  # a Core insert does not autoflush
     await session.execute(_INSERT_ACTION, row)  # prebuilt: shared/repositories/rows.py

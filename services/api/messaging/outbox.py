@@ -321,14 +321,24 @@ async def _insert(session: AsyncSession, *, now: datetime, **values: Any) -> tup
     """INSERT … ON CONFLICT DO NOTHING: two racing deciders with one key make one row."""
     status = values["status"]
     row = _message_row(now, values)
-    # a prebuilt statement (shared/repositories/rows.py); the winner keeps the row it wrote, with no read
-    # back; only a loser looks the row up by its key
-    inserted = (await session.execute(_INSERT_MESSAGE, row)).scalar() is not None
-    message = (
-        rows.attach(session, OutboundMessage, row)
-        if inserted
-        else await _by_key(session, values["org_id"], values["idempotency_key"])
-    )
+    pending = txmemo.pending_keyed(session)
+    message: OutboundMessage | None
+    if pending is not None:  # a batch's single savepoint: written with its flush, one INSERT for the batch
+        key = ("outbound", values["org_id"], values["idempotency_key"])
+        if key in pending:
+            return pending[key], False
+        message = pending[key] = OutboundMessage(**row)
+        session.add(message)
+        inserted = True
+    else:
+        # a prebuilt statement (shared/repositories/rows.py); the winner keeps the row it wrote, with no read
+        # back; only a loser looks the row up by its key
+        inserted = (await session.execute(_INSERT_MESSAGE, row)).scalar() is not None
+        message = (
+            rows.attach(session, OutboundMessage, row)
+            if inserted
+            else await _by_key(session, values["org_id"], values["idempotency_key"])
+        )
     assert message is not None
     if inserted and status == "queued" and (message.not_before is None or message.not_before <= now):
         enqueue_send(session, message.id)
@@ -412,7 +422,8 @@ async def suppress_pending(
             )
             .values(status="suppressed", reason=reason, suppressed_at=now, updated_at=now)
             .returning(OutboundMessage)
-            .execution_options(synchronize_session=False)
+            # the returned rows as written: a row of this transaction already in the session shows its new status
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
     ).all()
     if rows:

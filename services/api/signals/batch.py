@@ -112,6 +112,7 @@ async def _apply_together(session: AsyncSession, envelopes: list[SignalEnvelope]
     results: list[SignalResult] = []
     try:
         async with session.begin_nested():
+            txmemo.defer(session, txmemo.KEYED_ROWS)  # after the snapshot: the split path inserts at once
             for envelope in envelopes:
                 outcome = await apply_signal(session, envelope)
                 remember_outcome(session, envelope.inbound_id, outcome)

@@ -108,6 +108,7 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         if consent_only is not None:
             return consent_only  # STOP/START from a number nobody knows: consent recorded, no lead
     resolved = await _resolve_contact(session, envelope.org_id, signal, envelope.match, context)
+    await txmemo.flush_if_touched(session, resolved.contact_id)  # a twin earlier in the batch: see its rows
     threaded = await rules_bridge.threaded_lead(session, envelope.org_id, resolved.contact_id, signal)
     lead, lead_created = (
         (threaded, False)
@@ -203,8 +204,8 @@ async def apply_signal(session: AsyncSession, envelope: SignalEnvelope) -> Signa
         applied_at=now,
     )
     session.add(application)
-    # in a batch that defers the references, one flush writes every signal's rows (one INSERT per table): any
-    # ORM query of a later signal flushes first (autoflush), and the batch's savepoint flushes the rest
+    # in a batch that defers the references, one flush writes every signal's rows (one INSERT per table): a later
+    # signal of the same renter flushes first (txmemo.flush_if_touched), and the batch's savepoint the rest
     await txmemo.flush_before_references(session)
     return _outcome(application)
 
