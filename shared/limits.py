@@ -8,6 +8,7 @@ note which fields were cut; the raw payload, stored before anything is parsed, k
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -21,8 +22,9 @@ Model = TypeVar("Model", bound=BaseModel)
 _INTEGER_BOUNDS = ((SmallInteger, 2**15 - 1), (BigInteger, 2**63 - 1), (Integer, 2**31 - 1))
 
 
+@functools.cache
 def columns_of(entity: Any) -> Mapping[str, Column[Any]]:
-    """The columns of an ORM class by attribute name."""
+    """The columns of an ORM class by attribute name (read once per class: every intake signal fits to them)."""
     return {attribute.key: attribute.columns[0] for attribute in inspect(entity).column_attrs}
 
 
