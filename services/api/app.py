@@ -16,6 +16,7 @@ from services.api.access import document_refusals
 from services.api.auth import cache as principal_cache
 from services.api.auth.router import router as auth_router
 from services.api.intake.fast import IntakeFastPath
+from services.api.leads.fast import LeadReadFastPath
 from services.api.metrics.dashboard import router as dashboard_router
 from services.api.metrics.prometheus import router as prometheus_router
 from services.api.middleware import RequestContextMiddleware
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=("Lead intake and leasing pipeline for apartment operators. Errors are RFC 9457 problem+json."),
         lifespan=lifespan,
     )
-    app.add_middleware(IntakeFastPath)  # inside the request context: ids, access log and histograms apply
+    app.add_middleware(LeadReadFastPath)  # both inside the request context: ids, access log and histograms apply
+    app.add_middleware(IntakeFastPath)
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)

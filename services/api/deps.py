@@ -99,16 +99,21 @@ async def get_principal(
             raise Unauthorized("Unknown or revoked API key.")
         cache.put(key_hash, principal, generation)
     request.state.principal = principal  # for the audit trail
-    settings = state.settings
-    check = ratelimit.check(
-        state.queue, "api", str(principal.key_id), settings.rate_limit_api_per_second, settings.rate_limit_api_burst
-    )
+    check = rate_check(state, principal)
     if _is_read_only(request):
         # a read has no side effect: ask Redis while the query runs, and refuse (429) before answering
         request.state.rate_check = asyncio.ensure_future(check)
     else:
         await check
     return principal
+
+
+async def rate_check(state: AppState, principal: Principal) -> None:
+    """The API rate limit of the caller's key (429 when over it)."""
+    settings = state.settings
+    await ratelimit.check(
+        state.queue, "api", str(principal.key_id), settings.rate_limit_api_per_second, settings.rate_limit_api_burst
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

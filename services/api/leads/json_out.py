@@ -24,7 +24,7 @@ _PLAIN = tuple(name for name in LEAD_FIELDS if name not in {"next_action", "pref
 EVENT_FIELDS = tuple(TimelineEvent.model_fields)
 
 
-def lead_dict(row: RowMapping) -> dict[str, Any]:
+def lead_dict(row: RowMapping | dict[str, Any]) -> dict[str, Any]:
     out = {name: row[name] for name in _PLAIN}
     action_type = row["next_action_type"]
     out["next_action"] = (
@@ -36,7 +36,7 @@ def lead_dict(row: RowMapping) -> dict[str, Any]:
     return {name: out[name] for name in LEAD_FIELDS}
 
 
-def event_dict(row: RowMapping) -> dict[str, Any]:
+def event_dict(row: RowMapping | dict[str, Any]) -> dict[str, Any]:
     return {name: row[name] for name in EVENT_FIELDS}
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, false, func, literal, or_, select, tuple_
+from sqlalchemy import BindParameter, Select, and_, false, func, literal, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -50,7 +50,7 @@ class LeadFilters:
     contact_ids: list[uuid.UUID] | None = None
 
 
-def lead_select(org_id: uuid.UUID) -> Select[Any]:
+def lead_select(org_id: uuid.UUID | BindParameter[uuid.UUID]) -> Select[Any]:
     return (
         select(
             *LEAD_COLUMNS,

@@ -168,7 +168,7 @@ async def get_timeline(
     principal: PrincipalDep,
     session: SessionDep,
     type: Annotated[list[EventType] | None, Query(description="repeatable")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500)] = timeline.DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Response:
     types = [t.value for t in type or []]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,14 +27,40 @@ from shared.models import Lead, LeadEvent
 EVENT_COLUMNS = [LeadEvent.__table__.c[name] for name in TimelineEvent.model_fields]
 
 
+DEFAULT_LIMIT = 100  # the route's default page size
+
+
+def events_query(
+    org_id: Any, lead_id: Any, types: list[str], after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> Select[Any]:
+    """A page of the lead's events, newest first, one more than `limit` (whether a next page exists)."""
+    query = select(*EVENT_COLUMNS).where(LeadEvent.lead_id == lead_id, LeadEvent.org_id == org_id)
+    if types:
+        query = query.where(LeadEvent.type.in_(types))
+    if after is not None:
+        query = query.where(tuple_(LeadEvent.occurred_at, LeadEvent.id) < after)
+    return query.order_by(LeadEvent.occurred_at.desc(), LeadEvent.id.desc()).limit(limit + 1)
+
+
+def lead_exists_query(org_id: Any, lead_id: Any) -> Select[Any]:
+    return select(Lead.id).where(Lead.id == lead_id, Lead.org_id == org_id)
+
+
+def page_of(rows: Sequence[Any], limit: int) -> tuple[Sequence[Any], str | None]:
+    """The page (at most `limit` rows of the limit + 1 read) and the cursor of the next one, if any."""
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last["occurred_at"].astimezone(UTC).isoformat(), str(last["id"])])
+    return rows[:limit], next_cursor
+
+
 async def list_events(
     session: AsyncSession, principal: Principal, lead_id: uuid.UUID, types: list[str], limit: int, cursor: str | None
 ) -> tuple[Sequence[RowMapping], str | None]:
     if principal.role not in (Role.admin, Role.manager):
         await ensure_in_scope(session, principal, lead_id)  # outside the scope is a 404
-    query = select(*EVENT_COLUMNS).where(LeadEvent.lead_id == lead_id, LeadEvent.org_id == principal.org_id)
-    if types:
-        query = query.where(LeadEvent.type.in_(types))
+    after = None
     if cursor:
         try:
             raw_at, raw_id = decode_cursor(cursor)
@@ -42,16 +69,8 @@ async def list_events(
             raise ValidationFailed(
                 "The cursor is not valid.", errors=[{"field": "query.cursor", "message": "malformed cursor"}]
             ) from error
-        query = query.where(tuple_(LeadEvent.occurred_at, LeadEvent.id) < after)
-    query = query.order_by(LeadEvent.occurred_at.desc(), LeadEvent.id.desc()).limit(limit + 1)
+    query = events_query(principal.org_id, lead_id, types, after, limit)
     rows = (await session.execute(query)).mappings().all()
-    if (
-        not rows
-        and await session.scalar(select(Lead.id).where(Lead.id == lead_id, Lead.org_id == principal.org_id)) is None
-    ):
+    if not rows and await session.scalar(lead_exists_query(principal.org_id, lead_id)) is None:
         raise NotFound("Lead not found.")
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor([last["occurred_at"].astimezone(UTC).isoformat(), str(last["id"])])
-    return rows[:limit], next_cursor
+    return page_of(rows, limit)

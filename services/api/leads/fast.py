@@ -1,0 +1,177 @@
+"""`GET /v1/leads/{lead_id}` and `GET /v1/leads/{lead_id}/timeline` for an admin's or manager's key, without
+FastAPI's routing and dependencies or the ORM.
+
+A lead's detail is one indexed statement of ~0.3 ms; around it the framework spent ~2 ms of CPU: matching the
+path against every route, solving the dependencies, the exception layers, building the statement again and
+the ORM's execution. Front ends read a lead and its timeline far more often than they write one, so this
+pure-ASGI layer (like services/api/intake/fast.py, inside the request-context middleware: request id, access
+log and the route's latency histogram still apply) answers the common case itself:
+
+- the statements are the route's own (`queries.lead_select`, `timeline.events_query`), compiled once; they run
+  on the statement pool (autocommit, no checkout ping, prepared once per connection), and each column passes
+  through the result processor SQLAlchemy would have applied, so the rows are the ones the route reads;
+- the bodies are `json_out`'s of those rows and the ETag is the route's: tests/leads/test_fast_reads.py holds
+  the two answers equal byte for byte;
+- the key must be in the principal cache (services/api/auth/cache.py: dropped at once on a revoke); the rate
+  limit is asked while the statement runs, and a 429 outranks the answer, as on every read-only route.
+
+Anything else (no key or an uncached one, an agent's key, whose scope needs the organization's setting, a query
+string, a path that is not a canonical UUID, a proxy prefix) is handed on untouched to the FastAPI route, so its
+errors and its other answers stay exactly the route's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy import BindParameter, Select, bindparam
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.api.auth import cache as principal_cache
+from services.api.auth.keys import hash_secret
+from services.api.auth.service import Principal
+from services.api.deps import rate_check
+from services.api.leads import json_out, timeline
+from services.api.leads.deps import etag
+from services.api.leads.queries import lead_select
+from services.api.problems import domain_problem, failure_problem
+from shared.enums import Role
+from shared.errors import DomainError, NotFound
+from shared.models import Lead
+
+PREFIX = "/v1/leads/"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UNSCOPED = (Role.admin, Role.manager)  # owners/scope.lead_scope: no condition and no query for these roles
+_DIALECT = asyncpg_dialect.dialect()
+ORG: BindParameter[uuid.UUID] = bindparam("org_id")
+LEAD: BindParameter[uuid.UUID] = bindparam("lead_id")
+# json and jsonb: SQLAlchemy's asyncpg dialect decodes them with a connection codec (json.loads) rather than a
+# result processor; the statement pool has no codec (the accept path binds JSON text), so they are decoded here
+_JSON_DECODE: dict[int, Callable[[Any], Any]] = {
+    oid: lambda value: None if value is None else json.loads(value) for oid in (114, 3802)
+}
+
+
+class CompiledRead:
+    """A SQLAlchemy statement compiled once for asyncpg: its rows as dicts, each column passed through the result
+    processor SQLAlchemy applies to it (read once from the prepared statement's description)."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql = compiled.string
+        self.parameters = list(compiled.positiontup or ())
+        self.defaults = dict(compiled.params)  # what the statement binds itself (a LIMIT), beside ORG and LEAD
+        self.types = {column.key: column.type.dialect_impl(_DIALECT) for column in statement.selected_columns}
+        self.processors: dict[str, Callable[[Any], Any]] | None = None
+
+    async def fetch(self, connection: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.processors is None:
+            described = (await connection.prepare(self.sql)).get_attributes()
+            processors = {
+                attribute.name: _JSON_DECODE.get(attribute.type.oid)
+                or self.types[attribute.name].result_processor(_DIALECT, attribute.type.oid)
+                for attribute in described
+            }
+            self.processors = {name: processor for name, processor in processors.items() if processor is not None}
+        bound = {**self.defaults, **values}
+        records = await connection.fetch(self.sql, *(bound[name] for name in self.parameters))
+        rows = [dict(record) for record in records]
+        for name, processor in self.processors.items():
+            for row in rows:
+                row[name] = processor(row[name])
+        return rows
+
+
+DETAIL = CompiledRead(lead_select(ORG).where(Lead.id == LEAD))
+TIMELINE = CompiledRead(timeline.events_query(ORG, LEAD, [], None, timeline.DEFAULT_LIMIT))
+LEAD_EXISTS = CompiledRead(timeline.lead_exists_query(ORG, LEAD))
+
+
+class LeadRoute:
+    """What the access log and the request histogram read from `scope["route"]`."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path = path
+        self.name = name
+
+
+DETAIL_ROUTE = LeadRoute("/v1/leads/{lead_id}", "get_lead")
+TIMELINE_ROUTE = LeadRoute("/v1/leads/{lead_id}/timeline", "get_timeline")
+
+
+async def detail(connection: Any, values: dict[str, Any]) -> Response:
+    rows = await DETAIL.fetch(connection, values)
+    if not rows:
+        raise NotFound("Lead not found.")
+    return json_out.json_response(json_out.lead_dict(rows[0]), headers={"ETag": etag(rows[0]["version"])})
+
+
+async def timeline_page(connection: Any, values: dict[str, Any]) -> Response:
+    rows = await TIMELINE.fetch(connection, values)
+    if not rows and not await LEAD_EXISTS.fetch(connection, values):
+        raise NotFound("Lead not found.")
+    page, next_cursor = timeline.page_of(rows, timeline.DEFAULT_LIMIT)
+    return json_out.page(map(json_out.event_dict, page), next_cursor)
+
+
+class LeadReadFastPath:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = _target(scope)
+        principal = _cached_principal(scope) if target is not None else None
+        if target is None or principal is None or principal.role not in _UNSCOPED:
+            await self.app(scope, receive, send)
+            return
+        lead_id, route = target
+        scope["route"] = route
+        state = scope["app"].state.guestcard
+        answer = detail if route is DETAIL_ROUTE else timeline_page
+        limit = asyncio.ensure_future(rate_check(state, principal))
+        try:
+            try:
+                async with state.statement_pool.acquire() as connection:
+                    response = await answer(connection, {"org_id": principal.org_id, "lead_id": lead_id})
+            finally:
+                await limit  # a 429 outranks the answer (and the handler's own error)
+        except DomainError as error:
+            response = domain_problem(error, scope["path"])
+        except Exception as error:
+            response = failure_problem(error)
+        await response(scope, receive, send)
+
+
+def _target(scope: Scope) -> tuple[uuid.UUID, LeadRoute] | None:
+    """(lead id, route) when one of the two routes would take this request with nothing but a valid id."""
+    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path") or scope.get("query_string"):
+        return None
+    path: str = scope["path"]
+    if not path.startswith(PREFIX):
+        return None
+    text, _, rest = path[len(PREFIX) :].partition("/")
+    route = DETAIL_ROUTE if not rest and not path.endswith("/") else TIMELINE_ROUTE if rest == "timeline" else None
+    if route is None or len(text) != 36 or _UUID.fullmatch(text) is None:
+        return None
+    return uuid.UUID(text), route
+
+
+def _cached_principal(scope: Scope) -> Principal | None:
+    """The caller, when its bearer key is in the principal cache (deps.get_principal reads it the same way)."""
+    authorization = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+            break
+    scheme, token = get_authorization_scheme_param(authorization)
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return principal_cache.cache().get(hash_secret(token))

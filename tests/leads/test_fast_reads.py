@@ -1,0 +1,132 @@
+"""GET /v1/leads/{id} and its timeline through the ASGI fast path (services/api/leads/fast.py): the routes' answers
+byte for byte, and the routes themselves for everything the fast path does not take."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from services.api.leads import timeline
+from services.api.leads.fast import LeadReadFastPath
+from shared.models import Lead, LeadEvent
+from tests.conftest import OrgFixture
+from tests.leads.helpers import insert_leads
+from tests.leads.test_json_out import _varied_leads
+
+SessionMaker = async_sessionmaker[AsyncSession]
+
+
+async def _long_timeline(sessionmaker: SessionMaker, org: OrgFixture) -> uuid.UUID:
+    """A lead with more events than the default page (the next cursor), several at one instant (the id order)."""
+    [lead_id] = await insert_leads(sessionmaker, org.org_id, 1)
+    at = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    async with sessionmaker() as session, session.begin():
+        contact_id = await session.scalar(select(Lead.contact_id).where(Lead.id == lead_id))
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "org_id": org.org_id,
+                "lead_id": lead_id,
+                "contact_id": contact_id,
+                "type": "note",
+                "occurred_at": at + timedelta(minutes=n // 3),
+                "recorded_at": at,
+                "actor_type": "user",
+                "data": {"body": f"note {n}"},
+            }
+            for n in range(timeline.DEFAULT_LIMIT + 7)
+        ]
+        await session.execute(insert(LeadEvent), rows)
+    return lead_id
+
+
+async def test_the_fast_answers_equal_the_routes_byte_for_byte(
+    client: httpx.AsyncClient, org: OrgFixture, other_org: OrgFixture, sessionmaker: SessionMaker
+) -> None:
+    """A query string hands a request to the FastAPI route (which ignores an unknown parameter): the same request
+    without it is the fast path's. Details and timelines of varied leads, a timeline with a next page, a lead
+    without events, and the 404s (another organization's lead, none at all) must be the same bytes."""
+    ids = [*await _varied_leads(sessionmaker, org), await _long_timeline(sessionmaker, org)]
+    [foreign] = await insert_leads(sessionmaker, other_org.org_id, 1)
+    assert (await client.get("/v1/leads", headers=org.headers)).status_code == 200  # the key is now cached
+    leads = [*ids, foreign, uuid.uuid4()]
+    paths = [f"/v1/leads/{lead_id}{suffix}" for lead_id in leads for suffix in ("", "/timeline")]
+    for path in paths:
+        fast = await client.get(path, headers=org.headers)
+        routed = await client.get(path, params={"via": "route"}, headers=org.headers)
+        assert fast.status_code == routed.status_code, path
+        assert fast.content == routed.content, path
+        for header in ("content-type", "etag", "cache-control"):
+            assert fast.headers.get(header) == routed.headers.get(header), (path, header)
+    paged = (await client.get(f"/v1/leads/{ids[-1]}/timeline", headers=org.headers)).json()
+    assert len(paged["items"]) == timeline.DEFAULT_LIMIT and paged["next_cursor"] is not None
+    cursor = {"cursor": paged["next_cursor"]}
+    rest = await client.get(f"/v1/leads/{ids[-1]}/timeline", params=cursor, headers=org.headers)
+    assert len(rest.json()["items"]) == 7
+    assert (await client.get(f"/v1/leads/{foreign}", headers=org.headers)).status_code == 404
+
+
+async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
+    fastapi_app: Any, client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker
+) -> None:
+    """Behind it, a stand-in for the FastAPI app records what was handed on: an agent's key (its scope needs the
+    organization's setting), an unknown or uncached key, no key, any query string, a path the route reads
+    differently (no canonical UUID, a trailing slash, another sub-resource) and other methods."""
+    [lead_id] = await insert_leads(sessionmaker, org.org_id, 1)
+    agent = await client.post("/v1/api-keys", json={"name": "agent", "role": "agent"}, headers=org.headers)
+    agent_headers = {"Authorization": f"Bearer {agent.json()['key']}"}
+    for headers in (org.headers, agent_headers):  # both keys now in the principal cache
+        assert (await client.get("/v1/leads", headers=headers)).status_code == 200
+    handed_on: list[str] = []
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        handed_on.append(f"{scope['method']} {scope['path']}")
+        await Response(status_code=299)(scope, receive, send)
+
+    fast = LeadReadFastPath(route)
+
+    async def with_app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = fastapi_app  # what Starlette sets before the middleware stack runs
+        await fast(scope, receive, send)
+
+    detail = f"/v1/leads/{lead_id}"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_app), base_url="https://t.test") as raw:
+        for path in (detail, f"{detail}/timeline", detail.upper().replace("/V1/LEADS/", "/v1/leads/")):
+            answered = await raw.get(path, headers=org.headers)
+            assert answered.status_code == 200, path
+        assert handed_on == []
+        refused: list[tuple[str, str, dict[str, str], dict[str, str]]] = [
+            ("GET", detail, agent_headers, {}),
+            ("GET", detail, {"Authorization": "Bearer gck_not-a-key"}, {}),
+            ("GET", detail, {}, {}),
+            ("GET", detail, {"Authorization": f"Basic {org.api_key}"}, {}),
+            ("GET", detail, org.headers, {"x": "1"}),
+            ("GET", f"{detail}/timeline", org.headers, {"limit": "5"}),
+            ("GET", f"/v1/leads/{lead_id.hex}", org.headers, {}),
+            ("GET", f"{detail}/", org.headers, {}),
+            ("GET", f"{detail}/tasks", org.headers, {}),
+            ("GET", "/v1/leads/export", org.headers, {}),
+            ("PATCH", detail, org.headers, {}),
+            ("DELETE", detail, org.headers, {}),
+        ]
+        for method, path, headers, params in refused:
+            answer = await raw.request(method, path, headers=headers, params=params)
+            assert answer.status_code == 299, (method, path, headers, params)
+    assert len(handed_on) == 12
+
+
+async def test_an_unknown_lead_is_the_routes_404_problem(client: httpx.AsyncClient, org: OrgFixture) -> None:
+    assert (await client.get("/v1/leads", headers=org.headers)).status_code == 200
+    missing = f"/v1/leads/{uuid.uuid4()}"
+    for path in (missing, f"{missing}/timeline"):
+        answer = await client.get(path, headers=org.headers)
+        assert answer.status_code == 404
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["instance"] == path and answer.json()["detail"] == "Lead not found."
