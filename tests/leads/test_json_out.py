@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import httpx
+import pydantic_core
+from asyncpg.pgproto import pgproto
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.api.leads import service
+from services.api.leads import json_out, service
 from services.api.leads.queries import LeadFilters, row_to_out
 from services.api.leads.schemas import LeadOut, LeadPage, TimelineEvent, TimelinePage
 from shared.models import Lead, LeadEvent, StatusLabel
@@ -123,3 +127,32 @@ async def test_an_empty_timeline_is_a_page_and_a_missing_lead_a_404(
         missing = await client.get(path, headers=headers)
         assert missing.status_code == 404, path
         assert missing.headers["content-type"] == "application/problem+json"
+
+
+_OFFSETS = [None, UTC, timezone(timedelta(hours=-5)), timezone(timedelta(minutes=330))]
+_ROW_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.uuids()
+    | st.dates()
+    # what asyncpg gives: timestamptz in UTC (the session's time zone), timestamp without one; and two offsets
+    | st.datetimes(timezones=st.sampled_from(_OFFSETS)),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), _ROW_VALUES, max_size=8))
+def test_rows_are_written_as_pydantic_core_writes_them(row: dict[str, object]) -> None:
+    """json_out writes with orjson (~7x faster on a page): the bytes pydantic-core (FastAPI's writer) gives for
+    every value a row holds, text with any code point, any microsecond, nested JSON."""
+    assert json_out.to_json(row) == pydantic_core.to_json(row)
+
+
+def test_asyncpg_uuids_are_written_as_uuids() -> None:
+    value = pgproto.UUID("6e6747ae-5666-4aac-b7d9-c5536b634a3b")
+    assert json_out.to_json({"id": value}) == b'{"id":"6e6747ae-5666-4aac-b7d9-c5536b634a3b"}'
