@@ -1,5 +1,5 @@
-"""GET /v1/leads/{id} and its timeline through the ASGI fast path (services/api/leads/fast.py): the routes' answers
-byte for byte, and the routes themselves for everything the fast path does not take."""
+"""GET /v1/leads, /v1/leads/{id} and its timeline through the ASGI fast path (services/api/leads/fast.py): the
+routes' answers byte for byte, and the routes themselves for everything the fast path does not take."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.api.leads import timeline
 from services.api.leads.fast import LeadReadFastPath
+from services.api.leads.queries import DEFAULT_PAGE
 from shared.models import Lead, LeadEvent
 from tests.conftest import OrgFixture
 from tests.leads.helpers import insert_leads
@@ -54,10 +55,11 @@ async def test_the_fast_answers_equal_the_routes_byte_for_byte(
     without it is the fast path's. Details and timelines of varied leads, a timeline with a next page, a lead
     without events, and the 404s (another organization's lead, none at all) must be the same bytes."""
     ids = [*await _varied_leads(sessionmaker, org), await _long_timeline(sessionmaker, org)]
+    await insert_leads(sessionmaker, org.org_id, DEFAULT_PAGE, start=datetime(2026, 3, 1, tzinfo=UTC))  # a 2nd page
     [foreign] = await insert_leads(sessionmaker, other_org.org_id, 1)
     assert (await client.get("/v1/leads", headers=org.headers)).status_code == 200  # the key is now cached
     leads = [*ids, foreign, uuid.uuid4()]
-    paths = [f"/v1/leads/{lead_id}{suffix}" for lead_id in leads for suffix in ("", "/timeline")]
+    paths = ["/v1/leads", *(f"/v1/leads/{lead_id}{suffix}" for lead_id in leads for suffix in ("", "/timeline"))]
     for path in paths:
         fast = await client.get(path, headers=org.headers)
         routed = await client.get(path, params={"via": "route"}, headers=org.headers)
@@ -71,6 +73,10 @@ async def test_the_fast_answers_equal_the_routes_byte_for_byte(
     rest = await client.get(f"/v1/leads/{ids[-1]}/timeline", params=cursor, headers=org.headers)
     assert len(rest.json()["items"]) == 7
     assert (await client.get(f"/v1/leads/{foreign}", headers=org.headers)).status_code == 404
+    first = (await client.get("/v1/leads", headers=org.headers)).json()
+    assert len(first["items"]) == DEFAULT_PAGE and first["next_cursor"] is not None
+    second = await client.get("/v1/leads", params={"cursor": first["next_cursor"]}, headers=org.headers)
+    assert len(second.json()["items"]) == len(ids)  # len(ids) + DEFAULT_PAGE leads: a full page, then the rest
 
 
 async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
@@ -98,7 +104,7 @@ async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
 
     detail = f"/v1/leads/{lead_id}"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_app), base_url="https://t.test") as raw:
-        for path in (detail, f"{detail}/timeline", detail.upper().replace("/V1/LEADS/", "/v1/leads/")):
+        for path in ("/v1/leads", detail, f"{detail}/timeline", detail.upper().replace("/V1/LEADS/", "/v1/leads/")):
             answered = await raw.get(path, headers=org.headers)
             assert answered.status_code == 200, path
         assert handed_on == []
@@ -113,13 +119,16 @@ async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
             ("GET", f"{detail}/", org.headers, {}),
             ("GET", f"{detail}/tasks", org.headers, {}),
             ("GET", "/v1/leads/export", org.headers, {}),
+            ("GET", "/v1/leads", org.headers, {"status": "new"}),
+            ("GET", "/v1/leads/", org.headers, {}),
+            ("POST", "/v1/leads", org.headers, {}),
             ("PATCH", detail, org.headers, {}),
             ("DELETE", detail, org.headers, {}),
         ]
         for method, path, headers, params in refused:
             answer = await raw.request(method, path, headers=headers, params=params)
             assert answer.status_code == 299, (method, path, headers, params)
-    assert len(handed_on) == 12
+    assert len(handed_on) == 15
 
 
 async def test_an_unknown_lead_is_the_routes_404_problem(client: httpx.AsyncClient, org: OrgFixture) -> None:

@@ -1,5 +1,6 @@
-"""`GET /v1/leads/{lead_id}` and `GET /v1/leads/{lead_id}/timeline` for an admin's or manager's key, without
-FastAPI's routing and dependencies or the ORM.
+"""The hot reads for an admin's or manager's key, without FastAPI's routing and dependencies or the ORM: a lead
+(`GET /v1/leads/{lead_id}`), its timeline's first page (`GET /v1/leads/{lead_id}/timeline`) and the list's first
+page (`GET /v1/leads`), each without a query string.
 
 A lead's detail is one indexed statement of ~0.3 ms; around it the framework spent ~2 ms of CPU: matching the
 path against every route, solving the dependencies, the exception layers, building the statement again and
@@ -7,7 +8,8 @@ the ORM's execution. Front ends read a lead and its timeline far more often than
 pure-ASGI layer (like services/api/intake/fast.py, inside the request-context middleware: request id, access
 log and the route's latency histogram still apply) answers the common case itself:
 
-- the statements are the route's own (`queries.lead_select`, `timeline.events_query`), compiled once; they run
+- the statements are the routes' own (`queries.lead_select`, `queries.list_statement`, `timeline.events_query`)
+  for the routes' defaults, compiled once; they run
   on the statement pool (autocommit, no checkout ping, prepared once per connection), and each column passes
   through the result processor SQLAlchemy would have applied, so the rows are the ones the route reads;
 - the bodies are `json_out`'s of those rows and the ETag is the route's: tests/leads/test_fast_reads.py holds
@@ -41,13 +43,14 @@ from services.api.auth.service import Principal
 from services.api.deps import rate_check
 from services.api.leads import json_out, timeline
 from services.api.leads.deps import etag
-from services.api.leads.queries import lead_select
+from services.api.leads.queries import DEFAULT_PAGE, LeadFilters, lead_select, list_statement, next_cursor_for
 from services.api.problems import domain_problem, failure_problem
 from shared.enums import Role
 from shared.errors import DomainError, NotFound
 from shared.models import Lead
 
-PREFIX = "/v1/leads/"
+LIST_PATH = "/v1/leads"
+PREFIX = LIST_PATH + "/"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _UNSCOPED = (Role.admin, Role.manager)  # owners/scope.lead_scope: no condition and no query for these roles
 _DIALECT = asyncpg_dialect.dialect()
@@ -91,6 +94,7 @@ class CompiledRead:
 
 
 DETAIL = CompiledRead(lead_select(ORG).where(Lead.id == LEAD))
+LIST = CompiledRead(list_statement(ORG, LeadFilters(), DEFAULT_PAGE, None))
 TIMELINE = CompiledRead(timeline.events_query(ORG, LEAD, [], None, timeline.DEFAULT_LIMIT))
 LEAD_EXISTS = CompiledRead(timeline.lead_exists_query(ORG, LEAD))
 
@@ -103,6 +107,7 @@ class LeadRoute:
         self.name = name
 
 
+LIST_ROUTE = LeadRoute("/v1/leads", "list_leads")
 DETAIL_ROUTE = LeadRoute("/v1/leads/{lead_id}", "get_lead")
 TIMELINE_ROUTE = LeadRoute("/v1/leads/{lead_id}/timeline", "get_timeline")
 
@@ -114,12 +119,22 @@ async def detail(connection: Any, values: dict[str, Any]) -> Response:
     return json_out.json_response(json_out.lead_dict(rows[0]), headers={"ETag": etag(rows[0]["version"])})
 
 
+async def list_page(connection: Any, values: dict[str, Any]) -> Response:
+    rows = await LIST.fetch(connection, values)
+    sort = LeadFilters().sort
+    next_cursor = next_cursor_for(rows[DEFAULT_PAGE - 1], sort) if len(rows) > DEFAULT_PAGE else None
+    return json_out.page(map(json_out.lead_dict, rows[:DEFAULT_PAGE]), next_cursor)
+
+
 async def timeline_page(connection: Any, values: dict[str, Any]) -> Response:
     rows = await TIMELINE.fetch(connection, values)
     if not rows and not await LEAD_EXISTS.fetch(connection, values):
         raise NotFound("Lead not found.")
     page, next_cursor = timeline.page_of(rows, timeline.DEFAULT_LIMIT)
     return json_out.page(map(json_out.event_dict, page), next_cursor)
+
+
+ANSWERS = {LIST_ROUTE.name: list_page, DETAIL_ROUTE.name: detail, TIMELINE_ROUTE.name: timeline_page}
 
 
 class LeadReadFastPath:
@@ -135,7 +150,7 @@ class LeadReadFastPath:
         lead_id, route = target
         scope["route"] = route
         state = scope["app"].state.guestcard
-        answer = detail if route is DETAIL_ROUTE else timeline_page
+        answer = ANSWERS[route.name]
         limit = asyncio.ensure_future(rate_check(state, principal))
         try:
             try:
@@ -150,11 +165,13 @@ class LeadReadFastPath:
         await response(scope, receive, send)
 
 
-def _target(scope: Scope) -> tuple[uuid.UUID, LeadRoute] | None:
-    """(lead id, route) when one of the two routes would take this request with nothing but a valid id."""
+def _target(scope: Scope) -> tuple[uuid.UUID | None, LeadRoute] | None:
+    """(lead id, route) when one of the routes would take this request with its defaults (and a valid id)."""
     if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path") or scope.get("query_string"):
         return None
     path: str = scope["path"]
+    if path == LIST_PATH:
+        return None, LIST_ROUTE
     if not path.startswith(PREFIX):
         return None
     text, _, rest = path[len(PREFIX) :].partition("/")

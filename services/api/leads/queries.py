@@ -50,7 +50,12 @@ class LeadFilters:
     contact_ids: list[uuid.UUID] | None = None
 
 
-def lead_select(org_id: uuid.UUID | BindParameter[uuid.UUID]) -> Select[Any]:
+DEFAULT_PAGE = 50  # the list route's default page size
+# an organization's id, or a parameter for it (services/api/leads/fast.py compiles the statements once)
+OrgRef = uuid.UUID | BindParameter[uuid.UUID]
+
+
+def lead_select(org_id: OrgRef) -> Select[Any]:
     return (
         select(
             *LEAD_COLUMNS,
@@ -101,7 +106,7 @@ def search_condition(q: str, column: Any = None) -> ColumnElement[bool]:
 PHONE_CANDIDATES = 2000
 
 
-def phone_contacts(org_id: uuid.UUID, q: str) -> Select[Any] | None:
+def phone_contacts(org_id: OrgRef, q: str) -> Select[Any] | None:
     """The contacts with a phone starting with q (a range on the identity btree), or None: q is no phone."""
     prefixes = _phone_prefixes(q.strip())
     if prefixes is None:
@@ -125,7 +130,7 @@ async def phone_contact_ids(session: AsyncSession, org_id: uuid.UUID, q: str) ->
     return None if len(ids) > PHONE_CANDIDATES else ids
 
 
-def lead_search(org_id: uuid.UUID, q: str) -> ColumnElement[bool]:
+def lead_search(org_id: OrgRef, q: str) -> ColumnElement[bool]:
     """What a search filters leads by. A phone prefix is a range on the identity btree: digits share
     trigrams so widely that the trigram index reads hundreds of false hits per prefix. Anything else is
     the lead's own search_text (`search_condition`)."""
@@ -145,7 +150,7 @@ def _phone_prefixes(text: str) -> list[str] | None:
     return sorted({"+1" + digits, "+" + digits})
 
 
-def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Select[Any]:
+def apply_filters(query: Select[Any], org_id: OrgRef, f: LeadFilters) -> Select[Any]:
     conditions: list[ColumnElement[bool]] = []
     if f.status:
         conditions.append(Lead.status.in_(f.status))
@@ -182,7 +187,11 @@ def apply_filters(query: Select[Any], org_id: uuid.UUID, f: LeadFilters) -> Sele
 
 
 def list_statement(
-    org_id: uuid.UUID, f: LeadFilters, limit: int, cursor: str | None, scope: ColumnElement[bool] | None = None
+    org_id: OrgRef,
+    f: LeadFilters,
+    limit: int,
+    cursor: str | None,
+    scope: ColumnElement[bool] | None = None,
 ) -> Select[Any]:
     """A page of the list (limit + 1 rows, to know whether there is a next page).
 
@@ -230,7 +239,7 @@ def _bad_cursor(message: str) -> ValidationFailed:
     return ValidationFailed("The cursor is not valid.", errors=[{"field": "query.cursor", "message": message}])
 
 
-def next_cursor_for(row: RowMapping, sort: LeadSort) -> str:
+def next_cursor_for(row: RowMapping | dict[str, Any], sort: LeadSort) -> str:
     at: datetime = row[sort.lstrip("-")]
     return encode_cursor([sort, at.astimezone(UTC).isoformat(), str(row["id"])])
 
