@@ -48,6 +48,10 @@ async def _long_timeline(sessionmaker: SessionMaker, org: OrgFixture) -> uuid.UU
     return lead_id
 
 
+def _is_detail(path: str) -> bool:
+    return path.count("/") == 3
+
+
 async def test_the_fast_answers_equal_the_routes_byte_for_byte(
     client: httpx.AsyncClient, org: OrgFixture, other_org: OrgFixture, sessionmaker: SessionMaker
 ) -> None:
@@ -60,9 +64,12 @@ async def test_the_fast_answers_equal_the_routes_byte_for_byte(
     assert (await client.get("/v1/leads", headers=org.headers)).status_code == 200  # the key is now cached
     leads = [*ids, foreign, uuid.uuid4()]
     paths = ["/v1/leads", *(f"/v1/leads/{lead_id}{suffix}" for lead_id in leads for suffix in ("", "/timeline"))]
-    for path in paths:
-        fast = await client.get(path, headers=org.headers)
-        routed = await client.get(path, params={"via": "route"}, headers=org.headers)
+    asked = [(path, {}) for path in paths] + [
+        (path, {"limit": limit}) for path in paths if not _is_detail(path) for limit in ("1", "3", "101", "500")
+    ]
+    for path, params in asked:
+        fast = await client.get(path, params=params, headers=org.headers)
+        routed = await client.get(path, params={**params, "via": "route"}, headers=org.headers)
         assert fast.status_code == routed.status_code, path
         assert fast.content == routed.content, path
         for header in ("content-type", "etag", "cache-control"):
@@ -104,9 +111,17 @@ async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
 
     detail = f"/v1/leads/{lead_id}"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_app), base_url="https://t.test") as raw:
-        for path in ("/v1/leads", detail, f"{detail}/timeline", detail.upper().replace("/V1/LEADS/", "/v1/leads/")):
-            answered = await raw.get(path, headers=org.headers)
-            assert answered.status_code == 200, path
+        taken: list[tuple[str, dict[str, str]]] = [
+            ("/v1/leads", {}),
+            ("/v1/leads", {"limit": "500"}),
+            (detail, {}),
+            (detail.upper().replace("/V1/LEADS/", "/v1/leads/"), {}),
+            (f"{detail}/timeline", {}),
+            (f"{detail}/timeline", {"limit": "1"}),
+        ]
+        for path, params in taken:
+            answered = await raw.get(path, params=params, headers=org.headers)
+            assert answered.status_code == 200, (path, params)
         assert handed_on == []
         refused: list[tuple[str, str, dict[str, str], dict[str, str]]] = [
             ("GET", detail, agent_headers, {}),
@@ -114,7 +129,12 @@ async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
             ("GET", detail, {}, {}),
             ("GET", detail, {"Authorization": f"Basic {org.api_key}"}, {}),
             ("GET", detail, org.headers, {"x": "1"}),
-            ("GET", f"{detail}/timeline", org.headers, {"limit": "5"}),
+            ("GET", f"{detail}/timeline", org.headers, {"limit": "5", "type": "note"}),
+            ("GET", f"{detail}/timeline", org.headers, {"limit": "501"}),
+            ("GET", f"{detail}/timeline", org.headers, {"limit": "05"}),
+            ("GET", "/v1/leads", org.headers, {"limit": "0"}),
+            ("GET", "/v1/leads", org.headers, {"limit": "50", "cursor": "x"}),
+            ("GET", detail, org.headers, {"limit": "5"}),
             ("GET", f"/v1/leads/{lead_id.hex}", org.headers, {}),
             ("GET", f"{detail}/", org.headers, {}),
             ("GET", f"{detail}/tasks", org.headers, {}),
@@ -128,7 +148,7 @@ async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
         for method, path, headers, params in refused:
             answer = await raw.request(method, path, headers=headers, params=params)
             assert answer.status_code == 299, (method, path, headers, params)
-    assert len(handed_on) == 15
+    assert len(handed_on) == 20
 
 
 async def test_an_unknown_lead_is_the_routes_404_problem(client: httpx.AsyncClient, org: OrgFixture) -> None:

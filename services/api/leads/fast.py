@@ -43,7 +43,7 @@ from services.api.auth.service import Principal
 from services.api.deps import rate_check
 from services.api.leads import json_out, timeline
 from services.api.leads.deps import etag
-from services.api.leads.queries import DEFAULT_PAGE, LeadFilters, lead_select, list_statement, next_cursor_for
+from services.api.leads.queries import DEFAULT_PAGE, MAX_PAGE, LeadFilters, lead_select, list_statement, next_cursor_for
 from services.api.problems import domain_problem, failure_problem
 from shared.enums import Role
 from shared.errors import DomainError, NotFound
@@ -52,10 +52,12 @@ from shared.models import Lead
 LIST_PATH = "/v1/leads"
 PREFIX = LIST_PATH + "/"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_LIMIT = re.compile(rb"limit=([1-9][0-9]{0,2})")
 _UNSCOPED = (Role.admin, Role.manager)  # owners/scope.lead_scope: no condition and no query for these roles
 _DIALECT = asyncpg_dialect.dialect()
 ORG: BindParameter[uuid.UUID] = bindparam("org_id")
 LEAD: BindParameter[uuid.UUID] = bindparam("lead_id")
+ROWS: BindParameter[int] = bindparam("rows")
 # json and jsonb: SQLAlchemy's asyncpg dialect decodes them with a connection codec (json.loads) rather than a
 # result processor; the statement pool has no codec (the accept path binds JSON text), so they are decoded here
 _JSON_DECODE: dict[int, Callable[[Any], Any]] = {
@@ -94,8 +96,9 @@ class CompiledRead:
 
 
 DETAIL = CompiledRead(lead_select(ORG).where(Lead.id == LEAD))
-LIST = CompiledRead(list_statement(ORG, LeadFilters(), DEFAULT_PAGE, None))
-TIMELINE = CompiledRead(timeline.events_query(ORG, LEAD, [], None, timeline.DEFAULT_LIMIT))
+# the page size as a parameter (limit + 1 rows: whether a next page exists), in place of the routes' constant
+LIST = CompiledRead(list_statement(ORG, LeadFilters(), DEFAULT_PAGE, None).limit(ROWS))
+TIMELINE = CompiledRead(timeline.events_query(ORG, LEAD, [], None, timeline.DEFAULT_LIMIT).limit(ROWS))
 LEAD_EXISTS = CompiledRead(timeline.lead_exists_query(ORG, LEAD))
 
 
@@ -121,16 +124,16 @@ async def detail(connection: Any, values: dict[str, Any]) -> Response:
 
 async def list_page(connection: Any, values: dict[str, Any]) -> Response:
     rows = await LIST.fetch(connection, values)
-    sort = LeadFilters().sort
-    next_cursor = next_cursor_for(rows[DEFAULT_PAGE - 1], sort) if len(rows) > DEFAULT_PAGE else None
-    return json_out.page(map(json_out.lead_dict, rows[:DEFAULT_PAGE]), next_cursor)
+    limit = values["rows"] - 1
+    next_cursor = next_cursor_for(rows[limit - 1], LeadFilters().sort) if len(rows) > limit else None
+    return json_out.page(map(json_out.lead_dict, rows[:limit]), next_cursor)
 
 
 async def timeline_page(connection: Any, values: dict[str, Any]) -> Response:
     rows = await TIMELINE.fetch(connection, values)
     if not rows and not await LEAD_EXISTS.fetch(connection, values):
         raise NotFound("Lead not found.")
-    page, next_cursor = timeline.page_of(rows, timeline.DEFAULT_LIMIT)
+    page, next_cursor = timeline.page_of(rows, values["rows"] - 1)
     return json_out.page(map(json_out.event_dict, page), next_cursor)
 
 
@@ -147,17 +150,18 @@ class LeadReadFastPath:
         if target is None or principal is None or principal.role not in _UNSCOPED:
             await self.app(scope, receive, send)
             return
-        lead_id, route = target
+        lead_id, route, limit = target
         scope["route"] = route
         state = scope["app"].state.guestcard
         answer = ANSWERS[route.name]
-        limit = asyncio.ensure_future(rate_check(state, principal))
+        values = {"org_id": principal.org_id, "lead_id": lead_id, "rows": limit + 1}
+        rate = asyncio.ensure_future(rate_check(state, principal))
         try:
             try:
                 async with state.statement_pool.acquire() as connection:
-                    response = await answer(connection, {"org_id": principal.org_id, "lead_id": lead_id})
+                    response = await answer(connection, values)
             finally:
-                await limit  # a 429 outranks the answer (and the handler's own error)
+                await rate  # a 429 outranks the answer (and the handler's own error)
         except DomainError as error:
             response = domain_problem(error, scope["path"])
         except Exception as error:
@@ -165,20 +169,37 @@ class LeadReadFastPath:
         await response(scope, receive, send)
 
 
-def _target(scope: Scope) -> tuple[uuid.UUID | None, LeadRoute] | None:
-    """(lead id, route) when one of the routes would take this request with its defaults (and a valid id)."""
-    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path") or scope.get("query_string"):
+def _target(scope: Scope) -> tuple[uuid.UUID | None, LeadRoute, int] | None:
+    """(lead id, route, page size) when one of the routes would take this request with a valid id and nothing
+    else but, perhaps, a page size."""
+    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
         return None
     path: str = scope["path"]
     if path == LIST_PATH:
-        return None, LIST_ROUTE
+        limit = _page_size(scope.get("query_string", b""), DEFAULT_PAGE)
+        return None if limit is None else (None, LIST_ROUTE, limit)
     if not path.startswith(PREFIX):
         return None
     text, _, rest = path[len(PREFIX) :].partition("/")
     route = DETAIL_ROUTE if not rest and not path.endswith("/") else TIMELINE_ROUTE if rest == "timeline" else None
     if route is None or len(text) != 36 or _UUID.fullmatch(text) is None:
         return None
-    return uuid.UUID(text), route
+    query = scope.get("query_string", b"")
+    if route is DETAIL_ROUTE:
+        return None if query else (uuid.UUID(text), route, 0)
+    limit = _page_size(query, timeline.DEFAULT_LIMIT)
+    return None if limit is None else (uuid.UUID(text), route, limit)
+
+
+def _page_size(query: bytes, default: int) -> int | None:
+    """The page size of a query string that is empty or exactly `limit=<n>` with a plain 1 <= n <= 500 (the
+    routes' `Query(ge=1, le=500)`), else None: anything else is the route's to read (and maybe refuse)."""
+    if not query:
+        return default
+    found = _LIMIT.fullmatch(query)
+    if found is None or int(found.group(1)) > MAX_PAGE:
+        return None
+    return int(found.group(1))
 
 
 def _cached_principal(scope: Scope) -> Principal | None:

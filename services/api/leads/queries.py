@@ -51,6 +51,7 @@ class LeadFilters:
 
 
 DEFAULT_PAGE = 50  # the list route's default page size
+MAX_PAGE = 500  # the largest page the list and the timeline give
 # an organization's id, or a parameter for it (services/api/leads/fast.py compiles the statements once)
 OrgRef = uuid.UUID | BindParameter[uuid.UUID]
 

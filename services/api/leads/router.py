@@ -13,7 +13,7 @@ from services.api.leads import create, export, json_out, service, timeline
 from services.api.leads.create import OnDuplicate
 from services.api.leads.deps import IfMatch, LockedLeadDep, check_if_match, etag
 from services.api.leads.docs import problem_doc
-from services.api.leads.queries import DEFAULT_PAGE, LeadFilters, LeadSort
+from services.api.leads.queries import DEFAULT_PAGE, MAX_PAGE, LeadFilters, LeadSort
 from services.api.leads.schemas import LeadCreate, LeadOut, LeadPage, LeadUpdate, StatusChange, TimelinePage
 from services.api.owners.scope import lead_scope
 from services.api.types import IsoDateTime, uuid_or
@@ -76,7 +76,7 @@ async def list_leads(
     principal: PrincipalDep,
     session: SessionDep,
     filters: FiltersDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_PAGE,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> Response:
     scope = await lead_scope(session, principal)
@@ -168,7 +168,7 @@ async def get_timeline(
     principal: PrincipalDep,
     session: SessionDep,
     type: Annotated[list[EventType] | None, Query(description="repeatable")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = timeline.DEFAULT_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = timeline.DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Response:
     types = [t.value for t in type or []]
