@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.security.utils import get_authorization_scheme_param
-from sqlalchemy import BindParameter, Select, bindparam
+from sqlalchemy import ARRAY, BindParameter, Select, String, bindparam
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -75,6 +75,8 @@ class CompiledRead:
         self.parameters = list(compiled.positiontup or ())
         self.defaults = dict(compiled.params)  # what the statement binds itself (a LIMIT), beside ORG and LEAD
         self.types = {column.key: column.type.dialect_impl(_DIALECT) for column in statement.selected_columns}
+        # asyncpg gives a text array as a list already: SQLAlchemy's processor would only copy it
+        self.as_given = {key for key, type_ in self.types.items() if _is_text_array(type_)}
         self.processors: dict[str, Callable[[Any], Any]] | None = None
 
     async def fetch(self, connection: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -85,7 +87,11 @@ class CompiledRead:
                 or self.types[attribute.name].result_processor(_DIALECT, attribute.type.oid)
                 for attribute in described
             }
-            self.processors = {name: processor for name, processor in processors.items() if processor is not None}
+            self.processors = {
+                name: processor
+                for name, processor in processors.items()
+                if processor is not None and name not in self.as_given
+            }
         bound = {**self.defaults, **values}
         records = await connection.fetch(self.sql, *(bound[name] for name in self.parameters))
         rows = [dict(record) for record in records]
@@ -93,6 +99,10 @@ class CompiledRead:
             for row in rows:
                 row[name] = processor(row[name])
         return rows
+
+
+def _is_text_array(type_: Any) -> bool:
+    return isinstance(type_, ARRAY) and isinstance(type_.item_type, String)
 
 
 DETAIL = CompiledRead(lead_select(ORG).where(Lead.id == LEAD))

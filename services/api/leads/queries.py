@@ -27,7 +27,10 @@ _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{3,}$")
 _FIELD = "\n"  # what precedes every field of search_text
 _TRIGRAM = 3  # shorter text has no trigram to look up
 
-LEAD_COLUMNS = [c for c in Lead.__table__.c if c.key not in {"org_id", "status_label_id", "closed_at", "search_text"}]
+# the lead's columns the wire shows (LeadOut, its next action from three): what every read of a lead selects; a
+# column no answer shows (automation's bookkeeping, the next action's JSON provenance) is not read, nor decoded
+_SHOWN = {*LeadOut.model_fields, "next_action_type", "next_action_due_at", "next_action_owner_id"}
+LEAD_COLUMNS = [c for c in Lead.__table__.c if c.key in _SHOWN]
 
 
 @dataclass
