@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util.concurrency import await_
 
+from shared.outage import is_database_outage
+
 CONNECT_TIMEOUT = 10
+T = TypeVar("T")
 
 
 def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
@@ -59,6 +63,29 @@ async def make_statement_pool(database_url: str, size: int) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+async def on_pool(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`work` on a pooled connection of a statement pool. A pooled connection that died in a PostgreSQL restart
+    fails its first use (asyncpg does not ping); it is terminated, not given back (the pool skips the reset
+    query that would otherwise have found it broken). The restart took the pool's other connections with it, so
+    they are all expired (replaced at their next acquire), and `work` runs once more on a fresh one. So `work`
+    must be safe to run twice: reads, or an idempotent write."""
+    for attempt in (1, 2):
+        connection = await pool.acquire()
+        try:
+            return await work(connection)
+        except Exception as error:
+            with contextlib.suppress(asyncpg.InterfaceError):  # one the server closed is detached already
+                connection.terminate()  # mid-protocol or dead: never back into the pool
+            # a termination the server sent while the connection sat idle in the pool surfaces on its next
+            # use as an outage, or as asyncpg's "another operation is in progress" (InternalClientError)
+            if attempt == 2 or not (is_database_outage(error) or isinstance(error, asyncpg.InternalClientError)):
+                raise
+            await pool.expire_connections()
+        finally:
+            await pool.release(connection)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 async def _keep(connection: asyncpg.Connection) -> None:

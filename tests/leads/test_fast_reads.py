@@ -3,12 +3,13 @@ routes' answers byte for byte, and the routes themselves for everything the fast
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -159,3 +160,29 @@ async def test_an_unknown_lead_is_the_routes_404_problem(client: httpx.AsyncClie
         assert answer.status_code == 404
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["instance"] == path and answer.json()["detail"] == "Lead not found."
+
+
+async def test_the_fast_reads_recover_from_terminated_connections(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker
+) -> None:
+    """What a PostgreSQL restart does to the statement pool's connections: the next reads still answer (the
+    first dead connection met expires the others)."""
+    [lead_id] = await insert_leads(sessionmaker, org.org_id, 1)
+    paths = ["/v1/leads", f"/v1/leads/{lead_id}", f"/v1/leads/{lead_id}/timeline"]
+    for path in paths:  # the key cached, and pooled connections that have served the fast path
+        assert (await client.get(path, headers=org.headers)).status_code == 200
+    # several connections in the pool at once: the restart leaves more than one dead one behind
+    together = await asyncio.gather(*(client.get(path, headers=org.headers) for path in paths * 3))
+    assert {answer.status_code for answer in together} == {200}
+    async with sessionmaker() as session, session.begin():
+        ended = await session.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND application_name = 'guestcard'"
+            )
+        )
+    assert ended and ended >= 1
+    for _ in range(3):
+        for path in paths:
+            answer = await client.get(path, headers=org.headers)
+            assert answer.status_code == 200, (path, answer.text)

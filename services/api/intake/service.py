@@ -28,12 +28,12 @@ from services.api.auth.keys import hash_secret
 from services.api.intake import signatures
 from services.api.state import AppState
 from shared import clock, crypto
+from shared.db import on_pool
 from shared.delivery_keys import delivery_key
 from shared.enums import InboundKind
 from shared.errors import DomainError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
 from shared.formdata import decode_multipart, media_type
 from shared.logging import get_logger
-from shared.outage import is_database_outage
 from shared.queue import DRAIN_INBOUND, intake_wake_key, wake
 
 log = get_logger(__name__)
@@ -180,23 +180,9 @@ def _ringcentral_handshake(token: str) -> Response:
 
 
 async def _fetch(pool: asyncpg.Pool, sql: str, *args: object) -> asyncpg.Record | None:
-    """One autocommit statement. A pooled connection that died in a PostgreSQL restart fails its first use
-    (asyncpg does not ping); it is terminated, not given back (the pool skips the reset query that would
-    otherwise have found it broken), and the statement runs once more on a fresh one. Every statement here
-    is a read or the idempotent store, so running it twice is safe."""
-    for attempt in (1, 2):
-        connection = await pool.acquire()
-        try:
-            return await connection.fetchrow(sql, *args)
-        except Exception as error:
-            connection.terminate()  # mid-protocol or dead: never back into the pool
-            # a termination the server sent while the connection sat idle in the pool surfaces on its next
-            # use as an outage, or as asyncpg's "another operation is in progress" (InternalClientError)
-            if attempt == 2 or not (is_database_outage(error) or isinstance(error, asyncpg.InternalClientError)):
-                raise
-        finally:
-            await pool.release(connection)
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+    """One autocommit statement, once more on a fresh connection if the pooled one had died (`shared.db.on_pool`):
+    every statement here is a read or the idempotent store, so running it twice is safe."""
+    return await on_pool(pool, lambda connection: connection.fetchrow(sql, *args))
 
 
 # intake key hash -> organization id. An intake key is set once, when its organization is made, and never

@@ -13,7 +13,8 @@ log and the route's latency histogram still apply) answers the common case itsel
   on the statement pool (autocommit, no checkout ping, prepared once per connection), and each column passes
   through the result processor SQLAlchemy would have applied, so the rows are the ones the route reads;
 - the bodies are `json_out`'s of those rows and the ETag is the route's: tests/leads/test_fast_reads.py holds
-  the two answers equal byte for byte;
+  the two answers equal byte for byte; a pooled connection that died in a PostgreSQL restart is replaced and
+  the read runs once more (`shared.db.on_pool`, as for the accept path);
 - the key must be in the principal cache (services/api/auth/cache.py: dropped at once on a revoke); the rate
   limit is asked while the statement runs, and a 429 outranks the answer, as on every read-only route.
 
@@ -45,6 +46,7 @@ from services.api.leads import json_out, timeline
 from services.api.leads.deps import etag
 from services.api.leads.queries import DEFAULT_PAGE, MAX_PAGE, LeadFilters, lead_select, list_statement, next_cursor_for
 from services.api.problems import domain_problem, failure_problem
+from shared.db import on_pool
 from shared.enums import Role
 from shared.errors import DomainError, NotFound
 from shared.models import Lead
@@ -125,24 +127,24 @@ DETAIL_ROUTE = LeadRoute("/v1/leads/{lead_id}", "get_lead")
 TIMELINE_ROUTE = LeadRoute("/v1/leads/{lead_id}/timeline", "get_timeline")
 
 
-async def detail(connection: Any, values: dict[str, Any]) -> Response:
+async def detail(connection: Any, values: dict[str, Any]) -> Response | None:
     rows = await DETAIL.fetch(connection, values)
     if not rows:
-        raise NotFound("Lead not found.")
+        return None
     return json_out.json_response(json_out.lead_dict(rows[0]), headers={"ETag": etag(rows[0]["version"])})
 
 
-async def list_page(connection: Any, values: dict[str, Any]) -> Response:
+async def list_page(connection: Any, values: dict[str, Any]) -> Response | None:
     rows = await LIST.fetch(connection, values)
     limit = values["rows"] - 1
     next_cursor = next_cursor_for(rows[limit - 1], LeadFilters().sort) if len(rows) > limit else None
     return json_out.page(map(json_out.lead_dict, rows[:limit]), next_cursor)
 
 
-async def timeline_page(connection: Any, values: dict[str, Any]) -> Response:
+async def timeline_page(connection: Any, values: dict[str, Any]) -> Response | None:
     rows = await TIMELINE.fetch(connection, values)
     if not rows and not await LEAD_EXISTS.fetch(connection, values):
-        raise NotFound("Lead not found.")
+        return None
     page, next_cursor = timeline.page_of(rows, values["rows"] - 1)
     return json_out.page(map(json_out.event_dict, page), next_cursor)
 
@@ -168,10 +170,13 @@ class LeadReadFastPath:
         rate = asyncio.ensure_future(rate_check(state, principal))
         try:
             try:
-                async with state.statement_pool.acquire() as connection:
-                    response = await answer(connection, values)
+                # reads only: run once more on a fresh connection if the pooled one died (a restart)
+                found = await on_pool(state.statement_pool, lambda connection: answer(connection, values))
             finally:
                 await rate  # a 429 outranks the answer (and the handler's own error)
+            if found is None:
+                raise NotFound("Lead not found.")
+            response = found
         except DomainError as error:
             response = domain_problem(error, scope["path"])
         except Exception as error:
