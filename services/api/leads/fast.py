@@ -1,6 +1,6 @@
 """The hot reads for an admin's or manager's key, without FastAPI's routing and dependencies or the ORM: a lead
 (`GET /v1/leads/{lead_id}`), its timeline's first page (`GET /v1/leads/{lead_id}/timeline`) and the list's first
-page (`GET /v1/leads`), each without a query string.
+page (`GET /v1/leads`), with no query string but, perhaps, a page size (`limit`).
 
 A lead's detail is one indexed statement of ~0.3 ms; around it the framework spent ~2 ms of CPU: matching the
 path against every route, solving the dependencies, the exception layers, building the statement again and
@@ -9,18 +9,18 @@ pure-ASGI layer (like services/api/intake/fast.py, inside the request-context mi
 log and the route's latency histogram still apply) answers the common case itself:
 
 - the statements are the routes' own (`queries.lead_select`, `queries.list_statement`, `timeline.events_query`)
-  for the routes' defaults, compiled once; they run
-  on the statement pool (autocommit, no checkout ping, prepared once per connection), and each column passes
-  through the result processor SQLAlchemy would have applied, so the rows are the ones the route reads;
+  for the routes' defaults with the page size as a parameter, compiled once; they run on the statement pool
+  (autocommit, no checkout ping, prepared once per connection), and each column passes through the result
+  processor SQLAlchemy would have applied, so the rows are the ones the route reads;
 - the bodies are `json_out`'s of those rows and the ETag is the route's: tests/leads/test_fast_reads.py holds
   the two answers equal byte for byte; a pooled connection that died in a PostgreSQL restart is replaced and
   the read runs once more (`shared.db.on_pool`, as for the accept path);
 - the key must be in the principal cache (services/api/auth/cache.py: dropped at once on a revoke); the rate
   limit is asked while the statement runs, and a 429 outranks the answer, as on every read-only route.
 
-Anything else (no key or an uncached one, an agent's key, whose scope needs the organization's setting, a query
-string, a path that is not a canonical UUID, a proxy prefix) is handed on untouched to the FastAPI route, so its
-errors and its other answers stay exactly the route's.
+Anything else (no key or an uncached one, an agent's key, whose scope needs the organization's setting, any
+other query string, a path that is not a canonical UUID, a proxy prefix) is handed on untouched to the FastAPI
+route, so its errors and its other answers stay exactly the route's.
 """
 
 from __future__ import annotations
