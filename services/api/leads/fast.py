@@ -75,7 +75,7 @@ class CompiledRead:
         compiled = statement.compile(dialect=_DIALECT)
         self.sql = compiled.string
         self.parameters = list(compiled.positiontup or ())
-        self.defaults = dict(compiled.params)  # what the statement binds itself (a LIMIT), beside ORG and LEAD
+        self.defaults = dict(compiled.params)  # values the statement carries itself, beside the named parameters
         self.types = {column.key: column.type.dialect_impl(_DIALECT) for column in statement.selected_columns}
         # asyncpg gives a text array as a list already: SQLAlchemy's processor would only copy it
         self.as_given = {key for key, type_ in self.types.items() if _is_text_array(type_)}
