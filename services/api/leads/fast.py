@@ -68,8 +68,9 @@ _JSON_DECODE: dict[int, Callable[[Any], Any]] = {
 
 
 class CompiledRead:
-    """A SQLAlchemy statement compiled once for asyncpg: its rows as dicts, each column passed through the result
-    processor SQLAlchemy applies to it (read once from the prepared statement's description)."""
+    """A SQLAlchemy statement compiled once for asyncpg: its rows (asyncpg records, or dicts where a column needed
+    converting), each column as the result processor SQLAlchemy applies to it gives it (the processors are read
+    once from the prepared statement's description)."""
 
     def __init__(self, statement: Select[Any]) -> None:
         compiled = statement.compile(dialect=_DIALECT)
@@ -81,25 +82,34 @@ class CompiledRead:
         self.as_given = {key for key, type_ in self.types.items() if _is_text_array(type_)}
         self.processors: dict[str, Callable[[Any], Any]] | None = None
 
-    async def fetch(self, connection: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
+    async def fetch(self, connection: Any, values: dict[str, Any]) -> list[Any]:
         if self.processors is None:
             described = (await connection.prepare(self.sql)).get_attributes()
-            processors = {
+            found = {
                 attribute.name: _JSON_DECODE.get(attribute.type.oid)
                 or self.types[attribute.name].result_processor(_DIALECT, attribute.type.oid)
                 for attribute in described
             }
             self.processors = {
                 name: processor
-                for name, processor in processors.items()
+                for name, processor in found.items()
                 if processor is not None and name not in self.as_given
             }
         bound = {**self.defaults, **values}
         records = await connection.fetch(self.sql, *(bound[name] for name in self.parameters))
-        rows = [dict(record) for record in records]
-        for name, processor in self.processors.items():
-            for row in rows:
+        if not self.processors:
+            return records  # asyncpg's records read by column name like dicts
+        processors = list(self.processors.items())
+        rows = []
+        for record in records:
+            # a processor maps None to None: a record with nothing to convert is read as it is
+            if all(record[name] is None for name, _ in processors):
+                rows.append(record)
+                continue
+            row = dict(record)
+            for name, processor in processors:
                 row[name] = processor(row[name])
+            rows.append(row)
         return rows
 
 

@@ -12,7 +12,7 @@ such value.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -22,23 +22,26 @@ from sqlalchemy.engine import RowMapping
 from services.api.leads.schemas import LeadOut, TimelineEvent
 
 LEAD_FIELDS = tuple(LeadOut.model_fields)
-_PLAIN = tuple(name for name in LEAD_FIELDS if name not in {"next_action", "preferred_tour_times"})
+# (wire field, row column) in the wire's order, in one pass: the next action's place holds its type until the
+# object is built; a list read's 50 rows cost half of what two passes (read, then reorder) did
+_LEAD_SOURCES = tuple((name, "next_action_type" if name == "next_action" else name) for name in LEAD_FIELDS)
 EVENT_FIELDS = tuple(TimelineEvent.model_fields)
 
 
-def lead_dict(row: RowMapping | dict[str, Any]) -> dict[str, Any]:
-    out = {name: row[name] for name in _PLAIN}
-    action_type = row["next_action_type"]
-    out["next_action"] = (
-        {"type": action_type, "due_at": row["next_action_due_at"], "owner_id": row["next_action_owner_id"]}
-        if action_type is not None
-        else None
-    )
-    out["preferred_tour_times"] = row.get("preferred_tour_times") or []
-    return {name: out[name] for name in LEAD_FIELDS}
+def lead_dict(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
+    out = {name: row[column] for name, column in _LEAD_SOURCES}
+    if out["next_action"] is not None:
+        out["next_action"] = {
+            "type": out["next_action"],
+            "due_at": row["next_action_due_at"],
+            "owner_id": row["next_action_owner_id"],
+        }
+    if not out["preferred_tour_times"]:
+        out["preferred_tour_times"] = []
+    return out
 
 
-def event_dict(row: RowMapping | dict[str, Any]) -> dict[str, Any]:
+def event_dict(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
     return {name: row[name] for name in EVENT_FIELDS}
 
 
