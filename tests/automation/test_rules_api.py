@@ -251,3 +251,22 @@ async def test_a_status_label_carries_an_action_plan(
     log = (await client.get(f"/v1/leads/{lead.id}/automation-log", headers=org.headers)).json()["items"]
     assert any(e["action"] == "notify" and e["data"]["user_ids"] == [str(agent)] for e in log)
     assert sent(await decisions(sessionmaker, lead_id=lead.id)) == ["ils_reply"]
+
+
+async def test_the_automation_log_pages_by_an_iso_date_time_and_refuses_a_number(
+    client: httpx.AsyncClient, org: OrgFixture, clock: FakeClock
+) -> None:
+    """`before` is an ISO 8601 date-time (the schema's promise); pydantic's lax mode would read a number as a Unix
+    time, so `before=6385038` answered 200 (schemathesis found it)."""
+    out = await signal(client, org, phone="+17038684444", event="missed_call", channel="phone", source="phone")
+    path = f"/v1/leads/{out['lead_id']}/automation-log"
+    everything = (await client.get(path, headers=org.headers)).json()["items"]
+    assert everything
+    later = (clock.now() + timedelta(days=1)).isoformat()
+    assert (await client.get(path, params={"before": later}, headers=org.headers)).json()["items"] == everything
+    earlier = (clock.now() - timedelta(days=1)).isoformat()
+    assert (await client.get(path, params={"before": earlier}, headers=org.headers)).json()["items"] == []
+    for number in ("6385038", "0.5", "1e3"):
+        refused = await client.get(path, params={"before": number}, headers=org.headers)
+        assert refused.status_code == 422, number
+        assert refused.json()["errors"][0]["field"] == "query.before"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -21,6 +20,7 @@ from services.api.automation.schemas import (
 from services.api.deps import ManagerDep, PrincipalDep, SessionDep
 from services.api.leads.deps import LeadDep, LockedLeadDep
 from services.api.owners.scope import ensure_in_scope
+from services.api.types import IsoDateTime
 
 router = APIRouter(prefix="/v1/automation", tags=["automation"])
 lead_router = APIRouter(prefix="/v1/leads", tags=["automation"])
@@ -69,7 +69,7 @@ async def automation_log(
     lead: LeadDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
-    before: datetime | None = None,
+    before: IsoDateTime | None = None,
 ) -> LogPage:
     """Every rule evaluated for this lead, newest first: fired (with its decisions) or skipped and why."""
     entries = await log.lead_log(session, lead, limit, before)
