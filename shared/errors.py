@@ -30,6 +30,14 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class Gone(DomainError):
+    """The resource existed and was removed for good (an erased contact): 410, not 404, so a client can tell."""
+
+    status = 410
+    type_slug = "gone"
+    title = "Gone"
+
+
 class InvalidTransition(Conflict):
     type_slug = "invalid-transition"
     title = "Status change not allowed"

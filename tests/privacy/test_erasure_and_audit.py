@@ -71,6 +71,19 @@ async def test_erasure_removes_the_person_and_keeps_the_metrics(
     assert moves and moves[-1]["data"]["to"] == "toured"  # what metrics read survives
     funnel_after = (await client.get("/v1/metrics/funnel", params={"group_by": "source"}, headers=org.headers)).json()
     assert funnel_after["rows"] == funnel_before["rows"]
+    # the deleted resource is gone: reads, edits and consent answer 410 naming when; a repeated DELETE is a 200
+    for method, path, body in (
+        ("GET", f"/v1/contacts/{contact_id}", None),
+        ("PATCH", f"/v1/contacts/{contact_id}", {"first_name": "Erin"}),
+        ("GET", f"/v1/contacts/{contact_id}/consent", None),
+        ("POST", f"/v1/contacts/{contact_id}/consent", {"channel": "sms", "state": "opted_in"}),
+    ):
+        gone = await client.request(method, path, json=body, headers=org.headers)
+        assert gone.status_code == 410, (method, path, gone.text)
+        assert gone.headers["content-type"].startswith("application/problem+json")
+        assert gone.json()["erased_at"] and gone.json()["type"].endswith("gone")
+    assert "Erin" not in await _dump(sessionmaker, org)  # the refused edit wrote nothing
+    assert (await client.delete(f"/v1/contacts/{contact_id}", headers=org.headers)).status_code == 200
     # the same renter writing again is a new person: nothing identifies the erased one any more
     again = await deliver(client, sessionmaker, org.org_id, email="erin.vale@example.com", source="zillow")
     assert again["contact_id"] != contact_id

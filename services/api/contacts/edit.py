@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
 from services.api.contacts.resolution import claim_identities, lock_identity_keys
+from services.api.contacts.service import live_contact
 from services.api.leads.events import add_event
 from services.api.owners.scope import ensure_contact_in_scope
 from shared.blocklist import blocked_identities
 from shared.enums import EventType
-from shared.errors import Conflict, DuplicateContact, NotFound, ValidationFailed
+from shared.errors import Conflict, DuplicateContact, ValidationFailed
 from shared.identity import IdentityKeys, email_identity, phone_identity
 from shared.models import Contact, ContactIdentity, Lead, Organization
 from shared.models.lead import OPEN_STATUSES_SQL
@@ -95,14 +96,8 @@ async def update_contact(
 
 
 async def _editable_contact(session: AsyncSession, principal: Principal, contact_id: uuid.UUID) -> Contact:
-    contact = await session.scalar(
-        select(Contact).where(Contact.id == contact_id, Contact.org_id == principal.org_id).with_for_update()
-    )
-    if contact is None:
-        raise NotFound("Contact not found.")
+    contact = await live_contact(session, principal.org_id, contact_id, for_update=True)
     await ensure_contact_in_scope(session, principal, contact.id)
-    if contact.erased_at is not None:
-        raise Conflict("This contact was erased; its personal data cannot be edited.")
     if contact.merged_into_id is not None:
         raise Conflict(
             "This contact was merged into another; edit the surviving contact.",

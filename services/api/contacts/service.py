@@ -10,8 +10,28 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.contacts.schemas import ContactOut, IdentityOut
 from services.api.leads.queries import lead_select, row_to_out
-from shared.errors import NotFound
+from shared.errors import Gone, NotFound
 from shared.models import Contact, ContactIdentity, Lead
+
+
+async def live_contact(
+    session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID, *, for_update: bool = False
+) -> Contact:
+    """The contact, or 404 (none here) or 410 (erased on request: the person is gone, their leads stay).
+
+    After `DELETE /v1/contacts/{id}` the row stays for the leads' sake, but the resource a client asked to
+    delete must not answer 200 again: reads, edits and consent answer 410 with `erased_at`.
+    """
+    query = select(Contact).where(Contact.id == contact_id, Contact.org_id == org_id)
+    contact = await session.scalar(query.with_for_update() if for_update else query)
+    if contact is None:
+        raise NotFound("Contact not found.")
+    if contact.erased_at is not None:
+        raise Gone(
+            "This contact's personal data was erased on request; their leads remain.",
+            erased_at=contact.erased_at.isoformat(),
+        )
+    return contact
 
 
 async def get_contact(
@@ -22,9 +42,7 @@ async def get_contact(
     scope: ColumnElement[bool] | None = None,
 ) -> ContactOut:
     """`scope` (owners' lead scope): only the leads the caller may see; none of them → 404."""
-    contact = await session.scalar(select(Contact).where(Contact.id == contact_id, Contact.org_id == org_id))
-    if contact is None:
-        raise NotFound("Contact not found.")
+    contact = await live_contact(session, org_id, contact_id)
     identities = await session.scalars(
         select(ContactIdentity)
         .where(ContactIdentity.contact_id == contact.id, ContactIdentity.org_id == org_id)

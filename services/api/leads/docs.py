@@ -8,6 +8,7 @@ from services.api.problems import PROBLEM_MEDIA_TYPE, Problem
 
 _DESCRIPTIONS = {
     409: "Business conflict (e.g. a status move not allowed: `allowed` lists the targets; duplicate contact)",
+    410: "The contact was erased on request (`erased_at`); its leads stay, its personal data is gone",
     412: "If-Match does not match the lead's current ETag",
     428: "If-Match header required",
 }

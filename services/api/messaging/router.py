@@ -236,7 +236,9 @@ async def preview_template(
 
 
 # --- consent ---------------------------------------------------------------------------------------------
-@router.get("/v1/contacts/{contact_id}/consent", response_model=ConsentOut, tags=["consent"])
+@router.get(
+    "/v1/contacts/{contact_id}/consent", response_model=ConsentOut, tags=["consent"], responses=problem_doc(410)
+)
 async def get_consent(contact_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> ConsentOut:
     """Latest state per channel and every opt-in / opt-out with its source (sms_keyword, unsubscribe_link,
     agent, import)."""
@@ -244,7 +246,9 @@ async def get_consent(contact_id: uuid.UUID, principal: PrincipalDep, session: S
     return ConsentOut.model_validate(await service.consent_view(session, principal.org_id, contact_id))
 
 
-@router.post("/v1/contacts/{contact_id}/consent", response_model=ConsentOut, tags=["consent"])
+@router.post(
+    "/v1/contacts/{contact_id}/consent", response_model=ConsentOut, tags=["consent"], responses=problem_doc(410)
+)
 async def change_consent(
     contact_id: uuid.UUID, body: ConsentChange, principal: PrincipalDep, session: SessionDep
 ) -> ConsentOut:

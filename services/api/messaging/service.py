@@ -11,6 +11,7 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.contacts.service import live_contact
 from services.api.messaging import templates
 from services.api.messaging.consent import latest_consent, record_consent
 from services.api.messaging.outbox import find_template, load_context, queue_message, template_values
@@ -19,7 +20,6 @@ from shared import clock
 from shared.errors import NotFound, ValidationFailed
 from shared.models import (
     ConsentRecord,
-    Contact,
     Lead,
     MessageTemplate,
     MessagingProvider,
@@ -227,9 +227,7 @@ async def check_template(session: AsyncSession, org_id: uuid.UUID, data: dict[st
 
 
 async def consent_view(session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID) -> dict[str, Any]:
-    contact = await session.scalar(select(Contact).where(Contact.id == contact_id, Contact.org_id == org_id))
-    if contact is None:
-        raise NotFound("Contact not found.")
+    contact = await live_contact(session, org_id, contact_id)
     addresses = [a for a in (contact.primary_phone, contact.primary_email) if a]
     rows = list(
         await session.scalars(
@@ -273,9 +271,7 @@ async def agent_consent(
     note: str | None,
     actor_id: uuid.UUID | None,
 ) -> None:
-    contact = await session.scalar(select(Contact).where(Contact.id == contact_id, Contact.org_id == org_id))
-    if contact is None:
-        raise NotFound("Contact not found.")
+    contact = await live_contact(session, org_id, contact_id)
     address = contact.primary_phone if channel == "sms" else contact.primary_email
     await record_consent(
         session,
