@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import BindParameter, Select, and_, false, func, literal, or_, select, tuple_
+from sqlalchemy import BindParameter, Integer, Select, String, and_, false, func, literal, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -79,7 +80,34 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_condition(q: str, column: Any = None) -> ColumnElement[bool]:
+class Bind(Protocol):
+    """How a condition gets the value it compares with: `by_value` for the routes (SQLAlchemy binds the value
+    itself), or services/api/leads/fast.py's named parameters, so one statement per shape is compiled once."""
+
+    def __call__(
+        self, name: str, value: Any, type_: Any = None, *, inline: bool = False, expanding: bool = False
+    ) -> Any: ...
+
+
+def by_value(name: str, value: Any, type_: Any = None, *, inline: bool = False, expanding: bool = False) -> Any:
+    """The value itself; an `inline` one (a search pattern) as a literal the planner sees."""
+    return literal(value, literal_execute=True) if inline else value
+
+
+def search_patterns(q: str) -> list[str]:
+    """The LIKE patterns of a search of `search_text` (see `search_condition`)."""
+    text = q.strip()
+    prefixes = _phone_prefixes(text)
+    if prefixes is not None:
+        return [f"%{_FIELD}{_escape_like(p)}%" for p in prefixes]
+    if len(text) < _TRIGRAM:
+        return [f"%{_FIELD}{_escape_like(text)}%", f"% {_escape_like(text)}%"]
+    return [f"%{_escape_like(text)}%"]
+
+
+def search_condition(
+    q: str, column: Any = None, *, patterns: list[str] | None = None, bind: Bind = by_value
+) -> ColumnElement[bool]:
     """Leads whose `search_text` (the contact's names and identities, one per line; migrations 0003, r16)
     matches q.
 
@@ -94,32 +122,35 @@ def search_condition(q: str, column: Any = None) -> ColumnElement[bool]:
     search_text (the contacts' one, for tests that hold the two to the same answer).
     """
     target = Lead.search_text if column is None else column
-    text = q.strip()
-    prefixes = _phone_prefixes(text)
-    if prefixes is not None:
-        patterns = [f"%{_FIELD}{_escape_like(p)}%" for p in prefixes]
-    elif len(text) < _TRIGRAM:
-        patterns = [f"%{_FIELD}{_escape_like(text)}%", f"% {_escape_like(text)}%"]
-    else:
-        patterns = [f"%{_escape_like(text)}%"]
     # search_text is lowercase already: LIKE on the lowered pattern matches as ILIKE would, ~5× cheaper a row
     # (lower() of a constant folds at plan time, so the planner still sees the pattern)
-    return or_(*[target.like(func.lower(literal(p, literal_execute=True)), escape="\\") for p in patterns])
+    return or_(*[
+        target.like(func.lower(bind(f"pattern_{i}", p, String(), inline=True)), escape="\\")
+        for i, p in enumerate(search_patterns(q) if patterns is None else patterns)
+    ])  # fmt: skip
 
 
 PHONE_CANDIDATES = 2000
 
 
-def phone_contacts(org_id: OrgRef, q: str) -> Select[Any] | None:
-    """The contacts with a phone starting with q (a range on the identity btree), or None: q is no phone."""
+def phone_prefix_patterns(q: str) -> list[str] | None:
+    """The LIKE patterns of a phone search's identities (a range on the identity btree each), or None: no phone."""
     prefixes = _phone_prefixes(q.strip())
-    if prefixes is None:
+    return None if prefixes is None else [_escape_like(p) + "%" for p in prefixes]
+
+
+def phone_contacts(
+    org_id: OrgRef, q: str, *, patterns: list[str] | None = None, bind: Bind = by_value
+) -> Select[Any] | None:
+    """The contacts with a phone starting with q (a range on the identity btree), or None: q is no phone."""
+    patterns = phone_prefix_patterns(q) if patterns is None else patterns
+    if patterns is None:
         return None
     return select(ContactIdentity.contact_id).where(
         ContactIdentity.org_id == org_id,
         ContactIdentity.kind == "phone",
-        or_(*[ContactIdentity.value.like(literal(_escape_like(p) + "%", literal_execute=True), escape="\\")
-              for p in prefixes]),
+        or_(*[ContactIdentity.value.like(bind(f"prefix_{i}", p, String(), inline=True), escape="\\")
+              for i, p in enumerate(patterns)]),
     )  # fmt: skip
 
 
@@ -130,16 +161,13 @@ async def phone_contact_ids(session: AsyncSession, org_id: uuid.UUID, q: str) ->
     query = phone_contacts(org_id, q)
     if query is None:
         return None
-    ids = list(dict.fromkeys(await session.scalars(query.limit(PHONE_CANDIDATES + 1))))
+    return few_contacts(await session.scalars(query.limit(PHONE_CANDIDATES + 1)))
+
+
+def few_contacts(found: Iterable[uuid.UUID]) -> list[uuid.UUID] | None:
+    """Phase one's answer: the distinct contacts, or None when more than PHONE_CANDIDATES matched."""
+    ids = list(dict.fromkeys(found))
     return None if len(ids) > PHONE_CANDIDATES else ids
-
-
-def lead_search(org_id: OrgRef, q: str) -> ColumnElement[bool]:
-    """What a search filters leads by. A phone prefix is a range on the identity btree: digits share
-    trigrams so widely that the trigram index reads hundreds of false hits per prefix. Anything else is
-    the lead's own search_text (`search_condition`)."""
-    phones = phone_contacts(org_id, q)
-    return search_condition(q) if phones is None else Lead.contact_id.in_(phones)
 
 
 def _phone_prefixes(text: str) -> list[str] | None:
@@ -154,39 +182,100 @@ def _phone_prefixes(text: str) -> list[str] | None:
     return sorted({"+1" + digits, "+" + digits})
 
 
-def apply_filters(query: Select[Any], org_id: OrgRef, f: LeadFilters) -> Select[Any]:
-    conditions: list[ColumnElement[bool]] = []
+Term = tuple[str, Any]  # one condition of the list: which (its name) and what it compares with
+
+
+def filter_terms(f: LeadFilters) -> list[Term]:
+    """The list's conditions, in pure Python: `apply_filters` turns them into SQL. Their names and the lengths of
+    the pattern lists are the statement's shape (`filter_shape`): fast.py compiles one statement per shape."""
+    terms: list[Term] = []
     if f.status:
-        conditions.append(Lead.status.in_(f.status))
+        terms.append(("status", list(f.status)))
     if f.temperature:
-        conditions.append(Lead.temperature == f.temperature)
+        terms.append(("temperature", f.temperature))
     if f.property_id:
-        conditions.append(Lead.property_id == f.property_id)
+        terms.append(("property_id", f.property_id))
     if f.unassigned:
-        conditions.append(Lead.owner_id.is_(None))
+        terms.append(("unassigned", None))
     elif f.owner_id:
-        conditions.append(Lead.owner_id == f.owner_id)
+        terms.append(("owner_id", f.owner_id))
     if f.source:
-        conditions.append(Lead.source == f.source)
+        terms.append(("source", f.source))
     if f.kind:
-        conditions.append(Lead.kind == f.kind)
-    if f.created_from:
-        conditions.append(Lead.created_at >= f.created_from)
-    if f.created_to:
-        conditions.append(Lead.created_at < f.created_to)
-    if f.updated_from:
-        conditions.append(Lead.updated_at >= f.updated_from)
-    if f.updated_to:
-        conditions.append(Lead.updated_at < f.updated_to)
-    if f.has_next_action_overdue is True:
-        conditions.append(Lead.next_action_due_at < func.now())
-    elif f.has_next_action_overdue is False:
-        conditions.append(or_(Lead.next_action_due_at.is_(None), Lead.next_action_due_at >= func.now()))
+        terms.append(("kind", f.kind))
+    for name in ("created_from", "created_to", "updated_from", "updated_to"):
+        if getattr(f, name):
+            terms.append((name, getattr(f, name)))
+    if f.has_next_action_overdue is not None:
+        terms.append(("overdue" if f.has_next_action_overdue else "not_overdue", None))
     if f.q and f.q.strip():
         if f.contact_ids is not None:  # a phone search's contacts, resolved first: few, by ix_leads_contact_id
-            conditions.append(Lead.contact_id.in_(f.contact_ids) if f.contact_ids else false())
+            terms.append(("contact_ids", list(f.contact_ids)) if f.contact_ids else ("no_contacts", None))
         else:
-            conditions.append(lead_search(org_id, f.q))
+            phones = phone_prefix_patterns(f.q)
+            terms.append(("search", search_patterns(f.q)) if phones is None else ("phone", phones))
+    return terms
+
+
+_PATTERNED = {"search", "phone"}  # terms whose number of patterns shapes the SQL
+
+
+def filter_shape(terms: list[Term]) -> tuple[tuple[str, int], ...]:
+    return tuple((name, len(value) if name in _PATTERNED else 0) for name, value in terms)
+
+
+def term_values(terms: list[Term]) -> dict[str, Any]:
+    """The named parameters `_condition` binds for these terms (fast.py gives them to a shape's statement)."""
+    values: dict[str, Any] = {}
+    for name, value in terms:
+        if name in _PATTERNED:
+            stem = "pattern" if name == "search" else "prefix"
+            values.update({f"{stem}_{i}": pattern for i, pattern in enumerate(value)})
+        elif value is not None:
+            values[name] = value
+    return values
+
+
+def _condition(org_id: OrgRef, name: str, value: Any, bind: Bind) -> ColumnElement[bool]:
+    column = getattr(Lead, name, None)
+    match name:
+        case "status":
+            return Lead.status.in_(bind(name, value, Lead.status.type, expanding=True))
+        case "temperature" | "property_id" | "owner_id" | "source" | "kind":
+            return column == bind(name, value, column.type)  # type: ignore[no-any-return,union-attr]
+        case "unassigned":
+            return Lead.owner_id.is_(None)
+        case "created_from" | "updated_from":
+            column = Lead.created_at if name == "created_from" else Lead.updated_at
+            return column >= bind(name, value, column.type)
+        case "created_to" | "updated_to":
+            column = Lead.created_at if name == "created_to" else Lead.updated_at
+            return column < bind(name, value, column.type)
+        case "overdue":
+            return Lead.next_action_due_at < func.now()
+        case "not_overdue":
+            return or_(Lead.next_action_due_at.is_(None), Lead.next_action_due_at >= func.now())
+        case "contact_ids":
+            return Lead.contact_id.in_(bind(name, value, Lead.contact_id.type, expanding=True))
+        case "no_contacts":
+            return false()
+        case "search":
+            return search_condition("", patterns=value, bind=bind)
+        case "phone":
+            # a phone prefix is a range on the identity btree: digits share trigrams so widely that the trigram
+            # index reads hundreds of false hits per prefix
+            phones = phone_contacts(org_id, "", patterns=value, bind=bind)
+            assert phones is not None
+            return Lead.contact_id.in_(phones)
+    raise ValueError(name)
+
+
+def apply_filters(
+    query: Select[Any], org_id: OrgRef, f: LeadFilters, *, terms: list[Term] | None = None, bind: Bind = by_value
+) -> Select[Any]:
+    conditions = [
+        _condition(org_id, name, value, bind) for name, value in (filter_terms(f) if terms is None else terms)
+    ]
     return query.where(and_(*conditions)) if conditions else query
 
 
@@ -196,43 +285,67 @@ def list_statement(
     limit: int,
     cursor: str | None,
     scope: ColumnElement[bool] | None = None,
+    *,
+    terms: list[Term] | None = None,
+    bind: Bind = by_value,
 ) -> Select[Any]:
     """A page of the list (limit + 1 rows, to know whether there is a next page).
 
     A search picks the page's lead ids first, from `leads` alone: newest first, that walk can be answered
     from `ix_leads_org_id_created_at_id_search` without a heap page per lead passed over. The page's rows
     are then read by id. Without a search the filters and order are applied to the full row directly.
+    `terms` / `bind`: fast.py's statement of a shape, its values named parameters (`rows` the page size + 1).
     """
-    if f.q and f.q.strip():
+    terms = filter_terms(f) if terms is None else terms
+    rows = bind("rows", limit + 1, Integer())
+    if any(name in _SEARCHES for name, _ in terms):
         ids = select(Lead.id).where(Lead.org_id == org_id)
-        ids = apply_filters(ids, org_id, f)
+        ids = apply_filters(ids, org_id, f, terms=terms, bind=bind)
         if scope is not None:
             ids = ids.where(scope)
-        ids = apply_order(ids, f.sort, cursor).limit(limit + 1)
+        ids = apply_order(ids, f.sort, cursor, bind=bind).limit(rows)
         return apply_order(lead_select(org_id).where(Lead.id.in_(ids.scalar_subquery())), f.sort, None)
-    query = apply_filters(lead_select(org_id), org_id, f)
+    query = apply_filters(lead_select(org_id), org_id, f, terms=terms, bind=bind)
     if scope is not None:  # owners' scope: an agent's own, collaborated and pool leads
         query = query.where(scope)
-    return apply_order(query, f.sort, cursor).limit(limit + 1)
+    return apply_order(query, f.sort, cursor, bind=bind).limit(rows)
+
+
+_SEARCHES = {"search", "phone", "contact_ids", "no_contacts"}
 
 
 def _sort_column(sort: LeadSort) -> Any:
     return Lead.updated_at if sort.lstrip("-") == "updated_at" else Lead.created_at
 
 
-def apply_order(query: Select[Any], sort: LeadSort, cursor: str | None) -> Select[Any]:
+def cursor_after(sort: LeadSort, cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (sort value, id) a cursor continues after; a 422 naming `query.cursor` when it is not one of this sort."""
+    values = decode_cursor(cursor)
+    try:
+        cursor_sort, raw_at, raw_id = values
+        after = (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
+    except (ValueError, TypeError) as error:
+        raise _bad_cursor("malformed cursor") from error
+    if cursor_sort != sort:
+        raise _bad_cursor("the cursor belongs to another sort order")
+    return after
+
+
+def cursor_values(sort: LeadSort, cursor: str | None) -> dict[str, Any]:
+    """The named parameters `apply_order` binds for a cursor (none without one)."""
+    if not cursor:
+        return {}
+    at, lead_id = cursor_after(sort, cursor)
+    return {"after_at": at, "after_id": lead_id}
+
+
+def apply_order(query: Select[Any], sort: LeadSort, cursor: str | None, *, bind: Bind = by_value) -> Select[Any]:
     column = _sort_column(sort)
     descending = sort.startswith("-")
     if cursor:
-        values = decode_cursor(cursor)
-        try:
-            cursor_sort, raw_at, raw_id = values
-            after = (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
-        except (ValueError, TypeError) as error:
-            raise _bad_cursor("malformed cursor") from error
-        if cursor_sort != sort:
-            raise _bad_cursor("the cursor belongs to another sort order")
+        at, lead_id = cursor_after(sort, cursor)
         key = tuple_(column, Lead.id)
+        after = tuple_(bind("after_at", at, column.type), bind("after_id", lead_id, Lead.id.type))
         query = query.where(key < after if descending else key > after)
     if descending:
         return query.order_by(column.desc(), Lead.id.desc())
