@@ -38,6 +38,10 @@ class Lead(IdMixin, OrgLedMixin, TimestampMixin, Base):
         Index("ix_leads_org_id_updated_at_id", "org_id", text("updated_at DESC"), text("id DESC")),
         Index("ix_leads_org_id_status_created_at", "org_id", "status", text("created_at DESC")),
         Index("ix_leads_org_id_property_id_created_at", "org_id", "property_id", text("created_at DESC")),
+        # one stage at one property, newest first (a leasing board's column; migration p21s)
+        Index(
+            "ix_leads_org_id_property_id_status_created_at", "org_id", "property_id", "status", text("created_at DESC")
+        ),
         Index("ix_leads_org_id_owner_id_created_at", "org_id", "owner_id", text("created_at DESC")),
         Index("ix_leads_org_id_source_created_at", "org_id", "source", text("created_at DESC")),
         Index(
