@@ -97,8 +97,12 @@ class CompiledRead:
 
     def __init__(self, statement: Select[Any]) -> None:
         compiled = statement.compile(dialect=_DIALECT)
-        if compiled._bind_processors:  # none of the types read here converts a value before binding it
-            raise TypeError(f"a parameter needs converting: {sorted(compiled._bind_processors)}")
+        # what SQLAlchemy does to a value before binding it (an array's items); none for the other types here
+        self.bind_processors: dict[str, Callable[[Any], Any]] = {}
+        for name, convert in compiled._bind_processors.items():
+            if not callable(convert):  # a tuple's per-item processors: no statement here binds one
+                raise TypeError(f"{name}: a tuple parameter")
+            self.bind_processors[name] = convert
         self.compiled = compiled
         self.sql = compiled.string
         self.parameters = list(compiled.positiontup or ())
@@ -112,6 +116,8 @@ class CompiledRead:
 
     async def fetch(self, connection: Any, values: dict[str, Any]) -> list[Any]:
         bound = {**self.defaults, **values}
+        for name, convert in self.bind_processors.items():
+            bound[name] = convert(bound[name])
         if self.expands:
             state = self.compiled.construct_expanded_state(bound)
             sql, arguments = state.statement, [state.parameters[name] for name in state.positiontup or ()]
@@ -154,7 +160,9 @@ DETAIL = CompiledRead(lead_select(ORG).where(Lead.id == LEAD))
 # the page size as a parameter (limit + 1 rows: whether a next page exists), in place of the routes' constant
 
 
-def by_name(name: str, value: Any, type_: Any = None, *, inline: bool = False, expanding: bool = False) -> Any:
+def by_name(
+    name: str, value: Any, type_: Any = None, *, inline: bool = False, expanding: bool = False, array: bool = False
+) -> Any:
     """queries.Bind for a statement compiled once per shape: every value a named parameter (a search pattern
     rendered into the SQL for each request, as the route writes it)."""
     return bindparam(name, type_=type_, expanding=expanding, literal_execute=inline)

@@ -12,7 +12,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import BindParameter, Integer, Select, String, and_, false, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    Integer,
+    Select,
+    String,
+    and_,
+    any_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -85,13 +99,25 @@ class Bind(Protocol):
     itself), or services/api/leads/fast.py's named parameters, so one statement per shape is compiled once."""
 
     def __call__(
-        self, name: str, value: Any, type_: Any = None, *, inline: bool = False, expanding: bool = False
+        self,
+        name: str,
+        value: Any,
+        type_: Any = None,
+        *,
+        inline: bool = False,
+        expanding: bool = False,
+        array: bool = False,
     ) -> Any: ...
 
 
-def by_value(name: str, value: Any, type_: Any = None, *, inline: bool = False, expanding: bool = False) -> Any:
-    """The value itself; an `inline` one (a search pattern) as a literal the planner sees."""
-    return literal(value, literal_execute=True) if inline else value
+def by_value(
+    name: str, value: Any, type_: Any = None, *, inline: bool = False, expanding: bool = False, array: bool = False
+) -> Any:
+    """The value itself; an `inline` one (a search pattern) as a literal the planner sees; a list bound as one
+    `array` parameter of `type_`."""
+    if inline:
+        return literal(value, literal_execute=True)
+    return literal(value, type_) if array else value
 
 
 def search_patterns(q: str) -> list[str]:
@@ -256,7 +282,9 @@ def _condition(org_id: OrgRef, name: str, value: Any, bind: Bind) -> ColumnEleme
         case "not_overdue":
             return or_(Lead.next_action_due_at.is_(None), Lead.next_action_due_at >= func.now())
         case "contact_ids":
-            return Lead.contact_id.in_(bind(name, value, Lead.contact_id.type, expanding=True))
+            # one array parameter, not IN ($1, …, $n): the same statement for any number of contacts (up to
+            # PHONE_CANDIDATES), nothing to render per id (~2 ms for 400 in fast.py)
+            return Lead.contact_id == any_(bind(name, value, ARRAY(Lead.contact_id.type), array=True))
         case "no_contacts":
             return false()
         case "search":
