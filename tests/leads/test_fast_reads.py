@@ -32,6 +32,7 @@ from shared.models import Lead, LeadEvent
 from tests.conftest import OrgFixture
 from tests.leads.helpers import insert_leads, insert_property
 from tests.leads.test_json_out import _varied_leads
+from tests.owners.helpers import new_lead, person, property_with_team
 
 SessionMaker = async_sessionmaker[AsyncSession]
 
@@ -286,7 +287,7 @@ async def test_filtered_lists_equal_the_routes_byte_for_byte(
             if cursor is None:
                 break
     assert pages > len(asked)  # some answers had further pages, walked by their cursors
-    shapes = {name for shape, _sort, _cursor in fast_reads._SHAPES for name, _ in shape}
+    shapes = {name for shape, *_rest in fast_reads._SHAPES for name, _ in shape}
     assert {"status", "source", "owner_id", "unassigned", "search", "contact_ids", "no_contacts"} <= shapes
     sorted_other_way = (await client.get("/v1/leads", params={"limit": "1"}, headers=org.headers)).json()
     for bad in ("x", sorted_other_way["next_cursor"]):
@@ -321,3 +322,53 @@ async def test_a_phone_search_with_too_many_contacts_reads_the_same_leads(
             ).fetch(connection, parameters),
         )
         assert routed and [row["id"] for row in fast] == [row["id"] for row in routed], q
+
+
+async def test_an_agents_reads_equal_the_routes_in_and_out_of_scope(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, app_state: Any, monkeypatch: Any
+) -> None:
+    """An agent's key through the fast path: its own leads, a collaborated one, its team's unowned pool, and
+    another agent's (404) give the route's bytes, for details, timelines and lists (filtered, searched, paged);
+    with `agents_see_all` turned on, the next request already sees everything, as the route does."""
+    monkeypatch.setattr(app_state.settings, "rate_limit_api_burst", 100_000)
+    amy, bob = await person(client, org, "Amy"), await person(client, org, "Bob")
+    mine = await property_with_team(client, org, [(amy, 1)])
+    pool = await property_with_team(client, org, [(amy, 1), (bob, 1)], strategy="pool")
+    bobs_only = await property_with_team(client, org, [(bob, 1)])
+    leads = [await new_lead(client, org, place) for place in (mine, mine, pool, pool, bobs_only, bobs_only)]
+    leads.append(await new_lead(client, org, None))
+    shared = await client.put(
+        f"/v1/leads/{leads[4]}/collaborators", json={"user_ids": [str(amy.id)]}, headers=bob.headers
+    )
+    assert shared.status_code == 200, shared.text
+    lists = [{}, {"limit": "2"}, {"status": "new"}, {"q": "renter"}, {"property_id": str(pool)}, {"owner_id": "none"}]
+
+    async def compare(headers: dict[str, str]) -> list[int]:
+        statuses = []
+        for path in [*(f"/v1/leads/{lead}" for lead in leads), *(f"/v1/leads/{lead}/timeline" for lead in leads)]:
+            fast = await client.get(path, headers=headers)
+            routed = await client.get(path, params={"via": "route"}, headers=headers)
+            assert (fast.status_code, fast.content) == (routed.status_code, routed.content), path
+            assert fast.headers.get("etag") == routed.headers.get("etag"), path
+            statuses.append(fast.status_code)
+        for params in lists:
+            cursor = None
+            for _page in range(10):
+                query = {**params, **({"cursor": cursor} if cursor else {})}
+                fast = await client.get("/v1/leads", params=query, headers=headers)
+                routed = await client.get("/v1/leads", params={**query, "via": "route"}, headers=headers)
+                assert fast.status_code == 200 and fast.content == routed.content, query
+                cursor = fast.json()["next_cursor"]
+                if cursor is None:
+                    break
+        return statuses
+
+    assert (await client.get("/v1/leads", headers=amy.headers)).status_code == 200  # the key is now cached
+    scoped = await compare(amy.headers)
+    details = scoped[: len(leads)]
+    assert details.count(200) >= 4 and details.count(404) >= 1  # some in scope, Bob's own lead not
+    widened = await client.patch("/v1/owners/settings", json={"agents_see_all": True}, headers=org.headers)
+    assert widened.status_code == 200
+    assert set(await compare(amy.headers)) == {200}
+    shapes = {key for key in fast_reads._SHAPES if key[-1]}
+    assert shapes  # the agent's lists were the fast path's, with the scope

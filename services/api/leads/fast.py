@@ -1,4 +1,4 @@
-"""The hot reads for an admin's or manager's key, without FastAPI's routing and dependencies or the ORM: a lead
+"""The hot reads, without FastAPI's routing and dependencies or the ORM: a lead
 (`GET /v1/leads/{lead_id}`), its timeline's first page (`GET /v1/leads/{lead_id}/timeline`, perhaps a `limit`)
 and the list (`GET /v1/leads`: its page size, cursor, sort, search and filters but the date ranges).
 
@@ -19,11 +19,13 @@ log and the route's latency histogram still apply) answers the common case itsel
   the two answers equal byte for byte; a pooled connection that died in a PostgreSQL restart is replaced and
   the read runs once more (`shared.db.on_pool`, as for the accept path);
 - the key must be in the principal cache (services/api/auth/cache.py: dropped at once on a revoke); the rate
-  limit is asked while the statement runs, and a 429 outranks the answer, as on every read-only route.
+  limit is asked while the statement runs, and a 429 outranks the answer, as on every read-only route;
+- an agent's reads carry the owners' scope (`owners.scope.agent_scope`, its user a parameter), unless the
+  organization's `agents_see_all`, read with each request as the route reads it, says otherwise.
 
-Anything else (no key or an uncached one, an agent's key, whose scope needs the organization's setting, a query
-string this layer does not read exactly as the route would (`_list_request`), a path that is not a canonical
-UUID, a proxy prefix) is handed on untouched to the FastAPI route, so its errors and other answers stay the
+Anything else (no key or an uncached one, an agent key that belongs to no user, a query string this layer does
+not read exactly as the route would (`_list_request`), a path that is not a canonical UUID, a proxy prefix) is
+handed on untouched to the FastAPI route, so its errors and other answers stay the
 route's. A cursor that is not one is the exception: the same 422 problem, answered here.
 """
 
@@ -39,7 +41,7 @@ from typing import Any, get_args
 from urllib.parse import parse_qsl
 
 from fastapi.security.utils import get_authorization_scheme_param
-from sqlalchemy import ARRAY, BindParameter, Select, String, bindparam
+from sqlalchemy import ARRAY, BindParameter, Select, String, bindparam, select
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -67,11 +69,12 @@ from services.api.leads.queries import (
     phone_prefix_patterns,
     term_values,
 )
+from services.api.owners.scope import agent_scope
 from services.api.problems import domain_problem, failure_problem
 from shared.db import on_pool
 from shared.enums import ContactKind, LeadStatus, Role, Temperature
 from shared.errors import DomainError, NotFound
-from shared.models import Lead
+from shared.models import Lead, Organization
 
 LIST_PATH = "/v1/leads"
 PREFIX = LIST_PATH + "/"
@@ -81,6 +84,7 @@ _LIMIT_VALUE = re.compile(r"[1-9][0-9]{0,2}")
 _UNSCOPED = (Role.admin, Role.manager)  # owners/scope.lead_scope: no condition and no query for these roles
 _DIALECT = asyncpg_dialect.dialect()
 ORG: BindParameter[uuid.UUID] = bindparam("org_id")
+USER: BindParameter[uuid.UUID] = bindparam("user_id")
 LEAD: BindParameter[uuid.UUID] = bindparam("lead_id")
 ROWS: BindParameter[int] = bindparam("rows")
 # json and jsonb: SQLAlchemy's asyncpg dialect decodes them with a connection codec (json.loads) rather than a
@@ -157,7 +161,11 @@ def _is_text_array(type_: Any) -> bool:
 
 
 DETAIL = CompiledRead(lead_select(ORG).where(Lead.id == LEAD))
-# the page size as a parameter (limit + 1 rows: whether a next page exists), in place of the routes' constant
+# an agent's reads (owners/scope.lead_scope): the organization's setting first, then the statement with the scope
+AGENT_SCOPE = agent_scope(USER)
+SEES_ALL = CompiledRead(select(Organization.agents_see_all).where(Organization.id == ORG))
+DETAIL_SCOPED = CompiledRead(lead_select(ORG).where(Lead.id == LEAD, AGENT_SCOPE))
+IN_SCOPE = CompiledRead(select(Lead.id).where(Lead.id == LEAD, Lead.org_id == ORG, AGENT_SCOPE))
 
 
 def by_name(
@@ -176,13 +184,15 @@ _MAX_SHAPES = 512
 _PHONES: dict[int, CompiledRead] = {}
 
 
-def _list_read(f: LeadFilters, terms: list[Any], cursor: str | None) -> CompiledRead:
-    key = (filter_shape(terms), f.sort, cursor is not None)
+def _list_read(f: LeadFilters, terms: list[Any], cursor: str | None, scoped: bool = False) -> CompiledRead:
+    key = (filter_shape(terms), f.sort, cursor is not None, scoped)
     read = _SHAPES.get(key)
     if read is None:
         if len(_SHAPES) >= _MAX_SHAPES:
             _SHAPES.clear()
-        read = _SHAPES[key] = CompiledRead(list_statement(ORG, f, DEFAULT_PAGE, cursor, terms=terms, bind=by_name))
+        scope = AGENT_SCOPE if scoped else None
+        statement = list_statement(ORG, f, DEFAULT_PAGE, cursor, scope, terms=terms, bind=by_name)
+        read = _SHAPES[key] = CompiledRead(statement)
     return read
 
 
@@ -212,8 +222,17 @@ DETAIL_ROUTE = LeadRoute("/v1/leads/{lead_id}", "get_lead")
 TIMELINE_ROUTE = LeadRoute("/v1/leads/{lead_id}/timeline", "get_timeline")
 
 
+async def _scoped(connection: Any, values: dict[str, Any]) -> bool:
+    """Whether the caller's reads carry the agent scope: an agent's key, unless the organization lets agents
+    see everything (read with each request, as the route does: a changed setting applies at once)."""
+    if values.get("user_id") is None:
+        return False
+    sees_all = await SEES_ALL.fetch(connection, values)
+    return not (sees_all and sees_all[0]["agents_see_all"])
+
+
 async def detail(connection: Any, values: dict[str, Any]) -> Response | None:
-    rows = await DETAIL.fetch(connection, values)
+    rows = await (DETAIL_SCOPED if await _scoped(connection, values) else DETAIL).fetch(connection, values)
     if not rows:
         return None
     return json_out.json_response(json_out.lead_dict(rows[0]), headers={"ETag": etag(rows[0]["version"])})
@@ -223,6 +242,7 @@ async def list_page(connection: Any, values: dict[str, Any]) -> Response | None:
     """As service.list_lead_rows: a phone search's contacts first (when few), then the page of the filters'
     shape, its values as parameters."""
     f: LeadFilters = values["filters"]
+    scoped = await _scoped(connection, values)
     if f.q and f.contact_ids is None:
         patterns = phone_prefix_patterns(f.q)
         if patterns is not None:
@@ -233,14 +253,22 @@ async def list_page(connection: Any, values: dict[str, Any]) -> Response | None:
             if contact_ids is not None:
                 f = replace(f, contact_ids=contact_ids)
     terms = filter_terms(f)
-    parameters = {"org_id": values["org_id"], "rows": values["rows"], **term_values(terms), **values["after"]}
-    rows = await _list_read(f, terms, values["cursor"]).fetch(connection, parameters)
+    parameters = {
+        "org_id": values["org_id"],
+        "user_id": values.get("user_id"),
+        "rows": values["rows"],
+        **term_values(terms),
+        **values["after"],
+    }
+    rows = await _list_read(f, terms, values["cursor"], scoped).fetch(connection, parameters)
     limit = values["rows"] - 1
     next_cursor = next_cursor_for(rows[limit - 1], f.sort) if len(rows) > limit else None
     return json_out.page(map(json_out.lead_dict, rows[:limit]), next_cursor)
 
 
 async def timeline_page(connection: Any, values: dict[str, Any]) -> Response | None:
+    if await _scoped(connection, values) and not await IN_SCOPE.fetch(connection, values):
+        return None  # outside an agent's scope is a 404, as for another organization's lead
     rows = await TIMELINE.fetch(connection, values)
     if not rows and not await LEAD_EXISTS.fetch(connection, values):
         return None
@@ -258,14 +286,16 @@ class LeadReadFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = _target(scope)
         principal = _cached_principal(scope) if target is not None else None
-        if target is None or principal is None or principal.role not in _UNSCOPED:
-            await self.app(scope, receive, send)
+        if target is None or principal is None or (principal.role not in _UNSCOPED and principal.user_id is None):
+            await self.app(scope, receive, send)  # an agent key of nobody: the route's false() scope
             return
         route, values = target
         scope["route"] = route
         state = scope["app"].state.guestcard
         answer = ANSWERS[route.name]
         values["org_id"] = principal.org_id
+        if principal.role not in _UNSCOPED:
+            values["user_id"] = principal.user_id
         rate = asyncio.ensure_future(rate_check(state, principal))
         try:
             try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Select, exists, false, select
+from sqlalchemy import BindParameter, Select, exists, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -26,9 +26,14 @@ def scope_condition(principal: Principal, agents_see_all: bool) -> ColumnElement
     """A WHERE condition on `leads` for this caller, or None when it sees the whole organization."""
     if principal.role in (Role.admin, Role.manager) or agents_see_all:
         return None
-    user_id = principal.user_id
-    if user_id is None:
+    if principal.user_id is None:
         return false()  # an agent key that belongs to nobody owns nothing
+    return agent_scope(principal.user_id)
+
+
+def agent_scope(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> ColumnElement[bool]:
+    """An agent's leads: owned, collaborated on, or unowned at a property whose team the agent is on. `user_id`
+    may be a parameter (services/api/leads/fast.py compiles the condition once)."""
     collaborates = (
         exists()
         .where(LeadCollaborator.lead_id == Lead.id, LeadCollaborator.user_id == user_id)
