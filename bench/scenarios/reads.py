@@ -170,11 +170,16 @@ async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: 
         org_id,
         count,
     )
+    owners = [r["owner_id"] for r in await connection.fetch(
+        "SELECT owner_id FROM leads WHERE org_id = $1 AND owner_id IS NOT NULL GROUP BY 1 ORDER BY 1", org_id
+    )]  # fmt: skip
     lead_ids = [r["id"] for r in await connection.fetch(
         "SELECT id FROM leads WHERE org_id = $1 ORDER BY random() LIMIT $2", org_id, count
     )]  # fmt: skip
     statuses = ["new", "contacted", "lost", "nurture", "tour_booked", "qualified"]
     filtered: list[dict[str, Any]] = []
+    by_owner: list[dict[str, Any]] = []  # one stage of one agent's leads ("my new leads")
+    owner_rng = random.Random(8)  # its own draws: the other reads' inputs stay those of earlier runs
     detail: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = []
     search: dict[str, list[dict[str, Any]]] = {
@@ -185,6 +190,10 @@ async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: 
         filters = LeadFilters(status=[status], property_id=prop)
         filtered.append({"path": "/v1/leads", "params": {"status": status, "property_id": str(prop), "limit": LIMIT},
                          "statement": _list(org_id, filters)})  # fmt: skip
+        if owners:
+            owner, stage = owner_rng.choice(owners), owner_rng.choice(statuses)
+            by_owner.append({"path": "/v1/leads", "params": {"status": stage, "owner_id": str(owner), "limit": LIMIT},
+                             "statement": _list(org_id, LeadFilters(status=[stage], owner_id=owner))})  # fmt: skip
         row = names[i % len(names)]
         queries = {
             "surname": row["last_name"],
@@ -213,6 +222,7 @@ async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: 
         "healthz (reference)": health,
         "list": default,
         "list filtered": filtered,
+        **({"list by owner and stage": by_owner} if by_owner else {}),
         **{f"search {kind}": inputs for kind, inputs in search.items()},
         "detail": detail,
         "timeline": timeline,
