@@ -372,3 +372,65 @@ async def test_an_agents_reads_equal_the_routes_in_and_out_of_scope(
     assert set(await compare(amy.headers)) == {200}
     shapes = {key for key in fast_reads._SHAPES if key[-1]}
     assert shapes  # the agent's lists were the fast path's, with the scope
+
+
+def _odd_query(rng: random.Random, choices: dict[str, list[str]]) -> str:
+    """A list query string as a client might send it: real values, values one step off (case, padding, a
+    number for a flag, an encoded NUL, too long), blanks, repeats, unknown names, odd encodings."""
+    parts = []
+    plain = rng.random() < 0.5  # half of them only real values of real names, the other half anything
+    for _ in range(rng.randint(1, 4)):
+        names = [*choices] if plain else [*choices, "status", "limit", "cursor", "created_from", "Status", "q ", "x"]
+        name = rng.choice(names)
+        good = choices.get(name, ["1"])
+        value = (
+            rng.choice(good)
+            if plain
+            else rng.choice(
+                [
+                    *good,
+                    rng.choice(good).upper(),
+                    f" {rng.choice(good)}",
+                    "",
+                    "1",
+                    "0",
+                    "True",
+                    "%00",
+                    "x" * rng.choice([199, 200, 201]),
+                    "%E2%82%AC",
+                    "%ZZ",
+                    "a+b",
+                    "none",
+                    "9999",
+                ]
+            )
+        )
+        parts.append(f"{name}={value}" if rng.random() > 0.05 else name)
+    return "&".join(parts)
+
+
+async def test_odd_list_queries_get_the_routes_answer_whoever_answers(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, app_state: Any, monkeypatch: Any
+) -> None:
+    """Seeded random query strings: whatever the fast path takes, its status and bytes are the route's (what it
+    does not read exactly as the route would, it hands on, which is the route's answer by definition)."""
+    monkeypatch.setattr(app_state.settings, "rate_limit_api_burst", 100_000)
+    choices = await _filterable_leads(sessionmaker, org)
+    assert (await client.get("/v1/leads", headers=org.headers)).status_code == 200  # the key is now cached
+    taken: list[str] = []
+
+    async def counted(connection: Any, values: dict[str, Any]) -> Any:
+        taken.append("list")
+        return await fast_reads.list_page(connection, values)
+
+    monkeypatch.setitem(fast_reads.ANSWERS, fast_reads.LIST_ROUTE.name, counted)
+    rng = random.Random(20261201)
+    statuses: set[int] = set()
+    for _ in range(300):
+        query = _odd_query(rng, choices)
+        fast = await client.get(f"/v1/leads?{query}", headers=org.headers)
+        routed = await client.get(f"/v1/leads?{query}&via=route", headers=org.headers)
+        assert (fast.status_code, fast.content) == (routed.status_code, routed.content), query
+        statuses.add(fast.status_code)
+    assert {200, 422} <= statuses  # both kinds of answer were met
+    assert 30 <= len(taken) < 300, len(taken)  # the fast path answered some, handed the others on
