@@ -131,6 +131,7 @@ async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
             (detail.upper().replace("/V1/LEADS/", "/v1/leads/"), {}),
             (f"{detail}/timeline", {}),
             (f"{detail}/timeline", {"limit": "1"}),
+            (f"{detail}/timeline", {"limit": "5", "type": "note"}),
             ("/v1/leads", {"status": "new"}),
             ("/v1/leads", {"status": "lost", "q": "O'Brien %_", "sort": "updated_at", "limit": "7"}),
             ("/v1/leads", {"owner_id": "none", "has_next_action_overdue": "false", "kind": "owner"}),
@@ -146,7 +147,9 @@ async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
             ("GET", detail, {}, {}),
             ("GET", detail, {"Authorization": f"Basic {org.api_key}"}, {}),
             ("GET", detail, org.headers, {"x": "1"}),
-            ("GET", f"{detail}/timeline", org.headers, {"limit": "5", "type": "note"}),
+            ("GET", f"{detail}/timeline", org.headers, {"limit": "5", "type": "nope"}),
+            ("GET", f"{detail}/timeline", org.headers, {"type": ""}),
+            ("GET", f"{detail}/timeline", org.headers, {"before": "x"}),
             ("GET", f"{detail}/timeline", org.headers, {"limit": "501"}),
             ("GET", f"{detail}/timeline", org.headers, {"limit": "05"}),
             ("GET", "/v1/leads", org.headers, {"limit": "0"}),
@@ -176,7 +179,7 @@ async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
             assert answer.status_code == 299, (method, path, headers, params)
         repeated = await raw.get("/v1/leads?source=a&source=b", headers=org.headers)
         assert repeated.status_code == 299
-    assert len(handed_on) == 30
+    assert len(handed_on) == 32
 
 
 async def test_an_unknown_lead_is_the_routes_404_problem(client: httpx.AsyncClient, org: OrgFixture) -> None:
@@ -434,3 +437,59 @@ async def test_odd_list_queries_get_the_routes_answer_whoever_answers(
         statuses.add(fast.status_code)
     assert {200, 422} <= statuses  # both kinds of answer were met
     assert 30 <= len(taken) < 300, len(taken)  # the fast path answered some, handed the others on
+
+
+async def test_timeline_types_and_cursors_equal_the_routes(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, app_state: Any, monkeypatch: Any
+) -> None:
+    """A timeline filtered by type (one, several, none matching) and walked by its cursors, and a cursor that is
+    not one: the route's bytes. For an agent, another agent's lead with a bad cursor is the route's 404 (its
+    scope is checked before the cursor), its own lead with one the route's 422."""
+    monkeypatch.setattr(app_state.settings, "rate_limit_api_burst", 100_000)
+    lead_id = await _long_timeline(sessionmaker, org)
+    amy, bob = await person(client, org, "Amy"), await person(client, org, "Bob")
+    mine = await property_with_team(client, org, [(amy, 1)])
+    amys = await new_lead(client, org, mine)
+    assert (await client.get("/v1/leads", headers=org.headers)).status_code == 200  # keys cached
+    for headers in (amy.headers, bob.headers):
+        assert (await client.get("/v1/leads", headers=headers)).status_code == 200
+    taken: list[str] = []
+
+    async def counted(connection: Any, values: dict[str, Any]) -> Any:
+        taken.append("timeline")
+        return await fast_reads.timeline_page(connection, values)
+
+    monkeypatch.setitem(fast_reads.ANSWERS, fast_reads.TIMELINE_ROUTE.name, counted)
+    asked: list[list[tuple[str, str]]] = [
+        [],
+        [("type", "note")],
+        [("type", "note"), ("type", "status_changed"), ("limit", "7")],
+        [("type", "tour_scheduled")],
+        [("limit", "13")],
+    ]
+    asked_fast = 0
+    for params in asked:
+        cursor: str | None = None
+        for _page in range(30):
+            query = [*params, *([("cursor", cursor)] if cursor else [])]
+            path = f"/v1/leads/{lead_id}/timeline"
+            fast = await client.get(path, params=query, headers=org.headers)
+            asked_fast += 1
+            routed = await client.get(path, params=[*query, ("via", "route")], headers=org.headers)
+            assert (fast.status_code, fast.content) == (routed.status_code, routed.content), query
+            cursor = fast.json()["next_cursor"]
+            if cursor is None:
+                break
+    for headers, target, status in (
+        (org.headers, lead_id, 422),
+        (org.headers, uuid.uuid4(), 422),
+        (amy.headers, amys, 422),
+        (bob.headers, amys, 404),
+    ):
+        path = f"/v1/leads/{target}/timeline"
+        fast = await client.get(path, params={"cursor": "x"}, headers=headers)
+        asked_fast += 1
+        routed = await client.get(path, params={"cursor": "x", "via": "route"}, headers=headers)
+        assert fast.status_code == routed.status_code == status, (path, fast.text)
+        assert fast.content == routed.content
+    assert len(taken) == asked_fast  # every request above without `via` was the fast path's

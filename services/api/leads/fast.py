@@ -1,5 +1,5 @@
 """The hot reads, without FastAPI's routing and dependencies or the ORM: a lead
-(`GET /v1/leads/{lead_id}`), its timeline's first page (`GET /v1/leads/{lead_id}/timeline`, perhaps a `limit`)
+(`GET /v1/leads/{lead_id}`), its timeline (`GET /v1/leads/{lead_id}/timeline`: types, cursor, page size)
 and the list (`GET /v1/leads`: its page size, cursor, sort, search and filters but the date ranges).
 
 A lead's detail is one indexed statement of ~0.3 ms; around it the framework spent ~2 ms of CPU: matching the
@@ -72,14 +72,13 @@ from services.api.leads.queries import (
 from services.api.owners.scope import agent_scope
 from services.api.problems import domain_problem, failure_problem
 from shared.db import on_pool
-from shared.enums import ContactKind, LeadStatus, Role, Temperature
+from shared.enums import ContactKind, EventType, LeadStatus, Role, Temperature
 from shared.errors import DomainError, NotFound
-from shared.models import Lead, Organization
+from shared.models import Lead, LeadEvent, Organization
 
 LIST_PATH = "/v1/leads"
 PREFIX = LIST_PATH + "/"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_LIMIT = re.compile(rb"limit=([1-9][0-9]{0,2})")
 _LIMIT_VALUE = re.compile(r"[1-9][0-9]{0,2}")
 _UNSCOPED = (Role.admin, Role.manager)  # owners/scope.lead_scope: no condition and no query for these roles
 _DIALECT = asyncpg_dialect.dialect()
@@ -205,7 +204,16 @@ def _phone_read(prefixes: int) -> CompiledRead:
     return read
 
 
-TIMELINE = CompiledRead(timeline.events_query(ORG, LEAD, [], None, timeline.DEFAULT_LIMIT).limit(ROWS))
+# the timeline's statement for each shape: with or without a `type` filter, with or without a cursor
+TYPES: BindParameter[Any] = bindparam("types", expanding=True)
+AFTER = (bindparam("after_at", type_=LeadEvent.occurred_at.type), bindparam("after_id", type_=LeadEvent.id.type))
+TIMELINES = {
+    (typed, paged): CompiledRead(
+        timeline.events_query(ORG, LEAD, TYPES if typed else [], AFTER if paged else None, 0).limit(ROWS)
+    )
+    for typed in (False, True)
+    for paged in (False, True)
+}
 LEAD_EXISTS = CompiledRead(timeline.lead_exists_query(ORG, LEAD))
 
 
@@ -266,10 +274,14 @@ async def list_page(connection: Any, values: dict[str, Any]) -> Response | None:
     return json_out.page(map(json_out.lead_dict, rows[:limit]), next_cursor)
 
 
-async def timeline_page(connection: Any, values: dict[str, Any]) -> Response | None:
+async def timeline_page(connection: Any, values: dict[str, Any]) -> Response | DomainError | None:
     if await _scoped(connection, values) and not await IN_SCOPE.fetch(connection, values):
         return None  # outside an agent's scope is a 404, as for another organization's lead
-    rows = await TIMELINE.fetch(connection, values)
+    if values.get("cursor_error") is not None:
+        return values["cursor_error"]  # the route's order: the scope's 404 first, then the cursor's 422
+    read = TIMELINES[(bool(values["types"]), values["after"] is not None)]
+    after = values["after"] or (None, None)
+    rows = await read.fetch(connection, {**values, "after_at": after[0], "after_id": after[1]})
     if not rows and not await LEAD_EXISTS.fetch(connection, values):
         return None
     page, next_cursor = timeline.page_of(rows, values["rows"] - 1)
@@ -301,12 +313,19 @@ class LeadReadFastPath:
             try:
                 if route is LIST_ROUTE:  # a cursor that is not one answers 422, outside the pooled work
                     values["after"] = cursor_values(values["filters"].sort, values["cursor"])
+                elif route is TIMELINE_ROUTE:
+                    try:
+                        values["after"] = timeline.cursor_after(values["cursor"])
+                    except DomainError as error:  # answered after the scope check, as the route orders them
+                        values["after"], values["cursor_error"] = None, error
                 # reads only: run once more on a fresh connection if the pooled one died (a restart)
                 found = await on_pool(state.statement_pool, lambda connection: answer(connection, values))
             finally:
                 await rate  # a 429 outranks the answer (and the handler's own error)
             if found is None:
                 raise NotFound("Lead not found.")
+            if isinstance(found, DomainError):
+                raise found
             response = found
         except DomainError as error:
             response = domain_problem(error, scope["path"])
@@ -317,7 +336,7 @@ class LeadReadFastPath:
 
 def _target(scope: Scope) -> tuple[LeadRoute, dict[str, Any]] | None:
     """(route, what it reads) when one of the routes would take this request with a valid id and a query
-    string this layer reads exactly as the route would (`_list_request`, `_page_size`)."""
+    string this layer reads exactly as the route would (`_list_request`, `_timeline_request`)."""
     if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
         return None
     path: str = scope["path"]
@@ -336,8 +355,11 @@ def _target(scope: Scope) -> tuple[LeadRoute, dict[str, Any]] | None:
     query = scope.get("query_string", b"")
     if route is DETAIL_ROUTE:
         return None if query else (route, {"lead_id": uuid.UUID(text)})
-    size = _page_size(query, timeline.DEFAULT_LIMIT)
-    return None if size is None else (route, {"lead_id": uuid.UUID(text), "rows": size + 1})
+    asked = _timeline_request(query)
+    if asked is None:
+        return None
+    types, size, cursor = asked
+    return route, {"lead_id": uuid.UUID(text), "rows": size + 1, "types": types, "cursor": cursor}
 
 
 # the list's query parameters this layer reads itself, each as the route's `lead_filters` would (an enum's
@@ -351,6 +373,32 @@ _ENUMS = {
 }
 _BOOLEANS = {"true": True, "false": False}
 _Q_MAX = 200  # lead_filters' `q` max_length
+
+
+_EVENT_TYPES = {t.value for t in EventType}
+
+
+def _timeline_request(query: bytes) -> tuple[list[str], int, str | None] | None:
+    """(types, page size, cursor) of a timeline query string (`type` repeatable, `limit`, `cursor`), or None: the
+    route's to read."""
+    if not query:
+        return [], timeline.DEFAULT_LIMIT, None
+    single: dict[str, str] = {}
+    types: list[str] = []
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name == "type" and value in _EVENT_TYPES:
+            types.append(value)
+        elif name in ("limit", "cursor") and value and "\x00" not in value and name not in single:
+            single[name] = value
+        else:
+            return None
+    size = timeline.DEFAULT_LIMIT
+    if "limit" in single:
+        found = _LIMIT_VALUE.fullmatch(single["limit"])
+        if found is None or int(found.group(0)) > MAX_PAGE:
+            return None
+        size = int(found.group(0))
+    return types, size, single.get("cursor")
 
 
 def _list_request(query: bytes) -> tuple[LeadFilters, int, str | None] | None:
@@ -399,17 +447,6 @@ def _list_request(query: bytes) -> tuple[LeadFilters, int, str | None] | None:
         else:
             return None
     return filters, limit, cursor
-
-
-def _page_size(query: bytes, default: int) -> int | None:
-    """The page size of a query string that is empty or exactly `limit=<n>` with a plain 1 <= n <= 500 (the
-    routes' `Query(ge=1, le=500)`), else None: anything else is the route's to read (and maybe refuse)."""
-    if not query:
-        return default
-    found = _LIMIT.fullmatch(query)
-    if found is None or int(found.group(1)) > MAX_PAGE:
-        return None
-    return int(found.group(1))
 
 
 def _cached_principal(scope: Scope) -> Principal | None:

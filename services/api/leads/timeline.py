@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import BindParameter, Select, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,15 +31,29 @@ DEFAULT_LIMIT = 100  # the route's default page size
 
 
 def events_query(
-    org_id: Any, lead_id: Any, types: list[str], after: tuple[datetime, uuid.UUID] | None, limit: int
+    org_id: Any, lead_id: Any, types: Sequence[str] | BindParameter[Any], after: tuple[Any, Any] | None, limit: int
 ) -> Select[Any]:
-    """A page of the lead's events, newest first, one more than `limit` (whether a next page exists)."""
+    """A page of the lead's events, newest first, one more than `limit` (whether a next page exists). `types` and
+    `after` may be parameters (services/api/leads/fast.py compiles the statement once per shape)."""
     query = select(*EVENT_COLUMNS).where(LeadEvent.lead_id == lead_id, LeadEvent.org_id == org_id)
-    if types:
+    if isinstance(types, BindParameter) or types:
         query = query.where(LeadEvent.type.in_(types))
     if after is not None:
-        query = query.where(tuple_(LeadEvent.occurred_at, LeadEvent.id) < after)
+        query = query.where(tuple_(LeadEvent.occurred_at, LeadEvent.id) < tuple_(*after))
     return query.order_by(LeadEvent.occurred_at.desc(), LeadEvent.id.desc()).limit(limit + 1)
+
+
+def cursor_after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The (occurred_at, id) a timeline cursor continues after; a 422 naming `query.cursor` when it is not one."""
+    if not cursor:
+        return None
+    try:
+        raw_at, raw_id = decode_cursor(cursor)
+        return (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
+    except (ValueError, TypeError) as error:
+        raise ValidationFailed(
+            "The cursor is not valid.", errors=[{"field": "query.cursor", "message": "malformed cursor"}]
+        ) from error
 
 
 def lead_exists_query(org_id: Any, lead_id: Any) -> Select[Any]:
@@ -60,15 +74,7 @@ async def list_events(
 ) -> tuple[Sequence[RowMapping], str | None]:
     if principal.role not in (Role.admin, Role.manager):
         await ensure_in_scope(session, principal, lead_id)  # outside the scope is a 404
-    after = None
-    if cursor:
-        try:
-            raw_at, raw_id = decode_cursor(cursor)
-            after = (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
-        except (ValueError, TypeError) as error:
-            raise ValidationFailed(
-                "The cursor is not valid.", errors=[{"field": "query.cursor", "message": "malformed cursor"}]
-            ) from error
+    after = cursor_after(cursor)
     query = events_query(principal.org_id, lead_id, types, after, limit)
     rows = (await session.execute(query)).mappings().all()
     if not rows and await session.scalar(lead_exists_query(principal.org_id, lead_id)) is None:
