@@ -383,6 +383,15 @@ _Q_MAX = 200  # lead_filters' `q` max_length
 _EVENT_TYPES = {t.value for t in EventType}
 
 
+def _page_size(value: str | None, default: int) -> int | None:
+    """A `limit` as the routes' `Query(ge=1, le=500)` reads it, when it is a plain number: else None (the
+    route's to read, and perhaps refuse)."""
+    if value is None:
+        return default
+    found = _LIMIT_VALUE.fullmatch(value)
+    return None if found is None or int(value) > MAX_PAGE else int(value)
+
+
 def _timeline_request(query: bytes) -> tuple[list[str], int, str | None] | None:
     """(types, page size, cursor) of a timeline query string (`type` repeatable, `limit`, `cursor`), or None: the
     route's to read."""
@@ -397,13 +406,8 @@ def _timeline_request(query: bytes) -> tuple[list[str], int, str | None] | None:
             single[name] = value
         else:
             return None
-    size = timeline.DEFAULT_LIMIT
-    if "limit" in single:
-        found = _LIMIT_VALUE.fullmatch(single["limit"])
-        if found is None or int(found.group(0)) > MAX_PAGE:
-            return None
-        size = int(found.group(0))
-    return types, size, single.get("cursor")
+    size = _page_size(single.get("limit"), timeline.DEFAULT_LIMIT)
+    return None if size is None else (types, size, single.get("cursor"))
 
 
 def _list_request(query: bytes) -> tuple[LeadFilters, int, str | None] | None:
@@ -425,12 +429,9 @@ def _list_request(query: bytes) -> tuple[LeadFilters, int, str | None] | None:
             return None
         else:
             single[name] = value
-    limit = DEFAULT_PAGE
-    if "limit" in single:
-        found = _LIMIT_VALUE.fullmatch(single.pop("limit"))
-        if found is None or int(found.group(0)) > MAX_PAGE:
-            return None
-        limit = int(found.group(0))
+    limit = _page_size(single.pop("limit", None), DEFAULT_PAGE)
+    if limit is None:
+        return None
     cursor = single.pop("cursor", None)
     filters = LeadFilters(status=statuses or None)
     for name, value in single.items():

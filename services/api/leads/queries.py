@@ -262,21 +262,24 @@ def term_values(terms: list[Term]) -> dict[str, Any]:
     return values
 
 
+_EQUALS = {"temperature": Lead.temperature, "property_id": Lead.property_id, "owner_id": Lead.owner_id,
+           "source": Lead.source, "kind": Lead.kind}  # fmt: skip
+_FROM = {"created_from": Lead.created_at, "updated_from": Lead.updated_at}
+_TO = {"created_to": Lead.created_at, "updated_to": Lead.updated_at}
+
+
 def _condition(org_id: OrgRef, name: str, value: Any, bind: Bind) -> ColumnElement[bool]:
-    column = getattr(Lead, name, None)
+    if name in _EQUALS:
+        return _EQUALS[name] == bind(name, value, _EQUALS[name].type)
+    if name in _FROM:
+        return _FROM[name] >= bind(name, value, _FROM[name].type)
+    if name in _TO:
+        return _TO[name] < bind(name, value, _TO[name].type)
     match name:
         case "status":
             return Lead.status.in_(bind(name, value, Lead.status.type, expanding=True))
-        case "temperature" | "property_id" | "owner_id" | "source" | "kind":
-            return column == bind(name, value, column.type)  # type: ignore[no-any-return,union-attr]
         case "unassigned":
             return Lead.owner_id.is_(None)
-        case "created_from" | "updated_from":
-            column = Lead.created_at if name == "created_from" else Lead.updated_at
-            return column >= bind(name, value, column.type)
-        case "created_to" | "updated_to":
-            column = Lead.created_at if name == "created_to" else Lead.updated_at
-            return column < bind(name, value, column.type)
         case "overdue":
             return Lead.next_action_due_at < func.now()
         case "not_overdue":
