@@ -31,7 +31,7 @@ async def _dump(sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture)
 
 
 async def test_erasure_removes_the_person_and_keeps_the_metrics(
-    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+    client: httpx.AsyncClient, org: OrgFixture, other_org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     first = await deliver(
         client,
@@ -84,6 +84,18 @@ async def test_erasure_removes_the_person_and_keeps_the_metrics(
         assert gone.json()["erased_at"] and gone.json()["type"].endswith("gone")
     assert "Erin" not in await _dump(sessionmaker, org)  # the refused edit wrote nothing
     assert (await client.delete(f"/v1/contacts/{contact_id}", headers=org.headers)).status_code == 200
+    # outside the caller's scope (an agent who owns nothing) or organization, erased is a 404 like any other
+    agent = await client.post("/v1/api-keys", headers=org.headers, json={"name": "agent", "role": "agent"})
+    outsiders = [{"Authorization": f"Bearer {agent.json()['key']}"}, other_org.headers]
+    for headers in outsiders:
+        for method, path, body in (
+            ("GET", f"/v1/contacts/{contact_id}", None),
+            ("PATCH", f"/v1/contacts/{contact_id}", {"first_name": "Erin"}),
+            ("GET", f"/v1/contacts/{contact_id}/consent", None),
+        ):
+            hidden = await client.request(method, path, json=body, headers=headers)
+            assert hidden.status_code == 404, (method, path, hidden.text)
+            assert "erased_at" not in hidden.json()
     # the same renter writing again is a new person: nothing identifies the erased one any more
     again = await deliver(client, sessionmaker, org.org_id, email="erin.vale@example.com", source="zillow")
     assert again["contact_id"] != contact_id

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
 from services.api.contacts.resolution import claim_identities, lock_identity_keys
-from services.api.contacts.service import live_contact
+from services.api.contacts.service import find_contact, refuse_erased
 from services.api.leads.events import add_event
 from services.api.owners.scope import ensure_contact_in_scope
 from shared.blocklist import blocked_identities
@@ -96,8 +96,9 @@ async def update_contact(
 
 
 async def _editable_contact(session: AsyncSession, principal: Principal, contact_id: uuid.UUID) -> Contact:
-    contact = await live_contact(session, principal.org_id, contact_id, for_update=True)
+    contact = await find_contact(session, principal.org_id, contact_id, for_update=True)
     await ensure_contact_in_scope(session, principal, contact.id)
+    refuse_erased(contact)
     if contact.merged_into_id is not None:
         raise Conflict(
             "This contact was merged into another; edit the surviving contact.",
