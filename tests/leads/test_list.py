@@ -85,3 +85,17 @@ async def test_free_text_search_by_name_email_and_phone(
     assert [i["id"] for i in await _all(client, org, f"&q={formatted}")] == [target["id"]]
     assert len(await _all(client, org, "&q=512000001")) == 2  # +15120000010 and +15120000011
     assert await _all(client, org, "&q=nobody%25") == []
+
+
+async def test_a_search_with_a_nul_character_is_a_422_naming_q(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A search's patterns go into the SQL text, where a NUL cannot: the answer names `query.q` (it was a 503,
+    the database's refusal read as an outage; found by schemathesis). The export reads the same filters."""
+    await insert_leads(sessionmaker, org.org_id, 2)
+    for path in ("/v1/leads", "/v1/leads/export.csv"):
+        for q in ("\x00", "ab\x00c", "\x00\u0092"):
+            answer = await client.get(path, params={"q": q}, headers=org.headers)
+            assert answer.status_code == 422, (path, q, answer.text)
+            assert answer.json()["errors"] == [{"field": "query.q", "message": "contains a NUL character"}]
+    assert (await client.get("/v1/leads", params={"q": "ab c"}, headers=org.headers)).status_code == 200

@@ -40,6 +40,10 @@ async def lead_filters(  # async: a plain def dependency runs in the thread pool
     q: Annotated[str | None, Query(max_length=200, description="name, email or phone (prefix)")] = None,
     sort: LeadSort = "-created_at",
 ) -> LeadFilters:
+    if q is not None and "\x00" in q:
+        # a search's patterns are written into the SQL (queries.search_condition), where a NUL cannot go; no
+        # stored text holds one either
+        raise ValidationFailed("q is not valid.", errors=[{"field": "query.q", "message": "contains a NUL character"}])
     owner: uuid.UUID | None = None
     if owner_id is not None and owner_id != "none":
         try:
