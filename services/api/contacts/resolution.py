@@ -23,6 +23,8 @@ from shared.errors import DuplicateContact
 from shared.identity import IdentityKeys
 from shared.models import Contact, ContactIdentity, Lead
 from shared.models.lead import NO_PROPERTY, OPEN_STATUSES_SQL
+from shared.repositories import driver
+from shared.repositories.driver import DriverStatement
 from shared.repositories.identities import find_contact_ids
 from shared.repositories.rows import attach, full_row
 
@@ -101,6 +103,7 @@ INSERT_CONTACT_SQL = text(
 )
 
 
+INSERT_CONTACT = DriverStatement.of(INSERT_CONTACT_SQL)  # once per new renter: straight to asyncpg
 _SQL_FILLS = frozenset({"email_consent", "created_at", "updated_at"})  # INSERT_CONTACT_SQL writes these itself
 
 
@@ -138,8 +141,9 @@ async def insert_contact(
         "created_at": now,
         "updated_at": now,
     }
-    rows = await session.execute(
-        INSERT_CONTACT_SQL,
+    rows = await driver.fetch(
+        session,
+        INSERT_CONTACT,
         {
             **{key: value for key, value in contact_row.items() if key not in _SQL_FILLS},
             "now": now,

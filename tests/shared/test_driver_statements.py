@@ -1,0 +1,100 @@
+"""Statements sent straight to asyncpg (shared/repositories/driver.py) stay inside the session's transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.api.contacts.resolution import insert_contact
+from shared.models import Contact
+from shared.repositories import driver
+from shared.repositories.driver import DriverStatement
+from tests.conftest import OrgFixture
+
+INSERT_NOTE = DriverStatement.of(
+    text(
+        "INSERT INTO contacts (id, org_id, kind, full_name, sms_consent, email_consent, created_at, updated_at)"
+        " VALUES (:id, :org_id, 'tenant', :name, 'unknown', 'unknown', now(), now()) RETURNING id, full_name"
+    )
+)
+
+
+def test_named_parameters_become_asyncpg_positions_once_each() -> None:
+    statement = DriverStatement.of(text("SELECT :a, :b, :a"))
+    assert statement.sql == "SELECT $1, $2, $1"
+    assert statement.names == ("a", "b")
+
+
+async def _names(sessionmaker: async_sessionmaker[AsyncSession], org_id: uuid.UUID) -> list[str | None]:
+    async with sessionmaker() as session:
+        return list(await session.scalars(select(Contact.full_name).where(Contact.org_id == org_id)))
+
+
+async def test_a_driver_statement_joins_the_transaction_it_is_sent_in(
+    sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture
+) -> None:
+    seen: list[str] = []
+    driver.OBSERVERS.append(seen.append)
+    try:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(text("SELECT 1"))  # the transaction has begun on the server
+            rows = await driver.fetch(session, INSERT_NOTE, {"id": uuid.uuid4(), "org_id": org.org_id, "name": "Ann"})
+            assert [row.full_name for row in rows] == ["Ann"]
+            # the same transaction sees it through SQLAlchemy, before commit
+            assert await session.scalar(select(Contact.full_name).where(Contact.id == rows[0].id)) == "Ann"
+            await session.rollback()
+    finally:
+        driver.OBSERVERS.remove(seen.append)
+    assert seen == [INSERT_NOTE.sql]  # it went to asyncpg
+    assert await _names(sessionmaker, org.org_id) == []  # and rolled back with the transaction
+
+
+async def test_before_the_transaction_begins_it_goes_through_sqlalchemy_which_begins_it(
+    sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture
+) -> None:
+    """SQLAlchemy sends BEGIN with its first statement: a driver statement first would otherwise autocommit."""
+    seen: list[str] = []
+    driver.OBSERVERS.append(seen.append)
+    try:
+        async with sessionmaker() as session, session.begin():
+            rows = await driver.fetch(session, INSERT_NOTE, {"id": uuid.uuid4(), "org_id": org.org_id, "name": "Bo"})
+            assert [row.full_name for row in rows] == ["Bo"]
+            await session.rollback()
+    finally:
+        driver.OBSERVERS.remove(seen.append)
+    assert seen == []
+    assert await _names(sessionmaker, org.org_id) == []
+
+
+async def test_a_failing_driver_statement_rolls_back_with_its_savepoint_and_the_transaction_goes_on(
+    sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture
+) -> None:
+    taken = uuid.uuid4()
+    async with sessionmaker() as session, session.begin():
+        await driver.fetch(session, INSERT_NOTE, {"id": taken, "org_id": org.org_id, "name": "Cy"})
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with session.begin_nested():
+                await driver.fetch(session, INSERT_NOTE, {"id": taken, "org_id": org.org_id, "name": "Dee"})
+        await driver.fetch(session, INSERT_NOTE, {"id": uuid.uuid4(), "org_id": org.org_id, "name": "Eve"})
+    assert sorted(name or "" for name in await _names(sessionmaker, org.org_id)) == ["Cy", "Eve"]
+
+
+async def test_a_new_contact_is_written_with_its_identities_and_found_in_the_session(
+    sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture
+) -> None:
+    contact_id = uuid.uuid4()
+    async with sessionmaker() as session, session.begin():
+        await session.execute(text("SELECT 1"))
+        held = await insert_contact(
+            session, org.org_id, contact_id, [("phone", "+15125550199"), ("email", "fay@example.com")], full_name="Fay"
+        )
+        assert held == {("email", "fay@example.com"), ("phone", "+15125550199")}
+        contact = await session.get(Contact, contact_id)  # the identity map: no SELECT needed
+        assert contact is not None and contact.full_name == "Fay"
+    async with sessionmaker() as session:  # committed, with the search text its identities give it
+        search_text = await session.scalar(select(Contact.search_text).where(Contact.id == contact_id))
+        assert search_text is not None and "fay@example.com" in search_text
