@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from nameparser import HumanName
 from nameparser.config import CONSTANTS
+from nameparser.config.regexes import REGEXES
 
 _RELAY_SUFFIX = re.compile(r"\s*\\?\[[^\]]*\\?\]\s*$")
 _JUNK = re.compile(
@@ -33,6 +34,7 @@ _PARSER_WORDS = frozenset(
     )
     for word in words
 )
+_ROMAN_NUMERAL = REGEXES["roman_numeral"]  # "Vi", "Iii": nameparser reads them as suffixes (VI, III)
 _PARTICLES = frozenset({"de", "la", "del", "van", "von", "der", "da", "di", "le", "du", "dos", "das", "y", "bin"})
 
 
@@ -94,6 +96,6 @@ def _plain_first_last(full: str) -> tuple[str, str] | None:
     words = full.split(" ")
     if len(words) != 2 or not all(_PLAIN_WORD.fullmatch(word) for word in words):
         return None
-    if any(word.lower() in _PARSER_WORDS for word in words):
+    if any(word.lower() in _PARSER_WORDS or _ROMAN_NUMERAL.match(word) for word in words):
         return None
     return words[0], words[1]

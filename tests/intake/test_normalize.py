@@ -188,6 +188,7 @@ def test_parse_money_range(text: object, expected: tuple[int | None, int | None]
 _NAME_WORDS = [
     *("Dana", "Reyes", "Mary", "Lee"),
     *("Jr", "Dr", "Van", "And", "Sir", "Abu", "Mc", "King", "Ms", "Ii", "Esq", "Bin"),  # words nameparser knows
+    *("Vi", "Iii", "Iv", "Ix", "Xi"),  # roman numerals (a suffix to nameparser) and a word that only looks like one
 ]
 
 
