@@ -101,6 +101,10 @@ async def _drain(ctx: dict[str, Any], org_id: str, drain: _Drain) -> tuple[int, 
     is applied: the API applies one batch of an organization at a time, and the worker's part would otherwise
     wait for it, and it for the worker's. A short read means no backlog: the next read waits for the hand-off,
     so deliveries arriving meanwhile join it instead of waiting behind a batch read too early.
+
+    A batch's outcomes are written (its own transaction) while the next batch is handed off: the API's part is
+    the organization's bottleneck, and it no longer waits for the worker's bookkeeping between two batches.
+    At most one batch's outcomes are in writing; all are written before the drain ends or raises.
     """
     size = int(ctx.get("intake_batch", INTAKE_BATCH))
 
@@ -111,23 +115,37 @@ async def _drain(ctx: dict[str, Any], org_id: str, drain: _Drain) -> tuple[int, 
 
     claimed_total = 0
     ahead: asyncio.Task[_Claimed] | None = None
-    for number in range(MAX_DRAIN_BATCHES):
-        batch = await ahead if ahead is not None else await read()
-        ahead = None
-        claimed_total += len(batch.rows)
-        full = len(batch.rows) >= size
-        if full and number + 1 < MAX_DRAIN_BATCHES and not _hand_offs_saturated(ctx):
-            ahead = asyncio.create_task(read())
-        try:
+    recording: list[asyncio.Task[dict[uuid.UUID, str | None]]] = []
+    ended = False
+    try:
+        for number in range(MAX_DRAIN_BATCHES):
+            reading, ahead = ahead, None
+            batch = await reading if reading is not None else await read()
+            claimed_total += len(batch.rows)
+            full = len(batch.rows) >= size
+            if full and number + 1 < MAX_DRAIN_BATCHES and not _hand_offs_saturated(ctx):
+                ahead = asyncio.create_task(read())
             async with _turn(ctx, org_id):
-                await _hand_off_claimed(ctx, batch)
-        except BaseException:
-            if ahead is not None:  # give its rows back at once: the retry (or anyone) claims them again
-                await _give_back(ctx, ahead)
-            raise
-        if not full and not drain.asked:
-            return claimed_total, True
-    return claimed_total, False
+                answer = await _ask_api_claimed(ctx, batch)
+            if _all_applied(answer):
+                recording.append(asyncio.create_task(_record_claimed(ctx, batch, answer)))
+            else:  # the API is away or failed some: recorded now, so the retry goes up before another hand-off
+                await _record_claimed(ctx, batch, answer)
+            if len(recording) > 1:
+                await recording.pop(0)  # the batch before: written while the API applied this one
+            if not full and not drain.asked:
+                ended = True
+                break
+        while recording:
+            await recording.pop(0)
+    except BaseException:
+        if ahead is not None:  # give its rows back at once: the retry (or anyone) claims them again
+            await _give_back(ctx, ahead)
+        for writing in recording:  # what the API answered is written before the error goes up
+            with contextlib.suppress(BaseException):
+                await writing
+        raise
+    return claimed_total, ended
 
 
 class _Drain:
@@ -254,14 +272,39 @@ async def _claim(ctx: dict[str, Any], claim: Callable[[AsyncSession], Awaitable[
 
 async def _hand_off_claimed(ctx: dict[str, Any], batch: _Claimed) -> dict[uuid.UUID, str | None]:
     """Hand the batch's signals to the API and record the outcomes. Returns each claimed row's status."""
-    held: set[uuid.UUID] = ctx.setdefault("claimed_rows", set())
+    return await _record_claimed(ctx, batch, await _ask_api_claimed(ctx, batch))
+
+
+async def _ask_api_claimed(ctx: dict[str, Any], batch: _Claimed) -> _Answer | None:
+    """The API's answer for the batch's signals (None: every row ended at the parse)."""
+    if not batch.pending:
+        return None
+    try:
+        return await _ask_api(ctx, batch.pending)
+    except BaseException:
+        _forget(ctx, batch)  # the rows stay `received` under their lease: a retry or the sweep takes them
+        raise
+
+
+async def _record_claimed(ctx: dict[str, Any], batch: _Claimed, answer: _Answer | None) -> dict[uuid.UUID, str | None]:
+    """Record what the API answered. Returns each claimed row's status."""
     try:
         statuses = dict(batch.statuses)
-        if batch.pending:
-            statuses |= await _hand_off(ctx, ctx["sessionmaker"], batch.pending)
+        if answer is not None:
+            statuses |= await _record(ctx, ctx["sessionmaker"], batch.pending, answer)
         return statuses
     finally:  # final, released for a retry, or rolled back: PostgreSQL has the truth again
-        held -= batch.rows
+        _forget(ctx, batch)
+
+
+def _all_applied(answer: _Answer | None) -> bool:
+    """The API answered every signal, none with a 5xx (those are retried)."""
+    return answer is None or (isinstance(answer, list) and all(result.status < 500 for result in answer))
+
+
+def _forget(ctx: dict[str, Any], batch: _Claimed) -> None:
+    held: set[uuid.UUID] = ctx.setdefault("claimed_rows", set())
+    held -= batch.rows
 
 
 async def _give_back(ctx: dict[str, Any], ahead: asyncio.Task[_Claimed]) -> None:
@@ -277,20 +320,32 @@ async def _give_back(ctx: dict[str, Any], ahead: asyncio.Task[_Claimed]) -> None
             held -= batch.rows
 
 
-async def _hand_off(
-    ctx: dict[str, Any], sessionmaker: async_sessionmaker[AsyncSession], pending: list[pipeline.Prepared]
-) -> dict[uuid.UUID, str]:
+# the API's results for a batch, or the reason it could not be reached
+_Answer = list[SignalResult] | client.ApiUnavailable
+
+
+async def _ask_api(ctx: dict[str, Any], pending: list[pipeline.Prepared]) -> _Answer:
     envelopes = [item.envelope for item in pending if item.envelope is not None]
     try:
-        results = await client.post_signals(ctx["api"], envelopes)
+        return await client.post_signals(ctx["api"], envelopes)
     except client.ApiRefused as refused:
-        results = [
+        return [
             SignalResult(inbound_id=item.inbound_id, status=refused.status, detail=refused.detail) for item in pending
         ]
     except client.ApiUnavailable as error:
-        return await _retry_or_fail(ctx, sessionmaker, pending, str(error))
+        return error
+
+
+async def _record(
+    ctx: dict[str, Any],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    pending: list[pipeline.Prepared],
+    answer: _Answer,
+) -> dict[uuid.UUID, str]:
+    if isinstance(answer, client.ApiUnavailable):
+        return await _retry_or_fail(ctx, sessionmaker, pending, str(answer))
     outcomes, unavailable = [], []
-    for item, result in zip(pending, results, strict=True):
+    for item, result in zip(pending, answer, strict=True):
         if result.status >= 500:
             unavailable.append(item)
         else:

@@ -508,6 +508,50 @@ async def test_a_batch_read_ahead_is_given_back_when_the_hand_off_before_it_fail
         await queue.aclose()
 
 
+async def test_a_batchs_outcomes_are_written_while_the_next_batch_is_handed_off(
+    client: httpx.AsyncClient,
+    org: OrgFixture,
+    settings: Settings,
+    sessionmaker: Any,
+    api: FakeApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under a backlog the API's part is the organization's bottleneck: the next batch goes to it while the
+    worker writes the previous batch's outcomes, not after. Every outcome is written before the drain ends."""
+    ids = [await received(client, org, name) for name in (INQUIRY.name, "email/padmapper_lead")]
+    assert settings.redis_url
+    queue = await create_queue(settings.redis_url)
+    writing_first, first_may_finish = asyncio.Event(), asyncio.Event()
+    posted: list[list[str]] = []
+    finish = jobs.pipeline.finish
+
+    async def slow_first_finish(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
+        if any(str(values["row_id"]) == ids[0] for values in outcomes):
+            writing_first.set()
+            await first_may_finish.wait()
+        await finish(session, outcomes)
+
+    async def hand_off(request: httpx.Request) -> httpx.Response:
+        envelopes = json.loads(request.content)
+        posted.append([item["inbound_id"] for item in envelopes])
+        if len(posted) == 2:  # the second batch reached the API while the first's outcomes are being written
+            assert writing_first.is_set() and not first_may_finish.is_set()
+            assert (await row(sessionmaker, ids[0])).status == "received"
+            first_may_finish.set()
+        return api.ok(envelopes)
+
+    monkeypatch.setattr(jobs.pipeline, "finish", slow_first_finish)
+    try:
+        ctx = job_ctx(settings, sessionmaker, api, redis=queue, intake_batch=1, claimed_rows=set())
+        ctx["api"] = httpx.AsyncClient(transport=httpx.MockTransport(hand_off), base_url="http://api.test")
+        assert await asyncio.wait_for(jobs.drain_inbound(ctx, str(org.org_id)), 20) == 2
+        assert posted == [[ids[0]], [ids[1]]]
+        assert [(await row(sessionmaker, inbound_id)).status for inbound_id in ids] == ["processed", "processed"]
+        assert ctx["claimed_rows"] == set() and ctx["drains"] == {}
+    finally:
+        await queue.aclose()
+
+
 async def test_no_batch_is_read_ahead_while_every_hand_off_slot_of_the_process_is_taken(
     client: httpx.AsyncClient, org: OrgFixture, settings: Settings, sessionmaker: Any, api: FakeApi
 ) -> None:
