@@ -61,7 +61,9 @@ async def run(context: Context, report: Report) -> None:
                 console.print(
                     f"  round {index + 1}: accepted {accepted[-1] if accepted else 0:,.0f}/s (floor "
                     f"{accept_rate:,.0f}/s), all applied in {applied[-1] if applied else 0:.1f} s (floor "
-                    f"{apply_s:.1f} s), load average {[round(v, 2) for v in os.getloadavg()]}"
+                    f"{apply_s:.1f} s), every first reply sent in "
+                    f"{checks[-1]['replied_s'] if checks and checks[-1]['replied_s'] is not None else '-'} s, "
+                    f"load average {[round(v, 2) for v in os.getloadavg()]}"
                 )
     finally:
         await pool.close()
@@ -90,6 +92,15 @@ async def run(context: Context, report: Report) -> None:
             note="floor = raw asyncpg, every lead's rows in one transaction per lead, 16 connections",
         )
     )
+    replied = [check["replied_s"] for check in checks if check.get("replied_s") is not None]
+    report.add(
+        Metric(
+            name=f"burst of {count:,}: every first reply sent",
+            unit="s",
+            guestcard=Stat.of(replied) if replied else None,
+            note="first webhook stored → the last lead's first automated reply accepted by the provider; no floor",
+        )
+    )
     report.details.update(deliveries=count, concurrency=CONCURRENCY, checks=checks)
     if not intake:
         report.reason = NOT_ON_MAIN + " (POST /v1/intake/{intake_key}/{kind} missing)"
@@ -110,6 +121,7 @@ async def guestcard_round(
         done, finished_at = await wait_done(pool, org_id, count, limit_s=max(120.0, count / 10))
         sent = await sending
     last_ack = max(item.at for item in sent)
+    replied_s = await every_first_reply(pool, org_id, limit_s=max(120.0, count / 10))
     async with pool.acquire() as connection:
         processed = await connection.fetchval(
             "SELECT count(*) FROM inbound_messages WHERE org_id = $1 AND status = 'processed'", org_id
@@ -128,6 +140,7 @@ async def guestcard_round(
         "load_average": [round(value, 2) for value in os.getloadavg()],
         "accepted_per_s": count / (last_ack - started),
         "applied_s": finished_at - started,
+        "replied_s": replied_s,
         "clean": not problems,
         "problems": ", ".join(problems),
     }
@@ -153,3 +166,22 @@ async def floor_round(pool: asyncpg.Pool, url: str, count: int, index: int) -> t
 
     await run_pool(pool, count, apply)
     return accept_rate, time.perf_counter() - started
+
+
+async def every_first_reply(pool: asyncpg.Pool, org_id: uuid.UUID, limit_s: float) -> float | None:
+    """Seconds from the first webhook stored to the last lead's first automated reply accepted by the provider
+    (PostgreSQL's timestamps, both): when the last renter of the burst heard back. None: not all within the
+    limit. Waiting for it also keeps one round's sends out of the next round."""
+    deadline = time.perf_counter() + limit_s
+    async with pool.acquire() as connection:
+        while time.perf_counter() < deadline:
+            row = await connection.fetchrow(
+                "SELECT count(*) FILTER (WHERE l.first_automated_response_at IS NULL) AS waiting,"
+                " EXTRACT(EPOCH FROM max(l.first_automated_response_at) - min(im.received_at)) AS seconds"
+                " FROM inbound_messages im JOIN leads l ON l.id = im.lead_id WHERE im.org_id = $1",
+                org_id,
+            )
+            if row["waiting"] == 0:
+                return float(row["seconds"])
+            await asyncio.sleep(0.2)
+    return None

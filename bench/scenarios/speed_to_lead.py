@@ -10,6 +10,11 @@ full mode, 10 s in quick mode (labeled), after WARM_UP_S unmeasured seconds for 
 Floor: the same physical work with raw asyncpg and a raw Redis list as the queue hop: the "webhook" commits
 the inbox row and RPUSHes its id (that is its 2xx); consumers BLPOP and write the lead's rows (contact, 2
 identities, lead, event) in one transaction; the same poller watches.
+
+The renter's side, beside it: the first automated reply, from the webhook's row being stored to the reply
+accepted by the provider (the bench's `record` provider), both PostgreSQL timestamps. A round ends once
+every lead of it has its reply (or DRAIN_S passed), so no round's sends run into the next. No floor: the raw
+floor sends nothing.
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ async def run(context: Context, report: Report) -> None:
     rounds = context.rounds or ROUNDS[context.mode]
     duration = DURATION[context.mode]
     pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=2, max_size=FLOOR_CONSUMERS + 2)
-    gc = {rate: {"p50": [], "p99": [], "missed": []} for rate in RATES}
+    keys = ("p50", "p99", "missed", "reply_p50", "reply_p99", "no_reply")
+    gc: dict[float, dict[str, list[float]]] = {rate: {key: [] for key in keys} for rate in RATES}
     fl = {rate: {"p50": [], "p99": [], "missed": []} for rate in RATES}
     loads: list[list[float]] = []
     profile, write_tx = dict(DEFAULT_PROFILE), DEFAULT_WRITE_TX
@@ -88,7 +94,8 @@ async def run(context: Context, report: Report) -> None:
                     console.print(
                         f"  round {index + 1} at {rate:.0f}/s: guestcard p50/p99 {_ms(gc[rate], 'p50')}/"
                         f"{_ms(gc[rate], 'p99')} ms ({gc[rate]['missed'][-1] if gc[rate]['missed'] else '-'} missed), "
-                        f"floor {floor['p50']:.1f}/{floor['p99']:.1f} ms, load average {loads[-1]}"
+                        f"floor {floor['p50']:.1f}/{floor['p99']:.1f} ms; first reply sent p50/p99 "
+                        f"{_ms(gc[rate], 'reply_p50')}/{_ms(gc[rate], 'reply_p99')} ms, load average {loads[-1]}"
                     )
     finally:
         await pool.close()
@@ -109,9 +116,21 @@ async def run(context: Context, report: Report) -> None:
                     else None,
                 )
             )
+    for rate in RATES:
+        for key in ("reply_p50", "reply_p99"):
+            values = gc[rate][key]
+            report.add(
+                Metric(
+                    name=f"first reply sent {key.removeprefix('reply_')}, {rate:.0f}/s × {label}",
+                    unit="ms",
+                    guestcard=Stat.of(values) if values else None,
+                    note="webhook stored → first automated reply accepted by the provider; no floor",
+                )
+            )
     report.details.update(rates=list(RATES), duration_s=duration, drain_s=DRAIN_S, poll_s=POLL_S, write_tx=write_tx)
     report.details.update(
         missed={f"{rate:.0f}": {"guestcard": gc[rate]["missed"], "floor": fl[rate]["missed"]} for rate in RATES},
+        leads_without_first_reply={f"{rate:.0f}": gc[rate]["no_reply"] for rate in RATES},
         rows_per_lead=profile,
         load_average=loads,
     )
@@ -208,10 +227,30 @@ async def guestcard_round(
         count = await paced(duration, rate, send)
     missed = await watcher.drain(count)
     await watching
+    replies = await first_replies(pool, org_id)
     async with pool.acquire() as connection:
         write_tx = max(1, round((await current_xid(connection) - xid_before) / count))
         profile = await row_profile(connection, org_id, count)
-    return {**_summary(watcher, missed), "profile": profile, "write_tx": write_tx}
+    return {**_summary(watcher, missed), **replies, "profile": profile, "write_tx": write_tx}
+
+
+async def first_replies(pool: asyncpg.Pool, org_id: uuid.UUID) -> dict[str, Any]:
+    """p50 / p99 of webhook stored → first automated reply sent, once every lead has one (or DRAIN_S)."""
+    deadline = time.perf_counter() + DRAIN_S
+    async with pool.acquire() as connection:
+        while True:
+            row = await connection.fetchrow(
+                "SELECT count(*) AS leads, count(l.first_automated_response_at) AS replied,"
+                " percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY"
+                "  EXTRACT(EPOCH FROM l.first_automated_response_at - im.received_at) * 1000) AS ms"
+                " FROM inbound_messages im JOIN leads l ON l.id = im.lead_id WHERE im.org_id = $1",
+                org_id,
+            )
+            if row["replied"] >= row["leads"] or time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.1)
+    p50, p99 = row["ms"] or (0.0, 0.0)
+    return {"reply_p50": p50, "reply_p99": p99, "no_reply": row["leads"] - row["replied"]}
 
 
 async def floor_round(
