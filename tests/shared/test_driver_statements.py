@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import asyncpg
 import pytest
@@ -34,12 +36,20 @@ async def _names(sessionmaker: async_sessionmaker[AsyncSession], org_id: uuid.UU
         return list(await session.scalars(select(Contact.full_name).where(Contact.org_id == org_id)))
 
 
-async def test_a_driver_statement_joins_the_transaction_it_is_sent_in(
-    sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture
-) -> None:
+@contextmanager
+def sent_to_asyncpg() -> Iterator[list[str]]:
     seen: list[str] = []
     driver.OBSERVERS.append(seen.append)
     try:
+        yield seen
+    finally:
+        driver.OBSERVERS.remove(seen.append)
+
+
+async def test_a_driver_statement_joins_the_transaction_it_is_sent_in(
+    sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture
+) -> None:
+    with sent_to_asyncpg() as seen:
         async with sessionmaker() as session, session.begin():
             await session.execute(text("SELECT 1"))  # the transaction has begun on the server
             rows = await driver.fetch(session, INSERT_NOTE, {"id": uuid.uuid4(), "org_id": org.org_id, "name": "Ann"})
@@ -47,8 +57,6 @@ async def test_a_driver_statement_joins_the_transaction_it_is_sent_in(
             # the same transaction sees it through SQLAlchemy, before commit
             assert await session.scalar(select(Contact.full_name).where(Contact.id == rows[0].id)) == "Ann"
             await session.rollback()
-    finally:
-        driver.OBSERVERS.remove(seen.append)
     assert seen == [INSERT_NOTE.sql]  # it went to asyncpg
     assert await _names(sessionmaker, org.org_id) == []  # and rolled back with the transaction
 
@@ -57,15 +65,11 @@ async def test_before_the_transaction_begins_it_goes_through_sqlalchemy_which_be
     sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture
 ) -> None:
     """SQLAlchemy sends BEGIN with its first statement: a driver statement first would otherwise autocommit."""
-    seen: list[str] = []
-    driver.OBSERVERS.append(seen.append)
-    try:
+    with sent_to_asyncpg() as seen:
         async with sessionmaker() as session, session.begin():
             rows = await driver.fetch(session, INSERT_NOTE, {"id": uuid.uuid4(), "org_id": org.org_id, "name": "Bo"})
             assert [row.full_name for row in rows] == ["Bo"]
             await session.rollback()
-    finally:
-        driver.OBSERVERS.remove(seen.append)
     assert seen == []
     assert await _names(sessionmaker, org.org_id) == []
 
