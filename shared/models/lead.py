@@ -12,6 +12,13 @@ from shared.models.base import Base, IdMixin, OrgLedMixin, TimestampMixin
 
 OPEN_STATUSES_SQL = "status NOT IN ('lost', 'leased')"
 NO_PROPERTY = "00000000-0000-0000-0000-000000000000"
+# How a writer locks a lead row: FOR NO KEY UPDATE (`with_for_update(key_share=True)` on a select, this dict as
+# `with_for_update=` of session.get / refresh). No writer changes a lead's key (id, org_id), and the weaker lock
+# does not conflict with the FOR KEY SHARE a foreign-key check takes on the lead when a row that points at it is
+# written (an event, a task, a message, the inbound row's outcome). With FOR UPDATE, a reply's settle and the
+# intake's outcome rows of the same leads deadlocked under a burst (each waited for the other's lead), and the
+# renter's reply waited for the cron (~2 min). A DELETE still takes FOR UPDATE and waits for these.
+LEAD_LOCK: dict[str, bool] = {"key_share": True}
 
 
 class Lead(IdMixin, OrgLedMixin, TimestampMixin, Base):

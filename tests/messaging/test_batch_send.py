@@ -151,3 +151,38 @@ async def test_killing_the_worker_after_a_batch_was_accepted_does_not_send_twice
     rows = await _rows(sessionmaker, ids)
     for message_id, phone in zip(ids, phones, strict=True):
         assert rows[message_id].provider_message_id == twilio.accepted(phone)[0]["sid"]
+
+
+async def test_a_reply_settles_while_another_transaction_writes_a_row_that_points_at_its_lead(
+    client: httpx.AsyncClient,
+    org: OrgFixture,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    twilio: FakeTwilio,
+    job_ctx: dict[str, Any],
+    clock: FakeClock,
+) -> None:
+    """Under a burst the intake writes each inbound row's outcome (its lead_id: a foreign key, so PostgreSQL
+    takes FOR KEY SHARE on the lead) while that lead's first reply settles. The settle locks the lead FOR NO
+    KEY UPDATE, which does not wait for that share lock; with FOR UPDATE the two waited on each other's leads
+    and deadlocked, and the renter's reply waited for the cron."""
+    await use_twilio(client, org)
+    message_id = await _agent_sms(client, org, "+12065550178", "See you Saturday")
+    message = (await _rows(sessionmaker, [message_id]))[message_id]
+    assert message.lead_id is not None and message.contact_id is not None
+    async with sessionmaker() as other, other.begin():
+        other.add(
+            LeadEvent(
+                org_id=org.org_id,
+                lead_id=message.lead_id,
+                contact_id=message.contact_id,
+                type="note",
+                occurred_at=clock.now(),
+                actor_type="system",
+                data={},
+            )
+        )
+        await other.flush()  # not committed: the foreign-key check's share lock on the lead stays held
+        assert await asyncio.wait_for(jobs.send_messages(job_ctx, [message_id]), 10) == {"sent": 1}
+    async with sessionmaker() as session:
+        lead = await session.get_one(Lead, message.lead_id)
+        assert lead.first_human_response_at is not None

@@ -66,7 +66,7 @@ async def process_one(session: AsyncSession, action_id: uuid.UUID, lead_id: uuid
     lead = await session.scalar(
         select(Lead)
         .where(Lead.id == lead_id)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
         .execution_options(populate_existing=True)
     )
     if lead is None:

@@ -17,6 +17,7 @@ from services.api.automation.scheduler import REVIEW_SLA, insert_once
 from services.api.review.service import record_review_item_created
 from shared.enums import ReviewStatus
 from shared.models import Lead, ReviewItem, ScheduledAction
+from shared.models.lead import LEAD_LOCK
 
 if TYPE_CHECKING:
     from services.api.automation.evaluate import Ctx
@@ -66,7 +67,7 @@ async def resume(session: AsyncSession, item: ReviewItem, now: datetime) -> None
             ReviewItem.id != item.id,
         )
     )
-    lead = await session.get(Lead, item.lead_id, with_for_update=True)
+    lead = await session.get(Lead, item.lead_id, with_for_update=LEAD_LOCK)
     if lead is None or still_open is not None or lead.automation_paused_reason != PAUSE_REASON:
         return
     lead.automation_paused_at = None

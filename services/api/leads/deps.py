@@ -20,7 +20,7 @@ async def load_lead(session: AsyncSession, org_id: uuid.UUID, lead_id: uuid.UUID
     query = select(Lead).where(Lead.id == lead_id, Lead.org_id == org_id)
     if lock:
         # writers queue on the row, so a second writer holding the same ETag sees the bumped version
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     lead = await session.scalar(query)
     if lead is None:
         raise NotFound("Lead not found.")

@@ -161,7 +161,7 @@ async def _fold_duplicate_open_leads(
     }
     folded = []
     for lead in await session.scalars(
-        select(Lead).where(Lead.contact_id == merged_id, Lead.status.notin_(CLOSED)).with_for_update()
+        select(Lead).where(Lead.contact_id == merged_id, Lead.status.notin_(CLOSED)).with_for_update(key_share=True)
     ):
         if lead.property_id in survivor_open:
             lead.status = LeadStatus.lost

@@ -46,6 +46,7 @@ from shared.models import (
     OutboundMessage,
     Property,
 )
+from shared.models.lead import LEAD_LOCK
 from shared.queue import JobRequest, enqueue_after_commit, job_transaction, send_jobs
 from shared.service_token import resolve_secret_key
 from shared.signing import sign
@@ -516,7 +517,9 @@ async def _finish(
         )
         leads: dict[uuid.UUID, Lead] = {}
         if lead_ids:
-            found = await session.scalars(select(Lead).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update())
+            found = await session.scalars(
+                select(Lead).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update(key_share=True)
+            )
             leads = {lead.id: lead for lead in found}
         for message_id, status in states.items():
             results[message_id] = status  # a status callback settled it first (open ones are overwritten below)
@@ -564,7 +567,7 @@ async def record_response(
         lead = await _timeline(session, message, EventType.message_sent)
         if lead is None:
             return
-        await session.refresh(lead, with_for_update=True)
+        await session.refresh(lead, with_for_update=LEAD_LOCK)
     else:
         await _timeline(session, message, EventType.message_sent, lead)
     if message.kind in AUTOMATED and lead.first_automated_response_at is None:

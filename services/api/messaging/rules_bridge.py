@@ -28,6 +28,7 @@ from shared import clock
 from shared.enums import Channel, EventType, LeadStatus, ReviewStatus
 from shared.identity import identity_keys
 from shared.models import Lead, MessagingSettings, OutboundMessage, ReviewItem
+from shared.models.lead import LEAD_LOCK
 from shared.repositories.identities import find_contact_ids
 from shared.schemas.signal import LeadSignal, SignalOutcome
 
@@ -206,7 +207,7 @@ async def resolve_sensitive(session: AsyncSession, item: ReviewItem) -> None:
             ReviewItem.id != item.id,
         )
     )
-    lead = await session.get(Lead, item.lead_id, with_for_update=True)
+    lead = await session.get(Lead, item.lead_id, with_for_update=LEAD_LOCK)
     if lead is not None and still_open is None and lead.automation_paused_reason == PAUSE_REASON:
         lead.automation_paused_at = None
         lead.automation_paused_reason = None
@@ -228,7 +229,7 @@ async def threaded_lead(
     )
     if lead_id is None:
         return None
-    lead = await session.scalar(select(Lead).where(Lead.id == lead_id).with_for_update())
+    lead = await session.scalar(select(Lead).where(Lead.id == lead_id).with_for_update(key_share=True))
     if lead is None or lead.contact_id != contact_id or lead.status in (LeadStatus.lost, LeadStatus.leased):
         return None
     return lead

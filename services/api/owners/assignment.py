@@ -368,7 +368,7 @@ async def reassign_user_leads(
                 )
             )
             .order_by(Lead.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     )
     for lead in leads:

@@ -44,7 +44,9 @@ async def expire_offers(ctx: dict[str, Any]) -> int:
     done = 0
     for offer_id, lead_id in due:
         async with job_transaction(ctx) as session:
-            lead = await session.scalar(select(Lead).where(Lead.id == lead_id).with_for_update(skip_locked=True))
+            lead = await session.scalar(
+                select(Lead).where(Lead.id == lead_id).with_for_update(skip_locked=True, key_share=True)
+            )
             if lead is None:  # another worker (or a person answering) holds it
                 continue
             offer = await session.scalar(select(LeadOffer).where(LeadOffer.id == offer_id).with_for_update())
@@ -79,7 +81,7 @@ async def escalate_sla(ctx: dict[str, Any]) -> int:
 
 
 async def _escalate(session: AsyncSession, timer: SlaTimer, now: datetime) -> int:
-    lead = await session.scalar(select(Lead).where(Lead.id == timer.lead_id).with_for_update())
+    lead = await session.scalar(select(Lead).where(Lead.id == timer.lead_id).with_for_update(key_share=True))
     timer.updated_at = now
     if lead is None or LeadStatus(lead.status) in CLOSED or await human_touched(session, lead):
         timer.status = "met"

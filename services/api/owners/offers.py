@@ -49,7 +49,10 @@ async def load_offer_for(
     if principal is not None and principal.role == Role.agent and principal.user_id != found.user_id:
         raise NotFound("Offer not found.")
     lead = await session.scalar(
-        select(Lead).where(Lead.id == found.lead_id).with_for_update().execution_options(populate_existing=True)
+        select(Lead)
+        .where(Lead.id == found.lead_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     )
     offer = await session.scalar(
         select(LeadOffer).where(LeadOffer.id == offer_id).with_for_update().execution_options(populate_existing=True)

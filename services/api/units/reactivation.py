@@ -82,7 +82,9 @@ async def reactivate_for_unit(
         query = query.where(or_(Lead.budget_max.is_(None), Lead.budget_max >= rent))
     if plan.pet_policy == PetPolicy.not_allowed:
         query = query.where(Lead.pets.isnot(True))
-    leads = (await session.scalars(query.order_by(Lead.created_at, Lead.id).limit(5000).with_for_update())).all()
+    leads = (
+        await session.scalars(query.order_by(Lead.created_at, Lead.id).limit(5000).with_for_update(key_share=True))
+    ).all()
     facts = UnitFacts(plan.bedrooms, rent, unit.available_on, plan.pet_policy)
     reactivated: list[uuid.UUID] = []
     for lead in leads:
