@@ -62,6 +62,16 @@ def is_redis_outage(error: BaseException) -> bool:
     return any(isinstance(item, _REDIS) for item in _chain(error))
 
 
+# two transactions that each waited for the other (40P01), or a serializable one that lost (40001): PostgreSQL
+# rolled this one back whole, and the same work done again succeeds
+_CONTENTION = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+
+
+def is_contention(error: BaseException) -> bool:
+    """PostgreSQL rolled the transaction back to break a deadlock or a serialization conflict: retry it now."""
+    return any(isinstance(item, _CONTENTION) for item in _chain(error))
+
+
 def is_outage(error: BaseException) -> bool:
     """A dependency is away (a restart, a network blip): the same work succeeds later."""
     return is_redis_outage(error) or is_database_outage(error)

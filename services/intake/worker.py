@@ -33,7 +33,7 @@ from services.intake.context import on_shutdown, on_startup
 from services.intake.jobs import MAX_TRIES
 from shared.config import Settings, get_settings
 from shared.logging import get_logger
-from shared.outage import is_outage, is_redis_outage, jittered_backoff
+from shared.outage import is_contention, is_outage, is_redis_outage, jittered_backoff
 from shared.queue import redis_settings, serialize_job
 from shared.telemetry import instrumented  # job outcomes counted in Redis for /metrics
 
@@ -47,7 +47,9 @@ REDIS_BACKOFF_CAP = 10.0
 
 
 def retry_on_outage(function: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """A job that meets a database or Redis outage is retried later, with jittered backoff."""
+    """A job that meets a database or Redis outage is retried later, with jittered backoff; one that PostgreSQL
+    rolled back to break a deadlock or a serialization conflict, at once (every job is idempotent). Before, a
+    deadlocked send job failed, and its renters' replies waited for the cron's sweep."""
 
     @functools.wraps(function)
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
@@ -56,9 +58,20 @@ def retry_on_outage(function: Callable[..., Awaitable[Any]]) -> Callable[..., Aw
         except Retry:
             raise
         except Exception as error:
+            job_try = int(ctx.get("job_try", 1))
+            if is_contention(error):
+                delay = jittered_backoff(job_try, base=0.2, cap=5.0)
+                log.warning(
+                    "worker.job_contention",
+                    function=function.__name__,
+                    job_id=ctx.get("job_id"),
+                    job_try=job_try,
+                    error=type(error).__name__,
+                    retry_in=round(delay, 2),
+                )
+                raise Retry(defer=delay) from error
             if not is_outage(error):
                 raise
-            job_try = int(ctx.get("job_try", 1))
             delay = jittered_backoff(job_try, base=1.0, cap=60.0)
             log.warning(
                 "worker.job_outage",

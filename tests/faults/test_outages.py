@@ -4,6 +4,7 @@ and pooled connections that died are replaced."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -25,8 +26,8 @@ from shared import clock
 from shared.config import Settings
 from shared.db import make_engine, make_sessionmaker
 from shared.embedded import free_port
-from shared.models import InboundMessage
-from shared.outage import is_database_outage, is_outage, is_redis_outage, jittered_backoff
+from shared.models import Contact, InboundMessage
+from shared.outage import is_contention, is_database_outage, is_outage, is_redis_outage, jittered_backoff
 from tests.conftest import OrgFixture
 
 FORM = {"first_name": "Ada", "last_name": "Stone", "email": "ada.stone@example.com", "form_type": "contact"}
@@ -72,6 +73,35 @@ async def test_a_job_meeting_an_outage_is_retried_and_a_bug_still_fails() -> Non
     assert retry.value.defer_score is not None and 0 < retry.value.defer_score <= 60_000
     with pytest.raises(ValueError, match="a bug"):
         await retry_on_outage(bug)({"job_try": 1})
+
+
+async def test_a_job_postgresql_rolled_back_to_break_a_deadlock_is_retried_at_once(
+    sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture
+) -> None:
+    """Two transactions locking two rows in opposite orders: PostgreSQL rolls one back (40P01). Its job is tried
+    again within seconds, not failed (a failed send job left its renters' replies for the cron's sweep)."""
+    async with sessionmaker() as setup, setup.begin():
+        rows = [Contact(org_id=org.org_id), Contact(org_id=org.org_id)]
+        setup.add_all(rows)
+    first_id, second_id = rows[0].id, rows[1].id
+    both_hold_one = asyncio.Barrier(2)
+
+    async def locking(ctx: dict[str, Any], first: uuid.UUID, second: uuid.UUID) -> str:
+        async with sessionmaker() as session, session.begin():
+            for index, contact_id in enumerate((first, second)):
+                await session.execute(select(Contact.id).where(Contact.id == contact_id).with_for_update())
+                if index == 0:
+                    await both_hold_one.wait()
+        return "done"
+
+    job = retry_on_outage(locking)
+    outcomes = await asyncio.gather(
+        job({"job_try": 1}, first_id, second_id), job({"job_try": 1}, second_id, first_id), return_exceptions=True
+    )
+    retried = [outcome for outcome in outcomes if isinstance(outcome, Retry)]
+    assert sorted(map(type, outcomes), key=str) == sorted([str, Retry], key=str)
+    assert len(retried) == 1 and retried[0].defer_score is not None and 0 < retried[0].defer_score <= 5_000
+    assert is_contention(retried[0].__cause__) and not is_outage(retried[0].__cause__)
 
 
 def _dead_postgres() -> str:
