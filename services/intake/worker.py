@@ -60,21 +60,13 @@ def retry_on_outage(function: Callable[..., Awaitable[Any]]) -> Callable[..., Aw
         except Exception as error:
             job_try = int(ctx.get("job_try", 1))
             if is_contention(error):
-                delay = jittered_backoff(job_try, base=0.2, cap=5.0)
-                log.warning(
-                    "worker.job_contention",
-                    function=function.__name__,
-                    job_id=ctx.get("job_id"),
-                    job_try=job_try,
-                    error=type(error).__name__,
-                    retry_in=round(delay, 2),
-                )
-                raise Retry(defer=delay) from error
-            if not is_outage(error):
+                event, delay = "worker.job_contention", jittered_backoff(job_try, base=0.2, cap=5.0)
+            elif is_outage(error):
+                event, delay = "worker.job_outage", jittered_backoff(job_try, base=1.0, cap=60.0)
+            else:
                 raise
-            delay = jittered_backoff(job_try, base=1.0, cap=60.0)
             log.warning(
-                "worker.job_outage",
+                event,
                 function=function.__name__,
                 job_id=ctx.get("job_id"),
                 job_try=job_try,
