@@ -32,8 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.leads.schemas import LeadOut, NextAction
-from services.api.pagination import decode_cursor, encode_cursor
-from shared.errors import ValidationFailed
+from services.api.pagination import bad_cursor, encode_cursor, time_keyset
 from shared.models import Contact, ContactIdentity, Lead, StatusLabel
 from shared.normalize.phone import normalize_phone
 
@@ -351,14 +350,9 @@ def _sort_column(sort: LeadSort) -> Any:
 
 def cursor_after(sort: LeadSort, cursor: str) -> tuple[datetime, uuid.UUID]:
     """The (sort value, id) a cursor continues after; a 422 naming `query.cursor` when it is not one of this sort."""
-    values = decode_cursor(cursor)
-    try:
-        cursor_sort, raw_at, raw_id = values
-        after = (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
-    except (ValueError, TypeError) as error:
-        raise _bad_cursor("malformed cursor") from error
+    (cursor_sort,), after = time_keyset(cursor, leading=1)
     if cursor_sort != sort:
-        raise _bad_cursor("the cursor belongs to another sort order")
+        raise bad_cursor("the cursor belongs to another sort order")
     return after
 
 
@@ -381,10 +375,6 @@ def apply_order(query: Select[Any], sort: LeadSort, cursor: str | None, *, bind:
     if descending:
         return query.order_by(column.desc(), Lead.id.desc())
     return query.order_by(column.asc(), Lead.id.asc())
-
-
-def _bad_cursor(message: str) -> ValidationFailed:
-    return ValidationFailed("The cursor is not valid.", errors=[{"field": "query.cursor", "message": message}])
 
 
 def next_cursor_for(row: RowMapping | dict[str, Any], sort: LeadSort) -> str:

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.auth.service import Principal
 from services.api.leads.schemas import TimelineEvent
 from services.api.owners.scope import ensure_in_scope
-from services.api.pagination import decode_cursor, encode_cursor
+from services.api.pagination import encode_cursor, time_keyset
 from shared.enums import Role
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import NotFound
 from shared.models import Lead, LeadEvent
 
 # the columns the wire shows, in its order (no ORM objects: rows go straight to JSON)
@@ -45,15 +45,7 @@ def events_query(
 
 def cursor_after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     """The (occurred_at, id) a timeline cursor continues after; a 422 naming `query.cursor` when it is not one."""
-    if not cursor:
-        return None
-    try:
-        raw_at, raw_id = decode_cursor(cursor)
-        return (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
-    except (ValueError, TypeError) as error:
-        raise ValidationFailed(
-            "The cursor is not valid.", errors=[{"field": "query.cursor", "message": "malformed cursor"}]
-        ) from error
+    return time_keyset(cursor)[1] if cursor else None
 
 
 def lead_exists_query(org_id: Any, lead_id: Any) -> Select[Any]:
