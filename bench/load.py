@@ -324,3 +324,36 @@ async def run_pool(pool: asyncpg.Pool, count: int, work: Callable[[asyncpg.Conne
                 await work(connection, index)
 
     await asyncio.gather(*(worker() for _ in range(pool.get_max_size())))
+
+
+@dataclass
+class FirstReplies:
+    """The renter's side of an organization's leads: webhook stored → first automated reply accepted by the
+    provider (PostgreSQL's `received_at` and `first_automated_response_at`)."""
+
+    waiting: int  # leads without their reply yet
+    p50_ms: float
+    p99_ms: float
+    span_s: float | None  # first webhook stored → the last reply sent (None while any waits)
+
+
+async def first_replies(pool: Any, org_id: uuid.UUID, limit_s: float) -> FirstReplies:
+    """Once every lead of the organization has its first reply, or `limit_s` passed. Waiting for them also keeps
+    one round's sends out of the next round."""
+    deadline = time.perf_counter() + limit_s
+    async with pool.acquire() as connection:
+        while True:
+            row = await connection.fetchrow(
+                "SELECT count(*) FILTER (WHERE l.first_automated_response_at IS NULL) AS waiting,"
+                " percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY"
+                "  EXTRACT(EPOCH FROM l.first_automated_response_at - im.received_at) * 1000) AS ms,"
+                " EXTRACT(EPOCH FROM max(l.first_automated_response_at) - min(im.received_at)) AS span"
+                " FROM inbound_messages im JOIN leads l ON l.id = im.lead_id WHERE im.org_id = $1",
+                org_id,
+            )
+            if row["waiting"] == 0 or time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.1)
+    p50, p99 = row["ms"] or (0.0, 0.0)
+    span = float(row["span"]) if row["waiting"] == 0 and row["span"] is not None else None
+    return FirstReplies(row["waiting"], p50, p99, span)

@@ -20,7 +20,16 @@ import asyncpg
 
 from bench.env import BENCH_DB, Guestcard, asyncpg_dsn, create_database, running
 from bench.harness import Metric, Report, Stat, console, ratios
-from bench.load import FLOOR_PROFILE, FLOOR_WRITE_TX, Floor, Sender, create_org, run_pool, web_form_delivery
+from bench.load import (
+    FLOOR_PROFILE,
+    FLOOR_WRITE_TX,
+    Floor,
+    Sender,
+    create_org,
+    first_replies,
+    run_pool,
+    web_form_delivery,
+)
 from bench.load import web_form as form_body
 from bench.scenarios.base import NOT_ON_MAIN, Context
 from bench.scenarios.intake import wait_done
@@ -121,7 +130,7 @@ async def guestcard_round(
         done, finished_at = await wait_done(pool, org_id, count, limit_s=max(120.0, count / 10))
         sent = await sending
     last_ack = max(item.at for item in sent)
-    replied_s = await every_first_reply(pool, org_id, limit_s=max(120.0, count / 10))
+    replied_s = (await first_replies(pool, org_id, limit_s=max(120.0, count / 10))).span_s
     async with pool.acquire() as connection:
         processed = await connection.fetchval(
             "SELECT count(*) FROM inbound_messages WHERE org_id = $1 AND status = 'processed'", org_id
@@ -166,22 +175,3 @@ async def floor_round(pool: asyncpg.Pool, url: str, count: int, index: int) -> t
 
     await run_pool(pool, count, apply)
     return accept_rate, time.perf_counter() - started
-
-
-async def every_first_reply(pool: asyncpg.Pool, org_id: uuid.UUID, limit_s: float) -> float | None:
-    """Seconds from the first webhook stored to the last lead's first automated reply accepted by the provider
-    (PostgreSQL's timestamps, both): when the last renter of the burst heard back. None: not all within the
-    limit. Waiting for it also keeps one round's sends out of the next round."""
-    deadline = time.perf_counter() + limit_s
-    async with pool.acquire() as connection:
-        while time.perf_counter() < deadline:
-            row = await connection.fetchrow(
-                "SELECT count(*) FILTER (WHERE l.first_automated_response_at IS NULL) AS waiting,"
-                " EXTRACT(EPOCH FROM max(l.first_automated_response_at) - min(im.received_at)) AS seconds"
-                " FROM inbound_messages im JOIN leads l ON l.id = im.lead_id WHERE im.org_id = $1",
-                org_id,
-            )
-            if row["waiting"] == 0:
-                return float(row["seconds"])
-            await asyncio.sleep(0.2)
-    return None

@@ -40,6 +40,7 @@ from bench.load import (
     Sender,
     create_org,
     current_xid,
+    first_replies,
     row_profile,
 )
 from bench.load import web_form as payload
@@ -116,7 +117,6 @@ async def run(context: Context, report: Report) -> None:
                     else None,
                 )
             )
-    for rate in RATES:
         for key in ("reply_p50", "reply_p99"):
             values = gc[rate][key]
             report.add(
@@ -227,30 +227,18 @@ async def guestcard_round(
         count = await paced(duration, rate, send)
     missed = await watcher.drain(count)
     await watching
-    replies = await first_replies(pool, org_id)
+    replies = await first_replies(pool, org_id, DRAIN_S)
     async with pool.acquire() as connection:
         write_tx = max(1, round((await current_xid(connection) - xid_before) / count))
         profile = await row_profile(connection, org_id, count)
-    return {**_summary(watcher, missed), **replies, "profile": profile, "write_tx": write_tx}
-
-
-async def first_replies(pool: asyncpg.Pool, org_id: uuid.UUID) -> dict[str, Any]:
-    """p50 / p99 of webhook stored → first automated reply sent, once every lead has one (or DRAIN_S)."""
-    deadline = time.perf_counter() + DRAIN_S
-    async with pool.acquire() as connection:
-        while True:
-            row = await connection.fetchrow(
-                "SELECT count(*) AS leads, count(l.first_automated_response_at) AS replied,"
-                " percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY"
-                "  EXTRACT(EPOCH FROM l.first_automated_response_at - im.received_at) * 1000) AS ms"
-                " FROM inbound_messages im JOIN leads l ON l.id = im.lead_id WHERE im.org_id = $1",
-                org_id,
-            )
-            if row["replied"] >= row["leads"] or time.perf_counter() > deadline:
-                break
-            await asyncio.sleep(0.1)
-    p50, p99 = row["ms"] or (0.0, 0.0)
-    return {"reply_p50": p50, "reply_p99": p99, "no_reply": row["leads"] - row["replied"]}
+    return {
+        **_summary(watcher, missed),
+        "reply_p50": replies.p50_ms,
+        "reply_p99": replies.p99_ms,
+        "no_reply": replies.waiting,
+        "profile": profile,
+        "write_tx": write_tx,
+    }
 
 
 async def floor_round(
