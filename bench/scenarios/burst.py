@@ -127,7 +127,7 @@ async def guestcard_round(
     started = time.perf_counter()
     async with Sender(base_url, path, CONCURRENCY) as sender:
         sending = asyncio.gather(*(sender.send(web_form_delivery(serial, run_id)) for serial in range(count)))
-        done, finished_at = await wait_done(pool, org_id, count, limit_s=max(120.0, count / 10))
+        done, finished_at = await wait_done(pool, org_id, count, limit_s=max(120.0, count / 10), poll_s=0.1)
         sent = await sending
     last_ack = max(item.at for item in sent)
     replied_s = (await first_replies(pool, org_id, limit_s=max(120.0, count / 10))).span_s

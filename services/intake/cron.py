@@ -1,5 +1,5 @@
-"""The intake sweeps: a row still `received` long after it arrived is queued again, so a job lost in
-Redis loses nothing."""
+"""The worker's sweeps: a row still `received` long after it arrived is queued again, so a job lost in
+Redis loses nothing; tables that outgrew their planner statistics are analyzed (shared/planner_stats.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import clock
+from shared import clock, planner_stats
 from shared.enums import InboundStatus
 from shared.logging import get_logger
 from shared.models import InboundMessage
@@ -61,3 +61,8 @@ async def sweep_inbound(ctx: dict[str, Any]) -> int:
     if rows:
         log.info("intake.sweep", found=len(rows), queued=queued)
     return queued
+
+
+async def refresh_planner_stats(ctx: dict[str, Any]) -> int:
+    """ANALYZE the tables that at least doubled since their last ANALYZE (a burst into a young database)."""
+    return len(await planner_stats.refresh(ctx["engine"]))

@@ -24,7 +24,7 @@ from services.api.messaging.jobs import send_due_messages, send_message, send_me
 from services.api.owners.jobs import escalate_sla, expire_offers
 from services.api.webhooks.jobs import deliver_webhooks, publish_events
 from services.intake import client, pipeline
-from services.intake.cron import sweep_inbound
+from services.intake.cron import refresh_planner_stats, sweep_inbound
 from shared.enums import InboundStatus
 from shared.logging import get_logger
 from shared.queue import DRAIN_INBOUND, intake_wake_key, next_generation, wake
@@ -382,6 +382,8 @@ async def _retry_or_fail(
 
 JOBS: list[Any] = [heartbeat, process_inbound, drain_inbound]
 CRON_JOBS: list[Any] = [sweep_inbound]
+# planner statistics of tables that outgrew them (shared/planner_stats.py)
+CRON_JOBS += [refresh_planner_stats]
 # automation: timed steps (sequences, reminders, time-triggered rules)
 CRON_JOBS += [drain_scheduled_actions]
 

@@ -1,0 +1,57 @@
+"""Planner statistics for tables that outgrew them: ANALYZE a table that has doubled since it was last analyzed.
+
+PostgreSQL plans a statement from the table's statistics, and keeps that plan (a foreign-key check's, a
+prepared statement's) until the statistics change. A fresh database, or an organization's first burst, writes
+thousands of rows into tables whose statistics still say empty. Planned while `leads` was empty, the
+foreign-key check `SELECT 1 FROM leads WHERE id = $1 AND org_id = $2` took an index that leads with
+`org_id` and filtered on `id`: it read every lead of the organization, 14 times per new lead, and the
+first-reply update of a lead read ~2,000 pages. A burst of 5,000 leads went quadratic until autovacuum's
+next round (its naptime is a minute, and it analyzes after 10 % growth, so a burst is over before it helps).
+
+The worker's cron asks `pg_stat_user_tables` every few seconds and analyzes each table of ours whose rows
+changed since its last ANALYZE at least as many times as it had rows then (and at least `MIN_CHANGES`
+times). A growing table is analyzed at ~1×, 2×, 4× … its size, so a plan is never more than one doubling
+stale; a table of a million rows needs another million changes, which leaves big tables to autovacuum.
+`SKIP_LOCKED`: a table autovacuum is working on is skipped, never waited for. A table the connecting role
+does not own is skipped by PostgreSQL itself (a warning, not an error).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+MIN_CHANGES = 200  # below this, a wrong plan costs less than the ANALYZE
+GROWTH = 1.0  # changes since the last ANALYZE ÷ rows counted by it
+
+STALE_TABLES_SQL = text(
+    "SELECT s.relname FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid"
+    " WHERE s.schemaname = current_schema() AND s.relname <> 'alembic_version'"
+    " AND s.n_mod_since_analyze >= :min_changes"
+    " AND s.n_mod_since_analyze >= GREATEST(c.reltuples, 0) * :growth"
+    " ORDER BY s.relname"
+)
+
+
+async def stale_tables(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(STALE_TABLES_SQL, {"min_changes": MIN_CHANGES, "growth": GROWTH})
+        return [str(name) for (name,) in rows]
+
+
+async def refresh(engine: AsyncEngine) -> list[str]:
+    """ANALYZE every table that outgrew its statistics; returns their names."""
+    tables = await stale_tables(engine)
+    if not tables:
+        return []
+    # names come from the catalog, quoted as identifiers; ANALYZE takes no bind parameters
+    quoted = ", ".join('"' + name.replace('"', '""') + '"' for name in tables)
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text(f"ANALYZE (SKIP_LOCKED) {quoted}"))
+    log.info("planner_stats.analyzed", tables=tables)
+    return tables

@@ -1,0 +1,87 @@
+"""A table that outgrew its planner statistics is analyzed by the worker's cron (shared/planner_stats.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.intake import cron
+from services.intake.jobs import CRON_JOBS
+from shared import planner_stats
+
+
+async def _write(engine: AsyncEngine, table: str, ids: range) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                f'INSERT INTO "{table}" (id, org)'
+                " SELECT g, 1 FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS g"
+            ),
+            {"first": ids.start, "last": ids.stop - 1},
+        )
+        # statistics reach pg_stat_user_tables when the backend goes idle, at most once a second: not later
+        await connection.execute(text("SELECT pg_stat_force_next_flush()"))
+
+
+async def _changes(engine: AsyncEngine, table: str, expected: int) -> None:
+    """Wait until the server's counters show the writes (they are flushed asynchronously)."""
+    for _ in range(200):
+        async with engine.connect() as connection:
+            seen = await connection.scalar(
+                text("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = :name"), {"name": table}
+            )
+        if seen == expected:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{table}: the server counted {seen} changes, not {expected}")
+
+
+@pytest.fixture
+async def table(engine: AsyncEngine) -> AsyncIterator[str]:
+    name = f"planner_probe_{uuid.uuid4().hex[:10]}"
+    async with engine.begin() as connection:
+        await connection.execute(text(f'CREATE TABLE "{name}" (id int PRIMARY KEY, org int NOT NULL)'))
+    yield name
+    async with engine.begin() as connection:
+        await connection.execute(text(f'DROP TABLE "{name}"'))
+
+
+async def test_a_table_is_analyzed_each_time_it_doubles(engine: AsyncEngine, table: str) -> None:
+    await _write(engine, table, range(0, planner_stats.MIN_CHANGES - 50))
+    await _changes(engine, table, planner_stats.MIN_CHANGES - 50)
+    assert table not in await planner_stats.stale_tables(engine)  # too few rows to be worth an ANALYZE
+
+    await _write(engine, table, range(planner_stats.MIN_CHANGES - 50, 300))
+    await _changes(engine, table, 300)
+    assert table in await planner_stats.stale_tables(engine)  # never analyzed, 300 rows written
+    assert table in await planner_stats.refresh(engine)
+    async with engine.connect() as connection:
+        counted = await connection.scalar(text("SELECT reltuples FROM pg_class WHERE relname = :n"), {"n": table})
+    assert counted == 300
+    await _changes(engine, table, 0)
+    assert table not in await planner_stats.stale_tables(engine)
+
+    await _write(engine, table, range(300, 550))  # 250 changes on 300 analyzed rows: not doubled yet
+    await _changes(engine, table, 250)
+    assert table not in await planner_stats.stale_tables(engine)
+    await _write(engine, table, range(550, 600))  # 300 changes: doubled
+    await _changes(engine, table, 300)
+    assert table in await planner_stats.stale_tables(engine)
+
+
+async def test_the_worker_cron_analyzes_what_outgrew_its_statistics(engine: AsyncEngine, table: str) -> None:
+    assert cron.refresh_planner_stats in CRON_JOBS
+    await _write(engine, table, range(0, 400))
+    await _changes(engine, table, 400)
+    assert await cron.refresh_planner_stats({"engine": engine}) >= 1
+    await _changes(engine, table, 0)
+    async with engine.connect() as connection:
+        analyzed = await connection.scalar(
+            text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = :n"), {"n": table}
+        )
+    assert analyzed
