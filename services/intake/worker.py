@@ -107,8 +107,8 @@ def job_functions() -> list[Any]:
 CRON_EVERY_S = 15  # each periodic job runs this often (see cron_seconds)
 # the rollup fold runs three times as often: a third of the deltas per run, so its burst of PostgreSQL work
 # (0.4 s on average at 50 leads/s when every 15 s, up to 1.5 s) stalls the intake path for a third as long
-# and the planner statistics check (one catalog read) every 5 s: a burst doubles a young table in seconds
-CRON_EVERY_S_BY_JOB = {"metrics_compact": 5, "refresh_planner_stats": 5}
+# and the planner statistics check (one catalog read) every 2 s: a burst doubles a young table in seconds
+CRON_EVERY_S_BY_JOB = {"metrics_compact": 5, "refresh_planner_stats": 2}
 
 
 def cron_seconds(index: int, every: int) -> set[int]:
