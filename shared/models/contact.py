@@ -8,6 +8,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, IdMixin, OrgLedMixin, OrgMixin, TimestampMixin
 
+# How a writer locks a contact row: FOR NO KEY UPDATE (`with_for_update(key_share=True)` on a select, this dict as
+# `with_for_update=` of session.get), as a lead (shared/models/lead.py, LEAD_LOCK). Editing,
+# merging, erasing or writing a digest never changes a contact's key, and the weaker lock lets the rows that point
+# at the renter (identities, leads, events, consent records) be written meanwhile: their foreign-key checks take
+# FOR KEY SHARE, which FOR UPDATE blocked. Only the import undo deletes contacts (its DELETE waits for these).
+CONTACT_LOCK: dict[str, bool] = {"key_share": True}
+
 
 class Contact(IdMixin, OrgMixin, TimestampMixin, Base):
     """One person per organization: a renter, or an owner prospect for property managers."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import clock
+from shared.models import LeadEvent
 from tests.conftest import OrgFixture
 from tests.owners.helpers import person
 
@@ -113,3 +117,29 @@ async def test_an_agent_edits_only_renters_in_scope(client: httpx.AsyncClient, o
     )
     assert allowed.status_code == 200, allowed.text
     assert allowed.json()["first_name"] == "Dani"
+
+
+async def test_an_edit_does_not_wait_for_a_row_being_written_that_points_at_the_renter(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A renter's event being written (its foreign keys take FOR KEY SHARE on the contact and the lead) while an
+    agent corrects the name: the edit locks the contact FOR NO KEY UPDATE, which does not wait for that share
+    lock. With FOR UPDATE it waited for the other transaction, and two such waits in opposite order deadlock."""
+    lead = await _lead(client, org, email=f"dana.{uuid.uuid4().hex[:6]}@example.org")
+    async with sessionmaker() as other, other.begin():
+        other.add(
+            LeadEvent(
+                org_id=org.org_id,
+                lead_id=uuid.UUID(lead["id"]),
+                contact_id=uuid.UUID(lead["contact_id"]),
+                type="note",
+                occurred_at=clock.now(),
+                actor_type="system",
+                data={},
+            )
+        )
+        await other.flush()  # not committed: the share locks on the contact and the lead stay held
+        edit = client.patch(f"/v1/contacts/{lead['contact_id']}", json={"last_name": "Reyes"}, headers=org.headers)
+        edited = await asyncio.wait_for(edit, 10)
+    assert edited.status_code == 200, edited.text
+    assert (await _contact(client, org, lead["contact_id"]))["last_name"] == "Reyes"

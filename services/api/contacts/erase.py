@@ -73,7 +73,7 @@ class Erased:
 
 async def erase_contact(session: AsyncSession, org_id: uuid.UUID, contact_id: uuid.UUID) -> Erased:
     contact = await session.scalar(
-        select(Contact).where(Contact.id == contact_id, Contact.org_id == org_id).with_for_update()
+        select(Contact).where(Contact.id == contact_id, Contact.org_id == org_id).with_for_update(key_share=True)
     )
     if contact is None:
         raise NotFound("Contact not found.")

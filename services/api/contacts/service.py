@@ -19,7 +19,7 @@ async def find_contact(
 ) -> Contact:
     """The contact, or 404 (none in this organization). Erased ones too: see `refuse_erased`."""
     query = select(Contact).where(Contact.id == contact_id, Contact.org_id == org_id)
-    contact = await session.scalar(query.with_for_update() if for_update else query)
+    contact = await session.scalar(query.with_for_update(key_share=True) if for_update else query)
     if contact is None:
         raise NotFound("Contact not found.")
     return contact

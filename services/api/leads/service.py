@@ -116,7 +116,9 @@ async def update_lead(session: AsyncSession, principal: Principal, lead: Lead, d
     diff: dict[str, dict[str, Any]] = {}
     contact_changes = {key: changes.pop(key) for key in _CONTACT_FIELDS if key in changes}
     if contact_changes:
-        contact = await session.scalar(select(Contact).where(Contact.id == lead.contact_id).with_for_update())
+        contact = await session.scalar(
+            select(Contact).where(Contact.id == lead.contact_id).with_for_update(key_share=True)
+        )
         assert contact is not None
         for key, value in contact_changes.items():
             if getattr(contact, key) != value:

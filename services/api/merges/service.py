@@ -37,7 +37,10 @@ def most_restrictive(first: str, second: str) -> str:
 
 async def _lock_contacts(session: AsyncSession, org_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, Contact]:
     rows = await session.scalars(
-        select(Contact).where(Contact.org_id == org_id, Contact.id.in_(ids)).order_by(Contact.id).with_for_update()
+        select(Contact)
+        .where(Contact.org_id == org_id, Contact.id.in_(ids))
+        .order_by(Contact.id)
+        .with_for_update(key_share=True)
     )
     return {row.id: row for row in rows}
 

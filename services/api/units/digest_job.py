@@ -37,6 +37,7 @@ from shared.enums import LeadStatus
 from shared.errors import NotFound
 from shared.logging import get_logger
 from shared.models import Contact, Lead, MessagingSettings, Organization, OutboundMessage, Property
+from shared.models.contact import CONTACT_LOCK
 from shared.queue import job_transaction
 from shared.service_token import resolve_secret_key
 from shared.signing import BadToken, sign, verify
@@ -148,7 +149,7 @@ async def send_digest(
     if is_quiet(now, renter.timezone, messaging.quiet_hours if messaging else None):
         return None  # a later run this morning, once the renter's quiet hours are over
     # the renter's row, then the key again: a twin run waits here and then finds the key taken
-    contact = await session.get(Contact, renter.contact_id, with_for_update=True, populate_existing=True)
+    contact = await session.get(Contact, renter.contact_id, with_for_update=CONTACT_LOCK, populate_existing=True)
     if await _taken(session, renter.org_id, key):
         return None
     leads = list(
