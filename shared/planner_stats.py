@@ -8,7 +8,7 @@ foreign-key check `SELECT 1 FROM leads WHERE id = $1 AND org_id = $2` took an in
 first-reply update of a lead read ~2,000 pages. A burst of 5,000 leads went quadratic until autovacuum's
 next round (its naptime is a minute, and it analyzes after 10 % growth, so a burst is over before it helps).
 
-The worker's cron asks `pg_stat_user_tables` every few seconds and analyzes each table of ours whose rows
+The worker's cron asks `pg_stat_user_tables` every few seconds and analyzes each of our tables whose rows
 changed since its last ANALYZE at least as many times as it had rows then (and at least `MIN_CHANGES`
 times). A growing table is analyzed at ~1×, 2×, 4× … its size, so a plan is never more than one doubling
 stale; a table of a million rows needs another million changes, which leaves big tables to autovacuum.
@@ -18,10 +18,13 @@ does not own is skipped by PostgreSQL itself (a warning, not an error).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.logging import get_logger
+from shared.models import Base
 
 log = get_logger(__name__)
 
@@ -30,22 +33,30 @@ GROWTH = 1.0  # changes since the last ANALYZE ÷ rows counted by it
 
 STALE_TABLES_SQL = text(
     "SELECT s.relname FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid"
-    " WHERE s.schemaname = current_schema() AND s.relname <> 'alembic_version'"
+    " WHERE s.schemaname = current_schema() AND s.relname = ANY(CAST(:tables AS text[]))"
     " AND s.n_mod_since_analyze >= :min_changes"
     " AND s.n_mod_since_analyze >= GREATEST(c.reltuples, 0) * :growth"
     " ORDER BY s.relname"
 )
 
 
-async def stale_tables(engine: AsyncEngine) -> list[str]:
+def guestcard_tables() -> list[str]:
+    """Our own tables (the models'): another application's tables in the same schema are left alone."""
+    return sorted(Base.metadata.tables)
+
+
+async def stale_tables(engine: AsyncEngine, among: Collection[str] | None = None) -> list[str]:
+    names = sorted(among) if among is not None else guestcard_tables()
     async with engine.connect() as connection:
-        rows = await connection.execute(STALE_TABLES_SQL, {"min_changes": MIN_CHANGES, "growth": GROWTH})
+        rows = await connection.execute(
+            STALE_TABLES_SQL, {"tables": names, "min_changes": MIN_CHANGES, "growth": GROWTH}
+        )
         return [str(name) for (name,) in rows]
 
 
-async def refresh(engine: AsyncEngine) -> list[str]:
-    """ANALYZE every table that outgrew its statistics; returns their names."""
-    tables = await stale_tables(engine)
+async def refresh(engine: AsyncEngine, among: Collection[str] | None = None) -> list[str]:
+    """ANALYZE every table (of ours, or of `among`) that outgrew its statistics; returns their names."""
+    tables = await stale_tables(engine, among)
     if not tables:
         return []
     # names come from the catalog, quoted as identifiers; ANALYZE takes no bind parameters
