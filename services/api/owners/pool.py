@@ -102,13 +102,15 @@ async def _load_pool(session: AsyncSession, org_id: uuid.UUID, property_id: uuid
         ]
         if members:
             return Pool(pool_id, "team", members)
+    # no team: the managers, else the agents (one read for both)
+    rows = await session.execute(
+        select(User.id, User.name, User.role, User.away_until)
+        .where(User.org_id == org_id, User.role.in_([Role.manager, Role.agent]), User.is_active.is_(True))
+        .order_by(User.name, User.id)
+    )
+    everyone = [Candidate(row.id, row.name, row.role, 1, None, row.away_until) for row in rows]
     for role, source in ((Role.manager, "managers"), (Role.agent, "agents")):
-        rows = await session.execute(
-            select(User.id, User.name, User.role, User.away_until)
-            .where(User.org_id == org_id, User.role == role, User.is_active.is_(True))
-            .order_by(User.name, User.id)
-        )
-        people = [Candidate(row.id, row.name, row.role, 1, None, row.away_until) for row in rows]
+        people = [person for person in everyone if person.role == role]
         if people:
             return Pool(pool_id, source, people)
     return Pool(pool_id, "nobody")
