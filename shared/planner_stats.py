@@ -8,10 +8,12 @@ foreign-key check `SELECT 1 FROM leads WHERE id = $1 AND org_id = $2` took an in
 first-reply update of a lead read ~2,000 pages. A burst of 5,000 leads went quadratic until autovacuum's
 next round (its naptime is a minute, and it analyzes after 10 % growth, so a burst is over before it helps).
 
-The worker's cron asks `pg_stat_user_tables` every few seconds and analyzes each of our tables whose rows
-changed since its last ANALYZE at least as many times as it had rows then (and at least `MIN_CHANGES`
-times). A growing table is analyzed at ~1×, 2×, 4× … its size, so a plan is never more than one doubling
-stale; a table of a million rows needs another million changes, which leaves big tables to autovacuum.
+The worker's cron asks `pg_stat_user_tables` every few seconds and analyzes each of our tables whose live
+rows reached twice what its last ANALYZE counted (and at least `MIN_ROWS`; never analyzed counts as none). A
+growing table is analyzed at ~1×, 2×, 4× … its size, so a plan is never more than one doubling stale; a table
+of a million rows must reach two million, which leaves big tables to autovacuum. Size, not changes: a table
+that churns at a steady size (the rollup deltas, inserted by triggers and folded away) is never analyzed here,
+where counting its changes analyzed it every few seconds and made every connection plan its statements again.
 `SKIP_LOCKED`: a table autovacuum is working on is skipped, never waited for. A table the connecting role
 does not own is skipped by PostgreSQL itself (a warning, not an error).
 """
@@ -28,14 +30,14 @@ from shared.models import Base
 
 log = get_logger(__name__)
 
-MIN_CHANGES = 200  # below this, a wrong plan costs less than the ANALYZE
-GROWTH = 1.0  # changes since the last ANALYZE ÷ rows counted by it
+MIN_ROWS = 200  # below this, a wrong plan costs less than the ANALYZE
+GROWTH = 2.0  # live rows now ÷ rows the last ANALYZE counted
 
 STALE_TABLES_SQL = text(
     "SELECT s.relname FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid"
     " WHERE s.schemaname = current_schema() AND s.relname = ANY(CAST(:tables AS text[]))"
-    " AND s.n_mod_since_analyze >= :min_changes"
-    " AND s.n_mod_since_analyze >= GREATEST(c.reltuples, 0) * :growth"
+    " AND s.n_mod_since_analyze > 0 AND s.n_live_tup >= :min_rows"
+    " AND s.n_live_tup >= GREATEST(c.reltuples, 0) * :growth"
     " ORDER BY s.relname"
 )
 
@@ -48,9 +50,7 @@ def guestcard_tables() -> list[str]:
 async def stale_tables(engine: AsyncEngine, among: Collection[str] | None = None) -> list[str]:
     names = sorted(among) if among is not None else guestcard_tables()
     async with engine.connect() as connection:
-        rows = await connection.execute(
-            STALE_TABLES_SQL, {"tables": names, "min_changes": MIN_CHANGES, "growth": GROWTH}
-        )
+        rows = await connection.execute(STALE_TABLES_SQL, {"tables": names, "min_rows": MIN_ROWS, "growth": GROWTH})
         return [str(name) for (name,) in rows]
 
 
