@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.logging import get_logger
 from shared.models import Base
@@ -48,21 +48,26 @@ def guestcard_tables() -> list[str]:
 
 
 async def stale_tables(engine: AsyncEngine, among: Collection[str] | None = None) -> list[str]:
-    names = sorted(among) if among is not None else guestcard_tables()
     async with engine.connect() as connection:
-        rows = await connection.execute(STALE_TABLES_SQL, {"tables": names, "min_rows": MIN_ROWS, "growth": GROWTH})
-        return [str(name) for (name,) in rows]
+        return await _stale(connection, among)
 
 
 async def refresh(engine: AsyncEngine, among: Collection[str] | None = None) -> list[str]:
-    """ANALYZE every table (of ours, or of `among`) that outgrew its statistics; returns their names."""
-    tables = await stale_tables(engine, among)
-    if not tables:
-        return []
-    # names come from the catalog, quoted as identifiers; ANALYZE takes no bind parameters
-    quoted = ", ".join('"' + name.replace('"', '""') + '"' for name in tables)
+    """ANALYZE every table (of ours, or of `among`) that outgrew its statistics; returns their names.
+    One connection, outside any transaction (ANALYZE then commits each table's statistics as it goes)."""
     async with engine.connect() as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        tables = await _stale(autocommit, among)
+        if not tables:
+            return []
+        # names come from the catalog, quoted as identifiers; ANALYZE takes no bind parameters
+        quoted = ", ".join('"' + name.replace('"', '""') + '"' for name in tables)
         await autocommit.execute(text(f"ANALYZE (SKIP_LOCKED) {quoted}"))
     log.info("planner_stats.analyzed", tables=tables)
     return tables
+
+
+async def _stale(connection: AsyncConnection, among: Collection[str] | None) -> list[str]:
+    names = sorted(among) if among is not None else guestcard_tables()
+    rows = await connection.execute(STALE_TABLES_SQL, {"tables": names, "min_rows": MIN_ROWS, "growth": GROWTH})
+    return [str(name) for (name,) in rows]
