@@ -7,6 +7,9 @@ a signal does changes those, so inside a batch they are read once. Outside a bat
 nothing is memoized: the helpers call straight through, so a request that edits configuration and then acts
 on it in the same transaction always reads what it wrote.
 
+Configuration is also kept across batches while the organization's configuration number stays the same
+(`read_config_versions`, `remember_config`, services/api/configcache.py).
+
 Advisory locks are remembered too: a transaction-scoped lock taken once is held to the end of the
 transaction, so taking it again is a wasted round trip. Locks taken inside a signal's savepoint are released
 by PostgreSQL when that savepoint rolls back, so the batch forgets them then (`signal_scope`).
@@ -21,6 +24,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api import configcache
 
 MEMO_KEY = "txmemo.batch"
 LOCKS = "locks"
@@ -70,6 +75,10 @@ def restore(session: AsyncSession, saved: dict[Hashable, Any] | None) -> None:
         session.info[MEMO_KEY] = _copied(saved)
 
 
+def in_batch(session: AsyncSession) -> bool:
+    return _memo(session) is not None
+
+
 def _memo(session: AsyncSession) -> dict[Hashable, Any] | None:
     memo: dict[Hashable, Any] | None = session.info.get(MEMO_KEY)
     return memo
@@ -85,6 +94,40 @@ async def remember(session: AsyncSession, key: Hashable, load: Callable[[], Awai
         return value
     value = await load()
     memo[key] = value
+    return value
+
+
+CONFIG_VERSIONS = "config_versions"
+
+
+async def read_config_versions(session: AsyncSession, org_ids: Iterable[Any]) -> None:
+    """At the start of a batch: the organizations' configuration numbers, under which `remember_config` finds
+    what earlier batches read (one statement)."""
+    memo = _memo(session)
+    if memo is not None:
+        memo[CONFIG_VERSIONS] = await configcache.read_versions(session, org_ids)
+
+
+async def remember_config(session: AsyncSession, org_id: Any, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+    """`remember`, for the organization's configuration: inside a batch that read the organization's number,
+    a value an earlier batch read under the same number is taken instead of loading it (it must be plain data
+    or `configcache.detached_copy` rows: batches share it)."""
+    memo = _memo(session)
+    if memo is None:
+        return await load()
+    if key in memo:
+        value: T = memo[key]
+        return value
+    version = memo.get(CONFIG_VERSIONS, {}).get(org_id)
+    if version is not None:
+        found, kept = configcache.CACHE.get(org_id, version, key)
+        if found:
+            memo[key] = kept
+            return kept  # type: ignore[no-any-return]
+    value = await load()
+    memo[key] = value
+    if version is not None:
+        configcache.CACHE.put(org_id, version, key, value)
     return value
 
 
@@ -111,6 +154,21 @@ def deferred(session: AsyncSession, name: str) -> dict[Hashable, Any] | None:
     if memo is None or not memo.get(("defer", name)):
         return None
     return slot(session, ("defer", name))
+
+
+NEW_RENTERS = "new_renters"
+
+
+def note_new_renter(session: AsyncSession, contact_id: Any) -> None:
+    """This batch created the renter: nothing of theirs existed before it (no earlier lead, owner or decision)."""
+    created = slot(session, NEW_RENTERS)
+    if created is not None:
+        created[contact_id] = True
+
+
+def is_new_renter(session: AsyncSession, contact_id: Any) -> bool:
+    created = slot(session, NEW_RENTERS)
+    return created is not None and contact_id in created
 
 
 KEYED_ROWS = "keyed_rows"

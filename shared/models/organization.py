@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import BigInteger, Boolean, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, IdMixin, TimestampMixin
@@ -19,3 +19,8 @@ class Organization(IdMixin, TimestampMixin, Base):
     # owners: agents see every lead (not only their own, collaborated and pool); agents may change owners
     agents_see_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     agents_can_reassign: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # a new number whenever the organization's configuration changes (migration q22c's triggers set it, nothing
+    # else writes it): the API keeps configuration it read across intake batches while it stays the same
+    config_version: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("nextval('org_config_versions'::regclass)"), deferred=True
+    )

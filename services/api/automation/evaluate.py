@@ -92,8 +92,11 @@ class Ctx:
             return self.lead.owner_id
         if not self.fallback_loaded:  # no agent to own it: a manager or admin holds the next step
             self.fallback_loaded = True
-            self.fallback_owner = await txmemo.remember(
-                self.session, ("automation.fallback_owner", self.lead.org_id), self._load_fallback_owner
+            self.fallback_owner = await txmemo.remember_config(
+                self.session,
+                self.lead.org_id,
+                ("automation.fallback_owner", self.lead.org_id),
+                self._load_fallback_owner,
             )
         return self.fallback_owner
 

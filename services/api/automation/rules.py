@@ -111,8 +111,8 @@ async def load_book(
 ) -> RuleBook:
     scopes = [ORG_SCOPE] + ([property_scope(property_id)] if property_id else [])
     if override is None:  # an intake batch reads each book once (services/api/txmemo.py)
-        return await txmemo.remember(
-            session, ("automation.book", org_id, property_id), lambda: _load_book(session, org_id, scopes, None)
+        return await txmemo.remember_config(
+            session, org_id, ("automation.book", org_id, property_id), lambda: _load_book(session, org_id, scopes, None)
         )
     return await _load_book(session, org_id, scopes, override)
 

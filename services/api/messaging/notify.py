@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import txmemo
+from services.api.configcache import detached_copy
 from services.api.messaging.outbox import StaffEmail, queue_staff_emails
 from shared import clock
 from shared.enums import Role
@@ -62,9 +63,11 @@ async def notify(
     if not ids:
         return
     kinds = (kind, *also)
-    users = await txmemo.remember(session, ("notify.users", org_id, tuple(ids)), lambda: _users(session, org_id, ids))
-    prefs = await txmemo.remember(
-        session, ("notify.prefs", org_id, tuple(ids), kinds), lambda: _prefs(session, org_id, ids, kinds)
+    users = await txmemo.remember_config(
+        session, org_id, ("notify.users", org_id, tuple(ids)), lambda: _users(session, org_id, ids)
+    )
+    prefs = await txmemo.remember_config(
+        session, org_id, ("notify.prefs", org_id, tuple(ids), kinds), lambda: _prefs(session, org_id, ids, kinds)
     )
     now = clock.now()
     notices: dict[uuid.UUID, _Notice] = {}
@@ -128,7 +131,7 @@ async def _write(session: AsyncSession, notices: list[_Notice]) -> None:
 
 async def _users(session: AsyncSession, org_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, User]:
     query = select(User).where(User.org_id == org_id, User.id.in_(ids), User.is_active.is_(True))
-    return {user.id: user for user in await session.scalars(query)}
+    return {user.id: detached_copy(user) for user in await session.scalars(query)}
 
 
 async def _prefs(
@@ -141,7 +144,7 @@ async def _prefs(
     )
     found: dict[uuid.UUID, list[NotificationPreference]] = {}
     for pref in await session.scalars(query):
-        found.setdefault(pref.user_id, []).append(pref)
+        found.setdefault(pref.user_id, []).append(detached_copy(pref))
     return found
 
 
@@ -154,7 +157,9 @@ def _channels(prefs: list[NotificationPreference], kinds: int) -> tuple[bool, bo
 
 async def lead_watchers(session: AsyncSession, lead: Lead) -> list[uuid.UUID]:
     """Who hears about a lead: its owner, and the organization's admins and managers (the landlord)."""
-    managers = await txmemo.remember(session, ("notify.managers", lead.org_id), lambda: _managers(session, lead.org_id))
+    managers = await txmemo.remember_config(
+        session, lead.org_id, ("notify.managers", lead.org_id), lambda: _managers(session, lead.org_id)
+    )
     return [lead.owner_id, *managers] if lead.owner_id else list(managers)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import txmemo
+from services.api.configcache import detached_copy
 from services.api.leads.events import add_event
 from services.api.messaging import templates
 from services.api.messaging.consent import is_opted_out
@@ -66,21 +67,28 @@ class LeadContext:
 async def load_context(session: AsyncSession, lead: Lead) -> LeadContext:
     """The renter is read each time; the organization's rows once per intake batch (services/api/txmemo.py)."""
     contact = await session.get(Contact, lead.contact_id)
-    org = await _get(session, Organization, lead.org_id)
+    org = await _get(session, lead.org_id, Organization, lead.org_id)
     assert contact is not None and org is not None
-    prop = await _get(session, Property, lead.property_id) if lead.property_id else None
+    prop = await _get(session, lead.org_id, Property, lead.property_id) if lead.property_id else None
     settings = await messaging_settings(session, lead.org_id)
-    owner = await _get(session, User, lead.owner_id) if lead.owner_id else None
+    owner = await _get(session, lead.org_id, User, lead.owner_id) if lead.owner_id else None
     return LeadContext(lead, contact, org, prop, settings, owner)
 
 
 async def messaging_settings(session: AsyncSession, org_id: uuid.UUID) -> MessagingSettings | None:
-    return await _get(session, MessagingSettings, org_id)
+    return await _get(session, org_id, MessagingSettings, org_id)
 
 
-async def _get(session: AsyncSession, model: type[T], key: uuid.UUID) -> T | None:
-    """session.get, remembered for an intake batch (an absent row too, which the identity map cannot keep)."""
-    return await txmemo.remember(session, ("messaging.get", model.__name__, key), lambda: session.get(model, key))
+async def _get(session: AsyncSession, org_id: uuid.UUID, model: type[T], key: uuid.UUID) -> T | None:
+    """session.get, remembered for an intake batch (an absent row too, which the identity map cannot keep), and
+    across batches while the organization's configuration is unchanged (a copy off the session: batches share it).
+    """
+
+    async def load() -> T | None:
+        row = await session.get(model, key)
+        return detached_copy(row) if row is not None and txmemo.in_batch(session) else row
+
+    return await txmemo.remember_config(session, org_id, ("messaging.get", model.__name__, key), load)
 
 
 def help_text(ctx_org: Organization, settings: MessagingSettings | None) -> str:
@@ -120,7 +128,7 @@ async def missing_application_link(session: AsyncSession, lead: Lead, template: 
     found = await find_template(session, lead.org_id, lead.property_id, template, channel)
     if found is None or "application_link" not in templates.variables_in(f"{found[0] or ''} {found[1]}"):
         return False
-    prop = await _get(session, Property, lead.property_id) if lead.property_id else None
+    prop = await _get(session, lead.org_id, Property, lead.property_id) if lead.property_id else None
     settings = await messaging_settings(session, lead.org_id)
     return not ((prop.application_url if prop else None) or (settings.application_url if settings else None))
 
@@ -135,7 +143,12 @@ async def find_template(
     cache: dict[tuple[Any, ...], tuple[str | None, str] | None] = session.info.setdefault("message_templates", {})
     cache_key = (org_id, property_id, key, channel)
     if cache_key not in cache:
-        cache[cache_key] = await _find_template(session, org_id, property_id, key, channel)
+        cache[cache_key] = await txmemo.remember_config(
+            session,
+            org_id,
+            ("messaging.template", *cache_key),
+            lambda: _find_template(session, org_id, property_id, key, channel),
+        )
     return cache[cache_key]
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.leads.events import add_event
 from services.api.owners import sla
 from services.api.owners.config import AssignmentConfig, load_config, timezone_for
@@ -119,7 +120,7 @@ async def decide(
 ) -> Decision:
     exclude = exclude or set()
     config = context.config
-    if returning and lead.property_id is not None:
+    if returning and lead.property_id is not None and not txmemo.is_new_renter(session, lead.contact_id):
         previous = await _previous_owner(session, lead, exclude)
         if previous is not None:
             return Decision(previous[0], previous[1], f"returning renter: back to {previous[1]}", "returning_renter")

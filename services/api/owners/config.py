@@ -46,8 +46,8 @@ class AssignmentConfig:
 
 
 async def load_config(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None) -> AssignmentConfig:
-    return await txmemo.remember(
-        session, ("owners.config", org_id, property_id), lambda: _load_config(session, org_id, property_id)
+    return await txmemo.remember_config(
+        session, org_id, ("owners.config", org_id, property_id), lambda: _load_config(session, org_id, property_id)
     )
 
 
@@ -66,8 +66,8 @@ async def _load_config(session: AsyncSession, org_id: uuid.UUID, property_id: uu
 
 async def timezone_for(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None) -> ZoneInfo:
     """The property's timezone (team working hours are written in it), else the organization's."""
-    return await txmemo.remember(
-        session, ("owners.timezone", org_id, property_id), lambda: _timezone_for(session, org_id, property_id)
+    return await txmemo.remember_config(
+        session, org_id, ("owners.timezone", org_id, property_id), lambda: _timezone_for(session, org_id, property_id)
     )
 
 

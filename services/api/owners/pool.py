@@ -67,8 +67,8 @@ def _local(at: datetime, now: datetime, tz: ZoneInfo) -> str:
 
 async def load_pool(session: AsyncSession, org_id: uuid.UUID, property_id: uuid.UUID | None) -> Pool:
     """Who may own a lead here; read once per intake batch (services/api/txmemo.py)."""
-    return await txmemo.remember(
-        session, ("owners.pool", org_id, property_id), lambda: _load_pool(session, org_id, property_id)
+    return await txmemo.remember_config(
+        session, org_id, ("owners.pool", org_id, property_id), lambda: _load_pool(session, org_id, property_id)
     )
 
 

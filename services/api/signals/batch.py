@@ -74,6 +74,7 @@ async def apply_signals(session: AsyncSession, envelopes: list[SignalEnvelope]) 
     """The organization's configuration is read once for the whole batch, and no lock is taken twice
     (services/api/txmemo.py); the transaction ends right after this, with the request."""
     with txmemo.batch_scope(session):
+        await txmemo.read_config_versions(session, {envelope.org_id for envelope in envelopes})
         txmemo.defer(session, notify.PENDING)  # every signal's notifications and staff emails: two statements
         results = await _apply_batch(session, envelopes)
         await notify.write_pending(session)

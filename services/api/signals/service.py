@@ -220,11 +220,13 @@ class SignalContext:
     agents: list[uuid.UUID]
 
 
-_CONTEXT_HEAD = """
+_DONE = """
     SELECT 'done' AS kind, CAST(to_jsonb(a) AS text) AS value FROM signal_applications AS a
     WHERE a.inbound_id = :inbound_id AND a.org_id = :org_id
     UNION ALL
-    SELECT 'org', CAST(o.id AS text) FROM organizations AS o WHERE o.id = :org_id
+"""
+_CONTEXT_HEAD = """
+    SELECT 'org' AS kind, CAST(o.id AS text) AS value FROM organizations AS o WHERE o.id = :org_id
     UNION ALL
     SELECT 'agent', CAST(u.id AS text) FROM users AS u
     WHERE u.org_id = :org_id AND u.is_active AND u.role = 'agent'
@@ -233,8 +235,9 @@ _CONTEXT_HEAD = """
     WHERE p.id = CAST(:property_id AS uuid) AND p.org_id = :org_id
     UNION ALL
 """
-# two constant strings: nothing from the request is interpolated, values travel as bind parameters
-CONTEXT_SQL = text(_CONTEXT_HEAD + BLOCKED_IDENTITIES_SQL)
+# constant strings: nothing from the request is interpolated, values travel as bind parameters
+CONTEXT_SQL = text(_DONE + _CONTEXT_HEAD + BLOCKED_IDENTITIES_SQL)
+ORG_CONTEXT_SQL = text(_CONTEXT_HEAD + BLOCKED_IDENTITIES_SQL)  # configuration only: kept across batches
 CONTEXT_KINDS = frozenset({"done", "org", "agent", "property"})
 
 
@@ -282,19 +285,18 @@ async def _load_context(session: AsyncSession, envelope: SignalEnvelope) -> Sign
         if envelope.inbound_id in done:
             return SignalContext(done[envelope.inbound_id], None, frozenset(), [])
         key = ("signals.context", envelope.org_id, envelope.signal.property.property_id)
-        return await txmemo.remember(session, key, lambda: _read_context(session, envelope, with_done=False))
+        return await txmemo.remember_config(
+            session, envelope.org_id, key, lambda: _read_context(session, envelope, with_done=False)
+        )
     return await _read_context(session, envelope, with_done=True)
 
 
 async def _read_context(session: AsyncSession, envelope: SignalEnvelope, *, with_done: bool) -> SignalContext:
-    rows = await session.execute(
-        CONTEXT_SQL,
-        {
-            "inbound_id": envelope.inbound_id if with_done else None,
-            "org_id": envelope.org_id,
-            "property_id": envelope.signal.property.property_id,
-        },
-    )
+    values = {"org_id": envelope.org_id, "property_id": envelope.signal.property.property_id}
+    if with_done:
+        rows = await session.execute(CONTEXT_SQL, {**values, "inbound_id": envelope.inbound_id})
+    else:
+        rows = await session.execute(ORG_CONTEXT_SQL, values)
     found: dict[str, list[str]] = {}
     for kind, value in rows:
         found.setdefault(str(kind), []).append(str(value))
@@ -428,6 +430,7 @@ async def _create_contact(
     )
     _note_owner(session, org_id, contact_id, claimed)
     note_new_contact(session, org_id, contact_id)
+    txmemo.note_new_renter(session, contact_id)
     unclaimed = set(keys.usable) - claimed
     if unclaimed:
         owners = await find_contact_ids(session, org_id, IdentityKeys(usable=sorted(unclaimed)))
