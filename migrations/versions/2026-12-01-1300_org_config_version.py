@@ -29,7 +29,8 @@ down_revision: str | None = "p21s"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# what an intake batch reads of an organization (services/api/configcache.py CONFIG_TABLES keeps the same list)
+# what an intake batch reads of an organization, frozen here as a migration is (configcache.CONFIG_TABLES is the
+# live list: tests/signals/test_config_cache.py fails when a table there lacks these triggers)
 CONFIG_TABLES = (
     "users",
     "properties",

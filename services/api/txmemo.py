@@ -86,15 +86,7 @@ def _memo(session: AsyncSession) -> dict[Hashable, Any] | None:
 
 async def remember(session: AsyncSession, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     """`load()` once per batch for this key; every call outside a batch loads."""
-    memo = _memo(session)
-    if memo is None:
-        return await load()
-    if key in memo:
-        value: T = memo[key]
-        return value
-    value = await load()
-    memo[key] = value
-    return value
+    return await remember_config(session, None, key, load)
 
 
 CONFIG_VERSIONS = "config_versions"
@@ -109,9 +101,10 @@ async def read_config_versions(session: AsyncSession, org_ids: Iterable[Any]) ->
 
 
 async def remember_config(session: AsyncSession, org_id: Any, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
-    """`remember`, for the organization's configuration: inside a batch that read the organization's number,
-    a value an earlier batch read under the same number is taken instead of loading it (it must be plain data
-    or `configcache.detached_copy` rows: batches share it)."""
+    """`load()` once per batch for this key (every call outside a batch loads); and when the value is `org_id`'s
+    configuration (None: this batch only), a value an earlier batch read under the organization's number read by
+    this batch is taken instead of loading it (it must be plain data or `configcache.detached_copy` rows: batches
+    share it)."""
     memo = _memo(session)
     if memo is None:
         return await load()
