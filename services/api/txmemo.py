@@ -126,7 +126,12 @@ async def remember_config(session: AsyncSession, org_id: Any, key: Hashable, loa
 
 def slot(session: AsyncSession, key: Hashable) -> dict[Hashable, Any] | None:
     """A dict kept for the rest of the batch under `key` (None outside a batch: the caller reads the database)."""
-    memo = _memo(session)
+    return slot_of(session.info, key)
+
+
+def slot_of(info: dict[Any, Any], key: Hashable) -> dict[Hashable, Any] | None:
+    """`slot`, from a session's `info` (the sync session's, in a flush event, is the same dict)."""
+    memo: dict[Hashable, Any] | None = info.get(MEMO_KEY)
     if memo is None:
         return None
     found: dict[Hashable, Any] = memo.setdefault(("slot", key), {})
@@ -150,6 +155,14 @@ def deferred(session: AsyncSession, name: str) -> dict[Hashable, Any] | None:
 
 
 NEW_RENTERS = "new_renters"
+PENDING_CONTACTS = "contacts.pending"  # contacts.resolution.insert_contact: new renters waiting for the flush
+
+
+async def write_pending_contacts(session: AsyncSession) -> None:
+    """Before a statement that reads identities or points at a renter by SQL: the renters this batch created so
+    far, written now (they wait for the batch's next flush otherwise, with their identities)."""
+    if slot(session, PENDING_CONTACTS):
+        await session.flush()
 
 
 def note_new_renter(session: AsyncSession, contact_id: Any) -> None:

@@ -146,6 +146,30 @@ async def test_a_batch_keeps_opt_outs_recorded_before_it_and_inside_it(
     ]
 
 
+async def test_a_new_renter_who_texts_stop_in_the_same_batch_is_opted_out_and_the_batch_applies_whole(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The batch writes its new renters with its flush; a STOP from one of them, later in the same batch, records
+    consent on that renter (a row pointing at it), so the renter is written first and the batch is not split."""
+    phone = "+15125550191"
+    request = envelope(
+        org.org_id, phone=phone, email="stop.same.batch@example.com", event="tour_request", channel="web",
+        source="website", message="Can I see it Saturday?",
+    )  # fmt: skip
+    stop = envelope(
+        org.org_id, phone=phone, event="opt_out", channel="sms", source="sms", first_name=None, last_name=None,
+        message="STOP",
+    )  # fmt: skip
+    with counting() as seen:
+        results = await post_batch(client, [request, stop])
+    assert [result["status"] for result in results] == [200, 200]
+    assert results[1]["outcome"]["contact_id"] == results[0]["outcome"]["contact_id"]
+    assert sum(statement.startswith("SAVEPOINT") for statement in seen) == 1  # applied whole, not split
+    async with sessionmaker() as session:
+        contact = await session.get_one(Contact, uuid.UUID(results[0]["outcome"]["contact_id"]))
+    assert contact.sms_consent == "opted_out"
+
+
 async def _renter_state(
     sessionmaker: async_sessionmaker[AsyncSession], org_id: uuid.UUID, email: str
 ) -> dict[str, Any]:

@@ -12,9 +12,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import ColumnElement, event, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.api import txmemo
 from shared import clock
@@ -107,6 +108,19 @@ INSERT_CONTACT = DriverStatement.of(INSERT_CONTACT_SQL)  # once per new renter: 
 _SQL_FILLS = frozenset({"email_consent", "created_at", "updated_at"})  # INSERT_CONTACT_SQL writes these itself
 
 
+PENDING_CONTACTS = txmemo.PENDING_CONTACTS
+_INSERT_CONTACTS = insert(Contact)
+
+
+@event.listens_for(Session, "before_flush")
+def _write_pending_contacts(session: Session, flush_context: Any, instances: Any) -> None:
+    """The batch's new renters, before the flush writes their identities and everything that points at them."""
+    pending = txmemo.slot_of(session.info, PENDING_CONTACTS)
+    if pending:
+        session.connection().execute(_INSERT_CONTACTS, list(pending.values()))
+        pending.clear()
+
+
 async def insert_contact(
     session: AsyncSession,
     org_id: uuid.UUID,
@@ -141,6 +155,21 @@ async def insert_contact(
         "created_at": now,
         "updated_at": now,
     }
+    if (pending := txmemo.slot(session, PENDING_CONTACTS)) is not None and txmemo.pending_keyed(session) is not None:
+        # an intake batch's single savepoint: written with the batch's next flush, one INSERT for all its new
+        # renters (`_write_pending_contacts`). The caller found none of these keys owned, under the locks every
+        # writer of an identity takes; one written meanwhile by a writer that did not would fail the flush, and
+        # the batch is applied again one signal at a time, through the statement below.
+        pending[contact_id] = contact_row
+        for key_kind, value in ordered:
+            session.add(
+                ContactIdentity(
+                    org_id=org_id, contact_id=contact_id, kind=key_kind, value=value, source=source,
+                    created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+        attach(session, Contact, full_row(Contact, contact_row))
+        return set(ordered)
     rows = await driver.fetch(
         session,
         INSERT_CONTACT,

@@ -84,6 +84,8 @@ async def record_consent(
 ) -> bool:
     """Append one record (idempotent per inbound id). Returns False when that inbound was recorded already."""
     at = at or clock.now()
+    if contact_id is not None:
+        await txmemo.write_pending_contacts(session)  # the record points at the renter
     known = txmemo.slot(session, NO_RECORD_KEY)
     if known is not None:  # what this record touches is no longer known to have none
         known.pop((org_id, channel, "contact", contact_id), None)

@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.automation.review import schedule_sla
 from services.api.leads.events import add_event
 from services.api.messaging.consent import record_consent
@@ -244,6 +245,7 @@ async def keyword_from_stranger(
     if signal.channel != Channel.sms or not phone:
         return None
     keys = identity_keys(signal.contact, frozenset())
+    await txmemo.write_pending_contacts(session)  # a renter created earlier in this batch is known by this number
     if await find_contact_ids(session, org_id, keys):
         return None
     await record_consent(

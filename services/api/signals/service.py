@@ -347,6 +347,8 @@ async def _resolve_contact(
         candidates = list(owners)
     chosen = prefer_email_owner(owners)
     assert chosen is not None  # owners is not empty here
+    if txmemo.is_new_renter(session, chosen):  # created earlier in this batch: written before it is locked
+        await session.flush()
     contact = await _load_contact(session, chosen)
     held = {(kind, value) for kind, value in keys.usable if contact.id in owners and kind in owners[contact.id]}
     missing = [key for key in keys.usable if key not in held and not _owned_elsewhere(key, owners, contact.id)]
