@@ -2,8 +2,10 @@
 
 Identities are unique per organization; every writer inserts them in one sorted order with
 ON CONFLICT DO NOTHING, so two transactions for the same renter queue on the same key instead of
-deadlocking, and the loser learns who won. Open leads are unique per contact and property by a partial
-index; opening one uses the same pattern.
+deadlocking, and the loser learns who won. (An intake batch writes its new renters with its flush, without
+ON CONFLICT: it holds every key's lock and found each key free, so a conflict there can only come from a writer
+that skipped the locks, and fails the batch's savepoint; the batch is then applied signal by signal, here.)
+Open leads are unique per contact and property by a partial index; opening one uses the same pattern.
 """
 
 from __future__ import annotations
@@ -108,14 +110,13 @@ INSERT_CONTACT = DriverStatement.of(INSERT_CONTACT_SQL)  # once per new renter: 
 _SQL_FILLS = frozenset({"email_consent", "created_at", "updated_at"})  # INSERT_CONTACT_SQL writes these itself
 
 
-PENDING_CONTACTS = txmemo.PENDING_CONTACTS
 _INSERT_CONTACTS = insert(Contact)
 
 
 @event.listens_for(Session, "before_flush")
 def _write_pending_contacts(session: Session, flush_context: Any, instances: Any) -> None:
     """The batch's new renters, before the flush writes their identities and everything that points at them."""
-    pending = txmemo.slot_of(session.info, PENDING_CONTACTS)
+    pending = txmemo.slot_of(session.info, txmemo.PENDING_CONTACTS)
     if pending:
         session.connection().execute(_INSERT_CONTACTS, list(pending.values()))
         pending.clear()
@@ -138,7 +139,11 @@ async def insert_contact(
 ) -> set[tuple[str, str]]:
     """The one way a contact is created: the contact and its identities in one statement (identities in
     sorted order, ON CONFLICT DO NOTHING). Returns the identities it now holds; one missing from the result
-    is held by someone else (callers decide: refuse, or keep the contact and open a review)."""
+    is held by someone else (callers decide: refuse, or keep the contact and open a review).
+
+    Inside an intake batch's single savepoint the rows wait for the batch's flush instead (one INSERT of contacts,
+    one of identities, for all its new renters): see below, and `txmemo.write_pending_contacts` for the reads
+    and rows that need them written first."""
     ordered = sorted(set(identities))
     now = clock.now()
     contact_row = {
@@ -155,7 +160,8 @@ async def insert_contact(
         "created_at": now,
         "updated_at": now,
     }
-    if (pending := txmemo.slot(session, PENDING_CONTACTS)) is not None and txmemo.pending_keyed(session) is not None:
+    pending = txmemo.slot(session, txmemo.PENDING_CONTACTS)
+    if pending is not None and txmemo.pending_keyed(session) is not None:
         # an intake batch's single savepoint: written with the batch's next flush, one INSERT for all its new
         # renters (`_write_pending_contacts`). The caller found none of these keys owned, under the locks every
         # writer of an identity takes; one written meanwhile by a writer that did not would fail the flush, and
