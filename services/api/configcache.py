@@ -63,16 +63,12 @@ class ConfigCache:
         self._orgs: OrderedDict[uuid.UUID, _Kept] = OrderedDict()
         self.max_orgs = max_orgs
         self.max_values = max_values
-        self.hits = 0
-        self.misses = 0
 
     def get(self, org_id: uuid.UUID, version: int, key: Hashable) -> tuple[bool, Any]:
         kept = self._orgs.get(org_id)
         if kept is None or kept.version != version or key not in kept.values:
-            self.misses += 1
             return False, None
         self._orgs.move_to_end(org_id)
-        self.hits += 1
         return True, kept.values[key]
 
     def put(self, org_id: uuid.UUID, version: int, key: Hashable, value: Any) -> None:
@@ -85,9 +81,6 @@ class ConfigCache:
         self._orgs.move_to_end(org_id)
         while len(self._orgs) > self.max_orgs:
             self._orgs.popitem(last=False)
-
-    def clear(self) -> None:
-        self._orgs.clear()
 
 
 CACHE = ConfigCache()

@@ -348,7 +348,7 @@ async def _resolve_contact(
     chosen = prefer_email_owner(owners)
     assert chosen is not None  # owners is not empty here
     if txmemo.is_new_renter(session, chosen):  # created earlier in this batch: written before it is locked
-        await session.flush()
+        await txmemo.write_pending_contacts(session)
     contact = await _load_contact(session, chosen)
     held = {(kind, value) for kind, value in keys.usable if contact.id in owners and kind in owners[contact.id]}
     missing = [key for key in keys.usable if key not in held and not _owned_elsewhere(key, owners, contact.id)]
