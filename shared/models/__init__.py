@@ -19,7 +19,14 @@ from shared.models.messaging import (
     NotificationPreference,
     OutboundMessage,
 )
-from shared.models.metrics import MetricCount, MetricCountDelta, MetricReplyRollup, MetricRollup, SourceSpend
+from shared.models.metrics import (
+    MetricCount,
+    MetricCountDelta,
+    MetricReplyRollup,
+    MetricReplyTrailing,
+    MetricRollup,
+    SourceSpend,
+)
 from shared.models.organization import Organization
 from shared.models.owners import AssignmentSetting, LeadCollaborator, LeadOffer, RoundRobinCursor, SlaTimer
 from shared.models.property import Property
@@ -64,6 +71,7 @@ __all__ = [
     "MetricCount",
     "MetricCountDelta",
     "MetricReplyRollup",
+    "MetricReplyTrailing",
     "MetricRollup",
     "Notification",
     "NotificationPreference",

@@ -157,6 +157,23 @@ class MetricReplyRollup(Base):
     first_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class MetricReplyTrailing(Base):
+    """The day the reply histograms' trailing windows end on (migration y23t), per organization and timezone.
+
+    `day` E (a local date): metric_reply_rollups holds views `<level>.t30` and `<level>.t365` (levels s, p, o) at
+    day E, the sums of that level over the local days E-29 .. E and E-364 .. E. NULL: not built yet (a timezone
+    the fold met for the first time). The fold adds every delta of those days to them; `metrics_compact` moves E
+    to today (rollups.roll_trailing). The default 30-day window and a year ending now read one row per group and
+    bucket instead of months and days.
+    """
+
+    __tablename__ = "metric_reply_trailing"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date | None] = mapped_column(Date)
+
+
 class SourceSpend(IdMixin, OrgMixin, TimestampMixin, Base):
     """Marketing spend per source and calendar month (PUT /v1/sources/{source}/spend)."""
 

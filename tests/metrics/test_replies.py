@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.metrics import queries, replies, rolled
-from services.api.metrics.rollups import compact, disagreements
+from services.api.metrics.rollups import compact, disagreements, roll_trailing
 from services.api.metrics.scope import LeadScope
 from shared.models import Contact, Lead, Property
 from tests.conftest import OrgFixture
@@ -197,3 +197,87 @@ def test_a_histogram_read_out_of_order_gives_the_same_answer() -> None:
     answer = rolled.histogram_answer("k", row)
     assert answer is not None and answer["leads"] == 15
     assert answer["automated"]["responded"] == 10 and answer["human"]["responded"] == 11
+
+
+async def _trailing_pieces(session: AsyncSession, start: datetime, end: datetime, org_id: uuid.UUID) -> set[Any]:
+    """(timezone, grain, sign) of the pieces a window is read as at a level that keeps trailing windows."""
+    f = queries.Filter(org_id, start, end, LeadScope())
+    rows = await session.execute(text(queries.with_bounds("SELECT tz, grain, sign FROM trailing_p", True)), f.params())
+    return {(tz, grain, int(sign)) for tz, grain, sign in rows}
+
+
+async def test_the_last_30_and_365_days_read_the_trailing_windows_kept_by_the_fold_and_moved_each_day(
+    org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession], clock: Any
+) -> None:
+    """Leads over 14 months in two timezones: the default 30-day window and a year ending now read one row set
+    each (`<level>.t30`, `<level>.t365`); a longer window reads the year and the days before it. Answers equal the
+    raw ones before and after folding, with late replies and new leads folded into the windows, and when a day
+    begins: the windows end yesterday until the cron moves them (the last 30 days then read months and days, a
+    window ending today reads the 30 days ending yesterday and today's leads), then they end today."""
+    base = datetime(2025, 9, 1, tzinfo=UTC)
+    now = datetime(2026, 11, 10, 15, tzinfo=UTC)  # November 10th in both timezones
+    clock.set(now)
+    properties = await _replied_leads(org, sessionmaker, base, 435, 1500, 41)
+    end = now.replace(minute=0) + timedelta(hours=1)  # the default window's end: the next full hour
+    windows = [(end - timedelta(days=d), end) for d in (30, 365, 400)]
+    filters: list[dict[str, Any]] = [{}, {"property_id": properties[1]}, {"source": "zillow"}]
+    async with sessionmaker() as session, session.begin():
+        while await compact(session, batch=600):
+            pass
+        zones = await session.scalar(
+            text("SELECT count(DISTINCT tz) FROM metric_reply_rollups WHERE org_id = :org"), {"org": org.org_id}
+        )
+        assert zones == 2  # New York (property A's and the organization's) and Kolkata
+        assert await roll_trailing(session) >= zones  # built: the fold left them without a day (other tests' too)
+        kept = await session.execute(
+            text("SELECT day FROM metric_reply_trailing WHERE org_id = :org"), {"org": org.org_id}
+        )
+        assert {day for (day,) in kept} == {date(2026, 11, 10)}
+        assert await roll_trailing(session) == 0  # already ending today
+        month, year, longer = [await _trailing_pieces(session, *w, org.org_id) for w in windows]
+        assert {(grain, sign) for _, grain, sign in month} == {("t30", 1)}
+        assert {(grain, sign) for _, grain, sign in year} == {("t365", 1)}
+        assert ("t365", 1) in {(grain, sign) for _, grain, sign in longer} and len(longer) > 2
+        assert await disagreements(session, org.org_id) == []
+        await _assert_answers_close(session, org, windows, filters)
+        # a window ending before today reads no trailing window
+        earlier = (end - timedelta(days=35), end - timedelta(days=5))
+        assert not any(grain.startswith("t") for _, grain, _ in await _trailing_pieces(session, *earlier, org.org_id))
+    # late replies to leads of the year's first months, and new leads this month: deltas, then folded
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE leads SET first_human_response_at = created_at + interval '17 minutes', "
+                "first_response_at = LEAST(first_response_at, created_at + interval '17 minutes') "
+                "WHERE org_id = :org AND created_at >= '2025-11-20' AND created_at < '2026-01-10'"
+            ),
+            {"org": org.org_id},
+        )
+    await _replied_leads(org, sessionmaker, datetime(2026, 11, 1, tzinfo=UTC), 9, 200, 43)
+    async with sessionmaker() as session, session.begin():
+        await _assert_answers_close(session, org, windows, filters)  # unfolded deltas read into the windows
+        while await compact(session, batch=500):
+            pass
+        assert await disagreements(session, org.org_id) == []
+        await _assert_answers_close(session, org, windows, filters)
+    # two days later, leads of November 11th-12th: until the cron moves the windows, the last 30 days read months
+    # and days, the last 40 days the 30 days ending on the 10th, the days before them and the two days after it;
+    # then the windows end on the 12th
+    later = clock.advance(days=2, hours=2)  # 22:30 in Kolkata: from 23:30 the next full hour is tomorrow there
+    await _replied_leads(org, sessionmaker, datetime(2026, 11, 11, tzinfo=UTC), 1, 120, 47)
+    end = later.replace(minute=0) + timedelta(hours=1)
+    recent = [(end - timedelta(days=d), end) for d in (30, 40, 365)]
+    async with sessionmaker() as session, session.begin():
+        assert not any(g.startswith("t") for _, g, _ in await _trailing_pieces(session, *recent[0], org.org_id))
+        stale = await _trailing_pieces(session, *recent[1], org.org_id)
+        assert {(grain, sign) for _, grain, sign in stale} >= {("t30", 1), ("d", 1)}
+        await _assert_answers_close(session, org, recent, filters)
+        assert await roll_trailing(session) >= zones
+        kept = await session.execute(
+            text("SELECT day FROM metric_reply_trailing WHERE org_id = :org"), {"org": org.org_id}
+        )
+        assert [day for (day,) in kept] == [date(2026, 11, 12)] * zones
+        moved = await _trailing_pieces(session, *recent[0], org.org_id)
+        assert {grain for _, grain, _ in moved} == {"t30"}
+        assert await disagreements(session, org.org_id) == []
+        await _assert_answers_close(session, org, recent, filters)

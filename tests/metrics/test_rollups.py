@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.leads.events import add_status_event
 from services.api.leads.status import FUNNEL_RANK
 from services.api.metrics import queries
-from services.api.metrics.rollups import compact, disagreements, rebuild_org
+from services.api.metrics.rollups import compact, disagreements, rebuild_org, roll_trailing
 from services.api.metrics.scope import LeadScope
 from shared.config import Settings
 from shared.db import make_engine, make_sessionmaker
@@ -44,6 +44,8 @@ operation = st.one_of(
     st.tuples(
         st.just("compact"),
     ),
+    # the trailing windows moved to end on the local day of BASE, BASE + 10 days or BASE + 20 days (back or forth)
+    st.tuples(st.just("roll"), st.integers(0, 2)),
     # a first reply (0 automated, 1 human, 2 any) after that many seconds; a next action cleared / due then
     st.tuples(st.just("reply"), st.integers(0, 50), st.integers(0, 2), st.integers(0, 200_000)),
     st.tuples(st.just("action"), st.integers(0, 50), st.sampled_from([None, -30, 0, 30, 900])),
@@ -77,6 +79,9 @@ async def _apply(session: AsyncSession, org_id: uuid.UUID, world: dict[str, Any]
         return
     if kind == "compact":
         await compact(session, batch=7)
+        return
+    if kind == "roll":
+        await roll_trailing(session, now=BASE + timedelta(days=10 * op[1]))
         return
     if kind == "tz":
         await session.execute(
@@ -132,7 +137,9 @@ def test_rollups_agree_with_recomputation_after_random_operations(
     creates: list[tuple[Any, ...]], ops: list[tuple[Any, ...]], settings: Settings
 ) -> None:
     """Hypothesis drives a sync test; each example runs on its own event loop and engine."""
-    asyncio.run(_random_operations(creates + ops, settings))
+    # folded and the trailing windows ending on March 17th before the random operations: the windows below that
+    # end just after it read them
+    asyncio.run(_random_operations([*creates, ("compact",), ("roll", 1), *ops], settings))
 
 
 async def _random_operations(ops: list[tuple[Any, ...]], app_settings: Settings) -> None:
@@ -187,6 +194,12 @@ async def _check_random_operations(ops: list[tuple[Any, ...]], sessionmaker: asy
             (BASE - timedelta(days=25, hours=2), BASE + timedelta(days=13, hours=3)),
             # shorter than a day: no whole local day in one timezone, across a local midnight in another
             (BASE + timedelta(hours=3), BASE + timedelta(hours=15)),
+            # with the trailing windows ending on March 17th (27th): the 30 days before it (and the days around
+            # them, before: a partial month, after: days with leads), the 365 days and the days around them, and the
+            # 30 days ending on March 27th exactly
+            (BASE - timedelta(days=25), BASE + timedelta(days=14, hours=5)),
+            (BASE - timedelta(days=370), BASE + timedelta(days=12)),
+            (BASE - timedelta(days=10), BASE + timedelta(days=20, hours=5)),
         ):
             for where in filters:
                 rolled = queries.Filter(org.org_id, start, end, LeadScope(), **where)

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.leads.status import FUNNEL_RANK
+from services.api.metrics.replies import TRAILING_LEVELS, TRAILING_SPANS
 from services.api.metrics.rollups import LEVELS
 from services.api.metrics.scope import LeadScope
 from shared import clock
@@ -175,22 +176,45 @@ def _pieces(name: str, frm: str, pieces: list[tuple[str, str, str]]) -> str:
     return f"{name} AS (SELECT * FROM ({union}) x WHERE lo < hi)"
 
 
-def _signed(name: str, split: Any, margin: int) -> str:
+def _signed(name: str, split: Any, margin: int, pm: str = "pm", pr: str = "pr", trailing: bool = False) -> str:
     """(tz, grain, lo, hi, sign) pieces: the whole months, and each partial month as its month minus the days
     outside the window (split by `split`) when those plus `margin` are fewer than the days inside (a month's rows
-    cost about `margin` days' rows), else its days inside."""
+    cost about `margin` days' rows), else its days inside. With `trailing` (`pm` / `pr` then cover the days
+    before the trailing window `pt` names, where there is one): that window (lo, hi: the days it sums) and the
+    window's days after it."""
     cover = f"(a - ms) + (me - b) + {margin} < b - a"
+    kept = (
+        (1, "pt", [("('t' || span)", "e - span + 1", "e + 1")]),
+        (1, "pt JOIN tzb USING (tz)", [("d", "e + 1", "dhi")]),
+    )
     union = " UNION ALL ".join(
-        f"SELECT tz, '{grain}' AS grain, {lo} AS lo, {hi} AS hi, {sign} AS sign FROM {frm}"
+        f"SELECT tz, {grain if grain.startswith('(') else repr(grain)} AS grain, {lo} AS lo, {hi} AS hi, "
+        f"{sign} AS sign FROM {frm}"
         for sign, frm, parts in (
-            (1, "pm", [("m", "m0", "m1")]),
-            (1, f"pr WHERE NOT {cover}", split("a", "b")),
-            (1, f"pr WHERE {cover}", [("m", "ms", "me")]),
-            (-1, f"pr WHERE {cover}", [*split("ms", "a"), *split("b", "me")]),
+            (1, pm, [("m", "m0", "m1")]),
+            (1, f"{pr} WHERE NOT {cover}", split("a", "b")),
+            (1, f"{pr} WHERE {cover}", [("m", "ms", "me")]),
+            (-1, f"{pr} WHERE {cover}", [*split("ms", "a"), *split("b", "me")]),
+            *(kept if trailing else ()),
         )
         for grain, lo, hi in parts
     )
     return f"{name} AS (SELECT * FROM ({union}) x WHERE lo < hi)"
+
+
+def _months(pm: str, pr: str, days: str) -> str:
+    """`pm`: per timezone of `days` (tz, dlo, dhi: whole local days [dlo, dhi)) its whole months [m0, m1) and the
+    partial months' ends (h1: the first one's end, t0: the last one's start); `pr`: each partial month's days
+    [a, b) inside its month [ms, me)."""
+    return (
+        f"{pm} AS (SELECT tz, dlo, dhi, m0, GREATEST(m0, m1) AS m1, LEAST(m0, dhi) AS h1, "
+        "GREATEST(m1, LEAST(m0, dhi)) AS t0 "
+        "FROM (SELECT tz, dlo, dhi, (date_trunc('month', (dlo - 1)::timestamp) + interval '1 month')::date AS m0, "
+        f"date_trunc('month', dhi::timestamp)::date AS m1 FROM {days}) m), "
+        f"{pr} AS (SELECT tz, a, b, ms, (ms + interval '1 month')::date AS me FROM (SELECT tz, a, b, "
+        "date_trunc('month', a::timestamp)::date AS ms "
+        f"FROM (SELECT tz, dlo AS a, h1 AS b FROM {pm} UNION ALL SELECT tz, t0, dhi FROM {pm}) e) m)"
+    )
 
 
 # What a month's reply rows cost in days of rows, per reply level (1 M leads, 120 properties, 60 owners, 13
@@ -208,20 +232,37 @@ MONTH_IN_DAYS = {"n": 2, "s": 4, "p": 12, "o": 12}
 # else its days inside. A 30-day window ending today: one month row set, instead of four weeks and a day (at the
 # property level a month holds ~60 % of the rows of its four weeks). Sums of counts and milliseconds: exact
 # either way.
+# `trailing_<level>` (replies.TRAILING_LEVELS): where the organization keeps a trailing window (30 or 365 local
+# days, metric_reply_trailing) ending inside the window's whole days and starting at or after its first one, the
+# longest such (`pt`): its rows, the window's days after it (none yet when it ends today), and the days before it
+# read as `pieces_<level>` reads a window (`tzr`, `pmr`, `prr`).
+TRAILING = (
+    "pt AS (SELECT t.tz, k.day AS e, w.span FROM tzb t "
+    "JOIN metric_reply_trailing k ON k.org_id = :org AND k.tz = t.tz "
+    "CROSS JOIN LATERAL (SELECT max(v.span) AS span FROM (VALUES "
+    + ", ".join(f"({span})" for span in TRAILING_SPANS)
+    + ") v(span) WHERE k.day - v.span + 1 >= t.dlo) w "
+    "WHERE k.day < t.dhi AND w.span IS NOT NULL), "
+    "tzr AS (SELECT t.tz, t.dlo, COALESCE(pt.e - pt.span + 1, t.dhi) AS dhi FROM tzb t LEFT JOIN pt USING (tz)), "
+    + _months("pmr", "prr", "tzr")
+    + ", "
+    + ", ".join(
+        _signed(f"trailing_{level}", _days, MONTH_IN_DAYS[level], "pmr", "prr", trailing=True)
+        for level in TRAILING_LEVELS
+    )
+)
 PIECES = (
-    "pm AS (SELECT tz, dlo, dhi, m0, GREATEST(m0, m1) AS m1, LEAST(m0, dhi) AS h1, GREATEST(m1, LEAST(m0, dhi)) AS t0 "
-    "FROM (SELECT tz, dlo, dhi, (date_trunc('month', (dlo - 1)::timestamp) + interval '1 month')::date AS m0, "
-    "date_trunc('month', dhi::timestamp)::date AS m1 FROM tzb) m), "
+    _months("pm", "pr", "tzb")
+    + ", "
     + _pieces("pieces_m", "pm", [("m", "m0", "m1"), *_split("dlo", "h1"), *_split("t0", "dhi")])
     + ", "
     + _pieces("pieces_w", "tzb", _split("dlo", "dhi"))
     + ", "
-    + "pr AS (SELECT tz, a, b, ms, (ms + interval '1 month')::date AS me FROM (SELECT tz, a, b, "
-    "date_trunc('month', a::timestamp)::date AS ms "
-    "FROM (SELECT tz, dlo AS a, h1 AS b FROM pm UNION ALL SELECT tz, t0, dhi FROM pm) e) m), "
     + ", ".join(
         _signed(f"pieces_{level}", _split if level == "n" else _days, margin) for level, margin in MONTH_IN_DAYS.items()
     )
+    + ", "
+    + TRAILING
 )
 PROPERTY = f"COALESCE(l.property_id, '{ZERO}'::uuid) AS property_id"
 IN_FULL_DAYS = "(({at} AT TIME ZONE b.tz)::date >= b.dlo AND ({at} AT TIME ZONE b.tz)::date < b.dhi)"

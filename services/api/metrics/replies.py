@@ -93,9 +93,75 @@ BASE_EXPAND = EXPAND.format(
 X_MEASURES = ", ".join(f"x.{m}" for m in MEASURES)
 
 
-def reply_rows(rows: str, levels: dict[str, tuple[bool, bool, bool]] = LEVELS, grains: tuple[str, ...] = GRAINS) -> str:
+# Trailing windows (migration y23t): levels s, p and o also keep, per organization and timezone, the histograms of
+# the last 30 and 365 local days ending on the day `metric_reply_trailing` names (today, moved by roll_trailing):
+# view `<level>.t<span>` at that day. The default 30-day window and a year ending now read one row per group and
+# bucket: a property's month already holds ~60 % of its year's buckets, so a year read as twelve months cost
+# ~250 k rows at 1 M leads for ~34 k cells. Level n reads a year from its small month rows.
+TRAILING_LEVELS = ("s", "p", "o")
+TRAILING_SPANS = (30, 365)
+TRAILING_VIEWS = ", ".join(f"'{level}.t{span}'" for level in TRAILING_LEVELS for span in TRAILING_SPANS)
+# folds and the roll serialize on this: a fold adds deltas to the windows its marker names, a roll replaces them
+# and moves the marker (folds share the lock, a roll takes it alone)
+TRAILING_LOCK = "hashtextextended('metric-reply-trailing', 0)"
+_SPANS = ", ".join(f"({span})" for span in TRAILING_SPANS)
+
+
+def trailing_rows(rows: str) -> str:
+    """The trailing-window rows of the base rows `rows`: a cohort row of local day D counts in the window of
+    `span` days ending on E (its organization and timezone's marker) when E - span < D <= E (a NULL day: none)."""
+    values = ", ".join(
+        f"('{name}', {str(p).lower()}, {str(s).lower()}, {str(o).lower()})"
+        for name in TRAILING_LEVELS
+        for p, s, o in (LEVELS[name],)
+    )
+    return (
+        "SELECT b.org_id, v.name || '.t' || w.span AS view, t.day, b.tz, "
+        f"CASE WHEN v.p THEN b.property_id ELSE {ZERO} END AS property_id, "
+        "CASE WHEN v.s THEN b.source ELSE '' END AS source, "
+        f"CASE WHEN v.o THEN b.owner_id ELSE {ZERO} END AS owner_id, b.kind, x.bucket, {X_MEASURES} "
+        f"FROM ({rows}) b JOIN metric_reply_trailing t ON t.org_id = b.org_id AND t.tz = b.tz "
+        f"JOIN (VALUES {_SPANS}) w(span) ON b.day > t.day - w.span AND b.day <= t.day "
+        f"CROSS JOIN (VALUES {values}) v(name, p, s, o) {BASE_EXPAND} WHERE b.view = 'cohort'"
+    )
+
+
+def trailing_insert(markers: str) -> str:
+    """INSERT of the trailing windows ending on the days `markers` names (a relation of org_id, tz, day), summed
+    from the level's rows: whole months from month rows, the days around them from day rows."""
+    # per window, its days [a, b): months [ma, mb) when there are whole ones, days before and after them
+    span = (
+        "SELECT y.org_id, y.tz, y.day, w.span, a, b, "
+        "(date_trunc('month', (a - 1)::timestamp) + interval '1 month')::date AS ma, "
+        "date_trunc('month', b::timestamp)::date AS mb "
+        f"FROM ({markers}) y CROSS JOIN (VALUES {_SPANS}) w(span) "
+        "CROSS JOIN LATERAL (SELECT y.day - w.span + 1 AS a, y.day + 1 AS b) ab WHERE y.day IS NOT NULL"
+    )
+    levels = ", ".join(f"('{level}')" for level in TRAILING_LEVELS)
+    read = (
+        "SELECT s.org_id, s.tz, s.day AS at, s.span, l.level, g.grain, g.lo, g.hi FROM spans s "
+        f"CROSS JOIN (VALUES {levels}) l(level) "
+        "CROSS JOIN LATERAL (VALUES ('d', s.a, LEAST(s.ma, s.b)), ('m', s.ma, s.mb), "
+        "('d', GREATEST(s.mb, s.ma), s.b)) g(grain, lo, hi) WHERE g.lo < g.hi"
+    )
+    return (
+        f"INSERT INTO metric_reply_rollups ({RCOLUMNS}) WITH spans AS ({span}) "
+        f"SELECT r.org_id, p.level || '.t' || p.span, p.at, r.tz, r.property_id, r.source, r.owner_id, r.kind, "
+        f"r.bucket, {SUMS} FROM ({read}) p JOIN metric_reply_rollups r ON r.org_id = p.org_id "
+        "AND r.view = p.level || '.' || p.grain AND r.tz = p.tz AND r.day >= p.lo AND r.day < p.hi "
+        "GROUP BY r.org_id, p.level, p.span, p.at, r.tz, r.property_id, r.source, r.owner_id, r.kind, r.bucket "
+        f"HAVING {SUM_NONZERO}"
+    )
+
+
+def reply_rows(
+    rows: str,
+    levels: dict[str, tuple[bool, bool, bool]] = LEVELS,
+    grains: tuple[str, ...] = GRAINS,
+    trailing: bool = True,
+) -> str:
     """Every reply rollup row of the base rows `rows` (a relation with rollups.BASE_COLUMNS), not yet summed: each
-    level at those of `grains` it keeps (LEVEL_GRAINS)."""
+    level at those of `grains` it keeps (LEVEL_GRAINS), and with `trailing` the trailing windows (trailing_rows)."""
     values = ", ".join(
         f"('{name}.{grain}', '{grain}', {str(p).lower()}, {str(s).lower()}, {str(o).lower()})"
         for name, (p, s, o) in levels.items()
@@ -110,7 +176,7 @@ def reply_rows(rows: str, levels: dict[str, tuple[bool, bool, bool]] = LEVELS, g
         "CASE WHEN v.s THEN b.source ELSE '' END AS source, "
         f"CASE WHEN v.o THEN b.owner_id ELSE {ZERO} END AS owner_id, b.kind, x.bucket, {X_MEASURES} "
         f"FROM ({rows}) b CROSS JOIN (VALUES {values}) v(name, grain, p, s, o) {BASE_EXPAND} "
-        "WHERE b.view = 'cohort'"
+        "WHERE b.view = 'cohort'" + (f" UNION ALL {trailing_rows(rows)}" if trailing else "")
     )
 
 
@@ -126,7 +192,7 @@ def rebuild_statements(org_filter: str = "org_id = :org", base: str = "metric_ba
     the base rows, `n` from `s`, weeks (level n) and months from days."""
     out = []
     for level in ("s", "p", "o"):
-        rows = reply_rows(f"SELECT * FROM {base} WHERE {org_filter}", {level: LEVELS[level]}, ("d",))
+        rows = reply_rows(f"SELECT * FROM {base} WHERE {org_filter}", {level: LEVELS[level]}, ("d",), trailing=False)
         out.append(
             f"INSERT INTO metric_reply_rollups ({RCOLUMNS}) SELECT {RKEY}, {SUMS} FROM ({rows}) r "
             f"GROUP BY {RKEY} HAVING {SUM_NONZERO}"
@@ -146,6 +212,14 @@ def rebuild_statements(org_filter: str = "org_id = :org", base: str = "metric_ba
                 f"FROM metric_reply_rollups WHERE {org_filter} AND view = '{level}.d' "
                 f"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 HAVING {SUM_NONZERO}"
             )
+    # trailing windows: a timezone met for the first time ends them today (by the database clock; roll_trailing
+    # moves them to the application's), one kept before stays at its day
+    out.append(
+        "INSERT INTO metric_reply_trailing (org_id, tz, day) SELECT DISTINCT org_id, tz, "
+        "(now() AT TIME ZONE tz)::date FROM metric_reply_rollups "
+        f"WHERE {org_filter} AND view = 'n.m' ON CONFLICT (org_id, tz) DO NOTHING"
+    )
+    out.append(trailing_insert(f"SELECT * FROM metric_reply_trailing WHERE {org_filter}"))
     return out
 
 

@@ -110,11 +110,15 @@ def reply_facts(f: Filter, level: str, group_by: str) -> str:
             if weeks
             else "(SELECT tz, 'd' AS grain, dlo AS lo, dhi AS hi, 1 AS sign FROM tzb WHERE dlo < dhi)"
         )
+    elif level in replies.TRAILING_LEVELS and group_by != "month":  # a trailing window's rows carry no month
+        pieces = f"trailing_{level}"
     else:
         pieces = f"pieces_{level}"
+    # a trailing window's piece (grain t30, t365) spans the base days [lo, hi); its rows sit at its last day
+    trailing = "pc.grain LIKE 't%'"
     day = (
         "CASE pc.grain WHEN 'd' THEN b.day WHEN 'w' THEN date_trunc('week', b.day::timestamp)::date "
-        "ELSE date_trunc('month', b.day::timestamp)::date END"
+        f"ELSE CASE WHEN {trailing} THEN pc.hi - 1 ELSE date_trunc('month', b.day::timestamp)::date END END"
     )
     delta_where = _delta_where(f, "b")
     prop = "b.property_id" if keeps_property else f"'{ZERO}'::uuid"
@@ -126,7 +130,7 @@ def reply_facts(f: Filter, level: str, group_by: str) -> str:
         + f" FROM {pieces} pc CROSS JOIN LATERAL ("
         f"SELECT r.day, r.property_id, r.source, r.owner_id, r.kind, r.bucket, {MEASURES} "
         f"FROM metric_reply_rollups r WHERE r.org_id = :org AND r.view = '{level}.' || pc.grain AND r.tz = pc.tz "
-        f"AND r.day >= pc.lo AND r.day < pc.hi{f.rollup_where()} "
+        f"AND r.day >= CASE WHEN {trailing} THEN pc.hi - 1 ELSE pc.lo END AND r.day < pc.hi{f.rollup_where()} "
         f"UNION ALL SELECT {day}, {prop}, {source}, {owner}, b.kind, x.bucket, {replies.X_MEASURES} "
         f"FROM metric_count_deltas b {replies.BASE_EXPAND} "
         f"WHERE b.org_id = :org AND b.view = 'cohort' AND b.tz = pc.tz AND b.day >= pc.lo AND b.day < pc.hi"

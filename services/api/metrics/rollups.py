@@ -12,12 +12,14 @@ are exact whether or not compaction has run.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.metrics import replies
+from shared import clock
 from shared.logging import get_logger
 from shared.queue import job_transaction
 
@@ -101,6 +103,9 @@ WITH moved AS (
   {_upsert("metric_rollups", RCOLUMNS, RKEY).format(src="coarse")} RETURNING 1
 ), c AS (
   {replies.upsert("reply")} RETURNING 1
+), marked AS (
+  INSERT INTO metric_reply_trailing (org_id, tz) SELECT DISTINCT org_id, tz FROM moved WHERE view = 'cohort'
+  ON CONFLICT (org_id, tz) DO NOTHING RETURNING 1
 )
 SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c)
 """
@@ -108,8 +113,39 @@ SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FR
 
 async def compact(session: AsyncSession, batch: int = COMPACT_BATCH) -> int:
     """Fold up to `batch` deltas; returns how many key rows changed (rows that reach 0 stay until a rebuild;
-    readers sum, so a zero row changes nothing)."""
+    readers sum, so a zero row changes nothing). A timezone met for the first time gets a trailing-window marker
+    without a day (no window yet: roll_trailing builds them from the day and month rows)."""
+    await session.execute(text(f"SELECT pg_advisory_xact_lock_shared({replies.TRAILING_LOCK})"))
     return int(await session.scalar(text(COMPACT_SQL), {"batch": batch}) or 0)
+
+
+# the trailing windows not ending today (local) or not built: moved to today, rebuilt from the day and month rows
+TODAY = "(CAST(:now AS timestamptz) AT TIME ZONE tz)::date"
+ROLL_DUE_SQL = (
+    f"SELECT org_id, tz, {TODAY} AS today FROM metric_reply_trailing "
+    f"WHERE day IS DISTINCT FROM {TODAY} ORDER BY org_id, tz"
+)
+ROLL_SQL = (
+    f"DELETE FROM metric_reply_rollups WHERE org_id = :org AND view IN ({replies.TRAILING_VIEWS}) AND tz = :tz",
+    "UPDATE metric_reply_trailing SET day = :today WHERE org_id = :org AND tz = :tz",
+    replies.trailing_insert("SELECT * FROM metric_reply_trailing WHERE org_id = :org AND tz = :tz"),
+)
+
+
+async def roll_trailing(session: AsyncSession, now: datetime | None = None) -> int:
+    """Move every organization's and timezone's trailing windows to end today (local): their rows rebuilt from
+    the level's day and month rows (~0.5 s at 1 M leads, once a day per timezone). Alone on the trailing lock,
+    so no fold adds a delta to a window being replaced. Returns how many markers moved."""
+    at = now or clock.now()
+    if not (await session.execute(text(ROLL_DUE_SQL), {"now": at})).first():
+        return 0
+    await session.execute(text(f"SELECT pg_advisory_xact_lock({replies.TRAILING_LOCK})"))
+    moved = 0
+    for row in (await session.execute(text(ROLL_DUE_SQL), {"now": at})).all():  # again, under the lock
+        for statement in ROLL_SQL:
+            await session.execute(text(statement), {"org": row.org_id, "tz": row.tz, "today": row.today})
+        moved += 1
+    return moved
 
 
 async def metrics_compact(ctx: dict[str, Any]) -> int:
@@ -121,8 +157,10 @@ async def metrics_compact(ctx: dict[str, Any]) -> int:
         total += changed
         if changed == 0:
             break
-    if total:
-        log.info("metrics.compacted", keys=total)
+    async with job_transaction(ctx) as session:
+        moved = await roll_trailing(session)
+    if total or moved:
+        log.info("metrics.compacted", keys=total, trailing_moved=moved)
     return total
 
 
@@ -175,6 +213,7 @@ async def rebuild_org(session: AsyncSession, org_id: uuid.UUID) -> int:
     """Recompute one organization's rollups from leads and events. Blocks writers of leads/events meanwhile
     (SHARE lock) so no delta can slip between the recomputation and the swap."""
     await session.execute(text("LOCK TABLE leads, lead_events IN SHARE MODE"))
+    await session.execute(text(f"SELECT pg_advisory_xact_lock({replies.TRAILING_LOCK})"))  # no fold meanwhile
     for table in ("metric_count_deltas", "metric_counts", "metric_rollups", "metric_reply_rollups"):
         await session.execute(text(f"DELETE FROM {table} WHERE org_id = :org"), {"org": org_id})
     rows = 0
