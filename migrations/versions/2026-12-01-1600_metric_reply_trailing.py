@@ -8,10 +8,10 @@ Create Date: 2026-12-01 16:00:00
 Issue #13. Response time grouped by property over a year read twelve month rows per property and bucket: a
 property's month already holds ~60 % of its year's non-empty buckets (~167 of ~277 at 1 M leads), so a year
 cost ~250 k rows (~180 ms) where its answer has ~34 k cells; a 30-day window from mid-month read ~30 days of
-day rows. Levels s, p and o now also keep views `<level>.t30` and `<level>.t365`: at day E, the sums of that
-level over the 30 and 365 local days ending on E, for the one day E per organization and timezone that
+day rows. Levels s, p and o now also keep views `<level>.t30` and `<level>.t365` (rows at day 0001-01-01): the
+sums of that level over the 30 and 365 local days ending on the one day E per organization and timezone that
 `metric_reply_trailing` names (today: the fold adds every delta of those days, the `metrics_compact` cron moves
-E when a local day begins). A window whose whole days end today reads them.
+E when a local day begins, by the days gained and lost). A window whose whole days end today reads them.
 
 This migration creates the markers at today's local date of every organization and timezone that has reply
 rollups, and builds the windows from the day and month rows (~1 s at 1 M leads).
@@ -67,10 +67,11 @@ WITH spans AS (
     g(grain, lo, hi)
   WHERE g.lo < g.hi
 )
-SELECT r.org_id, p.level || '.t' || p.span, p.at, r.tz, r.property_id, r.source, r.owner_id, r.kind, r.bucket, {sums}
+SELECT r.org_id, p.level || '.t' || p.span, DATE '0001-01-01', r.tz, r.property_id, r.source, r.owner_id, r.kind,
+  r.bucket, {sums}
 FROM parts p JOIN metric_reply_rollups r ON r.org_id = p.org_id AND r.view = p.level || '.' || p.grain
   AND r.tz = p.tz AND r.day >= p.lo AND r.day < p.hi
-GROUP BY r.org_id, p.level, p.span, p.at, r.tz, r.property_id, r.source, r.owner_id, r.kind, r.bucket
+GROUP BY r.org_id, p.level, p.span, r.tz, r.property_id, r.source, r.owner_id, r.kind, r.bucket
 HAVING {nonzero}
 """
     )

@@ -160,11 +160,11 @@ class MetricReplyRollup(Base):
 class MetricReplyTrailing(Base):
     """The day the reply histograms' trailing windows end on (migration y23t), per organization and timezone.
 
-    `day` E (a local date): metric_reply_rollups holds views `<level>.t30` and `<level>.t365` (levels s, p, o) at
-    day E, the sums of that level over the local days E-29 .. E and E-364 .. E. NULL: not built yet (a timezone
-    the fold met for the first time). The fold adds every delta of those days to them; `metrics_compact` moves E
-    to today (rollups.roll_trailing). The default 30-day window and a year ending now read one row per group and
-    bucket instead of months and days.
+    `day` E (a local date): metric_reply_rollups holds views `<level>.t30` and `<level>.t365` (levels s, p, o;
+    their rows at day 0001-01-01), the sums of that level over the local days E-29 .. E and E-364 .. E. NULL: not
+    built yet (a timezone the fold met for the first time). The fold adds every delta of those days to them;
+    `metrics_compact` moves E to today (rollups.roll_trailing). The default 30-day window and a year ending now
+    read one row per group and bucket instead of months and days.
     """
 
     __tablename__ = "metric_reply_trailing"

@@ -95,7 +95,7 @@ X_MEASURES = ", ".join(f"x.{m}" for m in MEASURES)
 
 # Trailing windows (migration y23t): levels s, p and o also keep, per organization and timezone, the histograms of
 # the last 30 and 365 local days ending on the day `metric_reply_trailing` names (today, moved by roll_trailing):
-# view `<level>.t<span>` at that day. The default 30-day window and a year ending now read one row per group and
+# view `<level>.t<span>`. The default 30-day window and a year ending now read one row per group and
 # bucket: a property's month already holds ~60 % of its year's buckets, so a year read as twelve months cost
 # ~250 k rows at 1 M leads for ~34 k cells. Level n reads a year from its small month rows.
 TRAILING_LEVELS = ("s", "p", "o")
@@ -104,7 +104,11 @@ TRAILING_VIEWS = ", ".join(f"'{level}.t{span}'" for level in TRAILING_LEVELS for
 # folds and the roll serialize on this: a fold adds deltas to the windows its marker names, a roll replaces them
 # and moves the marker (folds share the lock, a roll takes it alone)
 TRAILING_LOCK = "hashtextextended('metric-reply-trailing', 0)"
+# a window's rows carry no day of their own (the marker says which day they end on), so moving the window by a
+# day rewrites only the rows of the two days it gains and loses
+TRAILING_ROW_DAY = "DATE '0001-01-01'"
 _SPANS = ", ".join(f"({span})" for span in TRAILING_SPANS)
+_DAY_VIEWS = ", ".join(f"'{level}.d'" for level in TRAILING_LEVELS)
 
 
 def trailing_rows(rows: str) -> str:
@@ -116,7 +120,7 @@ def trailing_rows(rows: str) -> str:
         for p, s, o in (LEVELS[name],)
     )
     return (
-        "SELECT b.org_id, v.name || '.t' || w.span AS view, t.day, b.tz, "
+        f"SELECT b.org_id, v.name || '.t' || w.span AS view, {TRAILING_ROW_DAY} AS day, b.tz, "
         f"CASE WHEN v.p THEN b.property_id ELSE {ZERO} END AS property_id, "
         "CASE WHEN v.s THEN b.source ELSE '' END AS source, "
         f"CASE WHEN v.o THEN b.owner_id ELSE {ZERO} END AS owner_id, b.kind, x.bucket, {X_MEASURES} "
@@ -146,11 +150,33 @@ def trailing_insert(markers: str) -> str:
     )
     return (
         f"INSERT INTO metric_reply_rollups ({RCOLUMNS}) WITH spans AS ({span}) "
-        f"SELECT r.org_id, p.level || '.t' || p.span, p.at, r.tz, r.property_id, r.source, r.owner_id, r.kind, "
-        f"r.bucket, {SUMS} FROM ({read}) p JOIN metric_reply_rollups r ON r.org_id = p.org_id "
+        f"SELECT r.org_id, p.level || '.t' || p.span, {TRAILING_ROW_DAY}, r.tz, r.property_id, r.source, "
+        f"r.owner_id, r.kind, r.bucket, {SUMS} FROM ({read}) p JOIN metric_reply_rollups r ON r.org_id = p.org_id "
         "AND r.view = p.level || '.' || p.grain AND r.tz = p.tz AND r.day >= p.lo AND r.day < p.hi "
-        "GROUP BY r.org_id, p.level, p.span, p.at, r.tz, r.property_id, r.source, r.owner_id, r.kind, r.bucket "
+        "GROUP BY r.org_id, p.level, p.span, r.tz, r.property_id, r.source, r.owner_id, r.kind, r.bucket "
         f"HAVING {SUM_NONZERO}"
+    )
+
+
+def trailing_shift() -> str:
+    """Upsert moving one organization's and timezone's windows (:org, :tz) from ending on :old to ending on :new
+    (later): each gains the day rows of (old, new] and loses those of its first days [old - span + 1, new - span +
+    1). A few thousand rows instead of the window's."""
+    edges = " UNION ALL ".join(
+        f"SELECT {span} AS span, {sign} AS sign, r.* FROM metric_reply_rollups r WHERE r.org_id = :org "
+        f"AND r.view IN ({_DAY_VIEWS}) AND r.tz = :tz AND r.day >= CAST(:old AS date) + {offset} "
+        f"AND r.day < CAST(:new AS date) + {offset}"
+        for span in TRAILING_SPANS
+        for sign, offset in ((1, 1), (-1, 1 - span))
+    )
+    return (
+        f"INSERT INTO metric_reply_rollups ({RCOLUMNS}) "
+        f"SELECT e.org_id, left(e.view, 1) || '.t' || e.span, {TRAILING_ROW_DAY}, e.tz, e.property_id, e.source, "
+        f"e.owner_id, e.kind, e.bucket, {', '.join(f'sum(e.sign * e.{m}) AS {m}' for m in MEASURES)} "
+        f"FROM ({edges}) e "
+        "GROUP BY e.org_id, e.view, e.span, e.tz, e.property_id, e.source, e.owner_id, e.kind, e.bucket "
+        f"ON CONFLICT ({RKEY}) DO UPDATE SET "
+        + ", ".join(f"{m} = metric_reply_rollups.{m} + EXCLUDED.{m}" for m in MEASURES)
     )
 
 

@@ -114,7 +114,7 @@ def reply_facts(f: Filter, level: str, group_by: str) -> str:
         pieces = f"trailing_{level}"
     else:
         pieces = f"pieces_{level}"
-    # a trailing window's piece (grain t30, t365) spans the base days [lo, hi); its rows sit at its last day
+    # a trailing window's piece (grain t30, t365) spans the base days [lo, hi); its rows carry no day of their own
     trailing = "pc.grain LIKE 't%'"
     day = (
         "CASE pc.grain WHEN 'd' THEN b.day WHEN 'w' THEN date_trunc('week', b.day::timestamp)::date "
@@ -130,7 +130,8 @@ def reply_facts(f: Filter, level: str, group_by: str) -> str:
         + f" FROM {pieces} pc CROSS JOIN LATERAL ("
         f"SELECT r.day, r.property_id, r.source, r.owner_id, r.kind, r.bucket, {MEASURES} "
         f"FROM metric_reply_rollups r WHERE r.org_id = :org AND r.view = '{level}.' || pc.grain AND r.tz = pc.tz "
-        f"AND r.day >= CASE WHEN {trailing} THEN pc.hi - 1 ELSE pc.lo END AND r.day < pc.hi{f.rollup_where()} "
+        f"AND r.day >= CASE WHEN {trailing} THEN {replies.TRAILING_ROW_DAY} ELSE pc.lo END "
+        f"AND r.day < CASE WHEN {trailing} THEN {replies.TRAILING_ROW_DAY} + 1 ELSE pc.hi END{f.rollup_where()} "
         f"UNION ALL SELECT {day}, {prop}, {source}, {owner}, b.kind, x.bucket, {replies.X_MEASURES} "
         f"FROM metric_count_deltas b {replies.BASE_EXPAND} "
         f"WHERE b.org_id = :org AND b.view = 'cohort' AND b.tz = pc.tz AND b.day >= pc.lo AND b.day < pc.hi"
