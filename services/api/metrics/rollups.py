@@ -143,7 +143,7 @@ REBUILD_TRAILING_SQL = (
 
 async def roll_trailing(session: AsyncSession, now: datetime | None = None, limit: int = 1_000_000) -> int:
     """Move up to `limit` organizations' and timezones' trailing windows to end today (local): by the days gained
-    and lost (a day's move: ~2 k rows), or rebuilt from day and month rows (~4 s at 1 M leads). Alone on the
+    and lost (a day's move: ~9 k day rows, ~0.2 s at 1 M leads), or rebuilt from day and month rows (~4 s). Alone on the
     trailing lock, so no fold adds a delta to a window being moved. Returns how many markers moved."""
     at = now or clock.now()
     if not (await session.execute(text(ROLL_DUE_SQL), {"now": at, "limit": limit})).first():
