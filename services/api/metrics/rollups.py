@@ -129,22 +129,23 @@ TRAILING_ROWS = f"metric_reply_rollups WHERE org_id = :org AND view IN ({replies
 # a move of up to this many days forward shifts the windows (the days gained and lost); longer, backward or a
 # first build: rebuilt from the level's day and month rows
 SHIFT_DAYS = 31
+MOVE_MARKER = "UPDATE metric_reply_trailing SET day = :new WHERE org_id = :org AND tz = :tz"
 SHIFT_SQL = (
     replies.trailing_shift(),
     f"DELETE FROM {TRAILING_ROWS} AND " + " AND ".join(f"{m} = 0" for m in replies.MEASURES),
-    "UPDATE metric_reply_trailing SET day = :new WHERE org_id = :org AND tz = :tz",
+    MOVE_MARKER,
 )
 REBUILD_TRAILING_SQL = (
     f"DELETE FROM {TRAILING_ROWS}",
-    "UPDATE metric_reply_trailing SET day = :new WHERE org_id = :org AND tz = :tz",
+    MOVE_MARKER,
     replies.trailing_insert("SELECT * FROM metric_reply_trailing WHERE org_id = :org AND tz = :tz"),
 )
 
 
 async def roll_trailing(session: AsyncSession, now: datetime | None = None, limit: int = 1_000_000) -> int:
     """Move up to `limit` organizations' and timezones' trailing windows to end today (local): by the days gained
-    and lost (a day's move: ~9 k day rows, ~0.2 s at 1 M leads), or rebuilt from day and month rows (~4 s). Alone on the
-    trailing lock, so no fold adds a delta to a window being moved. Returns how many markers moved."""
+    and lost (a day's move: ~9 k day rows, ~0.2 s at 1 M leads), or rebuilt from day and month rows (~4 s).
+    Alone on the trailing lock, so no fold adds a delta to a window being moved. Returns how many markers moved."""
     at = now or clock.now()
     if not (await session.execute(text(ROLL_DUE_SQL), {"now": at, "limit": limit})).first():
         return 0
