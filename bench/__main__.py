@@ -29,7 +29,8 @@ async def run(args: argparse.Namespace) -> list[Report]:
     try:
         machine = await machine_info(servers)
         console.print(
-            f"bench {args.mode} on {machine['nproc']} × {machine['cpu']}, PostgreSQL {machine['postgresql']}, "
+            f"bench {args.mode} on {machine['nproc']} × {machine['cpu']}, PostgreSQL {machine['postgresql']} "
+            f"(shared_buffers {machine['shared_buffers']}), "
             f"Redis {machine['redis']} ({'embedded' if machine['embedded_servers'] else 'DATABASE_URL'})"
         )
         context = Context(mode=args.mode, servers=servers, rounds=args.rounds, regenerate=args.regenerate)

@@ -59,9 +59,41 @@ class Servers:
 def start_servers() -> Servers:
     from shared.embedded import ensure_servers
 
-    started = ensure_servers(DATA_DIR, os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL"), database=BENCH_DB)
+    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    started = ensure_servers(DATA_DIR, database_url, redis_url, database=BENCH_DB)
     assert started.database_url and started.redis_url
+    if database_url is None and asyncio.run(_size_shared_buffers(started.database_url)):
+        started.stop()  # shared_buffers applies from the next start
+        started = ensure_servers(DATA_DIR, database_url, redis_url, database=BENCH_DB)
+        assert started.database_url and started.redis_url
     return Servers(server_url=started.database_url, redis_url=started.redis_url, _embedded=started)
+
+
+def shared_buffers_mb() -> int:
+    """The embedded bench server's shared_buffers: a quarter of the memory (PostgreSQL's usual advice), at most
+    2 GiB, at least the default 128 MiB. At 1 M leads the tables and indexes a read touches are ~1.2 GB: with
+    the default 128 MiB, a raw statement run right after the same input over HTTP found its pages in shared
+    buffers where the HTTP request had read them from the OS cache (docs/benchmarks.md, session 16). A server
+    given by DATABASE_URL is measured as it is configured."""
+    import psutil
+
+    return max(128, min(2048, psutil.virtual_memory().total // 4 // 2**20))
+
+
+async def _size_shared_buffers(url: str) -> bool:
+    """Set the embedded server's shared_buffers (ALTER SYSTEM); True when a restart must apply it."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        wanted = f"{shared_buffers_mb()}MB"
+        current = await connection.fetchval(
+            "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"
+        )
+        if f"{current}MB" == wanted:
+            return False
+        await connection.execute(f"ALTER SYSTEM SET shared_buffers = '{wanted}'")
+        return True
+    finally:
+        await connection.close()
 
 
 async def create_database(servers: Servers, name: str, recreate: bool = False) -> str:
@@ -118,6 +150,7 @@ async def machine_info(servers: Servers) -> dict[str, Any]:
     connection = await asyncpg.connect(asyncpg_dsn(servers.url("postgres")))
     try:
         pg = await connection.fetchval("SHOW server_version")
+        shared_buffers = await connection.fetchval("SHOW shared_buffers")
     finally:
         await connection.close()
     import redis.asyncio as aioredis
@@ -127,7 +160,7 @@ async def machine_info(servers: Servers) -> dict[str, Any]:
         redis_version = (await client.info("server")).get("redis_version")
     finally:
         await client.aclose()
-    return {**_host_info(), "postgresql": pg, "redis": redis_version}
+    return {**_host_info(), "postgresql": pg, "shared_buffers": shared_buffers, "redis": redis_version}
 
 
 def free_port() -> int:

@@ -45,7 +45,7 @@ def render(out: Path) -> str:
         lines.insert(
             0,
             f"Machine: {machine['nproc']} cores, {machine['cpu']}, {machine['memory_gb']} GB; PostgreSQL "
-            f"{machine['postgresql']}, Redis {machine['redis']} "
+            f"{machine['postgresql']} (shared_buffers {machine.get('shared_buffers', '?')}), Redis {machine['redis']} "
             f"({'embedded' if machine['embedded_servers'] else 'external'}); commit {machine['commit']}.\n",
         )
     return "\n".join(lines)
