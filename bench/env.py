@@ -74,9 +74,11 @@ def shared_buffers_mb() -> int:
     2 GiB, at least the default 128 MiB. At 1 M leads the tables and indexes a read touches are ~1.2 GB: with
     the default 128 MiB, a raw statement run right after the same input over HTTP found its pages in shared
     buffers where the HTTP request had read them from the OS cache (docs/benchmarks.md, session 16). A server
-    given by DATABASE_URL is measured as it is configured."""
+    given by DATABASE_URL is measured as it is configured. GUESTCARD_BENCH_SHARED_BUFFERS_MB sets another size."""
     import psutil
 
+    if os.environ.get("GUESTCARD_BENCH_SHARED_BUFFERS_MB"):
+        return int(os.environ["GUESTCARD_BENCH_SHARED_BUFFERS_MB"])
     return max(128, min(2048, psutil.virtual_memory().total // 4 // 2**20))
 
 
