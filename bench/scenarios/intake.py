@@ -105,6 +105,8 @@ async def run(context: Context, report: Report) -> None:
         (f"intake mix, {count:,} leads/round", mix_rates),
     ):
         ratio = ratios(rates, floor_rates) if rates else None
+        if rates:  # speed_to_lead reads its offered rates beside what this host applied
+            context.measured[label.split(",")[0]] = Stat.of(rates).median
         report.add(
             Metric(
                 name=label,

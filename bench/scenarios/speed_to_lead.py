@@ -115,6 +115,7 @@ async def run(context: Context, report: Report) -> None:
                     passed=(Stat.of(values).median < p99_target and not any(gc[rate]["missed"]))
                     if values and target
                     else None,
+                    note=_capacity_note(context, rate) if target else "",
                 )
             )
         for key in ("reply_p50", "reply_p99"):
@@ -282,3 +283,16 @@ async def floor_round(
         await asyncio.gather(*consumers, return_exceptions=True)
         await client.aclose()
     return _summary(watcher, missed)
+
+
+def _capacity_note(context: Context, rate: float) -> str:
+    """The offered rate beside the leads/s this host applied in the same run's intake scenario (when it ran
+    first): a rate above it grows the queue for the whole run, whatever the latency of one lead."""
+    applied = {name.removeprefix("intake "): value for name, value in context.measured.items()}
+    if not applied:
+        return ""
+    figures = ", ".join(f"{name} {value:,.0f}" for name, value in applied.items())
+    above = rate > min(applied.values())
+    return f"offered {rate:.0f} leads/s; this run's intake applied {figures} leads/s" + (
+        ": more than this host applies, the queue grows for the whole run" if above else ""
+    )
