@@ -20,14 +20,6 @@ class Contact(IdMixin, OrgMixin, TimestampMixin, Base):
     """One person per organization: a renter, or an owner prospect for property managers."""
 
     __tablename__ = "contacts"
-    __table_args__ = (
-        Index(
-            "ix_contacts_search_text_trgm",
-            "search_text",
-            postgresql_using="gin",
-            postgresql_ops={"search_text": "gin_trgm_ops"},
-        ),
-    )
 
     kind: Mapped[str] = mapped_column(String(16), default="tenant")
     full_name: Mapped[str | None] = mapped_column(String(300))
@@ -44,6 +36,7 @@ class Contact(IdMixin, OrgMixin, TimestampMixin, Base):
     erased_at: Mapped[datetime | None]
     # What free-text search matches (GET /v1/leads?q=): names and every identity, one per line, lowercase.
     # Written only by PostgreSQL triggers (migration 0003) so every write path keeps it right; never set it here.
+    # Not indexed: searches read the leads' copy (migration r16), which the triggers keep from this column.
     search_text: Mapped[str] = mapped_column(Text, server_default=text("''"), deferred=True)
 
 
