@@ -87,9 +87,7 @@ async def _size_shared_buffers(url: str) -> bool:
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         wanted = f"{shared_buffers_mb()}MB"
-        current = await connection.fetchval(
-            "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"
-        )
+        current = await connection.fetchval("SELECT pg_size_bytes(current_setting('shared_buffers')) / 1048576")
         if f"{current}MB" == wanted:
             return False
         await connection.execute(f"ALTER SYSTEM SET shared_buffers = '{wanted}'")

@@ -18,8 +18,8 @@ class Context:
     servers: Servers
     rounds: int | None = None
     regenerate: bool = False
-    # what earlier scenarios of this run measured that later ones are read beside (intake's leads/s)
-    measured: dict[str, float] = field(default_factory=dict)
+    # leads/s the run's intake scenario applied, by kind of delivery: speed_to_lead reads its rates beside them
+    applied: dict[str, float] = field(default_factory=dict)
     _dataset: dict[str, Any] | None = None
     _paths: set[str] | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -100,13 +100,11 @@ async def run(context: Context, report: Report) -> None:
     finally:
         await pool.close()
     clean = bool(checks) and all(check["clean"] for check in checks)
-    for label, rates in (
-        (f"intake web form, {count:,} leads/round", gc_rates),
-        (f"intake mix, {count:,} leads/round", mix_rates),
-    ):
+    for kind, rates in (("web form", gc_rates), ("mix", mix_rates)):
+        label = f"intake {kind}, {count:,} leads/round"
         ratio = ratios(rates, floor_rates) if rates else None
         if rates:  # speed_to_lead reads its offered rates beside what this host applied
-            context.measured[label.split(",")[0]] = Stat.of(rates).median
+            context.applied[kind] = Stat.of(rates).median
         report.add(
             Metric(
                 name=label,

@@ -288,7 +288,7 @@ async def floor_round(
 def _capacity_note(context: Context, rate: float) -> str:
     """The offered rate beside the leads/s this host applied in the same run's intake scenario (when it ran
     first): a rate above it grows the queue for the whole run, whatever the latency of one lead."""
-    applied = {name.removeprefix("intake "): value for name, value in context.measured.items()}
+    applied = context.applied
     if not applied:
         return ""
     figures = ", ".join(f"{name} {value:,.0f}" for name, value in applied.items())
