@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from arq import Retry
-from sqlalchemy import Select, Table, and_, bindparam, case, func, or_, select
+from sqlalchemy import Select, Table, and_, any_, bindparam, case, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.leads.events import add_event, add_status_event
@@ -203,6 +204,11 @@ def _failed_attempt(error: ProviderError, bound: dict[str, str], job_try: int) -
     return Outcome("retry", error=error)
 
 
+# a job's ids as one uuid[] parameter: one statement text whatever their number, prepared once per connection
+# (an expanding IN is a new text, parsed and planned again, for each count: ~0.8 ms of planning a claim)
+IDS = bindparam("ids", type_=ARRAY(OutboundMessage.id.type))
+
+
 def _claim_statement() -> Select[Any]:
     """The messages (locked, SKIP LOCKED: a row another job holds is that job's), each with its channel's
     provider and, for a renter's message, what the send-time check needs: the lead's state and the consent
@@ -245,7 +251,7 @@ def _claim_statement() -> Select[Any]:
         )
         .outerjoin(Lead, (Lead.id == OutboundMessage.lead_id) & renter)
         .outerjoin(Contact, (Contact.id == OutboundMessage.contact_id) & renter)
-        .where(OutboundMessage.id.in_(bindparam("ids", expanding=True)))
+        .where(OutboundMessage.id == any_(IDS))
         .order_by(OutboundMessage.id)
         .with_for_update(of=OutboundMessage, skip_locked=True)
     )
@@ -254,9 +260,15 @@ def _claim_statement() -> Select[Any]:
 CLAIM = _claim_statement()  # built once: a job only binds its ids
 LOCK = (
     select(OutboundMessage.id, OutboundMessage.status)
-    .where(OutboundMessage.id.in_(bindparam("ids", expanding=True)))
+    .where(OutboundMessage.id == any_(IDS))
     .order_by(OutboundMessage.id)
     .with_for_update()
+)
+LOCK_LEADS = (
+    select(Lead)
+    .where(Lead.id == any_(bindparam("ids", type_=ARRAY(Lead.id.type))))
+    .order_by(Lead.id)
+    .with_for_update(key_share=True)  # LEAD_LOCK
 )
 # the columns a send moves; `_write` puts each claimed or settled row as it stands in memory, one executemany
 WRITTEN = (
@@ -517,9 +529,7 @@ async def _finish(
         )
         leads: dict[uuid.UUID, Lead] = {}
         if lead_ids:
-            found = await session.scalars(
-                select(Lead).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update(key_share=True)
-            )
+            found = await session.scalars(LOCK_LEADS, {"ids": lead_ids})
             leads = {lead.id: lead for lead in found}
         for message_id, status in states.items():
             results[message_id] = status  # a status callback settled it first (open ones are overwritten below)
