@@ -87,3 +87,11 @@ def attach(session: AsyncSession, model: type[M], row: dict[str, Any]) -> M:
 @functools.cache
 def _deferred(model: type[Base]) -> frozenset[str]:
     return frozenset(prop.key for prop in inspect(model).column_attrs if prop.deferred)
+
+
+def is_pending(row: Base) -> bool:
+    """Whether `row` waits in its session for the flush to write it (`row in session.new`, in O(1)).
+
+    `session.new` builds a set of every pending object on each call; in an intake batch, which flushes once for
+    all its signals, that set holds hundreds of rows, and the owner and rule checks asked it per signal."""
+    return bool(inspect(row).pending)

@@ -26,6 +26,7 @@ from services.api.automation.rules import BoundRule, RuleBook, label_plan, load_
 from services.api.automation.schemas import EventTrigger, StatusTrigger
 from shared.enums import EventType, LeadStatus, LostReason, NextActionType, Role
 from shared.models import AutomationLog, Contact, Lead, User
+from shared.repositories.rows import is_pending
 
 CLOSED = frozenset({LeadStatus.lost, LeadStatus.leased})
 ALIASES = {EventType.tour_scheduled.value: EventType.tour_booked.value}
@@ -139,7 +140,7 @@ async def make_ctx(
 ) -> Ctx:
     """`contact` and `touch_text`, when the caller has them (intake just resolved the renter and read their
     message), save reading them back."""
-    if lead in session.new:  # the log and the steps reference the lead row (no ORM relationship orders them)
+    if is_pending(lead):  # the log and the steps reference the lead row (no ORM relationship orders them)
         await txmemo.flush_before_references(session)
     with session.no_autoflush:
         book = book or await load_book(session, lead.org_id, lead.property_id)

@@ -29,6 +29,7 @@ from services.api.owners.pool import Pool, load_pool, pick_round_robin
 from shared.enums import EventType, LeadStatus, TaskStatus
 from shared.errors import Conflict
 from shared.models import Lead, LeadOffer, Task, User
+from shared.repositories.rows import is_pending
 
 Result = Literal["kept", "assigned", "offered", "pooled"]
 CLOSED = (LeadStatus.lost, LeadStatus.leased)
@@ -82,7 +83,7 @@ async def ensure_owner(
 
 async def _ensure_owner(session: AsyncSession, lead: Lead, now: datetime, agent_hint: str | None) -> OwnerOutcome:
     with session.no_autoflush:  # a new lead is written once, fully formed, at the request's flush
-        is_new = lead in session.new
+        is_new = is_pending(lead)
         if lead.owner_id is not None:
             if not is_new and lead.status == LeadStatus.new:
                 await sla.ensure_timer(session, lead, now, is_new=False)
@@ -277,7 +278,7 @@ async def set_owner(
     lead.pooled_at = None
     if lead.next_action_type is not None and lead.next_action_owner_id in (None, before):
         lead.next_action_owner_id = user_id
-    if lead not in session.new:
+    if not is_pending(lead):
         lead.version += 1
         lead.updated_at = now
         await session.execute(
@@ -311,7 +312,7 @@ async def pool_lead(
     """Unowned on purpose. The ETag moves only when an owner was taken away (pooled_at is not in the lead JSON)."""
     lead.owner_id = None
     lead.pooled_at = now
-    if bump and lead not in session.new:
+    if bump and not is_pending(lead):
         lead.version += 1
         lead.updated_at = now
     data: dict[str, Any] = {"reason": reason, "pooled_at": now.isoformat()}
