@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util.concurrency import await_
@@ -16,6 +18,16 @@ from shared.outage import is_database_outage
 
 CONNECT_TIMEOUT = 10
 T = TypeVar("T")
+
+
+def json_text(value: Any) -> str:
+    """A JSONB value's text: orjson's (~5× json.dumps for an intake batch's timeline and stream events), or
+    json.dumps's for what orjson refuses (an int past 64 bits, a key that is no string). The column stores the
+    parsed value, so the two spellings are the same row."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
@@ -27,6 +39,7 @@ def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        json_serializer=json_text,
         connect_args={
             "timeout": CONNECT_TIMEOUT,
             "server_settings": SERVER_SETTINGS,

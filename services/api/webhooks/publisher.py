@@ -14,22 +14,25 @@ At publish time the payload is finished: the versioned envelope plus a snapshot 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.leads.queries import lead_select, row_to_out
 from services.api.webhooks.catalog import PAYLOAD_VERSION
 from shared import clock
+from shared.db import json_text
 from shared.logging import get_logger
 from shared.models import Lead
 from shared.queue import enqueue_after_commit
 
 log = get_logger(__name__)
+# the leads of a batch as one uuid[] parameter: one statement text whatever their number (an IN list is a new one)
+LEAD_IDS = ARRAY(Lead.id.type)
 
 PUBLISHER_LOCK = 0x6775657374_15  # any constant; one publisher at a time across workers
 BATCH = 500
@@ -96,7 +99,7 @@ async def publish_batch(session: AsyncSession) -> int | None:
             seq = first + offset
             ids.append(event.id)
             seqs.append(seq)
-            payloads.append(_dumps(envelope(event, seq, snapshots.get(event.lead_id))))
+            payloads.append(json_text(envelope(event, seq, snapshots.get(event.lead_id))))
     now = clock.now()
     await session.execute(_PUBLISH, {"ids": ids, "seqs": seqs, "payloads": payloads, "now": now})
     fanned = await session.execute(_FAN_OUT, {"ids": ids, "now": now})
@@ -127,9 +130,6 @@ async def _lead_snapshots(
 ) -> dict[uuid.UUID, dict[str, Any]]:
     if not lead_ids:
         return {}
-    rows = (await session.execute(lead_select(org_id).where(Lead.id.in_(lead_ids)))).mappings().all()
+    ids = bindparam("lead_ids", list(lead_ids), type_=LEAD_IDS)
+    rows = (await session.execute(lead_select(org_id).where(Lead.id == any_(ids)))).mappings().all()
     return {row["id"]: row_to_out(row).model_dump(mode="json") for row in rows}
-
-
-def _dumps(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
