@@ -71,7 +71,7 @@ from services.api.leads.queries import (
     phone_prefix_patterns,
     term_values,
 )
-from services.api.owners.scope import agent_scope
+from services.api.owners.scope import agent_scope, agent_scope_parts
 from services.api.problems import domain_problem, failure_problem
 from services.api.types import IsoDateTime
 from shared.db import on_pool
@@ -165,6 +165,7 @@ def _is_text_array(type_: Any) -> bool:
 DETAIL = CompiledRead(lead_select(ORG).where(Lead.id == LEAD))
 # an agent's reads (owners/scope.lead_scope): the organization's setting first, then the statement with the scope
 AGENT_SCOPE = agent_scope(USER)
+AGENT_PARTS = agent_scope_parts(USER)  # the list walks each set on its own index (queries._scope_branches)
 SEES_ALL = CompiledRead(select(Organization.agents_see_all).where(Organization.id == ORG))
 DETAIL_SCOPED = CompiledRead(lead_select(ORG).where(Lead.id == LEAD, AGENT_SCOPE))
 IN_SCOPE = CompiledRead(select(Lead.id).where(Lead.id == LEAD, Lead.org_id == ORG, AGENT_SCOPE))
@@ -192,7 +193,7 @@ def _list_read(f: LeadFilters, terms: list[Any], cursor: str | None, scoped: boo
     if read is None:
         if len(_SHAPES) >= _MAX_SHAPES:
             _SHAPES.clear()
-        scope = AGENT_SCOPE if scoped else None
+        scope = AGENT_PARTS if scoped else None
         statement = list_statement(ORG, f, DEFAULT_PAGE, cursor, scope, terms=terms, bind=by_name)
         read = _SHAPES[key] = CompiledRead(statement)
     return read

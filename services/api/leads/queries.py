@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -26,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union,
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -314,7 +315,7 @@ def list_statement(
     f: LeadFilters,
     limit: int,
     cursor: str | None,
-    scope: ColumnElement[bool] | None = None,
+    scope: ColumnElement[bool] | Sequence[ColumnElement[bool]] | None = None,
     *,
     terms: list[Term] | None = None,
     bind: Bind = by_value,
@@ -324,21 +325,60 @@ def list_statement(
     A search picks the page's lead ids first, from `leads` alone: newest first, that walk can be answered
     from `ix_leads_org_id_created_at_id_search` without a heap page per lead passed over. The page's rows
     are then read by id. Without a search the filters and order are applied to the full row directly.
+    `scope`: the caller's leads, one condition or the sets whose union they are (`owners.scope.scope_parts`);
+    in creation order, each set's page is found on its own index and the pages merged (`_scope_branches`).
     `terms` / `bind`: fast.py's statement of a shape, its values named parameters (`rows` the page size + 1).
     """
     terms = filter_terms(f) if terms is None else terms
     rows = bind("rows", limit + 1, Integer())
+    parts = (scope,) if isinstance(scope, ColumnElement) else tuple(scope or ())
+    condition = or_(*parts) if parts else None
     if any(name in _SEARCHES for name, _ in terms):
         ids = select(Lead.id).where(Lead.org_id == org_id)
         ids = apply_filters(ids, org_id, f, terms=terms, bind=bind)
-        if scope is not None:
-            ids = ids.where(scope)
+        if condition is not None:
+            ids = ids.where(condition)
         ids = apply_order(ids, f.sort, cursor, bind=bind).limit(rows)
         return apply_order(lead_select(org_id).where(Lead.id.in_(ids.scalar_subquery())), f.sort, None)
+    if len(parts) > 1 and _sort_column(f.sort) is Lead.created_at:
+        ids = _scope_branches(org_id, f, cursor, parts, rows, terms, bind)
+        return apply_order(lead_select(org_id).where(Lead.id.in_(ids)), f.sort, None)
     query = apply_filters(lead_select(org_id), org_id, f, terms=terms, bind=bind)
-    if scope is not None:  # owners' scope: an agent's own, collaborated and pool leads
-        query = query.where(scope)
+    if condition is not None:  # owners' scope: an agent's own, collaborated and pool leads
+        query = query.where(condition)
     return apply_order(query, f.sort, cursor, bind=bind).limit(rows)
+
+
+_BRANCH_COLUMNS: tuple[Any, ...] = (Lead.id, Lead.created_at)
+
+
+def _scope_branches(
+    org_id: OrgRef,
+    f: LeadFilters,
+    cursor: str | None,
+    parts: tuple[ColumnElement[bool], ...],
+    rows: Any,
+    terms: list[Term],
+    bind: Bind,
+) -> Any:
+    """The page's lead ids in creation order, as the first `rows` of the union of each set's own first `rows`.
+
+    Joined by OR, an agent's scope leaves the planner one way to an ordered page: walk every lead of the
+    organization newest first and test each (42 ms at 1 M leads for an agent owning 0.6 % of them, 2.5 s for
+    one owning none). Each set alone has its index (the owner's leads by date, the collaborations, the pool by
+    property): its first page is a short walk, and the merged page is the same page (UNION drops a lead in
+    two sets). Ordering by updated_at has no such index per owner: it keeps the one condition."""
+    branches = []
+    for part in parts:
+        branch = select(*_BRANCH_COLUMNS).where(Lead.org_id == org_id, part)
+        branch = apply_filters(branch, org_id, f, terms=terms, bind=bind)
+        branches.append(apply_order(branch, f.sort, cursor, bind=bind).limit(rows))
+    merged = union(*branches).subquery("scoped")
+    if f.sort.startswith("-"):
+        order = (merged.c.created_at.desc(), merged.c.id.desc())
+    else:
+        order = (merged.c.created_at.asc(), merged.c.id.asc())
+    return select(merged.c.id).order_by(*order).limit(rows).scalar_subquery()
 
 
 _SEARCHES = {"search", "phone", "contact_ids", "no_contacts"}

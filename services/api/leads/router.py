@@ -15,7 +15,7 @@ from services.api.leads.deps import IfMatch, LockedLeadDep, check_if_match, etag
 from services.api.leads.docs import problem_doc
 from services.api.leads.queries import DEFAULT_PAGE, MAX_PAGE, LeadFilters, LeadSort
 from services.api.leads.schemas import LeadCreate, LeadOut, LeadPage, LeadUpdate, StatusChange, TimelinePage
-from services.api.owners.scope import lead_scope
+from services.api.owners.scope import lead_scope, lead_scope_parts
 from services.api.types import IsoDateTime, uuid_or
 from shared.enums import ContactKind, EventType, LeadStatus, Temperature
 from shared.errors import ValidationFailed
@@ -83,7 +83,7 @@ async def list_leads(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> Response:
-    scope = await lead_scope(session, principal)
+    scope = await lead_scope_parts(session, principal)
     rows, next_cursor = await service.list_lead_rows(session, principal.org_id, filters, limit, cursor, scope=scope)
     return json_out.page(map(json_out.lead_dict, rows), next_cursor)
 

@@ -61,7 +61,7 @@ async def list_lead_rows(
     limit: int,
     cursor: str | None,
     *,
-    scope: ColumnElement[bool] | None = None,
+    scope: ColumnElement[bool] | Sequence[ColumnElement[bool]] | None = None,
 ) -> tuple[Sequence[RowMapping], str | None]:
     """A page of the list as rows (the router writes them as JSON without models) and the next cursor."""
     if filters.q and filters.contact_ids is None:

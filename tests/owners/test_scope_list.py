@@ -1,0 +1,89 @@
+"""An agent's list walks its three sets (owned, collaborated on, its properties' pool) apart and merges them:
+every page, filter, sort and cursor gives exactly the leads the one scope condition gives, in the same order,
+on the fast path and on the route."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.api.owners.scope import agent_scope_parts
+from shared.clock import FakeClock
+from shared.models import Lead
+from tests.conftest import OrgFixture
+from tests.owners.helpers import Person, lead_row, new_lead, person, property_with_team
+
+SessionMaker = async_sessionmaker[AsyncSession]
+
+
+async def _pages(client: httpx.AsyncClient, amy: Person, params: dict[str, str], limit: str) -> list[str]:
+    """Every lead of the list, page after page (limit "02" is read by the route, "2" by the fast path)."""
+    found: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = await client.get("/v1/leads", params=query, headers=amy.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["items"]) <= 2
+        found += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
+
+
+async def _expected(
+    sessionmaker: SessionMaker, org_id: uuid.UUID, amy: Person, sort: str, status: str | None
+) -> list[str]:
+    """The one-condition answer: every lead of the organization tested against the whole scope."""
+    column = Lead.created_at
+    order = (column.desc(), Lead.id.desc()) if sort.startswith("-") else (column.asc(), Lead.id.asc())
+    query = select(Lead.id).where(Lead.org_id == org_id, or_(*agent_scope_parts(amy.id)))
+    if status:
+        query = query.where(Lead.status == status)
+    async with sessionmaker() as session:
+        return [str(lead_id) for lead_id in await session.scalars(query.order_by(*order))]
+
+
+@pytest.mark.parametrize("limit", ["2", "02"])
+async def test_an_agents_pages_are_the_scope_in_order_whatever_the_sets_overlap(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker, clock: FakeClock, limit: str
+) -> None:
+    amy, bob = await person(client, org, "Amy"), await person(client, org, "Bob")
+    mine = await property_with_team(client, org, [(amy, 1)])
+    theirs = await property_with_team(client, org, [(bob, 1)])
+    pool = await property_with_team(client, org, [(amy, 1), (bob, 1)], strategy="pool")
+    leads: dict[str, list[uuid.UUID]] = {"owned": [], "bobs": [], "pool": []}
+    for _ in range(3):  # interleaved in time, so each page mixes the sets
+        for name, property_id in (("owned", mine), ("bobs", theirs), ("pool", pool)):
+            leads[name].append(await new_lead(client, org, property_id))
+            clock.advance(timedelta(minutes=7))
+    assert {(await lead_row(sessionmaker, lead_id)).owner_id for lead_id in leads["owned"]} == {amy.id}
+    assert {(await lead_row(sessionmaker, lead_id)).owner_id for lead_id in leads["pool"]} == {None}
+    # collaborations: on one of Bob's leads, on one of Amy's own (owned and collaborated: listed once), and on a
+    # pooled one (pool and collaborated: listed once)
+    for lead_id, owner in ((leads["bobs"][1], bob), (leads["owned"][0], amy), (leads["pool"][2], org)):
+        headers = owner.headers if isinstance(owner, Person) else org.headers
+        shared = await client.put(f"/v1/leads/{lead_id}/collaborators", json={"user_ids": [str(amy.id)]},
+                                  headers=headers)  # fmt: skip
+        assert shared.status_code == 200, shared.text
+    lost = await client.post(f"/v1/leads/{leads['owned'][1]}/status", json={"status": "lost", "lost_reason": "spam"},
+                             headers=amy.headers)  # fmt: skip
+    assert lost.status_code == 200, lost.text
+
+    for sort in ("-created_at", "created_at"):
+        for status in (None, "new", "lost"):
+            params = {"sort": sort, **({"status": status} if status else {})}
+            expected = await _expected(sessionmaker, org.org_id, amy, sort, status)
+            assert await _pages(client, amy, params, limit) == expected, (sort, status)
+    everything = await _pages(client, amy, {}, limit)
+    assert len(everything) == len(set(everything)) == 3 + 1 + 3  # owned, Bob's shared one, the pool
+    assert str(leads["bobs"][1]) in everything and str(leads["bobs"][0]) not in everything
+    # Bob sees his own and the pool, never Amy's
+    bobs = await _pages(client, bob, {}, limit)
+    assert set(bobs) == {str(lead_id) for lead_id in leads["bobs"] + leads["pool"]}
