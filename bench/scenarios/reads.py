@@ -37,7 +37,8 @@ async def run(context: Context, report: Report) -> None:
     org_id = uuid.UUID(org["org_id"])
     connection = await asyncpg.connect(_dsn(dataset["url"]))
     try:
-        cases = await build_cases(connection, org_id, REQUESTS[context.mode])
+        keys = await agent_keys(dataset["url"], org_id)
+        cases = await build_cases(connection, org_id, REQUESTS[context.mode], keys)
         guestcard = Guestcard(dataset["url"], context.servers.redis_url)
         headers = {"Authorization": f"Bearer {org['api_key']}"}
         results: dict[str, dict[str, list[float]]] = {
@@ -46,7 +47,7 @@ async def run(context: Context, report: Report) -> None:
         with running(guestcard, worker=False):
             async with httpx.AsyncClient(base_url=guestcard.base_url, headers=headers, timeout=60) as client:
                 for inputs in cases.values():  # warm both sides: caches, prepared statements, pools
-                    await _http(client, inputs[:5])
+                    await _http(client, _warm_up(inputs))
                     await _raw(connection, org_id, inputs[:5])
                 for index in range(context.n_rounds):
                     for name, inputs in cases.items():
@@ -113,12 +114,18 @@ async def _http(client: httpx.AsyncClient, inputs: list[dict[str, Any]]) -> list
     timings = []
     for item in inputs:
         started = time.perf_counter()
-        response = await client.get(item["path"], params=item.get("params"))
+        response = await client.get(item["path"], params=item.get("params"), headers=item.get("headers"))
         response.read()
         timings.append((time.perf_counter() - started) * 1000)
         if response.status_code != 200:
             raise RuntimeError(f"GET {item['path']} → {response.status_code}: {response.text[:300]}")
     return timings
+
+
+def _warm_up(inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first five inputs, and one of every other API key (the fast path reads only keys it has seen)."""
+    keyed = {item["headers"]["Authorization"]: item for item in inputs if item.get("headers")}
+    return [*inputs[:5], *keyed.values()]
 
 
 async def _raw(connection: asyncpg.Connection, org_id: uuid.UUID, inputs: list[dict[str, Any]]) -> list[float]:
@@ -154,7 +161,52 @@ async def _search(connection: asyncpg.Connection, org_id: uuid.UUID, q: str) -> 
     return lambda: [first, list_statement(org_id, LeadFilters(q=q, contact_ids=ids), LIMIT, None)]
 
 
-async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: int) -> dict[str, list[dict[str, Any]]]:
+async def agent_keys(url: str, org_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """An API key for every agent of the organization (new ones each run: a secret is shown only once)."""
+    from services.api.auth.service import create_api_key
+    from shared.db import make_engine, make_sessionmaker, transaction
+    from shared.enums import Role
+    from shared.models import User
+
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            agents = await session.scalars(
+                __import__("sqlalchemy").select(User.id).where(User.org_id == org_id, User.role == Role.agent)
+            )
+            return {
+                agent: (await create_api_key(session, org_id, "bench: agent inbox", Role.agent, user_id=agent))[0]
+                for agent in sorted(agents)
+            }
+    finally:
+        await engine.dispose()
+
+
+def _agent_inbox(org_id: uuid.UUID, keys: dict[uuid.UUID, str], count: int) -> list[dict[str, Any]]:
+    """Each agent's own list, unfiltered and newest first (their inbox), the agents in turn: owning from
+    ~7 % of the organization's leads down to ~0.6 %."""
+    agents = sorted(keys)
+    return [
+        {
+            "path": "/v1/leads",
+            "params": {"limit": LIMIT},
+            "headers": {"Authorization": f"Bearer {keys[agent]}"},
+            "statement": _scoped_list(org_id, agent),
+        }
+        for agent in (agents[i % len(agents)] for i in range(count if agents else 0))
+    ]
+
+
+def _scoped_list(org_id: uuid.UUID, agent: uuid.UUID) -> Callable[[], Any]:
+    from services.api.leads.queries import LeadFilters, list_statement
+    from services.api.owners.scope import agent_scope_parts
+
+    return lambda: list_statement(org_id, LeadFilters(), LIMIT, None, agent_scope_parts(agent))
+
+
+async def build_cases(
+    connection: asyncpg.Connection, org_id: uuid.UUID, count: int, agents: dict[uuid.UUID, str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Inputs drawn from the data itself: real property ids, common and rare names, leads with timelines."""
     from services.api.leads.queries import LeadFilters, lead_select
     from services.api.leads.timeline import EVENT_COLUMNS
@@ -223,6 +275,7 @@ async def build_cases(connection: asyncpg.Connection, org_id: uuid.UUID, count: 
         "list": default,
         "list filtered": filtered,
         **({"list by owner and stage": by_owner} if by_owner else {}),
+        **({"list as an agent": _agent_inbox(org_id, agents, count)} if agents else {}),
         **{f"search {kind}": inputs for kind, inputs in search.items()},
         "detail": detail,
         "timeline": timeline,
