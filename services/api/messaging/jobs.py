@@ -268,7 +268,7 @@ LOCK_LEADS = (
     select(Lead)
     .where(Lead.id == any_(bindparam("ids", type_=ARRAY(Lead.id.type))))
     .order_by(Lead.id)
-    .with_for_update(key_share=True)  # LEAD_LOCK
+    .with_for_update(key_share=True)  # LEAD_LOCK (FOR NO KEY UPDATE), spelled out for the type checker
 )
 # the columns a send moves; `_write` puts each claimed or settled row as it stands in memory, one executemany
 WRITTEN = (
