@@ -85,9 +85,20 @@ def _split(text: str) -> tuple[str, str | None, str | None]:
     last = human.last or None
     if human.title and first and not last:  # "Ms. Gray": the one word is the surname
         first, last = None, first
+    if first and not last and _lone_numeral(human.suffix):  # "Dana Vi": a suffix follows a surname, so it is one
+        last = human.suffix
+        if text.islower() or text.isupper():  # _fix_case wrote it as a numeral ("dana vi" → "Dana VI")
+            last = last.capitalize()
+            full = full[: len(full) - len(last)] + last
     if first and not last and not human.title and len(full.split()) == 1:
         return full, first, None
     return full, first, last
+
+
+def _lone_numeral(suffix: str) -> bool:
+    """One word nameparser read as a roman-numeral suffix ("Vi", "Iv"): with no surname before it, it is the
+    surname (Vietnamese "Vi"), not a generation."""
+    return bool(suffix) and " " not in suffix and bool(_ROMAN_NUMERAL.match(suffix.upper()))
 
 
 def _plain_first_last(full: str) -> tuple[str, str] | None:
