@@ -174,4 +174,7 @@ async def floor_round(pool: asyncpg.Pool, url: str, count: int, index: int) -> t
         await whole.one(connection, form_body(serial, run_id))
 
     await run_pool(pool, count, apply)
-    return accept_rate, time.perf_counter() - started
+    apply_s = time.perf_counter() - started
+    await receive.retire(pool)
+    await whole.retire(pool)
+    return accept_rate, apply_s

@@ -251,4 +251,6 @@ async def floor_round(pool: asyncpg.Pool, url: str, count: int, label: str) -> f
         await floor.one(connection, form_body(serial, run_id))
 
     await run_pool(pool, count, work)
-    return count / (time.perf_counter() - started)
+    rate = count / (time.perf_counter() - started)
+    await floor.retire(pool)
+    return rate
