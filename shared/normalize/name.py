@@ -87,7 +87,7 @@ def _split(text: str) -> tuple[str, str | None, str | None]:
         first, last = None, first
     if first and not last and _lone_numeral(human.suffix):  # "Dana Vi": a suffix follows a surname, so it is one
         last = human.suffix
-        if text.islower() or text.isupper():  # _fix_case wrote it as a numeral ("dana vi" → "Dana VI")
+        if (text.islower() or text.isupper()) and full.endswith(last):  # _fix_case wrote a numeral ("Dana VI")
             last = last.capitalize()
             full = full[: len(full) - len(last)] + last
     if first and not last and not human.title and len(full.split()) == 1:
