@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from services.api.auth import cache as principal_cache
+from services.api.auth.keys import hash_secret
 from services.api.leads import fast as fast_reads
 from services.api.leads import timeline
 from services.api.leads.fast import LeadReadFastPath
@@ -182,6 +184,49 @@ async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
         repeated = await raw.get("/v1/leads?source=a&source=b", headers=org.headers)
         assert repeated.status_code == 299
     assert len(handed_on) == 33
+
+
+async def test_a_key_past_the_cache_is_read_here_and_a_stopped_one_goes_to_the_route(
+    fastapi_app: Any, client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker
+) -> None:
+    """A key the principal cache does not hold (new, or kept past its seconds) is read from the database by the
+    fast path itself and kept; a revoked key, or the key of a deactivated user, is handed to the route (401)."""
+    [lead_id] = await insert_leads(sessionmaker, org.org_id, 1)
+    amy, bo = await person(client, org, "Amy Stone"), await person(client, org, "Bo Lake")
+    handed_on: list[str] = []
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        handed_on.append(scope["path"])
+        await Response(status_code=299)(scope, receive, send)
+
+    fast = LeadReadFastPath(route)
+
+    async def with_app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = fastapi_app
+        await fast(scope, receive, send)
+
+    cache = principal_cache.cache()
+    cache.clear()  # as if every key's seconds had run out
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_app), base_url="https://t.test") as raw:
+        for headers in (org.headers, amy.headers, bo.headers):
+            assert (await raw.get("/v1/leads", headers=headers)).status_code == 200
+        assert (await raw.get(f"/v1/leads/{lead_id}", headers=org.headers)).status_code == 200
+        assert handed_on == []
+        assert cache.get(hash_secret(amy.headers["Authorization"].removeprefix("Bearer "))) is not None
+        keys = (await client.get("/v1/api-keys", headers=org.headers)).json()
+        [amys] = [key["id"] for key in keys if key["name"] == "Amy Stone"]
+        assert (await client.delete(f"/v1/api-keys/{amys}", headers=org.headers)).status_code == 200
+        deactivated = await client.patch(f"/v1/users/{bo.id}", json={"active": False}, headers=org.headers)
+        assert deactivated.status_code == 200, deactivated.text
+        for headers in (amy.headers, bo.headers):
+            assert (await raw.get("/v1/leads", headers=headers)).status_code == 299
+        cache.clear()
+        for headers in (amy.headers, bo.headers):  # read again from the database: still stopped
+            assert (await raw.get("/v1/leads", headers=headers)).status_code == 299
+        assert (await raw.get("/v1/leads", headers=org.headers)).status_code == 200
+    assert handed_on == ["/v1/leads"] * 4
+    for headers in (amy.headers, bo.headers):
+        assert (await client.get("/v1/leads", headers=headers)).status_code == 401
 
 
 async def test_an_unknown_lead_is_the_routes_404_problem(client: httpx.AsyncClient, org: OrgFixture) -> None:

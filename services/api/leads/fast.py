@@ -18,12 +18,14 @@ log and the route's latency histogram still apply) answers the common case itsel
 - the bodies are `json_out`'s of those rows and the ETag is the route's: tests/leads/test_fast_reads.py holds
   the two answers equal byte for byte; a pooled connection that died in a PostgreSQL restart is replaced and
   the read runs once more (`shared.db.on_pool`, as for the accept path);
-- the key must be in the principal cache (services/api/auth/cache.py: dropped at once on a revoke); the rate
-  limit is asked while the statement runs, and a 429 outranks the answer, as on every read-only route;
+- the key is read as the route's dependency reads it: from the principal cache (services/api/auth/cache.py:
+  dropped at once on a revoke), or once from the database (`auth.service.principal_select`) and kept there, so
+  a screen polling every 30 s, past the cache's few seconds, is still answered here; the rate limit is asked
+  while the statement runs, and a 429 outranks the answer, as on every read-only route;
 - an agent's reads carry the owners' scope (`owners.scope.agent_scope`, its user a parameter), unless the
   organization's `agents_see_all`, read with each request as the route reads it, says otherwise.
 
-Anything else (no key or an uncached one, an agent key that belongs to no user, a query string this layer does
+Anything else (no key or an unknown or revoked one, an agent key that belongs to no user, a query string this layer does
 not read exactly as the route would (`_list_request`), a path that is not a canonical UUID, a proxy prefix) is
 handed on untouched to the FastAPI route, so its errors and other answers stay the
 route's. A cursor that is not one is the exception: the same 422 problem, answered here.
@@ -50,7 +52,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.auth import cache as principal_cache
 from services.api.auth.keys import hash_secret
-from services.api.auth.service import Principal
+from services.api.auth.service import Principal, principal_of, principal_select
 from services.api.deps import rate_check
 from services.api.leads import json_out, timeline
 from services.api.leads.deps import etag
@@ -301,7 +303,7 @@ class LeadReadFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = _target(scope)
-        principal = _cached_principal(scope) if target is not None else None
+        principal = await _principal(scope) if target is not None else None
         if target is None or principal is None or (principal.role not in _UNSCOPED and principal.user_id is None):
             await self.app(scope, receive, send)  # an agent key of nobody: the route's false() scope
             return
@@ -461,8 +463,12 @@ def _list_request(query: bytes) -> tuple[LeadFilters, int, str | None] | None:
     return filters, limit, cursor
 
 
-def _cached_principal(scope: Scope) -> Principal | None:
-    """The caller, when its bearer key is in the principal cache (deps.get_principal reads it the same way)."""
+PRINCIPAL = CompiledRead(principal_select(bindparam("key_hash")))
+
+
+async def _principal(scope: Scope) -> Principal | None:
+    """The caller, as deps.get_principal finds it: from the principal cache, or read once on the statement pool
+    and kept there. None (the route answers) for no bearer key, an unknown or revoked one, or a failed read."""
     authorization = None
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -471,4 +477,19 @@ def _cached_principal(scope: Scope) -> Principal | None:
     scheme, token = get_authorization_scheme_param(authorization)
     if scheme.lower() != "bearer" or not token:
         return None
-    return principal_cache.cache().get(hash_secret(token))
+    cache = principal_cache.cache()
+    key_hash = hash_secret(token)
+    principal = cache.get(key_hash)
+    if principal is not None:
+        return principal
+    generation = cache.generation  # a revoke while the key is read keeps the answer out of the cache
+    pool = scope["app"].state.guestcard.statement_pool
+    try:
+        rows = await on_pool(pool, lambda connection: PRINCIPAL.fetch(connection, {"key_hash": key_hash}))
+    except Exception:  # the database away: the route reads the key again and answers with its own problem
+        return None
+    if not rows:
+        return None
+    principal = principal_of(rows[0])
+    cache.put(key_hash, principal, generation)
+    return principal
