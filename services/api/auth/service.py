@@ -92,7 +92,7 @@ async def rotate_intake_key(session: AsyncSession, org_id: uuid.UUID) -> str:
     return intake_key
 
 
-def principal_select(key_hash: Any) -> Select[Any]:
+def principal_select(key_hash: Any) -> Select[uuid.UUID, uuid.UUID, str, uuid.UUID | None]:
     """The live key with this hash (a value or a bind parameter), with what a Principal needs: the one query of
     a caller's key, for the route's dependency and the hot reads' fast path alike."""
     return (
