@@ -92,11 +92,14 @@ async def rotate_intake_key(session: AsyncSession, org_id: uuid.UUID) -> str:
     return intake_key
 
 
-def principal_select(key_hash: Any) -> Select[uuid.UUID, uuid.UUID, str, uuid.UUID | None]:
+PRINCIPAL_COLUMNS: list[Any] = [ApiKey.id, ApiKey.org_id, ApiKey.role, ApiKey.user_id]
+
+
+def principal_select(key_hash: Any) -> Select[Any]:
     """The live key with this hash (a value or a bind parameter), with what a Principal needs: the one query of
     a caller's key, for the route's dependency and the hot reads' fast path alike."""
     return (
-        select(ApiKey.id, ApiKey.org_id, ApiKey.role, ApiKey.user_id)
+        select(*PRINCIPAL_COLUMNS)
         .outerjoin(User, User.id == ApiKey.user_id)
         .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
         .where(or_(ApiKey.user_id.is_(None), User.is_active.is_(True)))  # a deactivated user's keys stop
