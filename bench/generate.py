@@ -28,7 +28,8 @@ import asyncpg
 from bench.env import BENCH_DB, Servers, asyncpg_dsn, create_database, drop_database, start_servers
 from bench.harness import console
 
-GENERATOR_VERSION = 3  # 2: contacts.search_text (migration 0003); 3: funnel ranks, status moves, reply split, rollups
+GENERATOR_VERSION = 4  # 2: contacts.search_text (migration 0003); 3: funnel ranks, status moves, reply split, rollups;
+# 4: agents on property teams (their pools)
 SEED = 20261122
 
 
@@ -471,6 +472,20 @@ async def load_org(connection: asyncpg.Connection, org_id: uuid.UUID, size: Size
         counts["contact_identities"] += len(identities)
         counts["leads"] += len(leads)
         counts["lead_events"] += len(events)
+    # every agent on the leasing team of two properties (its pool: their unowned leads); drawn apart from the
+    # rest, so the leads and events are those of version 3
+    team_rng = random.Random(SEED + 4)
+    team = [
+        (new_id(team_rng), org_id, properties[index][0], user[0], 1, now, now)
+        for user in users[1:]
+        for index in team_rng.sample(range(size.properties), min(2, size.properties))
+    ]
+    await connection.copy_records_to_table(
+        "property_team_members",
+        records=team,
+        columns=["id", "org_id", "property_id", "user_id", "weight", "created_at", "updated_at"],
+    )
+    counts["property_team_members"] = len(team)
     elapsed = time.perf_counter() - started
     console.print(
         f"  org {org_id}: {counts['leads']:,} leads, {counts['lead_events']:,} events in {elapsed:.0f} s "

@@ -50,6 +50,15 @@ class Lead(IdMixin, OrgLedMixin, TimestampMixin, Base):
             "ix_leads_org_id_property_id_status_created_at", "org_id", "property_id", "status", text("created_at DESC")
         ),
         Index("ix_leads_org_id_owner_id_created_at", "org_id", "owner_id", text("created_at DESC")),
+        # an agent's pool: a property's unowned leads, newest first (owners/scope.py; migration a25p)
+        Index(
+            "ix_leads_pool",
+            "org_id",
+            "property_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("owner_id IS NULL"),
+        ),
         # one stage of one agent's leads, newest first ("my new leads"; migration p21s)
         Index("ix_leads_org_id_owner_id_status_created_at", "org_id", "owner_id", "status", text("created_at DESC")),
         Index("ix_leads_org_id_source_created_at", "org_id", "source", text("created_at DESC")),

@@ -4,18 +4,23 @@ on the fast path and on the route."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.leads import fast as fast_reads
+from services.api.leads.queries import DEFAULT_PAGE, LeadFilters, filter_terms
 from services.api.owners.scope import agent_scope_parts
 from shared.clock import FakeClock
 from shared.models import Lead
 from tests.conftest import OrgFixture
+from tests.leads.helpers import insert_leads
 from tests.owners.helpers import Person, lead_row, new_lead, person, property_with_team
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -58,13 +63,16 @@ async def test_an_agents_pages_are_the_scope_in_order_whatever_the_sets_overlap(
     mine = await property_with_team(client, org, [(amy, 1)])
     theirs = await property_with_team(client, org, [(bob, 1)])
     pool = await property_with_team(client, org, [(amy, 1), (bob, 1)], strategy="pool")
-    leads: dict[str, list[uuid.UUID]] = {"owned": [], "bobs": [], "pool": []}
+    amys_pool = await property_with_team(client, org, [(amy, 1)], strategy="pool")  # a pool read property by property
+    leads: dict[str, list[uuid.UUID]] = {"owned": [], "bobs": [], "pool": [], "amys_pool": []}
     for _ in range(3):  # interleaved in time, so each page mixes the sets
-        for name, property_id in (("owned", mine), ("bobs", theirs), ("pool", pool)):
+        for name, property_id in (("owned", mine), ("bobs", theirs), ("pool", pool), ("amys_pool", amys_pool)):
             leads[name].append(await new_lead(client, org, property_id))
             clock.advance(timedelta(minutes=7))
     assert {(await lead_row(sessionmaker, lead_id)).owner_id for lead_id in leads["owned"]} == {amy.id}
-    assert {(await lead_row(sessionmaker, lead_id)).owner_id for lead_id in leads["pool"]} == {None}
+    assert {(await lead_row(sessionmaker, lead_id)).owner_id for lead_id in leads["pool"] + leads["amys_pool"]} == {
+        None
+    }
     # collaborations: on one of Bob's leads, on one of Amy's own (owned and collaborated: listed once), and on a
     # pooled one (pool and collaborated: listed once)
     for lead_id, owner in ((leads["bobs"][1], bob), (leads["owned"][0], amy), (leads["pool"][2], org)):
@@ -82,8 +90,49 @@ async def test_an_agents_pages_are_the_scope_in_order_whatever_the_sets_overlap(
             expected = await _expected(sessionmaker, org.org_id, amy, sort, status)
             assert await _pages(client, amy, params, limit) == expected, (sort, status)
     everything = await _pages(client, amy, {}, limit)
-    assert len(everything) == len(set(everything)) == 3 + 1 + 3  # owned, Bob's shared one, the pool
+    assert len(everything) == len(set(everything)) == 3 + 1 + 3 + 3  # owned, Bob's shared one, the two pools
     assert str(leads["bobs"][1]) in everything and str(leads["bobs"][0]) not in everything
     # Bob sees his own and the pool, never Amy's
     bobs = await _pages(client, bob, {}, limit)
     assert set(bobs) == {str(lead_id) for lead_id in leads["bobs"] + leads["pool"]}
+
+
+def _leads_rows_read(plan: dict[str, Any]) -> int:
+    """Rows of `leads` a plan's nodes returned or filtered away, over all their loops."""
+    read = 0
+    if plan.get("Relation Name") == "leads":
+        loops = plan.get("Actual Loops", 1)
+        read += int((plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * loops)
+    return read + sum(_leads_rows_read(child) for child in plan.get("Plans", []))
+
+
+async def test_an_agents_pool_is_read_from_its_teams_even_in_a_generic_plan(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker
+) -> None:
+    """The fast path's statements are prepared once per connection, and PostgreSQL may give a prepared statement
+    one generic plan for every agent. For the pool as a condition, that plan walked the organization's unowned
+    leads newest first, testing each for the agent's properties: every one of them for an agent on no team. Read
+    from the agent's teams, a page reads about a page, whatever the plan."""
+    cy = await person(client, org, "Cy")
+    elsewhere = await property_with_team(client, org, [])
+    mine = await property_with_team(client, org, [(cy, 1)], strategy="pool")
+    await insert_leads(sessionmaker, org.org_id, 600, property_id=elsewhere)  # unowned, not Cy's
+    await insert_leads(sessionmaker, org.org_id, 3, property_id=mine)
+    read = fast_reads._list_read(LeadFilters(), filter_terms(LeadFilters()), None, scoped=True)  # the fast path's
+    values = {**read.defaults, "org_id": org.org_id, "user_id": cy.id, "rows": DEFAULT_PAGE + 1}
+    arguments = ", ".join(f"'{values[name]}'" for name in read.parameters)
+    async with sessionmaker() as session:
+        await session.execute(text("ANALYZE leads"))
+        await session.execute(text("ANALYZE property_team_members"))
+        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        await session.execute(text(f"PREPARE pool_page AS {read.sql}"))
+        found = (await session.execute(text(f"EXECUTE pool_page({arguments})"))).all()
+        explained = await session.scalar(text(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE pool_page({arguments})"))
+        generic = await session.scalar(
+            text("SELECT generic_plans FROM pg_prepared_statements WHERE name = 'pool_page'")
+        )
+        await session.execute(text("DEALLOCATE pool_page"))
+    assert generic and generic >= 1  # the prepared statement ran on its generic plan
+    assert len(found) == 3
+    plan = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
+    assert _leads_rows_read(plan) < 60, _leads_rows_read(plan)

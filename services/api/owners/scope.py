@@ -38,17 +38,38 @@ def scope_condition(principal: Principal, agents_see_all: bool) -> ColumnElement
     return None if parts is None else or_(*parts)
 
 
-def agent_scope_parts(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> tuple[ColumnElement[bool], ...]:
+POOL = 2  # the pool's place among an agent's sets
+
+
+class AgentScope(tuple[ColumnElement[bool], ...]):
+    """An agent's three sets as conditions (owned, collaborated on, the pool), and whose they are: a list reads
+    the pool property by property from the agent's teams (`queries._scope_branches`)."""
+
+    user_id: uuid.UUID | BindParameter[uuid.UUID]
+
+    def __new__(
+        cls, parts: tuple[ColumnElement[bool], ...], user_id: uuid.UUID | BindParameter[uuid.UUID]
+    ) -> AgentScope:
+        scope = super().__new__(cls, parts)
+        scope.user_id = user_id
+        return scope
+
+
+def team_properties(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> Select[uuid.UUID]:
+    """The properties whose team the user is on."""
+    return select(PropertyTeamMember.property_id).where(PropertyTeamMember.user_id == user_id)
+
+
+def agent_scope_parts(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> AgentScope:
     """An agent's leads as the three sets whose union they are: owned, collaborated on, and unowned at a property
-    whose team the agent is on. Each is answered by its own index (owner, collaborators, unowned by property),
+    whose team the agent is on. Each is answered by its own index (owner, collaborators, the pool by property),
     so a list walks each newest first and merges them (`queries.list_statement`): one condition joined by OR
     could only walk every lead of the organization newest first and test each (2.5 s at 1 M leads for an agent
     who owns nothing yet). `user_id` may be a parameter (services/api/leads/fast.py compiles these once)."""
     owned = Lead.owner_id == user_id
     collaborates = Lead.id.in_(select(LeadCollaborator.lead_id).where(LeadCollaborator.user_id == user_id))
-    my_properties = select(PropertyTeamMember.property_id).where(PropertyTeamMember.user_id == user_id)
-    pool = Lead.owner_id.is_(None) & Lead.property_id.in_(my_properties)
-    return owned, collaborates, pool
+    pool = Lead.owner_id.is_(None) & Lead.property_id.in_(team_properties(user_id))
+    return AgentScope((owned, collaborates, pool), user_id)
 
 
 def agent_scope(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> ColumnElement[bool]:
