@@ -11,14 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import or_, select, text
+from sqlalchemy import insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.leads import fast as fast_reads
 from services.api.leads.queries import DEFAULT_PAGE, LeadFilters, filter_terms
 from services.api.owners.scope import agent_scope_parts
 from shared.clock import FakeClock
-from shared.models import Lead
+from shared.models import Lead, LeadCollaborator
 from tests.conftest import OrgFixture
 from tests.leads.helpers import insert_leads
 from tests.owners.helpers import Person, lead_row, new_lead, person, property_with_team
@@ -106,17 +106,23 @@ def _leads_rows_read(plan: dict[str, Any]) -> int:
     return read + sum(_leads_rows_read(child) for child in plan.get("Plans", []))
 
 
-async def test_an_agents_pool_is_read_from_its_teams_even_in_a_generic_plan(
+async def test_an_agents_pool_and_collaborations_are_read_from_its_own_rows_even_in_a_generic_plan(
     client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker
 ) -> None:
     """The fast path's statements are prepared once per connection, and PostgreSQL may give a prepared statement
-    one generic plan for every agent. For the pool as a condition, that plan walked the organization's unowned
-    leads newest first, testing each for the agent's properties: every one of them for an agent on no team. Read
-    from the agent's teams, a page reads about a page, whatever the plan."""
+    one generic plan for every agent. For the pool and the collaborations as conditions, that plan walked the
+    organization's leads newest first, testing each for the agent's properties or collaborations: every one of
+    them for an agent with few. Read from the agent's teams and collaborations, a page reads about a page."""
     cy = await person(client, org, "Cy")
     elsewhere = await property_with_team(client, org, [])
     mine = await property_with_team(client, org, [(cy, 1)], strategy="pool")
-    await insert_leads(sessionmaker, org.org_id, 600, property_id=elsewhere)  # unowned, not Cy's
+    others = await insert_leads(sessionmaker, org.org_id, 600, property_id=elsewhere)  # unowned, not Cy's
+    dee = await person(client, org, "Dee")  # collaborates on all of them: the collaborations are Dee's
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            insert(LeadCollaborator),
+            [{"org_id": org.org_id, "lead_id": lead_id, "user_id": dee.id} for lead_id in others],
+        )
     await insert_leads(sessionmaker, org.org_id, 3, property_id=mine)
     read = fast_reads._list_read(LeadFilters(), filter_terms(LeadFilters()), None, scoped=True)  # the fast path's
     values = {**read.defaults, "org_id": org.org_id, "user_id": cy.id, "rows": DEFAULT_PAGE + 1}
@@ -124,6 +130,7 @@ async def test_an_agents_pool_is_read_from_its_teams_even_in_a_generic_plan(
     async with sessionmaker() as session:
         await session.execute(text("ANALYZE leads"))
         await session.execute(text("ANALYZE property_team_members"))
+        await session.execute(text("ANALYZE lead_collaborators"))
         await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
         await session.execute(text(f"PREPARE pool_page AS {read.sql}"))
         found = (await session.execute(text(f"EXECUTE pool_page({arguments})"))).all()

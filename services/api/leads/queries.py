@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.api.leads.schemas import LeadOut, NextAction
-from services.api.owners.scope import POOL, AgentScope, team_properties
+from services.api.owners.scope import COLLABORATES, POOL, AgentScope, collaborations, team_properties
 from services.api.pagination import bad_cursor, encode_cursor, time_keyset
 from shared.models import Contact, ContactIdentity, Lead, StatusLabel
 from shared.normalize.phone import normalize_phone
@@ -372,11 +372,11 @@ def _scope_branches(
     one owning none). Each set alone has its index (the owner's leads by date, the collaborations, the pool by
     property): its first page is a short walk, and the merged page is the same page (UNION drops a lead in
     two sets). Ordering by updated_at has no such index per owner: it keeps the one condition. An agent's pool
-    (`agent`: whose the sets are) is read from the agent's teams: `_pool_page`."""
+    and collaborations (`agent`: whose the sets are) are read from the agent's own rows: `_driven_page`."""
     branches = []
     for index, part in enumerate(parts):
-        if agent is not None and index == POOL:
-            branches.append(_pool_page(org_id, f, cursor, agent, rows, terms, bind))
+        if agent is not None and index in (COLLABORATES, POOL):
+            branches.append(_driven_page(org_id, f, cursor, agent, index, rows, terms, bind))
             continue
         branch = select(*_BRANCH_COLUMNS).where(Lead.org_id == org_id, part)
         branch = apply_filters(branch, org_id, f, terms=terms, bind=bind)
@@ -391,24 +391,30 @@ def _page_order(page: Any, sort: LeadSort) -> tuple[Any, Any]:
     return page.c.created_at.asc(), page.c.id.asc()
 
 
-def _pool_page(
-    org_id: OrgRef, f: LeadFilters, cursor: str | None, agent: Any, rows: Any, terms: list[Term], bind: Bind
+def _driven_page(
+    org_id: OrgRef, f: LeadFilters, cursor: str | None, agent: Any, part: int, rows: Any, terms: list[Term], bind: Bind
 ) -> Select[Any]:
-    """The pool's first `rows`: for each property of the agent's teams, its unowned leads in order
-    (`ix_leads_pool`), the first `rows` of each, merged.
+    """The first `rows` of an agent's collaborations or pool, read from the agent's own rows: for each lead it
+    collaborates on, that lead (by id); for each property of its teams, the property's unowned leads in order
+    (`ix_leads_pool`), the first `rows` of each; merged.
 
-    As a condition (`property_id IN (the agent's properties)`) the plan depends on the planner's guess: a
-    prepared statement's generic plan, which cannot see how few properties the agent has, walked every unowned
-    lead of the organization newest first and tested each (43 ms at 50 k leads, for an agent on no team). Read
-    from the teams (a LATERAL per property), the walk starts from the agent's properties in every plan."""
-    team = team_properties(agent).subquery("team")
-    each = select(*_BRANCH_COLUMNS).where(
-        Lead.org_id == org_id, Lead.owner_id.is_(None), Lead.property_id == team.c.property_id
-    )
+    As conditions (`id IN (its collaborations)`, `property_id IN (its properties)`) the plan depends on the
+    planner's guess, and a prepared statement's generic plan cannot see how few rows the agent has: it walked
+    the organization's leads newest first and tested each (every unowned lead, 50 ms at 50 k leads, for an agent
+    on no team; every lead for one who collaborates on none). Joined LATERAL to the agent's rows, the read
+    starts from them in every plan."""
+    if part == COLLABORATES:
+        keys = collaborations(agent).subquery("mine")
+        each = select(*_BRANCH_COLUMNS).where(Lead.org_id == org_id, Lead.id == keys.c.lead_id)
+    else:
+        keys = team_properties(agent).subquery("team")
+        each = select(*_BRANCH_COLUMNS).where(
+            Lead.org_id == org_id, Lead.owner_id.is_(None), Lead.property_id == keys.c.property_id
+        )
     each = apply_filters(each, org_id, f, terms=terms, bind=bind)
-    per_property = apply_order(each, f.sort, cursor, bind=bind).limit(rows).lateral("pool")
-    page = select(per_property.c.id, per_property.c.created_at).select_from(team).join(per_property, true())
-    return page.order_by(*_page_order(per_property, f.sort)).limit(rows)
+    found = apply_order(each, f.sort, cursor, bind=bind).limit(rows).lateral("found")
+    page = select(found.c.id, found.c.created_at).select_from(keys).join(found, true())
+    return page.order_by(*_page_order(found, f.sort)).limit(rows)
 
 
 _SEARCHES = {"search", "phone", "contact_ids", "no_contacts"}

@@ -38,7 +38,7 @@ def scope_condition(principal: Principal, agents_see_all: bool) -> ColumnElement
     return None if parts is None else or_(*parts)
 
 
-POOL = 2  # the pool's place among an agent's sets
+COLLABORATES, POOL = 1, 2  # their places among an agent's sets
 
 
 class AgentScope(tuple[ColumnElement[bool], ...]):
@@ -60,6 +60,11 @@ def team_properties(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> Select[uui
     return select(PropertyTeamMember.property_id).where(PropertyTeamMember.user_id == user_id)
 
 
+def collaborations(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> Select[uuid.UUID]:
+    """The leads the user collaborates on."""
+    return select(LeadCollaborator.lead_id).where(LeadCollaborator.user_id == user_id)
+
+
 def agent_scope_parts(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> AgentScope:
     """An agent's leads as the three sets whose union they are: owned, collaborated on, and unowned at a property
     whose team the agent is on. Each is answered by its own index (owner, collaborators, the pool by property),
@@ -67,7 +72,7 @@ def agent_scope_parts(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> AgentSco
     could only walk every lead of the organization newest first and test each (2.5 s at 1 M leads for an agent
     who owns nothing yet). `user_id` may be a parameter (services/api/leads/fast.py compiles these once)."""
     owned = Lead.owner_id == user_id
-    collaborates = Lead.id.in_(select(LeadCollaborator.lead_id).where(LeadCollaborator.user_id == user_id))
+    collaborates = Lead.id.in_(collaborations(user_id))
     pool = Lead.owner_id.is_(None) & Lead.property_id.in_(team_properties(user_id))
     return AgentScope((owned, collaborates, pool), user_id)
 
