@@ -25,10 +25,10 @@ log and the route's latency histogram still apply) answers the common case itsel
 - an agent's reads carry the owners' scope (`owners.scope.agent_scope`, its user a parameter), unless the
   organization's `agents_see_all`, read with each request as the route reads it, says otherwise.
 
-Anything else (no key or an unknown or revoked one, an agent key that belongs to no user, a query string this layer does
-not read exactly as the route would (`_list_request`), a path that is not a canonical UUID, a proxy prefix) is
-handed on untouched to the FastAPI route, so its errors and other answers stay the
-route's. A cursor that is not one is the exception: the same 422 problem, answered here.
+Anything else (no key or an unknown or revoked one, an agent key that belongs to no user, a query string this
+layer does not read exactly as the route would (`_list_request`), a path that is not a canonical UUID, a proxy
+prefix) is handed on untouched to the FastAPI route, so its errors and other answers stay the route's. A cursor
+that is not one is the exception: the same 422 problem, answered here.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ COLLABORATES, POOL = 1, 2  # their places among an agent's sets
 
 class AgentScope(tuple[ColumnElement[bool], ...]):
     """An agent's three sets as conditions (owned, collaborated on, the pool), and whose they are: a list reads
-    the pool property by property from the agent's teams (`queries._scope_branches`)."""
+    the collaborations and the pool from the agent's own rows (`queries._driven_page`)."""
 
     user_id: uuid.UUID | BindParameter[uuid.UUID]
 
