@@ -104,9 +104,9 @@ async def test_the_fast_answers_equal_the_routes_byte_for_byte(
 async def test_the_fast_path_takes_only_what_it_can_answer_as_the_route_would(
     fastapi_app: Any, client: httpx.AsyncClient, org: OrgFixture, sessionmaker: SessionMaker
 ) -> None:
-    """Behind it, a stand-in for the FastAPI app records what was handed on: an agent's key (its scope needs the
-    organization's setting), an unknown or uncached key, no key, any query string, a path the route reads
-    differently (no canonical UUID, a trailing slash, another sub-resource) and other methods."""
+    """Behind it, a stand-in for the FastAPI app records what was handed on: an agent key that belongs to no user,
+    an unknown key, no key, any query string, a path the route reads differently (no canonical UUID, a trailing
+    slash, another sub-resource) and other methods."""
     [lead_id] = await insert_leads(sessionmaker, org.org_id, 1)
     agent = await client.post("/v1/api-keys", json={"name": "agent", "role": "agent"}, headers=org.headers)
     agent_headers = {"Authorization": f"Bearer {agent.json()['key']}"}
