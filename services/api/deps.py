@@ -89,15 +89,12 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Missing bearer API key.")
-    cache = principal_cache.cache()
     key_hash = hash_secret(credentials.credentials)
-    principal = cache.get(key_hash)
+    principal = await principal_cache.cache().get_or_read(
+        key_hash, lambda: principal_for_key(session, credentials.credentials)
+    )
     if principal is None:
-        generation = cache.generation
-        principal = await principal_for_key(session, credentials.credentials)
-        if principal is None:
-            raise Unauthorized("Unknown or revoked API key.")
-        cache.put(key_hash, principal, generation)
+        raise Unauthorized("Unknown or revoked API key.")
     request.state.principal = principal  # for the audit trail
     check = rate_check(state, principal)
     if _is_read_only(request):

@@ -21,7 +21,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
@@ -62,6 +62,17 @@ class PrincipalCache:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()  # a flood of distinct keys: start over rather than track recency
         self._entries[key_hash] = (self.clock() + self.ttl, principal)
+
+    async def get_or_read(self, key_hash: str, read: Callable[[], Awaitable[Principal | None]]) -> Principal | None:
+        """The kept principal, or `read()`'s (None: no live key), kept unless a drop came while it was read."""
+        principal = self.get(key_hash)
+        if principal is not None:
+            return principal
+        generation = self.generation
+        principal = await read()
+        if principal is not None:
+            self.put(key_hash, principal, generation)
+        return principal
 
     def drop(self, key_ids: list[uuid.UUID] | None = None, user_ids: list[uuid.UUID] | None = None) -> None:
         self.generation += 1

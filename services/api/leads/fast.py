@@ -477,19 +477,14 @@ async def _principal(scope: Scope) -> Principal | None:
     scheme, token = get_authorization_scheme_param(authorization)
     if scheme.lower() != "bearer" or not token:
         return None
-    cache = principal_cache.cache()
     key_hash = hash_secret(token)
-    principal = cache.get(key_hash)
-    if principal is not None:
-        return principal
-    generation = cache.generation  # a revoke while the key is read keeps the answer out of the cache
     pool = scope["app"].state.guestcard.statement_pool
-    try:
+
+    async def read() -> Principal | None:
         rows = await on_pool(pool, lambda connection: PRINCIPAL.fetch(connection, {"key_hash": key_hash}))
+        return principal_of(rows[0]) if rows else None
+
+    try:
+        return await principal_cache.cache().get_or_read(key_hash, read)
     except Exception:  # the database away: the route reads the key again and answers with its own problem
         return None
-    if not rows:
-        return None
-    principal = principal_of(rows[0])
-    cache.put(key_hash, principal, generation)
-    return principal
