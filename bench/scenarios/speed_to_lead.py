@@ -31,6 +31,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from bench.cpu import CpuMeter
 from bench.env import BENCH_DB, Guestcard, asyncpg_dsn, create_database, running
 from bench.harness import Metric, Report, Stat, console, percentile, ratios
 from bench.load import (
@@ -73,21 +74,32 @@ async def run(context: Context, report: Report) -> None:
     gc: dict[float, dict[str, list[float]]] = {rate: {key: [] for key in keys} for rate in RATES}
     fl = {rate: {"p50": [], "p99": [], "missed": []} for rate in RATES}
     loads: list[list[float]] = []
+    cpu: dict[str, list[dict[str, float]]] = {f"{rate:.0f}": [] for rate in RATES}
     profile, write_tx = dict(DEFAULT_PROFILE), DEFAULT_WRITE_TX
     try:
         guestcard = Guestcard(url, context.servers.redis_url)
         with running(guestcard) if available else contextlib.nullcontext():
             if available:
                 assert intake is not None
-                await guestcard_round(pool, url, guestcard.base_url, intake, WARM_UP_S, "warm-up", min(RATES))
+                await guestcard_round(
+                    pool, url, guestcard.base_url, intake, WARM_UP_S, "warm-up", min(RATES), guestcard.component_pids()
+                )
             for index in range(rounds):
                 for rate in RATES:
                     if available:
                         assert intake is not None
                         result = await guestcard_round(
-                            pool, url, guestcard.base_url, intake, duration, f"r{index}-{rate:.0f}", rate
+                            pool,
+                            url,
+                            guestcard.base_url,
+                            intake,
+                            duration,
+                            f"r{index}-{rate:.0f}",
+                            rate,
+                            guestcard.component_pids(),
                         )
                         profile, write_tx = result.pop("profile"), result.pop("write_tx")
+                        cpu[f"{rate:.0f}"].append(result.pop("cpu_ms_per_lead"))
                         for key in gc[rate]:
                             gc[rate][key].append(result[key])
                     floor = await floor_round(pool, url, context.servers.redis_url, duration, index, rate)
@@ -136,6 +148,7 @@ async def run(context: Context, report: Report) -> None:
         leads_without_first_reply={f"{rate:.0f}": gc[rate]["no_reply"] for rate in RATES},
         rows_per_lead=profile,
         load_average=loads,
+        cpu_ms_per_lead=cpu,
     )
     if not available:
         report.reason = NOT_ON_MAIN + " (POST /v1/intake/{intake_key}/{kind} or /v1/internal/signals missing)"
@@ -214,8 +227,17 @@ def _summary(watcher: Watcher, missed: int) -> dict[str, Any]:
 
 
 async def guestcard_round(
-    pool: asyncpg.Pool, url: str, base_url: str, intake: str, duration: float, label: str, rate: float
+    pool: asyncpg.Pool,
+    url: str,
+    base_url: str,
+    intake: str,
+    duration: float,
+    label: str,
+    rate: float,
+    pids: dict[int, str],
 ) -> dict[str, Any]:
+    """One paced round; CPU per lead by component from the first send until every first reply is sent (the
+    acting half's sends run beside the intake here, where the intake scenario stops at the applied lead)."""
     org = await create_org(url, f"bench speed {label}")
     org_id = uuid.UUID(org["org_id"])
     path = intake.replace("{intake_key}", org["intake_key"]).replace("{kind}", "web-form")
@@ -224,6 +246,8 @@ async def guestcard_round(
     watching = asyncio.create_task(watcher.run())
     async with pool.acquire() as connection:
         xid_before = await current_xid(connection)
+    meter = CpuMeter(dict(pids))
+    meter.start()
     async with Sender(base_url, path, concurrency=256) as sender:
 
         async def send(serial: int) -> None:
@@ -235,6 +259,7 @@ async def guestcard_round(
     missed = await watcher.drain(count)
     await watching
     replies = await first_replies(pool, org_id, DRAIN_S)
+    used = meter.stop()
     async with pool.acquire() as connection:
         write_tx = max(1, round((await current_xid(connection) - xid_before) / count))
         profile = await row_profile(connection, org_id, count)
@@ -245,6 +270,7 @@ async def guestcard_round(
         "no_reply": replies.waiting,
         "profile": profile,
         "write_tx": write_tx,
+        "cpu_ms_per_lead": {key: round(value * 1000 / count, 2) for key, value in used.items()},
     }
 
 
