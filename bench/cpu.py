@@ -13,15 +13,15 @@ def _component(process: psutil.Process, pids: dict[int, str]) -> str:
     if process.pid in pids:
         return pids[process.pid]
     try:
+        name = process.name()
+        if name.startswith("postgres"):  # before the parent: the embedded servers are the bench's children
+            return "postgresql"
+        if name.startswith("redis"):
+            return "redis"
         if process.ppid() in pids:  # uvicorn's worker processes count as the API
             return pids[process.ppid()]
-        name = process.name()
     except psutil.Error:
         return "other"
-    if name.startswith("postgres"):
-        return "postgresql"
-    if name.startswith("redis"):
-        return "redis"
     return "other"
 
 
