@@ -90,6 +90,8 @@ def _split(text: str) -> tuple[str, str | None, str | None]:
         if (text.islower() or text.isupper()) and full.endswith(last):  # _fix_case wrote a numeral ("Dana VI")
             last = last.capitalize()
             full = full[: len(full) - len(last)] + last
+    elif first and last and _lone_numeral(human.suffix) and _typed_as_name(text, human.suffix):
+        last = human.suffix  # "Mary Ann Vi": the renter wrote a name, not a generation ("Mary Ann VI")
     if first and not last and not human.title and len(full.split()) == 1:
         return full, first, None
     return full, first, last
@@ -101,9 +103,17 @@ def _lone_numeral(suffix: str) -> bool:
     return bool(suffix) and " " not in suffix and bool(_ROMAN_NUMERAL.match(suffix.upper()))
 
 
+def _typed_as_name(text: str, suffix: str) -> bool:
+    """The numeral word as the renter typed it is capitalized like a name ("Vi"), where a generation is written
+    in capitals ("III", "VI") or after a comma ("Smith, Iv"). A lowercase or all-capitals word says nothing, so
+    nameparser's reading stands."""
+    words = text.split()
+    return len(words) > 1 and words[-1] == suffix.capitalize() and not words[-2].endswith(",")
+
+
 def _plain_first_last(full: str) -> tuple[str, str] | None:
     """`Dana Reyes`: two capitalized ASCII words, neither a title, suffix, prefix or conjunction nameparser
-    knows, split as nameparser would without building a parser (tests/shared/test_names.py holds them equal)."""
+    knows, split as nameparser would without building a parser (tests/intake/test_normalize.py holds them equal)."""
     words = full.split(" ")
     if len(words) != 2 or not all(_PLAIN_WORD.fullmatch(word) for word in words):
         return None

@@ -127,6 +127,11 @@ def test_is_placeholder_email(addr: str, placeholder: bool) -> None:
         ("Dana Vi", ("Dana Vi", "Dana", "Vi")),  # nameparser reads "Vi" as a suffix (VI): with no surname, it is one
         ("dana vi", ("Dana Vi", "Dana", "Vi")),
         ("John Smith III", ("John Smith III", "John", "Smith")),
+        ("Mary Ann Vi", ("Mary Ann Vi", "Mary", "Vi")),  # a middle name before it: typed like a name, it is one
+        ("Nguyen Van Vi", ("Nguyen Van Vi", "Nguyen", "Vi")),
+        ("John Doe VI", ("John Doe VI", "John", "Doe")),  # written in capitals: a generation
+        ("John Doe iv", ("John Doe Iv", "John", "Doe")),  # lowercase in a cased name says nothing: nameparser's reading
+        ("MARY ANN VI", ("Mary Ann VI", "Mary", "Ann")),  # no casing at all: nameparser's reading
         ("Dana Vi Jr.", ("Dana Vi Jr.", "Dana", "Vi")),
         ("96 New message", (None, None, None)),
         ("jane@example.com", (None, None, None)),
