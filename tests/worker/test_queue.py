@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from arq import Retry, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +18,7 @@ from shared.queue import create_queue, enqueue_after_commit, send_jobs, take_pen
 
 RUNS: list[str] = []
 ATTEMPTS: dict[str, int] = {}
+RELEASE: dict[str, asyncio.Event] = {}
 
 
 async def record(ctx: dict[str, Any], marker: str) -> str:
@@ -27,6 +30,12 @@ async def flaky(ctx: dict[str, Any], marker: str) -> str:
     ATTEMPTS[marker] = ATTEMPTS.get(marker, 0) + 1
     if ATTEMPTS[marker] < 3:
         raise Retry(defer=0.01)
+    return marker
+
+
+async def hold(ctx: dict[str, Any], marker: str) -> str:
+    await RELEASE[marker].wait()
+    RUNS.append(marker)
     return marker
 
 
@@ -110,6 +119,55 @@ async def test_retry_runs_again_until_it_succeeds(settings: Settings) -> None:
     finally:
         await queue.aclose()
     assert ATTEMPTS[marker] == 3
+
+
+async def _watch_calls(raw: aioredis.Redis) -> int:
+    return int((await raw.info("commandstats")).get("cmdstat_watch", {}).get("calls", 0))
+
+
+async def test_a_job_running_in_this_process_is_not_checked_in_redis_again_by_every_poll(settings: Settings) -> None:
+    """A running job stays in arq's queue until it finishes; arq's poll checked it again (WATCH, EXISTS, ZSCORE)
+    every 20 ms for as long as it ran. The worker skips the jobs it is running itself, and still runs the job
+    once and picks up the next one."""
+    assert settings.redis_url
+    queue_name, marker, later = f"q:{uuid.uuid4().hex}", uuid.uuid4().hex, uuid.uuid4().hex
+    RELEASE[marker], RELEASE[later] = asyncio.Event(), asyncio.Event()
+    queue = await create_queue(settings.redis_url)
+    raw = aioredis.from_url(settings.redis_url)
+    worker = build_worker(
+        settings,
+        functions=[func(hold, max_tries=1)],
+        cron_jobs=[],
+        queue_name=queue_name,
+        on_startup=None,
+        on_shutdown=None,
+        redis_pool=queue,
+    )
+    try:
+        assert await queue.enqueue_job("hold", marker, _job_id=f"hold:{marker}", _queue_name=queue_name)
+        await worker._poll_iteration()
+        running = worker.tasks[f"hold:{marker}"]
+        assert not running.done()
+        before = await _watch_calls(raw)
+        for _ in range(20):
+            await worker._poll_iteration()  # the queue still holds the running job
+        assert await _watch_calls(raw) - before < 10  # 20 (one per poll) before; other clients may add a few
+        assert list(worker.tasks) == [f"hold:{marker}"]
+
+        assert await queue.enqueue_job("hold", later, _job_id=f"hold:{later}", _queue_name=queue_name)
+        await worker._poll_iteration()  # a job this process is not running is started as before
+        assert set(worker.tasks) == {f"hold:{marker}", f"hold:{later}"}
+        RELEASE[marker].set()
+        RELEASE[later].set()
+        await asyncio.gather(*worker.tasks.values())
+        await worker._poll_iteration()
+        assert RUNS.count(marker) == RUNS.count(later) == 1
+        assert await raw.zcard(queue_name) == 0
+    finally:
+        for event in RELEASE.values():
+            event.set()
+        await worker.close()
+        await raw.aclose()
 
 
 def test_backoff_grows_and_is_capped() -> None:
