@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     principal_cache_seconds: float = Field(5.0, alias="GUESTCARD_PRINCIPAL_CACHE_SECONDS")
     queue_name: str = Field("guestcard:queue", alias="GUESTCARD_QUEUE")
     worker_max_jobs: int = Field(50, alias="GUESTCARD_WORKER_MAX_JOBS")
-    worker_poll_delay: float = Field(0.02, alias="GUESTCARD_WORKER_POLL_DELAY")
+    worker_poll_delay: float = Field(0.25, alias="GUESTCARD_WORKER_POLL_DELAY")
     inbound_sweep_after_seconds: int = Field(120, alias="GUESTCARD_SWEEP_AFTER_SECONDS")
     email_max_bytes: int = Field(25 * 1024 * 1024, alias="GUESTCARD_EMAIL_MAX_BYTES")
     webhook_max_bytes: int = Field(1024 * 1024, alias="GUESTCARD_WEBHOOK_MAX_BYTES")

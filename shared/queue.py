@@ -127,13 +127,24 @@ def take_pending_jobs(session: AsyncSession) -> list[JobRequest]:
 
 # arq's enqueue (WATCH, EXISTS, MULTI/PSETEX/ZADD/EXEC: three round trips per job) as one script: the same
 # keys, the same dedup rule (no job while its job key or result key exists), the same payload and expiry
+# A queued job also rings the queue's doorbell (a one-item list a worker waits on with BLPOP), so an idle
+# worker starts it at once instead of at its next timed poll (ResilientWorker.wait_for_work).
 ENQUEUE_SCRIPT = """
 if redis.call('exists', KEYS[1], KEYS[2]) > 0 then return 0 end
 redis.call('psetex', KEYS[1], ARGV[1], ARGV[2])
 redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
+redis.call('lpush', KEYS[4], '1')
+redis.call('ltrim', KEYS[4], 0, 0)
 return 1
 """
 ENQUEUE_SHA = hashlib.sha1(ENQUEUE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+DOORBELL_PREFIX = "guestcard:doorbell:"
+
+
+def doorbell_key(queue_name: str) -> str:
+    return DOORBELL_PREFIX + queue_name
+
+
 EXPIRES_MS = 86_400_000  # arq's default: a job not started within a day is dropped
 
 
@@ -174,7 +185,7 @@ async def _enqueue(queue: ArqRedis, jobs: list[JobRequest], queue_name: str) -> 
         for job in jobs:
             payload = serialize_arq_job(job.function, job.args, {}, None, enqueued_ms, serializer=serialize_job)
             job_id = queued_job_id(queue_name, job.job_id)
-            keys = [job_key_prefix + job_id, result_key_prefix + job_id, queue_name]
+            keys = [job_key_prefix + job_id, result_key_prefix + job_id, queue_name, doorbell_key(queue_name)]
             defer_ms = round(job.defer_s * 1000)
             args = [str(EXPIRES_MS + defer_ms), payload, str(enqueued_ms + defer_ms), job_id]
             pipe.evalsha(ENQUEUE_SHA, len(keys), *keys, *args)  # type: ignore[arg-type]  # bytes are fine
@@ -194,6 +205,8 @@ local job_key = ARGV[2] .. job_id
 if redis.call('exists', job_key, ARGV[3] .. job_id) > 0 then return 0 end
 redis.call('psetex', job_key, ARGV[4], ARGV[5])
 redis.call('zadd', KEYS[2], ARGV[6], job_id)
+redis.call('lpush', KEYS[3], '1')
+redis.call('ltrim', KEYS[3], 0, 0)
 return 1
 """
 WAKE_SHA = hashlib.sha1(WAKE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
@@ -210,7 +223,8 @@ async def wake(queue: ArqRedis | None, function: str, args: tuple[Any, ...], key
     argv = [queued_job_id(queue_name, key), job_key_prefix, result_key_prefix, str(EXPIRES_MS), payload, str(now_ms)]
 
     async def call() -> Any:
-        return await queue.evalsha(WAKE_SHA, 2, WAKE_PREFIX + key, queue_name, *argv)  # type: ignore[misc,arg-type]
+        keys = (WAKE_PREFIX + key, queue_name, doorbell_key(queue_name))
+        return await queue.evalsha(WAKE_SHA, len(keys), *keys, *argv)  # type: ignore[misc,arg-type]
 
     try:
         return bool(await _with_script(queue, WAKE_SCRIPT, call))

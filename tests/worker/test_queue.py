@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -14,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.intake.jobs import backoff_seconds
 from services.intake.worker import build_worker
 from shared.config import Settings
-from shared.queue import create_queue, enqueue_after_commit, send_jobs, take_pending_jobs
+from shared.queue import JobRequest, create_queue, enqueue_after_commit, send_jobs, take_pending_jobs
 
 RUNS: list[str] = []
 ATTEMPTS: dict[str, int] = {}
 RELEASE: dict[str, asyncio.Event] = {}
+DONE: dict[str, asyncio.Event] = {}
 
 
 async def record(ctx: dict[str, Any], marker: str) -> str:
@@ -36,6 +38,7 @@ async def flaky(ctx: dict[str, Any], marker: str) -> str:
 async def hold(ctx: dict[str, Any], marker: str) -> str:
     await RELEASE[marker].wait()
     RUNS.append(marker)
+    DONE.setdefault(marker, asyncio.Event()).set()
     return marker
 
 
@@ -168,6 +171,44 @@ async def test_a_job_running_in_this_process_is_not_checked_in_redis_again_by_ev
             event.set()
         await worker.close()
         await raw.aclose()
+
+
+async def test_a_job_queued_while_the_worker_waits_starts_at_once_not_at_the_next_timed_read(
+    settings: Settings,
+) -> None:
+    """Every job shared.queue queues rings the queue's doorbell; the worker waits on it between its timed reads
+    (here 60 s apart), so the job starts at once. Without it, the job would wait for the next read."""
+    assert settings.redis_url
+    queue_name, first, second = f"q:{uuid.uuid4().hex}", uuid.uuid4().hex, uuid.uuid4().hex
+    RELEASE[first], RELEASE[second] = asyncio.Event(), asyncio.Event()
+    RELEASE[first].set()
+    RELEASE[second].set()
+    queue = await create_queue(settings.redis_url)
+    worker = build_worker(
+        settings,
+        functions=[func(hold, max_tries=1)],
+        cron_jobs=[],
+        queue_name=queue_name,
+        on_startup=None,
+        on_shutdown=None,
+        poll_delay=60,
+        handle_signals=False,
+    )
+    running = asyncio.create_task(worker.async_run())
+    try:
+        # queued by arq itself (no doorbell): the worker's first read takes it, then it waits up to 60 s
+        assert await queue.enqueue_job("hold", first, _job_id=f"hold:{first}", _queue_name=queue_name)
+        await asyncio.wait_for(DONE.setdefault(first, asyncio.Event()).wait(), 10)
+        await send_jobs(queue, [JobRequest("hold", (second,), job_id=f"hold:{second}")], queue_name)
+        # far within the 60 s to the next timed read
+        await asyncio.wait_for(DONE.setdefault(second, asyncio.Event()).wait(), 10)
+        await asyncio.gather(*worker.tasks.values())  # arq's bookkeeping of the job (close() cancels what runs)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await worker.close()
+        await queue.aclose()
 
 
 def test_backoff_grows_and_is_capped() -> None:

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from arq.constants import job_key_prefix
 
 from shared.config import Settings
-from shared.queue import JobRequest, create_queue, next_generation, open_queue, send_jobs, wake
+from shared.queue import JobRequest, create_queue, doorbell_key, next_generation, open_queue, send_jobs, wake
 
 
 async def test_wakes_join_the_queued_job_and_a_started_job_lets_the_next_wake_queue_another(
@@ -22,6 +22,7 @@ async def test_wakes_join_the_queued_job_and_a_started_job_lets_the_next_wake_qu
     key, name = f"intake:{uuid.uuid4()}", f"guestcard:test-wake:{uuid.uuid4().hex[:8]}"
     try:
         assert await wake(queue, "drain_inbound", ("org",), key, name) is True
+        assert await raw.lrange(doorbell_key(name), 0, -1) == [b"1"]  # an idle worker starts it at once
         assert await wake(queue, "drain_inbound", ("org",), key, name) is False  # joined the queued job
         assert [item.decode() for item in await raw.zrange(name, 0, -1)] == [f"{name}:{key}:0"]
         payload = json.loads(await raw.get(job_key_prefix + f"{name}:{key}:0"))
@@ -33,7 +34,7 @@ async def test_wakes_join_the_queued_job_and_a_started_job_lets_the_next_wake_qu
         assert sorted(item.decode() for item in await raw.zrange(name, 0, -1)) == [f"{name}:{key}:0", f"{name}:{key}:1"]
     finally:
         jobs = [job_key_prefix + f"{name}:{key}:{generation}" for generation in (0, 1)]
-        await raw.delete(name, *jobs, f"guestcard:wake:{key}")
+        await raw.delete(name, *jobs, f"guestcard:wake:{key}", doorbell_key(name))
         await raw.aclose()
         await queue.aclose()
 
