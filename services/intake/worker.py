@@ -256,7 +256,7 @@ class ResilientWorker(Worker):
         """arq's, without the jobs this process is running. A job stays in the queue until it finishes, and arq
         checks every job id its poll reads (WATCH, EXISTS, ZSCORE, UNWATCH: four round trips) before finding it
         in progress; a drain runs for seconds under a backlog and a send job for a provider's answer, so every
-        20 ms poll paid them again for each. Another process's running job is still checked, as arq does."""
+        read paid them again for each. Another process's running job is still checked, as arq does."""
         running = self.tasks
         await super().start_jobs(
             [job_id for job_id in job_ids if (task := running.get(job_id.decode())) is None or task.done()]

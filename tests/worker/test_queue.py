@@ -13,7 +13,7 @@ from arq import Retry, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.jobs import backoff_seconds
-from services.intake.worker import build_worker
+from services.intake.worker import ResilientWorker, build_worker
 from shared.config import Settings
 from shared.queue import JobRequest, create_queue, enqueue_after_commit, send_jobs, take_pending_jobs
 
@@ -124,6 +124,19 @@ async def test_retry_runs_again_until_it_succeeds(settings: Settings) -> None:
     assert ATTEMPTS[marker] == 3
 
 
+def _holding_worker(settings: Settings, queue_name: str, **overrides: Any) -> ResilientWorker:
+    """A long-running (not burst) worker that runs only `hold`."""
+    return build_worker(
+        settings,
+        functions=[func(hold, max_tries=1)],
+        cron_jobs=[],
+        queue_name=queue_name,
+        on_startup=None,
+        on_shutdown=None,
+        **overrides,
+    )
+
+
 async def _watch_calls(raw: aioredis.Redis) -> int:
     return int((await raw.info("commandstats")).get("cmdstat_watch", {}).get("calls", 0))
 
@@ -137,15 +150,7 @@ async def test_a_job_running_in_this_process_is_not_checked_in_redis_again_by_ev
     RELEASE[marker], RELEASE[later] = asyncio.Event(), asyncio.Event()
     queue = await create_queue(settings.redis_url)
     raw = aioredis.from_url(settings.redis_url)
-    worker = build_worker(
-        settings,
-        functions=[func(hold, max_tries=1)],
-        cron_jobs=[],
-        queue_name=queue_name,
-        on_startup=None,
-        on_shutdown=None,
-        redis_pool=queue,
-    )
+    worker = _holding_worker(settings, queue_name, redis_pool=queue)
     try:
         assert await queue.enqueue_job("hold", marker, _job_id=f"hold:{marker}", _queue_name=queue_name)
         await worker._poll_iteration()
@@ -184,16 +189,7 @@ async def test_a_job_queued_while_the_worker_waits_starts_at_once_not_at_the_nex
     RELEASE[first].set()
     RELEASE[second].set()
     queue = await create_queue(settings.redis_url)
-    worker = build_worker(
-        settings,
-        functions=[func(hold, max_tries=1)],
-        cron_jobs=[],
-        queue_name=queue_name,
-        on_startup=None,
-        on_shutdown=None,
-        poll_delay=60,
-        handle_signals=False,
-    )
+    worker = _holding_worker(settings, queue_name, poll_delay=60, handle_signals=False)
     running = asyncio.create_task(worker.async_run())
     try:
         # queued by arq itself (no doorbell): the worker's first read takes it, then it waits up to 60 s
