@@ -257,9 +257,8 @@ class ResilientWorker(Worker):
         checks every job id its poll reads (WATCH, EXISTS, ZSCORE, UNWATCH: four round trips) before finding it
         in progress; a drain runs for seconds under a backlog and a send job for a provider's answer, so every
         read paid them again for each. Another process's running job is still checked, as arq does."""
-        running = self.tasks
         await super().start_jobs(
-            [job_id for job_id in job_ids if (task := running.get(job_id.decode())) is None or task.done()]
+            [job_id for job_id in job_ids if (task := self.tasks.get(job_id.decode())) is None or task.done()]
         )
 
     async def _burst_done(self) -> bool:
