@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.messaging.consent import record_consent
-from shared.models import Contact, Lead, LeadEvent, OutboundMessage, ScheduledAction
+from shared.models import AutomationLog, Contact, Lead, LeadEvent, OutboundMessage, ScheduledAction, StreamEvent
 from tests.conftest import OrgFixture
 from tests.signals.helpers import SERVICE_HEADERS, envelope
 from tests.signals.test_statement_budget import counting
@@ -234,3 +234,44 @@ async def test_a_renter_twice_in_one_batch_ends_as_in_two_batches_and_the_batch_
     assert together["leads"] == 1
     assert together["messages"] and together["steps"]  # the touches decided something to compare
     assert together == apart
+
+
+async def _written_for(sessionmaker: async_sessionmaker[AsyncSession], lead_id: str) -> dict[str, list[Any]]:
+    """The rows a batch keeps as values until its end (txmemo.append_row), by kind, without ids or times."""
+    async with sessionmaker() as session:
+        events = (await session.scalars(select(LeadEvent.type).where(LeadEvent.lead_id == lead_id))).all()
+        log = (
+            await session.execute(
+                select(AutomationLog.rule_id, AutomationLog.action, AutomationLog.outcome).where(
+                    AutomationLog.lead_id == lead_id
+                )
+            )
+        ).all()
+        stream = (await session.scalars(select(StreamEvent.type).where(StreamEvent.lead_id == lead_id))).all()
+    return {"events": sorted(events), "log": sorted(map(tuple, log), key=str), "stream": sorted(stream)}
+
+
+async def test_a_split_batch_writes_each_good_signals_timeline_log_and_stream_rows_once(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The batch's single savepoint keeps timeline, automation-log and stream rows as values for its end. When
+    a signal fails, that attempt is rolled back and the values kept with it forgotten: the signals applied one
+    savepoint each write their rows as before, once, and exactly what a batch that applies whole writes."""
+
+    def request(tag: str) -> dict[str, Any]:
+        return envelope(
+            org.org_id, email=f"{tag}@example.com", event="tour_request", channel="web", source="website",
+            message="Can I see it Saturday?",
+        )  # fmt: skip
+
+    with counting() as seen:
+        split = await post_batch(client, [request("split.a"), envelope(uuid.uuid4(), email="x@example.com")])
+    assert [result["status"] for result in split] == [200, 404]
+    assert sum(statement.startswith("SAVEPOINT") for statement in seen) == 3  # whole, then one per signal
+    whole = await post_batch(client, [request("whole.a"), request("whole.b")])
+    assert [result["status"] for result in whole] == [200, 200]
+
+    after_split = await _written_for(sessionmaker, split[0]["outcome"]["lead_id"])
+    applied_whole = await _written_for(sessionmaker, whole[0]["outcome"]["lead_id"])
+    assert after_split["events"] and after_split["log"] and after_split["stream"]
+    assert after_split == applied_whole

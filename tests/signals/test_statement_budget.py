@@ -98,6 +98,9 @@ async def test_a_batch_of_new_renters_stays_within_the_statement_budget(
     assert len(feed) == 1, f"{len(feed)} notification INSERTs: the batch writes its signals' feed entries at once"
     steps = [s for s in seen if s.lstrip().startswith("INSERT INTO scheduled_actions")]
     assert len(steps) == 1, f"{len(steps)} step INSERTs: the batch's flush writes every signal's follow-ups"
+    for table in ("lead_events", "automation_log", "stream_events"):  # kept as values, written at the batch's end
+        inserts = [s for s in seen if s.lstrip().startswith(f"INSERT INTO {table} ")]
+        assert len(inserts) == 1, f"{len(inserts)} INSERTs into {table}: one for the whole batch"
     messages = [s for s in seen if s.lstrip().startswith("INSERT INTO outbound_messages")]
     assert len(messages) == 2, f"{len(messages)} message INSERTs: the renters' first replies, then the staff emails"
 

@@ -19,7 +19,7 @@ from services.api.automation import log
 from services.api.messaging import notify as messaging_notify
 from services.api.messaging.outbox import queue_message
 from shared import clock
-from shared.models import AutomationLog, Lead
+from shared.models import Lead
 
 SEND = "send_template"
 NOTIFY = "notify"
@@ -40,7 +40,7 @@ def _decided(
     action: str,
     reason: str,
     data: dict[str, Any],
-) -> AutomationLog:
+) -> uuid.UUID:
     return log.write(
         session,
         lead,
@@ -104,7 +104,7 @@ async def send(
         not_before=not_before,
         variables=variables,
     )
-    return entry.id
+    return entry
 
 
 async def _outbox(session: AsyncSession, *, rule: RuleStamp | None, idempotency_key: str, **fields: Any) -> None:

@@ -25,7 +25,7 @@ from services.api.automation.effects import RuleStamp
 from services.api.automation.rules import BoundRule, RuleBook, label_plan, load_book
 from services.api.automation.schemas import EventTrigger, StatusTrigger
 from shared.enums import EventType, LeadStatus, LostReason, NextActionType, Role
-from shared.models import AutomationLog, Contact, Lead, User
+from shared.models import Contact, Lead, User
 from shared.repositories.rows import is_pending
 
 CLOSED = frozenset({LeadStatus.lost, LeadStatus.leased})
@@ -82,7 +82,7 @@ class Ctx:
     touch_text: str | None = None  # the renter's words that triggered this, when the caller has them at hand
     new_contact: bool = False  # the renter was created by this very touch: no earlier decision of theirs exists
 
-    def record(self, outcome: str, *, rule: Any = None, **fields: Any) -> AutomationLog:
+    def record(self, outcome: str, *, rule: Any = None, **fields: Any) -> uuid.UUID:
         """One automation-log entry for this lead, at this evaluation's time and trigger."""
         return log.write(
             self.session, self.lead, trigger=self.trigger, outcome=outcome, now=self.now, rule=rule, **fields

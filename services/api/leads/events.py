@@ -8,13 +8,32 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.webhooks.outbox import record_timeline_event
 from shared import clock
 from shared.models import Lead, LeadEvent
 
 
-def add_event(
-    session: AsyncSession,
+def add_event(session: AsyncSession, lead: Lead, type: str, **fields: Any) -> uuid.UUID:
+    """One timeline entry and, for the public types, its event stream row, in this same transaction. An intake
+    batch keeps both as values for its one INSERT per table (`txmemo.append_row`). Returns the entry's id."""
+    values = _values(lead, type, **fields)
+    if not txmemo.append_row(session, LeadEvent, values):
+        session.add(LeadEvent(**values))
+    record_timeline_event(session, values)
+    return values["id"]  # type: ignore[no-any-return]
+
+
+def add_event_row(session: AsyncSession, lead: Lead, type: str, **fields: Any) -> LeadEvent:
+    """`add_event` for a caller that answers with the entry itself (a person's note or activity)."""
+    values = _values(lead, type, **fields)
+    event = LeadEvent(**values)
+    session.add(event)
+    record_timeline_event(session, values)
+    return event
+
+
+def _values(
     lead: Lead,
     type: str,
     *,
@@ -25,25 +44,22 @@ def add_event(
     channel: str | None = None,
     inbound_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
-) -> LeadEvent:
-    event = LeadEvent(
-        id=uuid.uuid4(),
-        org_id=lead.org_id,
-        lead_id=lead.id,
-        contact_id=lead.contact_id,
-        type=type,
-        occurred_at=occurred_at or clock.now(),
-        actor_type=actor_type,
-        actor_id=actor_id,
-        source=source,
-        channel=channel,
-        property_id=lead.property_id,
-        inbound_id=inbound_id,
-        data=data or {},
-    )
-    session.add(event)
-    record_timeline_event(session, event)  # the event stream's outbox row, in this same transaction
-    return event
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "org_id": lead.org_id,
+        "lead_id": lead.id,
+        "contact_id": lead.contact_id,
+        "type": type,
+        "occurred_at": occurred_at or clock.now(),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "source": source,
+        "channel": channel,
+        "property_id": lead.property_id,
+        "inbound_id": inbound_id,
+        "data": data or {},
+    }
 
 
 def add_status_event(
@@ -59,7 +75,7 @@ def add_status_event(
     source: str | None = None,
     inbound_id: uuid.UUID | None = None,
     **extra: Any,
-) -> LeadEvent:
+) -> uuid.UUID:
     """A status change on the timeline: {from, to, reason, cause}. Metrics and migrations read this shape."""
     data: dict[str, Any] = {"from": str(previous), "to": str(lead.status), "reason": reason, "cause": cause, **extra}
     return add_event(

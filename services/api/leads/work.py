@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.auth.service import Principal
 from services.api.contacts.resolution import create_contact, lock_identity_keys, open_lead_for
-from services.api.leads.events import add_event
+from services.api.leads.events import add_event, add_event_row
 from services.api.leads.refs import ensure_property
 from services.api.leads.service import record_touch, run_rules, touch
 from services.api.leads.work_schemas import ActivityCreate, InvitationRequest, InvitationResult, NoteCreate
@@ -28,7 +28,7 @@ INVITATION_SOURCE = "invitation"
 
 
 def add_note(session: AsyncSession, principal: Principal, lead: Lead, body: NoteCreate) -> LeadEvent:
-    return add_event(
+    return add_event_row(
         session, lead, EventType.note, actor_type="user", actor_id=principal.user_id, data={"body": body.body}
     )
 
@@ -48,7 +48,7 @@ async def log_activity(session: AsyncSession, principal: Principal, lead: Lead, 
     outbound_type, inbound_type, channel, inbound_trigger = _ACTIVITY[body.kind]
     response = body.kind == ActivityKind.meeting or body.direction == ActivityDirection.outbound
     event_type = outbound_type if response else inbound_type
-    event = add_event(
+    event = add_event_row(
         session,
         lead,
         event_type,
@@ -116,7 +116,7 @@ async def invite(session: AsyncSession, principal: Principal, body: InvitationRe
         if created:
             add_event(session, lead, EventType.created, occurred_at=now, source=INVITATION_SOURCE, data={}, **actor)
             await run_rules(session, lead, EventType.created, now)
-        invitation = add_event(
+        invitation_id = add_event(
             session,
             lead,
             EventType.invitation_sent,
@@ -126,7 +126,7 @@ async def invite(session: AsyncSession, principal: Principal, body: InvitationRe
             **actor,
         )
         await rules_bridge.after_invitation(
-            session, lead, event_id=invitation.id, message=body.message, user_id=principal.user_id
+            session, lead, event_id=invitation_id, message=body.message, user_id=principal.user_id
         )
         results.append(InvitationResult(email=email, lead_id=lead.id, created=created))
     await session.flush()

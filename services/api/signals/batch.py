@@ -113,11 +113,14 @@ async def _apply_together(session: AsyncSession, envelopes: list[SignalEnvelope]
     results: list[SignalResult] = []
     try:
         async with session.begin_nested():
-            txmemo.defer(session, txmemo.KEYED_ROWS)  # after the snapshot: the split path inserts at once
+            # after the snapshot: the split path inserts at once
+            txmemo.defer(session, txmemo.KEYED_ROWS)
+            txmemo.defer(session, txmemo.APPEND_ROWS)
             for envelope in envelopes:
                 outcome = await apply_signal(session, envelope)
                 remember_outcome(session, envelope.inbound_id, outcome)
                 results.append(SignalResult(inbound_id=envelope.inbound_id, status=200, outcome=outcome))
+            await txmemo.write_appended(session)  # the timeline, automation log and stream rows: one INSERT each
     except Exception as error:
         if is_outage(error):
             raise  # the database is away: the whole request is a 503, the worker retries the batch

@@ -10,13 +10,15 @@ transaction; its cron catches anything that job missed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api import txmemo
 from services.api.webhooks.catalog import FROM_TIMELINE
-from shared.models import LeadEvent, StreamEvent
+from shared.models import StreamEvent
 from shared.queue import PENDING_JOBS_KEY, enqueue_after_commit
 
 PUBLISH_JOB = "publish_events"
@@ -27,19 +29,27 @@ PUBLISH_JOB_ID = "events.publish"
 PUBLISH_DELAY_S = 0.5
 
 
-def record_timeline_event(session: AsyncSession, event: LeadEvent) -> None:
-    """Called by `add_event` for every timeline entry; publishes the mapped ones."""
-    public_type = FROM_TIMELINE.get(event.type)
+def record_timeline_event(session: AsyncSession, event: Mapping[str, Any]) -> None:
+    """Called by `add_event` for every timeline entry (its column values); publishes the mapped ones."""
+    public_type = FROM_TIMELINE.get(event["type"])
     if public_type is None:
         return
     record_event(
         session,
-        event.org_id,
+        event["org_id"],
         public_type,
-        lead_id=event.lead_id,
-        occurred_at=event.occurred_at,
-        data=_facts(event.id, event.type, event.actor_type, event.actor_id, event.source, event.channel, event.data),
-        source_event_id=event.id,
+        lead_id=event["lead_id"],
+        occurred_at=event["occurred_at"],
+        data=_facts(
+            event["id"],
+            event["type"],
+            event["actor_type"],
+            event["actor_id"],
+            event["source"],
+            event["channel"],
+            event["data"],
+        ),
+        source_event_id=event["id"],
     )
 
 
@@ -101,9 +111,12 @@ def record_event(
     data: dict[str, Any],
     source_event_id: uuid.UUID | None = None,
 ) -> None:
-    """Any public event (review items, endpoint notices): a row now, a stream position after commit."""
+    """Any public event (review items, endpoint notices): a row now, a stream position after commit (an intake
+    batch writes its rows at its end, `txmemo.append_row`)."""
     row = event_stream_row(session, org_id, type, lead_id=lead_id, occurred_at=occurred_at, data=data)
-    session.add(StreamEvent(**{**row, "source_event_id": source_event_id}))
+    row["source_event_id"] = source_event_id
+    if not txmemo.append_row(session, StreamEvent, row):
+        session.add(StreamEvent(**row))
 
 
 def event_stream_row(
