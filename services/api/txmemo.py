@@ -148,6 +148,13 @@ def defer(session: AsyncSession, name: str) -> None:
         memo[("defer", name)] = True
 
 
+def undefer(session: AsyncSession, name: str) -> None:
+    """Writes of `name` go straight to the session again for the rest of the batch."""
+    memo = _memo(session)
+    if memo is not None:
+        memo.pop(("defer", name), None)
+
+
 def deferred(session: AsyncSession, name: str) -> dict[Hashable, Any] | None:
     """The batch's pending `name` writes, keyed for dedup, when the batch defers them; None: write now."""
     memo = _memo(session)

@@ -275,3 +275,30 @@ async def test_a_split_batch_writes_each_good_signals_timeline_log_and_stream_ro
     applied_whole = await _written_for(sessionmaker, whole[0]["outcome"]["lead_id"])
     assert after_split["events"] and after_split["log"] and after_split["stream"]
     assert after_split == applied_whole
+
+
+async def test_values_kept_for_the_batch_end_are_written_once_and_not_kept_after_it(
+    org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """`append_row` keeps a row only while the batch defers them; `write_appended` writes what it kept, once; after
+    `undefer` (the end of the batch's savepoint) a row goes to the session again, so nothing waits for a write that
+    will not come."""
+    from services.api import txmemo
+
+    def row(kind: str) -> dict[str, Any]:
+        return {"id": uuid.uuid4(), "org_id": org.org_id, "type": kind, "lead_id": None, "data": {"probe": kind}}
+
+    async with sessionmaker() as session:  # never committed: closing rolls it back
+        assert not txmemo.append_row(session, StreamEvent, row("outside"))  # no batch: the caller adds it
+        with txmemo.batch_scope(session):
+            assert not txmemo.append_row(session, StreamEvent, row("not deferred"))
+            txmemo.defer(session, txmemo.APPEND_ROWS)
+            kept = row("kept")
+            assert txmemo.append_row(session, StreamEvent, kept)
+            await txmemo.write_appended(session)
+            await txmemo.write_appended(session)  # nothing left: no second row
+            txmemo.undefer(session, txmemo.APPEND_ROWS)
+            assert not txmemo.append_row(session, StreamEvent, row("after"))
+        written = (await session.scalars(select(StreamEvent.type).where(StreamEvent.org_id == org.org_id))).all()
+        await session.rollback()
+    assert written == ["kept"]

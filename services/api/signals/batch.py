@@ -121,6 +121,7 @@ async def _apply_together(session: AsyncSession, envelopes: list[SignalEnvelope]
                 remember_outcome(session, envelope.inbound_id, outcome)
                 results.append(SignalResult(inbound_id=envelope.inbound_id, status=200, outcome=outcome))
             await txmemo.write_appended(session)  # the timeline, automation log and stream rows: one INSERT each
+            txmemo.undefer(session, txmemo.APPEND_ROWS)  # what the batch writes after this goes to the session
     except Exception as error:
         if is_outage(error):
             raise  # the database is away: the whole request is a 503, the worker retries the batch
