@@ -72,7 +72,7 @@ async def send(
     variables: dict[str, str] | None = None,
 ) -> uuid.UUID:
     """Decide one outbound message (messaging's outbox owns consent, quiet hours and the actual send)."""
-    entry = _decided(
+    entry_id = _decided(
         session,
         lead,
         trigger,
@@ -104,7 +104,7 @@ async def send(
         not_before=not_before,
         variables=variables,
     )
-    return entry
+    return entry_id
 
 
 async def _outbox(session: AsyncSession, *, rule: RuleStamp | None, idempotency_key: str, **fields: Any) -> None:

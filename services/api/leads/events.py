@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,51 +14,52 @@ from shared import clock
 from shared.models import Lead, LeadEvent
 
 
-def add_event(session: AsyncSession, lead: Lead, type: str, **fields: Any) -> uuid.UUID:
+class EventFields(TypedDict, total=False):
+    """What a caller may say about a timeline entry besides its lead and type (the rest comes from the lead)."""
+
+    occurred_at: datetime | None
+    actor_type: str
+    actor_id: uuid.UUID | None
+    source: str | None
+    channel: str | None
+    inbound_id: uuid.UUID | None
+    data: dict[str, Any] | None
+
+
+def add_event(session: AsyncSession, lead: Lead, type: str, **fields: Unpack[EventFields]) -> uuid.UUID:
     """One timeline entry and, for the public types, its event stream row, in this same transaction. An intake
     batch keeps both as values for its one INSERT per table (`txmemo.append_row`). Returns the entry's id."""
-    values = _values(lead, type, **fields)
+    values = _values(lead, type, fields)
     if not txmemo.append_row(session, LeadEvent, values):
         session.add(LeadEvent(**values))
     record_timeline_event(session, values)
     return values["id"]  # type: ignore[no-any-return]
 
 
-def add_event_row(session: AsyncSession, lead: Lead, type: str, **fields: Any) -> LeadEvent:
+def add_event_row(session: AsyncSession, lead: Lead, type: str, **fields: Unpack[EventFields]) -> LeadEvent:
     """`add_event` for a caller that answers with the entry itself (a person's note or activity)."""
-    values = _values(lead, type, **fields)
+    values = _values(lead, type, fields)
     event = LeadEvent(**values)
     session.add(event)
     record_timeline_event(session, values)
     return event
 
 
-def _values(
-    lead: Lead,
-    type: str,
-    *,
-    occurred_at: datetime | None = None,
-    actor_type: str = "system",
-    actor_id: uuid.UUID | None = None,
-    source: str | None = None,
-    channel: str | None = None,
-    inbound_id: uuid.UUID | None = None,
-    data: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def _values(lead: Lead, type: str, fields: EventFields) -> dict[str, Any]:
     return {
         "id": uuid.uuid4(),
         "org_id": lead.org_id,
         "lead_id": lead.id,
         "contact_id": lead.contact_id,
         "type": type,
-        "occurred_at": occurred_at or clock.now(),
-        "actor_type": actor_type,
-        "actor_id": actor_id,
-        "source": source,
-        "channel": channel,
+        "occurred_at": fields.get("occurred_at") or clock.now(),
+        "actor_type": fields.get("actor_type", "system"),
+        "actor_id": fields.get("actor_id"),
+        "source": fields.get("source"),
+        "channel": fields.get("channel"),
         "property_id": lead.property_id,
-        "inbound_id": inbound_id,
-        "data": data or {},
+        "inbound_id": fields.get("inbound_id"),
+        "data": fields.get("data") or {},
     }
 
 

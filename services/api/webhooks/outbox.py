@@ -40,35 +40,21 @@ def record_timeline_event(session: AsyncSession, event: Mapping[str, Any]) -> No
         public_type,
         lead_id=event["lead_id"],
         occurred_at=event["occurred_at"],
-        data=_facts(
-            event["id"],
-            event["type"],
-            event["actor_type"],
-            event["actor_id"],
-            event["source"],
-            event["channel"],
-            event["data"],
-        ),
+        data=_facts(event),
         source_event_id=event["id"],
     )
 
 
-def _facts(
-    event_id: uuid.UUID,
-    type: str,
-    actor_type: str,
-    actor_id: uuid.UUID | None,
-    source: str | None,
-    channel: str | None,
-    data: dict[str, Any],
-) -> dict[str, Any]:
+def _facts(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The public facts of a timeline entry (its column values)."""
+    actor_id = event["actor_id"]
     return {
-        "timeline_event_id": str(event_id),
-        "timeline_type": type,
-        "actor": {"type": actor_type, "id": str(actor_id) if actor_id else None},
-        "source": source,
-        "channel": channel,
-        "data": data,
+        "timeline_event_id": str(event["id"]),
+        "timeline_type": event["type"],
+        "actor": {"type": event["actor_type"], "id": str(actor_id) if actor_id else None},
+        "source": event["source"],
+        "channel": event["channel"],
+        "data": event["data"],
     }
 
 
@@ -83,15 +69,7 @@ def timeline_stream_rows(session: AsyncSession, events: list[dict[str, Any]]) ->
             "lead_id": event["lead_id"],
             "source_event_id": event["id"],
             "occurred_at": event["occurred_at"],
-            "data": _facts(
-                event["id"],
-                event["type"],
-                event["actor_type"],
-                event["actor_id"],
-                event["source"],
-                event["channel"],
-                event["data"],
-            ),
+            "data": _facts(event),
         }
         for event in events
         if event["type"] in FROM_TIMELINE
