@@ -269,3 +269,21 @@ async def test_nul_bytes_in_renter_text_are_dropped_not_fatal(
     async with sessionmaker() as session:
         contact = await session.get_one(Contact, uuid.UUID(outcome["contact_id"]))
     assert contact.first_name == "Rosa"
+
+
+async def test_what_one_touch_writes_reads_on_the_timeline_in_the_order_it_happened(
+    client: httpx.AsyncClient, org: OrgFixture
+) -> None:
+    """A new renter's tour request is three entries at one instant (the lead created, the renter's touch, the status
+    it moved): newest first, the timeline reads them status, touch, created, every time (ids break the tie)."""
+    for attempt in range(5):
+        body = envelope(
+            org.org_id, email=f"order{attempt}@example.com", event="tour_request", channel="web", source="website",
+            message="Can I see it Saturday?",
+        )  # fmt: skip
+        outcome = await post_signal(client, body)
+        response = await client.get(f"/v1/leads/{outcome['lead_id']}/timeline", headers=org.headers)
+        assert response.status_code == 200, response.text
+        entries = response.json()["items"]
+        touch = [entry["type"] for entry in entries if entry["occurred_at"] == entries[-1]["occurred_at"]]
+        assert touch == ["status_changed", "tour_request", "created"]

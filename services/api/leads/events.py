@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from uuid6 import uuid7
 
 from services.api import txmemo
 from services.api.webhooks.outbox import record_timeline_event
@@ -46,8 +47,11 @@ def add_event_row(session: AsyncSession, lead: Lead, type: str, **fields: Unpack
 
 
 def _values(lead: Lead, type: str, fields: EventFields) -> dict[str, Any]:
+    """The entry's columns. Its id is time-ordered (UUIDv7, increasing within the process): what one touch writes
+    shares one `occurred_at` (created, the touch, the status it moved), and the timeline breaks that tie by id,
+    so the entries read in the order they were written instead of a random one."""
     return {
-        "id": uuid.uuid4(),
+        "id": uuid7(),
         "org_id": lead.org_id,
         "lead_id": lead.id,
         "contact_id": lead.contact_id,
