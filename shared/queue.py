@@ -22,6 +22,7 @@ from redis.exceptions import NoScriptError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.logging import get_logger
+from shared.redis_calls import Script, run_script
 
 log = get_logger(__name__)
 
@@ -198,7 +199,7 @@ async def _enqueue(queue: ArqRedis, jobs: list[JobRequest], queue_name: str) -> 
 # started, moves the generation on (`next_generation`) before its first read, so a wake after that queues
 # job n+1: an item committed before a wake is seen either by the job it joined (which reads after the wake)
 # or by the next one. No wake is lost between the job's last read and its end.
-WAKE_SCRIPT = """
+WAKE_SCRIPT = Script("""
 local generation = redis.call('get', KEYS[1]) or '0'
 local job_id = ARGV[1] .. ':' .. generation
 local job_key = ARGV[2] .. job_id
@@ -208,8 +209,7 @@ redis.call('zadd', KEYS[2], ARGV[6], job_id)
 redis.call('lpush', KEYS[3], '1')
 redis.call('ltrim', KEYS[3], 0, 0)
 return 1
-"""
-WAKE_SHA = hashlib.sha1(WAKE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+""")
 WAKE_PREFIX = "guestcard:wake:"
 
 
@@ -221,13 +221,9 @@ async def wake(queue: ArqRedis | None, function: str, args: tuple[Any, ...], key
     now_ms = timestamp_ms()
     payload = serialize_arq_job(function, args, {}, None, now_ms, serializer=serialize_job)
     argv = [queued_job_id(queue_name, key), job_key_prefix, result_key_prefix, str(EXPIRES_MS), payload, str(now_ms)]
-
-    async def call() -> Any:
-        keys = (WAKE_PREFIX + key, queue_name, doorbell_key(queue_name))
-        return await queue.evalsha(WAKE_SHA, len(keys), *keys, *argv)  # type: ignore[misc,arg-type]
-
-    try:
-        return bool(await _with_script(queue, WAKE_SCRIPT, call))
+    keys = (WAKE_PREFIX + key, queue_name, doorbell_key(queue_name))
+    try:  # on a kept connection (shared/redis_calls.py): an accepted webhook's one Redis call after its limit
+        return bool(await run_script(queue, WAKE_SCRIPT, keys, argv))
     except Exception as error:
         log.warning("queue.wake_failed", function=function, error=type(error).__name__)
         return False

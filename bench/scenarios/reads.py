@@ -14,12 +14,13 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
-import httpx
 
 from bench.env import Guestcard, running
 from bench.harness import Metric, Report, Stat, console, percentile, ratios
+from bench.http import Client
 from bench.scenarios.base import NOT_ON_MAIN, Context
 from bench.sql import raw
 
@@ -40,18 +41,18 @@ async def run(context: Context, report: Report) -> None:
         keys = await agent_keys(dataset["url"], org_id)
         cases = await build_cases(connection, org_id, REQUESTS[context.mode], keys)
         guestcard = Guestcard(dataset["url"], context.servers.redis_url)
-        headers = {"Authorization": f"Bearer {org['api_key']}"}
+        headers = {"authorization": f"Bearer {org['api_key']}"}
         results: dict[str, dict[str, list[float]]] = {
             name: {"gc_p50": [], "gc_p99": [], "raw_p50": [], "raw_p99": []} for name in cases
         }
         with running(guestcard, worker=False):
-            async with httpx.AsyncClient(base_url=guestcard.base_url, headers=headers, timeout=60) as client:
+            async with Client(guestcard.base_url, connections=1, timeout=60) as client:
                 for inputs in cases.values():  # warm both sides: caches, prepared statements, pools
-                    await _http(client, _warm_up(inputs))
+                    await _http(client, headers, _warm_up(inputs))
                     await _raw(connection, org_id, inputs[:5])
                 for index in range(context.n_rounds):
                     for name, inputs in cases.items():
-                        gc = await _http(client, inputs)
+                        gc = await _http(client, headers, inputs)
                         fl = await _raw(connection, org_id, inputs)
                         for side, values in (("gc", gc), ("raw", fl)):
                             results[name][f"{side}_p50"].append(percentile(values, 50))
@@ -110,21 +111,26 @@ def _dsn(url: str) -> str:
     return asyncpg_dsn(url)
 
 
-async def _http(client: httpx.AsyncClient, inputs: list[dict[str, Any]]) -> list[float]:
+async def _http(client: Client, headers: dict[str, str], inputs: list[dict[str, Any]]) -> list[float]:
+    """One request at a time on one kept-alive connection of the load generator's lean client (bench/http.py):
+    httpx spent ~1.1 ms of the bench's own CPU on every request and ~2 ms more on a 50-lead page (50 KB), time
+    the table would have charged to guestcard (docs/benchmarks.md, session 21)."""
     timings = []
     for item in inputs:
+        params = item.get("params")
+        path = f"{item['path']}?{urlencode(params)}" if params else item["path"]
+        asked = {**headers, **item.get("headers", {})}
         started = time.perf_counter()
-        response = await client.get(item["path"], params=item.get("params"), headers=item.get("headers"))
-        response.read()
+        response = await client.get(path, asked)
         timings.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {item['path']} → {response.status_code}: {response.text[:300]}")
+        if response.status != 200:
+            raise RuntimeError(f"GET {item['path']} → {response.status}: {response.text[:300]}")
     return timings
 
 
 def _warm_up(inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The first five inputs, and one of every other API key (the fast path reads only keys it has seen)."""
-    keyed = {item["headers"]["Authorization"]: item for item in inputs if item.get("headers")}
+    keyed = {item["headers"]["authorization"]: item for item in inputs if item.get("headers")}
     return [*inputs[:5], *keyed.values()]
 
 
@@ -190,7 +196,7 @@ def _agent_inbox(org_id: uuid.UUID, keys: dict[uuid.UUID, str], count: int) -> l
         {
             "path": "/v1/leads",
             "params": {"limit": LIMIT},
-            "headers": {"Authorization": f"Bearer {keys[agent]}"},
+            "headers": {"authorization": f"Bearer {keys[agent]}"},
             "statement": _scoped_list(org_id, agent),
         }
         for agent in (agents[i % len(agents)] for i in range(count if agents else 0))

@@ -23,7 +23,7 @@ from services.api.middleware import RequestContextMiddleware
 from services.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from services.api.properties.router import router as properties_router
 from services.api.state import AppState
-from shared import crypto
+from shared import crypto, redis_calls
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_sessionmaker, make_statement_pool
 from shared.logging import configure_logging
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
+            await redis_calls.close(queue)
             await queue.aclose()
             await statement_pool.close()
             await engine.dispose()

@@ -2,8 +2,8 @@
 
 GCRA (the generic cell rate algorithm): one Redis key per limited credential holds the theoretical arrival
 time; a request is allowed while it is no more than `burst` emission intervals ahead of now. One atomic
-script per request, Redis's own clock so every API process agrees. A Redis outage fails open: a limiter
-must never be the reason a renter's inquiry is refused.
+script per request (by its SHA, on a kept connection: shared/redis_calls.py), Redis's own clock so every API
+process agrees. A Redis outage fails open: a limiter must never be the reason a renter's inquiry is refused.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from redis.asyncio import Redis
 
 from shared.errors import TooManyRequests
 from shared.logging import get_logger
+from shared.redis_calls import Script, run_script
 
 log = get_logger(__name__)
 
 # KEYS[1] limiter key; ARGV[1] emission interval (µs); ARGV[2] burst. Returns 0 or µs to wait.
-_GCRA = """
+_GCRA = Script("""
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -34,7 +35,7 @@ if ahead > limit then
 end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil(ahead / 1000) + 1)
 return 0
-"""
+""")
 
 
 async def check(redis: Redis | None, scope: str, credential: str, per_second: float, burst: int) -> None:
@@ -44,7 +45,7 @@ async def check(redis: Redis | None, scope: str, credential: str, per_second: fl
     name = f"guestcard:rl:{scope}:{hashlib.sha256(credential.encode()).hexdigest()[:32]}"
     interval = 1_000_000 / per_second
     try:
-        wait_us = int(await redis.eval(_GCRA, 1, name, f"{interval:.3f}", str(burst)))  # type: ignore[misc]
+        wait_us = int(await run_script(redis, _GCRA, [name], [f"{interval:.3f}", str(burst)]))
     except Exception as error:
         log.warning("ratelimit.unavailable", scope=scope, error=type(error).__name__)
         return

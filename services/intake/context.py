@@ -8,7 +8,7 @@ from typing import Any
 
 from services.intake.client import build_api_client
 from services.intake.jobs import HANDOFFS_IN_FLIGHT
-from shared import crypto
+from shared import crypto, redis_calls
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -39,3 +39,5 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
     engine = ctx.get("engine")
     if engine is not None:
         await engine.dispose()
+    if ctx.get("redis") is not None:  # the wake's kept connections (shared/redis_calls.py); arq closes its pool
+        await redis_calls.close(ctx["redis"])

@@ -142,3 +142,23 @@ async def test_worker_started_while_redis_is_away_waits_for_it(settings: Setting
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await worker.close()
         server.stop()
+
+
+async def test_the_hot_paths_kept_connections_ride_out_a_redis_restart(private_redis: PrivateRedis) -> None:
+    """A kept connection died with the server: the first call after the restart is made again on a fresh one
+    (the rate limit would otherwise fail open, and the wake leave its delivery to the sweep)."""
+    from shared import redis_calls
+    from shared.queue import open_queue
+    from shared.redis_calls import Script, kept, run_script
+
+    echo = Script("return ARGV[1]")
+    queue = open_queue(private_redis.url)
+    try:
+        await asyncio.gather(*(run_script(queue, echo, [], [str(n)]) for n in range(3)))  # three kept connections
+        private_redis.kill()
+        private_redis.start()  # same port, a restarted server: it knows no script and none of those connections
+        assert await run_script(queue, echo, [], ["after"]) == b"after"
+        assert len(kept(queue)._idle) == 1  # the dead ones dropped, the fresh one kept
+    finally:
+        await redis_calls.close(queue)
+        await queue.aclose()
