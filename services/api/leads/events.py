@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, TypedDict, Unpack
+from typing import Any, Protocol, TypedDict, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
@@ -13,6 +13,19 @@ from services.api import txmemo
 from services.api.webhooks.outbox import record_timeline_event
 from shared import clock
 from shared.models import Lead, LeadEvent
+
+
+class LeadRef(Protocol):
+    """What a timeline entry reads of its lead: a `Lead`, or the few columns a set-based writer selected."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def org_id(self) -> uuid.UUID: ...
+    @property
+    def contact_id(self) -> uuid.UUID: ...
+    @property
+    def property_id(self) -> uuid.UUID | None: ...
 
 
 class EventFields(TypedDict, total=False):
@@ -27,7 +40,7 @@ class EventFields(TypedDict, total=False):
     data: dict[str, Any] | None
 
 
-def add_event(session: AsyncSession, lead: Lead, type: str, **fields: Unpack[EventFields]) -> uuid.UUID:
+def add_event(session: AsyncSession, lead: LeadRef, type: str, **fields: Unpack[EventFields]) -> uuid.UUID:
     """One timeline entry and, for the public types, its event stream row, in this same transaction. An intake
     batch keeps both as values for its one INSERT per table (`txmemo.append_row`). Returns the entry's id."""
     values = _values(lead, type, fields)
@@ -46,7 +59,7 @@ def add_event_row(session: AsyncSession, lead: Lead, type: str, **fields: Unpack
     return event
 
 
-def _values(lead: Lead, type: str, fields: EventFields) -> dict[str, Any]:
+def _values(lead: LeadRef, type: str, fields: EventFields) -> dict[str, Any]:
     """The entry's columns. Its id is time-ordered (UUIDv7, increasing within the process): what one touch writes
     shares one `occurred_at` (created, the touch, the status it moved), and the timeline breaks that tie by id,
     so the entries read in the order they were written instead of a random one."""
