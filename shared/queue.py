@@ -7,7 +7,6 @@ is not committed, and a job lost between commit and send is recovered by the wor
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -130,15 +129,14 @@ def take_pending_jobs(session: AsyncSession) -> list[JobRequest]:
 # keys, the same dedup rule (no job while its job key or result key exists), the same payload and expiry
 # A queued job also rings the queue's doorbell (a one-item list a worker waits on with BLPOP), so an idle
 # worker starts it at once instead of at its next timed poll (ResilientWorker.wait_for_work).
-ENQUEUE_SCRIPT = """
+ENQUEUE_SCRIPT = Script("""
 if redis.call('exists', KEYS[1], KEYS[2]) > 0 then return 0 end
 redis.call('psetex', KEYS[1], ARGV[1], ARGV[2])
 redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
 redis.call('lpush', KEYS[4], '1')
 redis.call('ltrim', KEYS[4], 0, 0)
 return 1
-"""
-ENQUEUE_SHA = hashlib.sha1(ENQUEUE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+""")
 DOORBELL_PREFIX = "guestcard:doorbell:"
 
 
@@ -163,13 +161,13 @@ async def send_jobs(queue: ArqRedis | None, jobs: list[JobRequest], queue_name: 
             log.warning("queue.enqueue_failed", function=job.function, job_id=job.job_id, error=type(error).__name__)
 
 
-async def _with_script(queue: ArqRedis, script: str, call: Callable[[], Awaitable[Any]]) -> Any:
+async def _with_script(queue: ArqRedis, script: Script, call: Callable[[], Awaitable[Any]]) -> Any:
     """`call()`, which runs `script` by its SHA; a Redis that restarted (or never saw the script) gets it loaded
     once and the call made again."""
     try:
         return await call()
     except NoScriptError:
-        await queue.script_load(script)
+        await queue.script_load(script.source)
         return await call()
 
 
@@ -189,7 +187,7 @@ async def _enqueue(queue: ArqRedis, jobs: list[JobRequest], queue_name: str) -> 
             keys = [job_key_prefix + job_id, result_key_prefix + job_id, queue_name, doorbell_key(queue_name)]
             defer_ms = round(job.defer_s * 1000)
             args = [str(EXPIRES_MS + defer_ms), payload, str(enqueued_ms + defer_ms), job_id]
-            pipe.evalsha(ENQUEUE_SHA, len(keys), *keys, *args)  # type: ignore[arg-type]  # bytes are fine
+            pipe.evalsha(ENQUEUE_SCRIPT.sha, len(keys), *keys, *args)  # type: ignore[arg-type]  # bytes are fine
         await pipe.execute()
 
 

@@ -45,9 +45,12 @@ async def test_calls_reuse_one_kept_connection_and_error_replies_keep_it(queue: 
 async def test_a_call_cancelled_mid_reply_never_leaves_its_reply_for_the_next_call(queue: ArqRedis) -> None:
     """The reason redis-py's pool reads every socket it hands out; here the connection is dropped instead."""
     key = f"guestcard:test-calls:{uuid.uuid4().hex}"  # never written: the BLPOP waits
-    await run_script(queue, ECHO, [], ["warm"])  # one kept connection, which the BLPOP below takes
+    connection_id = await kept(queue).execute("CLIENT", "ID")  # one kept connection, which the BLPOP below takes
     waiting = asyncio.ensure_future(kept(queue).execute("BLPOP", key, 2))
-    await asyncio.sleep(0.05)  # the command is on the wire, its reply not yet come (nothing to wait for)
+    deadline = asyncio.get_running_loop().time() + 5
+    while b"cmd=blpop" not in await queue.execute_command("CLIENT", "LIST", "ID", connection_id):
+        assert asyncio.get_running_loop().time() < deadline, "the BLPOP never reached Redis"
+        await asyncio.sleep(0.01)  # Redis is blocking on it: its reply is still to come
     waiting.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await waiting

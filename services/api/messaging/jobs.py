@@ -537,7 +537,7 @@ def _settle(
 async def _timeline(
     session: AsyncSession, message: OutboundMessage, event: EventType, lead: Lead | None = None
 ) -> Lead | None:
-    if message.lead_id is None or message.user_id is not None:
+    if not _renters(message):
         return None
     lead = lead or await session.get(Lead, message.lead_id)
     if lead is not None:
@@ -653,7 +653,7 @@ async def record_response(
     """The timeline entry, and first response recorded twice: automated and human (plus any-kind).
 
     `lead`: the message's lead, already locked by the caller (else it is read and locked here)."""
-    if message.lead_id is None or message.user_id is not None:
+    if not _renters(message):
         return
     if lead is None:
         lead = await _timeline(session, message, EventType.message_sent)
