@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api import configcache
 from shared.models.base import Base
+from shared.repositories import driver
 from shared.repositories.rows import full_row, insert_statement
 
 MEMO_KEY = "txmemo.batch"
@@ -239,12 +240,15 @@ async def write_appended(session: AsyncSession) -> None:
     pending = deferred(session, APPEND_ROWS)
     if not pending:
         return
-    tables: dict[type[Base], list[dict[str, Any]]] = {}
+    groups: dict[tuple[type[Base], tuple[str, ...]], list[dict[str, Any]]] = {}
     for model, values in pending.values():
-        tables.setdefault(model, []).append(full_row(model, values))
+        row = full_row(model, values)
+        groups.setdefault((model, tuple(row)), []).append(row)
     pending.clear()
-    for model, rows in tables.items():
-        await session.execute(insert_statement(model.__table__), rows)  # type: ignore[arg-type]
+    for (model, _), rows in groups.items():
+        table = model.__table__
+        if not await driver.insert_rows(session, table, rows):  # type: ignore[arg-type]
+            await session.execute(insert_statement(table), rows)  # type: ignore[arg-type]
 
 
 DEFER_LEAD_REFERENCES_SQL = text("SET CONSTRAINTS ALL DEFERRED")

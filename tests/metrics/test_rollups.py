@@ -22,6 +22,8 @@ from shared.config import Settings
 from shared.db import make_engine, make_sessionmaker
 from shared.enums import LeadStatus, Role
 from shared.models import Contact, Lead, LeadEvent, Property, User
+from shared.repositories import driver
+from shared.repositories.rows import full_row
 from tests.conftest import OrgFixture, make_org
 
 BASE = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)  # DST starts in the US the next night
@@ -324,3 +326,81 @@ async def test_a_change_breaks_the_etag(client: httpx.AsyncClient, org: OrgFixtu
     assert created.status_code == 201
     again = await client.get("/v1/metrics/funnel", headers={**org.headers, "If-None-Match": first.headers["etag"]})
     assert again.status_code == 200 and again.json()["totals"]["leads"] == 1
+
+
+async def test_timeline_entries_written_in_one_statement_roll_up_as_written_one_by_one(
+    org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The intake batch writes its timeline entries in one INSERT (`driver.insert_rows`); the rollup trigger
+    adds that statement's deltas at once from its transition table. Several leads, two stage entries of one lead
+    on different days, a reopening (lost → new), and entries that are not stage changes: the rollups equal a
+    recomputation, and the raw and rolled-up activity funnels agree."""
+    async with sessionmaker() as session, session.begin():
+        leads = []
+        for source in ("zillow", "website", None):
+            contact = Contact(id=uuid.uuid4(), org_id=org.org_id, kind="tenant", full_name="R")
+            session.add(contact)
+            await session.flush()
+            lead = Lead(
+                id=uuid.uuid4(),
+                org_id=org.org_id,
+                contact_id=contact.id,
+                source=source,
+                status="new",
+                created_at=BASE,
+                updated_at=BASE,
+            )
+            session.add(lead)
+            leads.append(lead)
+        await session.flush()
+        stages = [(0, "new", "contacted", 1), (0, "contacted", "tour_requested", 30), (1, "new", "lost", 2)]
+        stages += [(1, "lost", "new", 50), (2, "new", "application_submitted", 3), (2, "new", "contacted", 3)]
+        rows = [
+            full_row(
+                LeadEvent,
+                {
+                    "id": uuid.uuid4(),
+                    "org_id": org.org_id,
+                    "lead_id": leads[i].id,
+                    "contact_id": leads[i].contact_id,
+                    "type": "status_changed",
+                    "occurred_at": BASE + timedelta(hours=hours),
+                    "actor_type": "system",
+                    "data": {"from": before, "to": after},
+                },
+            )
+            for i, before, after, hours in stages
+        ]
+        rows += [
+            full_row(
+                LeadEvent,
+                {
+                    "id": uuid.uuid4(),
+                    "org_id": org.org_id,
+                    "lead_id": lead.id,
+                    "contact_id": lead.contact_id,
+                    "type": "note",
+                    "occurred_at": BASE,
+                    "actor_type": "system",
+                    "data": {"to": "leased"},
+                },
+            )
+            for lead in leads
+        ]
+        count = text("SELECT count(*) FROM metric_count_deltas WHERE org_id = :org")
+        deltas_before = await session.scalar(count, {"org": org.org_id}) or 0
+        assert await driver.insert_rows(session, LeadEvent.__table__, rows)  # type: ignore[arg-type]
+        # one row per (lead's dimensions, local day) that has stage entries: lead 2's two entries share one
+        assert (await session.scalar(count, {"org": org.org_id}) or 0) - deltas_before == 5
+    async with sessionmaker() as session, session.begin():
+        assert await disagreements(session, org.org_id) == []
+        window = (BASE - timedelta(days=1), BASE + timedelta(days=5))
+        rolled = queries.Filter(org.org_id, *window, LeadScope())
+        raw = queries.Filter(org.org_id, *window, LeadScope(), raw=True)
+        for group in queries.GROUPS:
+            answer = await queries.funnel_activity(session, rolled, group)
+            assert answer == await queries.funnel_activity(session, raw, group), group
+        total = await queries.funnel_activity(session, rolled, "none")
+        counted = {k: total[0][k] for k in ("contacted", "tour_requested", "applied", "lost", "reopened", "leased")}
+        # an application submitted straight from new counts as applied; the notes count for nothing
+        assert counted == {"contacted": 2, "tour_requested": 1, "applied": 1, "lost": 1, "reopened": 1, "leased": 0}
