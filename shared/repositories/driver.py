@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, TextClause
+from sqlalchemy import ARRAY, Table, TextClause
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,7 +55,10 @@ async def fetch(session: AsyncSession, statement: DriverStatement, params: Mappi
 
 @functools.cache
 def _unnest_insert(table: Table, columns: tuple[str, ...]) -> str:
-    """INSERT … SELECT from one array per column: one statement, one plan, whatever the row count."""
+    """INSERT … SELECT from one array per column: one statement, one plan, whatever the row count. An array
+    column would be flattened by `unnest`, so a table with one is refused."""
+    if any(isinstance(table.c[name].type, ARRAY) for name in columns):
+        raise TypeError(f"{table.name}: unnest would flatten an array column")
     arrays = ", ".join(
         f"${index}::{table.c[name].type.compile(dialect=_DIALECT)}[]" for index, name in enumerate(columns, 1)
     )
@@ -79,8 +82,8 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mappin
     for name in columns:
         process = table.c[name].type._cached_bind_processor(connection.dialect)
         values = [row[name] for row in rows]
-        if process is not None:
-            values = [None if value is None else process(value) for value in values]
+        if process is not None:  # what SQLAlchemy sends for each value (a JSON column's None is JSON null)
+            values = [process(value) for value in values]
         arrays.append(values)
     for observe in OBSERVERS:
         observe(sql)

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 
 import asyncpg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import ARRAY, Column, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.contacts.resolution import insert_contact
-from shared.models import Contact
+from shared.models import Contact, LeadEvent
 from shared.repositories import driver
 from shared.repositories.driver import DriverStatement
 from tests.conftest import OrgFixture
@@ -102,3 +102,15 @@ async def test_a_new_contact_is_written_with_its_identities_and_found_in_the_ses
     async with sessionmaker() as session:  # committed, with the search text its identities give it
         search_text = await session.scalar(select(Contact.search_text).where(Contact.id == contact_id))
         assert search_text is not None and "fay@example.com" in search_text
+
+
+def test_the_set_insert_reads_one_typed_array_per_column_and_refuses_array_columns() -> None:
+    """`insert_rows` sends one array per column; `unnest` would flatten an array column's values into rows."""
+    sql = driver._unnest_insert(LeadEvent.__table__, ("id", "type", "data"))  # type: ignore[arg-type]
+    assert (
+        sql
+        == "INSERT INTO lead_events (id, type, data) SELECT * FROM unnest($1::UUID[], $2::VARCHAR(32)[], $3::JSONB[])"
+    )
+    tagged = Table("tagged", MetaData(), Column("id", String, primary_key=True), Column("tags", ARRAY(String)))
+    with pytest.raises(TypeError, match="array column"):
+        driver._unnest_insert(tagged, ("id", "tags"))
