@@ -42,11 +42,18 @@ class DriverStatement:
         return cls(statement, str(compiled), tuple(compiled.positiontup or ()))
 
 
-async def fetch(session: AsyncSession, statement: DriverStatement, params: Mapping[str, Any]) -> Sequence[Any]:
-    """The statement's rows (attribute access by column name, as SQLAlchemy's rows)."""
+async def _in_transaction(session: AsyncSession) -> Any:
+    """The asyncpg connection holding the session's transaction, or None while SQLAlchemy has not sent BEGIN
+    yet (then the caller goes through SQLAlchemy, which begins it)."""
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
-    if driver is None or not driver.is_in_transaction():
+    return driver if driver is not None and driver.is_in_transaction() else None
+
+
+async def fetch(session: AsyncSession, statement: DriverStatement, params: Mapping[str, Any]) -> Sequence[Any]:
+    """The statement's rows (attribute access by column name, as SQLAlchemy's rows)."""
+    driver = await _in_transaction(session)
+    if driver is None:
         return (await session.execute(statement.statement, dict(params))).all()
     for observe in OBSERVERS:
         observe(statement.sql)
@@ -72,15 +79,15 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mappin
     fires once per row with it: a batch of 50 new renters' 250 timeline entries took ~30 ms that way against
     7-9 ms here (in process, the machine's PostgreSQL 15). False when the session's transaction has not begun
     on the server: the caller writes the rows through SQLAlchemy instead."""
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    if driver is None or not driver.is_in_transaction():
+    driver = await _in_transaction(session)
+    if driver is None:
         return False
+    dialect = (await session.connection()).dialect
     columns = tuple(rows[0])
     sql = _unnest_insert(table, columns)
     arrays = []
     for name in columns:
-        process = table.c[name].type._cached_bind_processor(connection.dialect)
+        process = table.c[name].type._cached_bind_processor(dialect)
         values = [row[name] for row in rows]
         if process is not None:  # what SQLAlchemy sends for each value (a JSON column's None is JSON null)
             values = [process(value) for value in values]
