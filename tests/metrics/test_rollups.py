@@ -404,3 +404,94 @@ async def test_timeline_entries_written_in_one_statement_roll_up_as_written_one_
         counted = {k: total[0][k] for k in ("contacted", "tour_requested", "applied", "lost", "reopened", "leased")}
         # an application submitted straight from new counts as applied; the notes count for nothing
         assert counted == {"contacted": 2, "tour_requested": 1, "applied": 1, "lost": 1, "reopened": 1, "leased": 0}
+
+
+async def test_leads_updated_in_one_statement_roll_up_as_updated_one_by_one(
+    org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The automated replies' first-response UPDATE touches a batch of leads in one statement; the rollup trigger
+    writes that statement's deltas at once from its transition tables. In one UPDATE: two first replies (the
+    cohort row moves: out and in), a stage reached and a lead lost (same key: one difference row for both), an
+    owner change on a lead with stage entries (its activity moves), a property change across time zones, and a
+    lead whose tracked columns stay as they were (nothing): the rollups equal a recomputation, and the raw and
+    rolled-up funnels agree."""
+    async with sessionmaker() as session, session.begin():
+        east, india = uuid.uuid4(), uuid.uuid4()
+        await session.execute(
+            insert(Property),
+            [
+                {"id": east, "org_id": org.org_id, "name": "East", "timezone": "America/New_York"},
+                {"id": india, "org_id": org.org_id, "name": "India", "timezone": "Asia/Kolkata"},
+            ],
+        )
+        agent = uuid.uuid4()
+        await session.execute(
+            insert(User),
+            [{"id": agent, "org_id": org.org_id, "email": "a@example.com", "name": "A", "role": Role.agent}],
+        )
+        leads = []
+        for i in range(7):
+            contact = Contact(id=uuid.uuid4(), org_id=org.org_id, kind="tenant", full_name="R")
+            session.add(contact)
+            await session.flush()
+            lead = Lead(
+                id=uuid.uuid4(),
+                org_id=org.org_id,
+                contact_id=contact.id,
+                property_id=east if i != 5 else None,
+                source=("website", "zillow", "zillow", "zillow", "website", "zillow", "website")[i],
+                status="new",
+                created_at=BASE + timedelta(hours=i),
+                updated_at=BASE,
+            )
+            session.add(lead)
+            leads.append(lead)
+        await session.flush()
+        lead = leads[4]  # stage entries that must move with the owner
+        lead.status, lead.reached_rank = "contacted", FUNNEL_RANK[LeadStatus.contacted]
+        add_status_event(session, lead, "new", occurred_at=BASE + timedelta(hours=6))
+        await session.flush()
+    reply = BASE + timedelta(hours=8)
+    changes = {  # lead → (first reply, status, reached rank, owner, property)
+        0: (reply, "new", 0, None, east),
+        1: (reply + timedelta(minutes=3), "new", 0, None, east),
+        2: (None, "tour_booked", FUNNEL_RANK[LeadStatus.tour_booked], None, east),
+        3: (None, "lost", 0, None, east),
+        4: (None, "contacted", FUNNEL_RANK[LeadStatus.contacted], agent, east),
+        5: (None, "new", 0, None, india),
+        6: (None, "new", 0, None, east),  # only updated_at changes
+    }
+    count = text("SELECT count(*) FROM metric_count_deltas WHERE org_id = :org")
+    async with sessionmaker() as session, session.begin():
+        deltas_before = await session.scalar(count, {"org": org.org_id}) or 0
+        ids, replies, statuses, ranks, owners, places = zip(
+            *((leads[i].id, *change) for i, change in changes.items()), strict=True
+        )
+        await session.execute(
+            text(
+                "UPDATE leads AS l SET first_response_at = COALESCE(v.reply, l.first_response_at),"
+                " first_automated_response_at = COALESCE(v.reply, l.first_automated_response_at),"
+                " status = v.status, reached_rank = GREATEST(l.reached_rank, v.rank), owner_id = v.owner,"
+                " property_id = v.place, updated_at = :now"
+                " FROM unnest(CAST(:ids AS uuid[]), CAST(:replies AS timestamptz[]), CAST(:statuses AS text[]),"
+                " CAST(:ranks AS int[]), CAST(:owners AS uuid[]), CAST(:places AS uuid[]))"
+                " AS v(id, reply, status, rank, owner, place) WHERE l.id = v.id"
+            ),
+            {
+                "ids": list(ids), "replies": list(replies), "statuses": list(statuses), "ranks": list(ranks),
+                "owners": list(owners), "places": list(places), "now": reply,
+            },
+        )  # fmt: skip
+        written = (await session.scalar(count, {"org": org.org_id}) or 0) - deltas_before
+        # summed per key: out, the old rows of leads 0 and 4 (one key), 1 and 5; in, the new rows of 0 and 1
+        # (their reply buckets differ), 4 (its owner) and 5 (another property, another time zone); the stage and
+        # the loss (2, 3: one key) one difference row; lead 4's activity out and in; lead 6 nothing
+        assert written == 3 + 4 + 1 + 2
+    async with sessionmaker() as session, session.begin():
+        assert await disagreements(session, org.org_id) == []
+        window = (BASE - timedelta(days=1), BASE + timedelta(days=5))
+        for view in (queries.funnel_activity, queries.funnel_cohort):
+            rolled = queries.Filter(org.org_id, *window, LeadScope())
+            raw = queries.Filter(org.org_id, *window, LeadScope(), raw=True)
+            for group in queries.GROUPS:
+                assert await view(session, rolled, group) == await view(session, raw, group), (view, group)
