@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, Table, TextClause
+from sqlalchemy import ARRAY, Connection, Table, TextClause, insert
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.util import await_only
 
 # tests count these beside SQLAlchemy's own statements (tests/signals/test_statement_budget.py)
 OBSERVERS: list[Callable[[str], None]] = []
@@ -82,20 +83,38 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mappin
     driver = await _in_transaction(session)
     if driver is None:
         return False
-    dialect = (await session.connection()).dialect
+    sql, arrays = _unnest_arguments(table, rows, (await session.connection()).dialect)
+    await driver.execute(sql, *arrays)
+    return True
+
+
+def insert_rows_in_flush(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """`insert_rows` for a flush hook: synchronous code that SQLAlchemy's asyncio bridge runs in its greenlet,
+    where `await_only` waits for the driver as SQLAlchemy's own adapter does. Before the transaction has begun
+    on the server, an executemany through SQLAlchemy (which begins it)."""
+    driver = connection.connection.driver_connection
+    if driver is None or not driver.is_in_transaction():
+        connection.execute(insert(table), list(rows))
+        return
+    sql, arrays = _unnest_arguments(table, rows, connection.dialect)
+    await_only(driver.execute(sql, *arrays))
+
+
+def _unnest_arguments(table: Table, rows: Sequence[Mapping[str, Any]], dialect: Any) -> tuple[str, list[list[Any]]]:
+    """The set insert's SQL and its arrays, each value through its column's bind processor (what SQLAlchemy
+    sends for it: a JSON column's None is JSON null); the observers hear the SQL."""
     columns = tuple(rows[0])
     sql = _unnest_insert(table, columns)
     arrays = []
     for name in columns:
         process = table.c[name].type._cached_bind_processor(dialect)
         values = [row[name] for row in rows]
-        if process is not None:  # what SQLAlchemy sends for each value (a JSON column's None is JSON null)
+        if process is not None:
             values = [process(value) for value in values]
         arrays.append(values)
     for observe in OBSERVERS:
         observe(sql)
-    await driver.execute(sql, *arrays)
-    return True
+    return sql, arrays
 
 
 class _Row:

@@ -302,3 +302,38 @@ async def test_values_kept_for_the_batch_end_are_written_once_and_not_kept_after
         written = (await session.scalars(select(StreamEvent.type).where(StreamEvent.org_id == org.org_id))).all()
         await session.rollback()
     assert written == ["kept"]
+
+
+async def test_a_batchs_new_renters_are_written_once_with_their_identities_in_their_search_text(
+    client: httpx.AsyncClient, org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A batch writes its new renters' identities first, then the renters, one INSERT each (the reference is
+    checked at commit), so each contact is written once with the search text its identities give it; a search by
+    an address or a number then finds the renter's lead."""
+    renters = [(f"once{i}@example.com", f"+1512557{i:04d}", f"Quinn{i}") for i in range(3)]
+    bodies = [envelope(org.org_id, email=e, phone=p, first_name=n, last_name="Ode") for e, p, n in renters]
+    with counting() as seen:
+        results = await post_batch(client, bodies)
+    assert all(result["status"] == 200 and result["outcome"]["created"] for result in results)
+    writes = [sql.split("(")[0].strip() for sql in seen if sql.lstrip().upper().startswith("INSERT INTO CONTACT")]
+    assert writes == ["INSERT INTO contact_identities", "INSERT INTO contacts"]
+    async with sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(Contact.primary_email, Contact.search_text, Lead.search_text, Lead.contact_id)
+                .join(Lead, Lead.contact_id == Contact.id)
+                .where(Contact.org_id == org.org_id)
+            )
+        ).all()
+    assert len(rows) == 3
+    contact_of = {}
+    for email, contact_text, lead_text, contact_id in rows:
+        email_, phone, name = next(renter for renter in renters if renter[0] == email)
+        assert email_ in contact_text and phone in contact_text and name.lower() in contact_text
+        assert lead_text == contact_text
+        contact_of[email] = str(contact_id)
+    for email, phone, _ in renters:
+        for q in (email.split("@")[0], phone):
+            response = await client.get("/v1/leads", params={"q": q}, headers=org.headers)
+            assert response.status_code == 200, response.text
+            assert [lead["contact_id"] for lead in response.json()["items"]] == [contact_of[email]], q

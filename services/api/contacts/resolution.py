@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, event, select, text
+from sqlalchemy import ColumnElement, Table, event, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -110,15 +110,24 @@ INSERT_CONTACT = DriverStatement.of(INSERT_CONTACT_SQL)  # once per new renter: 
 _SQL_FILLS = frozenset({"email_consent", "created_at", "updated_at"})  # INSERT_CONTACT_SQL writes these itself
 
 
-_INSERT_CONTACTS = insert(Contact)
+_CONTACTS = cast(Table, Contact.__table__)
+_IDENTITIES = cast(Table, ContactIdentity.__table__)
 
 
 @event.listens_for(Session, "before_flush")
 def _write_pending_contacts(session: Session, flush_context: Any, instances: Any) -> None:
-    """The batch's new renters, before the flush writes their identities and everything that points at them."""
+    """The batch's new renters, before the flush writes everything that points at them: their identities first,
+    then the contacts, one INSERT each. The identities' reference to their contact is checked at commit in a
+    batch (`txmemo.defer_lead_references` defers every deferrable key), so each contact is written once, its
+    search text computed on INSERT from identities already there; written after its identities' INSERT, the
+    identities' trigger rewrote every new contact to add them (a second row version per renter)."""
     pending = txmemo.slot_of(session.info, txmemo.PENDING_CONTACTS)
     if pending:
-        session.connection().execute(_INSERT_CONTACTS, list(pending.values()))
+        connection = session.connection()
+        identities = [identity for _, rows in pending.values() for identity in rows]
+        if identities:
+            driver.insert_rows_in_flush(connection, _IDENTITIES, identities)
+        driver.insert_rows_in_flush(connection, _CONTACTS, [contact for contact, _ in pending.values()])
         pending.clear()
 
 
@@ -161,20 +170,21 @@ async def insert_contact(
         "updated_at": now,
     }
     pending = txmemo.slot(session, txmemo.PENDING_CONTACTS)
-    if pending is not None and txmemo.pending_keyed(session) is not None:
-        # an intake batch's single savepoint: written with the batch's next flush, one INSERT for all its new
-        # renters (`_write_pending_contacts`). The caller found none of these keys owned, under the locks every
-        # writer of an identity takes; one written meanwhile by a writer that did not would fail the flush, and
-        # the batch is applied again one signal at a time, through the statement below.
-        pending[contact_id] = contact_row
-        for key_kind, value in ordered:
-            session.add(
-                ContactIdentity(
-                    org_id=org_id, contact_id=contact_id, kind=key_kind, value=value, source=source,
-                    created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
-        attach(session, Contact, full_row(Contact, contact_row))
+    if pending is not None and txmemo.pending_keyed(session) is not None and txmemo.lead_references_deferred(session):
+        # an intake batch's single savepoint: written with the batch's next flush, one INSERT of identities and one
+        # of contacts for all its new renters (`_write_pending_contacts`). The caller found none of these keys
+        # owned, under the locks every writer of an identity takes; one written meanwhile by a writer that did not
+        # would fail the flush, and the batch is applied again one signal at a time, through the statement below.
+        new_identities = [
+            full_row(ContactIdentity, {
+                "id": uuid.uuid4(), "org_id": org_id, "contact_id": contact_id, "kind": key_kind, "value": value,
+                "source": source, "created_at": now, "updated_at": now,
+            })
+            for key_kind, value in ordered
+        ]  # fmt: skip
+        row = full_row(Contact, contact_row)
+        pending[contact_id] = (row, new_identities)
+        attach(session, Contact, row)
         return set(ordered)
     rows = await driver.fetch(
         session,
