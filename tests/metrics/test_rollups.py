@@ -328,6 +328,23 @@ async def test_a_change_breaks_the_etag(client: httpx.AsyncClient, org: OrgFixtu
     assert again.status_code == 200 and again.json()["totals"]["leads"] == 1
 
 
+async def _new_leads(session: AsyncSession, org_id: uuid.UUID, specs: list[dict[str, Any]]) -> list[Lead]:
+    """A new renter and lead for each spec (Lead's columns; created at BASE unless given), flushed."""
+    leads = []
+    for spec in specs:
+        contact = Contact(id=uuid.uuid4(), org_id=org_id, kind="tenant", full_name="R")
+        session.add(contact)
+        await session.flush()
+        lead = Lead(
+            **{"created_at": BASE, **spec},
+            id=uuid.uuid4(), org_id=org_id, contact_id=contact.id, status="new", updated_at=BASE,
+        )  # fmt: skip
+        session.add(lead)
+        leads.append(lead)
+    await session.flush()
+    return leads
+
+
 async def test_timeline_entries_written_in_one_statement_roll_up_as_written_one_by_one(
     org: OrgFixture, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -336,23 +353,7 @@ async def test_timeline_entries_written_in_one_statement_roll_up_as_written_one_
     on different days, a reopening (lost → new), and entries that are not stage changes: the rollups equal a
     recomputation, and the raw and rolled-up activity funnels agree."""
     async with sessionmaker() as session, session.begin():
-        leads = []
-        for source in ("zillow", "website", None):
-            contact = Contact(id=uuid.uuid4(), org_id=org.org_id, kind="tenant", full_name="R")
-            session.add(contact)
-            await session.flush()
-            lead = Lead(
-                id=uuid.uuid4(),
-                org_id=org.org_id,
-                contact_id=contact.id,
-                source=source,
-                status="new",
-                created_at=BASE,
-                updated_at=BASE,
-            )
-            session.add(lead)
-            leads.append(lead)
-        await session.flush()
+        leads = await _new_leads(session, org.org_id, [{"source": source} for source in ("zillow", "website", None)])
         stages = [(0, "new", "contacted", 1), (0, "contacted", "tour_requested", 30), (1, "new", "lost", 2)]
         stages += [(1, "lost", "new", 50), (2, "new", "application_submitted", 3), (2, "new", "contacted", 3)]
         rows = [
@@ -429,24 +430,15 @@ async def test_leads_updated_in_one_statement_roll_up_as_updated_one_by_one(
             insert(User),
             [{"id": agent, "org_id": org.org_id, "email": "a@example.com", "name": "A", "role": Role.agent}],
         )
-        leads = []
-        for i in range(7):
-            contact = Contact(id=uuid.uuid4(), org_id=org.org_id, kind="tenant", full_name="R")
-            session.add(contact)
-            await session.flush()
-            lead = Lead(
-                id=uuid.uuid4(),
-                org_id=org.org_id,
-                contact_id=contact.id,
-                property_id=east if i != 5 else None,
-                source=("website", "zillow", "zillow", "zillow", "website", "zillow", "website")[i],
-                status="new",
-                created_at=BASE + timedelta(hours=i),
-                updated_at=BASE,
-            )
-            session.add(lead)
-            leads.append(lead)
-        await session.flush()
+        sources = ("website", "zillow", "zillow", "zillow", "website", "zillow", "website")
+        leads = await _new_leads(
+            session,
+            org.org_id,
+            [
+                {"property_id": east if i != 5 else None, "source": source, "created_at": BASE + timedelta(hours=i)}
+                for i, source in enumerate(sources)
+            ],
+        )
         lead = leads[4]  # stage entries that must move with the owner
         lead.status, lead.reached_rank = "contacted", FUNNEL_RANK[LeadStatus.contacted]
         add_status_event(session, lead, "new", occurred_at=BASE + timedelta(hours=6))
