@@ -26,6 +26,7 @@ from shared.enums import InboundKind, InboundStatus
 from shared.identity import IdentityKeys, identity_keys
 from shared.logging import get_logger
 from shared.models import InboundMessage, Organization, Property
+from shared.repositories import driver
 from shared.repositories.identities import find_owners_of_many
 from shared.schemas.signal import LeadSignal, PropertyHint, SignalEnvelope, SignalResult
 
@@ -307,20 +308,19 @@ def applied_values(item: Prepared, result: SignalResult) -> dict[str, Any]:
 async def finish(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
     """Write outcomes, only on rows still `received` (a replay or a twin run may have moved them).
 
-    One executemany per shape of outcome (rows with the same columns), not one statement per row.
+    One `UPDATE … FROM unnest` per shape of outcome (rows with the same columns, `driver.update_rows`), not one
+    statement per row: an executemany ran the UPDATE once per row (~0.4 ms of the database each at 200 leads/s).
     """
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for values in outcomes:
         shapes[tuple(sorted(values))].append(values)
     for columns, batch in shapes.items():
         names = [name for name in columns if name != "row_id"]
-        statement = (
-            update(INBOX)
-            .where(INBOX.c.id == bindparam("row_id"), INBOX.c.status == InboundStatus.received.value)
-            .values({name: bindparam(f"new_{name}") for name in names})
-        )
-        params = [{"row_id": values["row_id"], **{f"new_{name}": values[name] for name in names}} for values in batch]
-        await session.execute(statement, params)
+        rows = [{"id": values["row_id"], **{name: values[name] for name in names}} for values in batch]
+        await driver.update_rows(session, INBOX, rows, condition=STILL_RECEIVED)
+
+
+STILL_RECEIVED = f"t.status = '{InboundStatus.received.value}'"
 
 
 def short(reason: str | None) -> str | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Table, TextClause, insert
+from sqlalchemy import ARRAY, Connection, Table, TextClause, insert, text
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import await_only
@@ -100,11 +100,57 @@ def insert_rows_in_flush(connection: Connection, table: Table, rows: Sequence[Ma
     await_only(driver.execute(sql, *arrays))
 
 
+@functools.cache
+def _unnest_update(table: Table, key: str, columns: tuple[str, ...], condition: str = "") -> tuple[str, TextClause]:
+    """UPDATE … FROM one array per column, joined on `key`: one statement, one plan, whatever the row count. In
+    asyncpg's form, and as a `text()` for a transaction SQLAlchemy has yet to begin (it sends BEGIN first)."""
+    if any(isinstance(table.c[name].type, ARRAY) for name in columns):
+        raise TypeError(f"{table.name}: unnest would flatten an array column")
+    types = [f"{table.c[name].type.compile(dialect=_DIALECT)}[]" for name in columns]
+    assigned = ", ".join(f"{name} = v.{name}" for name in columns if name != key)
+    where = f" WHERE t.{key} = v.{key}{f' AND {condition}' if condition else ''}"
+
+    def sql(arrays: str) -> str:
+        return f"UPDATE {table.name} AS t SET {assigned} FROM unnest({arrays}) AS v({', '.join(columns)}){where}"  # noqa: S608 (table and column names from the models)
+
+    positional = sql(", ".join(f"${index}::{type_}" for index, type_ in enumerate(types, 1)))
+    named = sql(", ".join(f"CAST(:a{index} AS {type_})" for index, type_ in enumerate(types, 1)))
+    return positional, text(named)
+
+
+async def update_rows(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], key: str = "id", condition: str = ""
+) -> None:
+    """Set each row's columns (each row with the same keys, `key` among them) with one `UPDATE … FROM unnest(…)`;
+    `condition`: the code's own SQL on the table's row as `t` that a row must also meet (never user input).
+
+    An executemany runs the UPDATE once per row, each with its own executor start (the send job's two writes of
+    every message, the intake's outcome of every delivery went that way)."""
+    columns = tuple(rows[0])
+    positional, named = _unnest_update(table, key, columns, condition)
+    arrays = _arrays(table, rows, columns, (await session.connection()).dialect)
+    for observe in OBSERVERS:
+        observe(positional)
+    driver = await _in_transaction(session)
+    if driver is None:
+        await session.execute(named, {f"a{index}": values for index, values in enumerate(arrays, 1)})
+    else:
+        await driver.execute(positional, *arrays)
+
+
 def _unnest_arguments(table: Table, rows: Sequence[Mapping[str, Any]], dialect: Any) -> tuple[str, list[list[Any]]]:
-    """The set insert's SQL and its arrays, each value through its column's bind processor (what SQLAlchemy
-    sends for it: a JSON column's None is JSON null); the observers hear the SQL."""
+    """The set insert's SQL and its arrays; the observers hear the SQL."""
     columns = tuple(rows[0])
     sql = _unnest_insert(table, columns)
+    arrays = _arrays(table, rows, columns, dialect)
+    for observe in OBSERVERS:
+        observe(sql)
+    return sql, arrays
+
+
+def _arrays(table: Table, rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...], dialect: Any) -> list[list[Any]]:
+    """One array per column, each value through its column's bind processor (what SQLAlchemy sends for it: a JSON
+    column's None is JSON null)."""
     arrays = []
     for name in columns:
         process = table.c[name].type._cached_bind_processor(dialect)
@@ -112,9 +158,7 @@ def _unnest_arguments(table: Table, rows: Sequence[Mapping[str, Any]], dialect: 
         if process is not None:
             values = [process(value) for value in values]
         arrays.append(values)
-    for observe in OBSERVERS:
-        observe(sql)
-    return sql, arrays
+    return arrays
 
 
 class _Row:

@@ -114,3 +114,58 @@ def test_the_set_insert_reads_one_typed_array_per_column_and_refuses_array_colum
     tagged = Table("tagged", MetaData(), Column("id", String, primary_key=True), Column("tags", ARRAY(String)))
     with pytest.raises(TypeError, match="array column"):
         driver._unnest_insert(tagged, ("id", "tags"))
+
+
+async def _contact(session: AsyncSession, org_id: uuid.UUID, name: str) -> uuid.UUID:
+    rows = await driver.fetch(session, INSERT_NOTE, {"id": uuid.uuid4(), "org_id": org_id, "name": name})
+    return rows[0].id
+
+
+@pytest.mark.parametrize("begun", [True, False], ids=["on asyncpg", "through sqlalchemy"])
+async def test_the_set_update_writes_each_rows_own_values_where_the_condition_holds(
+    sessionmaker: async_sessionmaker[AsyncSession], org: OrgFixture, begun: bool
+) -> None:
+    """`update_rows`: one UPDATE … FROM unnest for the rows, each row's values on its own row only, a row the
+    condition excludes left as it was; before SQLAlchemy has begun the transaction it goes through SQLAlchemy
+    (which begins it), and rolls back with it either way."""
+    async with sessionmaker() as session, session.begin():
+        ann, bo, cy = [await _contact(session, org.org_id, name) for name in ("Ann", "Bo", "Cy")]
+    rows = [
+        {"id": ann, "full_name": "Ann Lee", "sms_consent": "opted_in"},
+        {"id": bo, "full_name": "Bo Park", "sms_consent": "opted_out"},
+        {"id": cy, "full_name": "Cy Diaz", "sms_consent": "opted_in"},
+    ]
+    with sent_to_asyncpg() as seen:
+        async with sessionmaker() as session, session.begin():
+            if begun:
+                await session.execute(text("SELECT 1"))
+            await driver.update_rows(session, Contact.__table__, rows, condition="t.full_name <> 'Bo'")  # type: ignore[arg-type]
+    assert len(seen) == 1 and seen[0].startswith("UPDATE contacts AS t SET full_name = v.full_name")
+    async with sessionmaker() as session:
+        found = {
+            row.id: (row.full_name, row.sms_consent)
+            for row in await session.execute(
+                select(Contact.id, Contact.full_name, Contact.sms_consent).where(Contact.org_id == org.org_id)
+            )
+        }
+    assert found == {ann: ("Ann Lee", "opted_in"), bo: ("Bo", "unknown"), cy: ("Cy Diaz", "opted_in")}
+    async with sessionmaker() as session, session.begin():
+        if begun:
+            await session.execute(text("SELECT 1"))
+        await driver.update_rows(session, Contact.__table__, [{"id": ann, "full_name": "Nobody"}])  # type: ignore[arg-type]
+        await session.rollback()
+    async with sessionmaker() as session:
+        assert await session.scalar(select(Contact.full_name).where(Contact.id == ann)) == "Ann Lee"
+
+
+def test_the_set_update_joins_on_its_key_and_refuses_array_columns() -> None:
+    positional, named = driver._unnest_update(LeadEvent.__table__, "id", ("type", "id", "data"), "t.type <> 'x'")  # type: ignore[arg-type]
+    assert positional == (
+        "UPDATE lead_events AS t SET type = v.type, data = v.data"
+        " FROM unnest($1::VARCHAR(32)[], $2::UUID[], $3::JSONB[]) AS v(type, id, data)"
+        " WHERE t.id = v.id AND t.type <> 'x'"
+    )
+    assert "CAST(:a2 AS UUID[])" in named.text
+    tagged = Table("tagged", MetaData(), Column("id", String, primary_key=True), Column("tags", ARRAY(String)))
+    with pytest.raises(TypeError, match="array column"):
+        driver._unnest_update(tagged, "id", ("id", "tags"))

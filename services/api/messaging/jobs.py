@@ -51,6 +51,7 @@ from shared.models import (
 )
 from shared.models.lead import LEAD_LOCK
 from shared.queue import JobRequest, enqueue_after_commit, job_transaction, send_jobs
+from shared.repositories import driver
 from shared.service_token import resolve_secret_key
 from shared.signing import sign
 
@@ -309,7 +310,7 @@ FIRST_REPLY = (
         updated_at=_AT,
     )
 )
-# the columns a send moves; `_write` puts each claimed or settled row as it stands in memory, one executemany
+# the columns a send moves; `_write` puts each claimed or settled row as it stands in memory, one statement
 WRITTEN = (
     "status",
     "updated_at",
@@ -327,21 +328,19 @@ WRITTEN = (
     "error_message",
 )
 _outbox = cast(Table, OutboundMessage.__table__)
-WRITE = (
-    _outbox.update().where(_outbox.c.id == bindparam("w_id")).values({name: bindparam(f"w_{name}") for name in WRITTEN})
-)
 
 
 async def _write(session: AsyncSession, messages: list[OutboundMessage]) -> None:
-    """The rows of these (locked) messages as they now stand in memory, in one executemany: the ORM would flush
-    them one statement each. They leave the session first, so the ORM does not write them a second time."""
+    """The rows of these (locked) messages as they now stand in memory, in one `UPDATE … FROM unnest`
+    (`driver.update_rows`): the ORM would flush them one statement each, an executemany runs one UPDATE per
+    row. They leave the session first, so the ORM does not write them a second time."""
     if not messages:
         return
-    params = [{"w_id": message.id, **{f"w_{name}": getattr(message, name) for name in WRITTEN}} for message in messages]
+    rows = [{"id": message.id, **{name: getattr(message, name) for name in WRITTEN}} for message in messages]
     for message in messages:
         if message in session:
             session.expunge(message)
-    await session.execute(WRITE, params)
+    await driver.update_rows(session, _outbox, rows)
 
 
 async def _claim(
