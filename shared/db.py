@@ -46,6 +46,9 @@ def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
         },
     )
     engine.dialect.do_ping = _ping  # type: ignore[method-assign]
+    # the ORM's INSERTs of many rows without RETURNING (an intake batch's tasks, messages, steps, applications) as
+    # multi-row statements, as SQLAlchemy does for psycopg2: asyncpg's executemany runs the INSERT once per row
+    engine.dialect.use_insertmanyvalues_wo_returning = True
     return engine
 
 

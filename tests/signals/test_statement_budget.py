@@ -103,6 +103,11 @@ async def test_a_batch_of_new_renters_stays_within_the_statement_budget(
         assert len(inserts) == 1, f"{len(inserts)} INSERTs into {table}: one for the whole batch"
     messages = [s for s in seen if s.lstrip().startswith("INSERT INTO outbound_messages")]
     assert len(messages) == 2, f"{len(messages)} message INSERTs: the renters' first replies, then the staff emails"
+    # and each of the flush's INSERTs carries the rows of every signal (VALUES (…), (…) …), where asyncpg's
+    # executemany of a one-row INSERT runs it once per row (shared.db.make_engine)
+    for table in ("outbound_messages", "scheduled_actions", "tasks", "signal_applications"):
+        rows = max(s.count("), (") + 1 for s in seen if s.lstrip().startswith(f"INSERT INTO {table} "))
+        assert rows >= BATCH, f"{table}: {rows} rows in its INSERT: the rest were sent one INSERT each"
 
 
 async def test_a_batch_notifies_each_watcher_once_per_new_renter_with_one_email_each(
