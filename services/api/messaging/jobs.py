@@ -606,7 +606,11 @@ async def _finish(
             await txmemo.write_appended(session)
         await _write(session, open_)
     for message_id, status in results.items():
-        log.info("messaging.settled", message_id=str(message_id), status=status, job_try=job_try)
+        # a provider's acceptance at debug: the row (sent_at, provider_message_id) and the timeline keep it; at info
+        # this line was ~1.5 % of the worker's CPU at 200 leads/s. What went wrong stays at info.
+        (log.debug if status == "sent" else log.info)(
+            "messaging.settled", message_id=str(message_id), status=status, job_try=job_try
+        )
     return results
 
 
