@@ -154,13 +154,14 @@ def _list(org_id: uuid.UUID, filters: Any) -> Callable[[], Any]:
 
 async def _search(connection: asyncpg.Connection, org_id: uuid.UUID, q: str) -> Callable[[], Any]:
     """The statements guestcard runs for q: a phone's contacts first (when few enough), then the list."""
-    from services.api.leads.queries import PHONE_CANDIDATES, LeadFilters, list_statement, phone_candidates
+    from services.api.leads.queries import PHONE_CANDIDATES, LeadFilters, list_statement, phone_contacts
 
-    first = phone_candidates(org_id, q)
-    if first is None:
+    phones = phone_contacts(org_id, q)
+    if phones is None:
         return _list(org_id, LeadFilters(q=q))
+    first = phones.limit(PHONE_CANDIDATES + 1)
     sql, args = raw(first)
-    ids = list(dict.fromkeys(await connection.fetchval(sql, *args) or ()))
+    ids = list(dict.fromkeys(row[0] for row in await connection.fetch(sql, *args)))
     if len(ids) > PHONE_CANDIDATES:
         return lambda: [first, list_statement(org_id, LeadFilters(q=q), LIMIT, None)]
     return lambda: [first, list_statement(org_id, LeadFilters(q=q, contact_ids=ids), LIMIT, None)]

@@ -59,6 +59,7 @@ from services.api.leads.deps import etag
 from services.api.leads.queries import (
     DEFAULT_PAGE,
     MAX_PAGE,
+    PHONE_CANDIDATES,
     LeadFilters,
     LeadSort,
     cursor_values,
@@ -68,7 +69,7 @@ from services.api.leads.queries import (
     lead_select,
     list_statement,
     next_cursor_for,
-    phone_candidates,
+    phone_contacts,
     phone_prefix_patterns,
     term_values,
 )
@@ -203,9 +204,9 @@ def _list_read(f: LeadFilters, terms: list[Any], cursor: str | None, scoped: boo
 def _phone_read(prefixes: int) -> CompiledRead:
     read = _PHONES.get(prefixes)
     if read is None:
-        statement = phone_candidates(ORG, "", patterns=["%"] * prefixes, bind=by_name)
+        statement = phone_contacts(ORG, "", patterns=["%"] * prefixes, bind=by_name)
         assert statement is not None
-        read = _PHONES[prefixes] = CompiledRead(statement)
+        read = _PHONES[prefixes] = CompiledRead(statement.limit(PHONE_CANDIDATES + 1))
     return read
 
 
@@ -262,7 +263,7 @@ async def list_page(connection: Any, values: dict[str, Any]) -> Response | None:
             found = await _phone_read(len(patterns)).fetch(
                 connection, {"org_id": values["org_id"], **term_values([("phone", patterns)])}
             )
-            contact_ids = few_contacts(found[0]["contact_ids"])
+            contact_ids = few_contacts(row["contact_id"] for row in found)
             if contact_ids is not None:
                 f = replace(f, contact_ids=contact_ids)
     terms = filter_terms(f)
