@@ -126,6 +126,8 @@ async def update_rows(
 
     An executemany runs the UPDATE once per row, each with its own executor start (the send job's two writes of
     every message, the intake's outcome of every delivery went that way)."""
+    if not rows:
+        return
     columns = tuple(rows[0])
     positional, named = _unnest_update(table, key, columns, condition)
     arrays = _arrays(table, rows, columns, (await session.connection()).dialect)

@@ -169,3 +169,10 @@ def test_the_set_update_joins_on_its_key_and_refuses_array_columns() -> None:
     tagged = Table("tagged", MetaData(), Column("id", String, primary_key=True), Column("tags", ARRAY(String)))
     with pytest.raises(TypeError, match="array column"):
         driver._unnest_update(tagged, "id", ("id", "tags"))
+
+
+async def test_the_set_update_of_no_rows_sends_nothing(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    with sent_to_asyncpg() as seen:
+        async with sessionmaker() as session, session.begin():
+            await driver.update_rows(session, Contact.__table__, [])  # type: ignore[arg-type]
+    assert seen == []
