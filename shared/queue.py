@@ -30,8 +30,9 @@ REDIS_SOCKET_TIMEOUT = 5.0  # a Redis that hangs (not refuses) must not hang a r
 
 
 # most items one batched job carries (`enqueue_after_commit(..., batch=...)`): a transaction that queued more
-# (the API applies up to 50 signals in one) makes several jobs, which the worker runs side by side
-BATCH_MAX = 16
+# (an intake batch of 100 signals queues ~200 messages) makes several jobs, which the worker runs side by side.
+# 50, not 16: each job pays arq's overhead, a claim and a settle transaction (docs/benchmarks.md, session 26)
+BATCH_MAX = 50
 
 
 @dataclass(frozen=True, slots=True)

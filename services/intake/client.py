@@ -36,7 +36,7 @@ def build_api_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=settings.api_base_url(),
         headers={"Authorization": f"Bearer {resolve_service_token(settings)}"},
-        timeout=httpx.Timeout(60.0, connect=2.0),  # a batch of 50 under a busy CPU; one signal takes ms
+        timeout=httpx.Timeout(60.0, connect=2.0),  # a batch of 100 under a busy CPU; one signal takes ms
         limits=limits,
     )
 
